@@ -1,0 +1,1 @@
+//! Realistic v0 projects on disk, for tests, benchmarks and the demo. (stub — being written)

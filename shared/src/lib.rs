@@ -1,0 +1,15 @@
+//! The library behind `v0-prune` and `v0-prune-daemon`.
+//!
+//! It is split along the flow of a prune: [`config`] finds the v0 project and
+//! its settings, [`paths`] names every file we touch in the build directory,
+//! [`prune`] is the engine (logs, merge queue, operations), [`platform`] holds
+//! the Linux specifics the engine needs (who holds a file open, collapse-range,
+//! leases), and [`demo`] builds realistic v0 projects for tests, benchmarks and
+//! the dashboard's demo mode.
+
+pub mod config;
+pub mod demo;
+pub mod paths;
+pub mod platform;
+pub mod prune;
+pub mod units;

@@ -1,0 +1,331 @@
+//! The pruning engine: the three jobs of v0's pruner, done without losing data.
+//!
+//! - [`logs`]: drop expired timestamped entries from every `*.log`, safely
+//!   under live writers (rewrite-and-rename, or collapse in place).
+//! - [`queue`]: drop old terminal entries from `mergeq/queue.json` under the
+//!   queue's own lock.
+//! - [`operations`]: remove finished operations' directories.
+//!
+//! Every job returns a serialisable report and emits [`PruneEvent`]s through a
+//! callback, which the CLI prints and the daemon publishes to subscribers.
+
+pub mod cutoff;
+pub mod logs;
+pub mod operations;
+pub mod queue;
+pub mod run_lock;
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+pub use cutoff::Cutoff;
+pub use run_lock::RunLock;
+
+use crate::paths::BuildDir;
+
+/// Something the engine could not or would not prune, and why; reported, never fatal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Skipped {
+    /// Path relative to the build directory (or an operation / entry name).
+    pub item: String,
+    /// Why it was left alone, in words a user can act on.
+    pub reason: String,
+}
+
+/// Which job an item belongs to, so one event type serves all three.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Job {
+    /// `*.log` files.
+    Logs,
+    /// `mergeq/queue.json`.
+    Queue,
+    /// `operations/<name>/`.
+    Operations,
+}
+
+/// Progress of a prune, emitted as it happens (the daemon publishes these).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PruneEvent {
+    /// A job found its work: `total` items will be examined.
+    JobStarted {
+        /// The job.
+        job: Job,
+        /// Items it will examine (log files, queue entries, operations).
+        total: u64,
+    },
+    /// One item was examined; `done` of `total` so far.
+    Progress {
+        /// The job.
+        job: Job,
+        /// Items examined so far.
+        done: u64,
+        /// Items to examine in all.
+        total: u64,
+        /// Bytes reclaimed by this job so far.
+        bytes_reclaimed: u64,
+    },
+    /// Something was removed (or, in a dry run, would be).
+    ItemPruned {
+        /// The job.
+        job: Job,
+        /// What: a log path, a queue entry id, an operation name.
+        item: String,
+        /// Human detail: "120 lines", "completed", ...
+        detail: String,
+        /// Bytes this item gave back.
+        bytes_reclaimed: u64,
+    },
+    /// Something was left alone on purpose or by error.
+    ItemSkipped {
+        /// The job.
+        job: Job,
+        /// What and why.
+        skipped: Skipped,
+    },
+}
+
+/// The sink for [`PruneEvent`]s; a closure keeps the engine free of channels.
+pub type EventSink<'a> = &'a mut dyn FnMut(&PruneEvent);
+
+/// A no-op event sink for callers that only want the report.
+pub fn ignore_events(_: &PruneEvent) {}
+
+/// How one log was pruned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LogMethod {
+    /// Nobody held it for writing: rewritten to a temp file and renamed over.
+    Rewrite,
+    /// An O_APPEND writer held it: expired head collapsed in place.
+    InPlace,
+    /// Dry run: nothing written.
+    DryRun,
+}
+
+/// What happened to one log that lost lines.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogOutcome {
+    /// Path relative to the build directory.
+    pub path: String,
+    /// Lines removed (timestamped lines and their continuations).
+    pub lines_removed: u64,
+    /// Size before the prune.
+    pub bytes_before: u64,
+    /// Size after (of the content we had seen; later appends not counted).
+    pub bytes_after: u64,
+    /// How it was pruned.
+    pub method: LogMethod,
+}
+
+/// The logs job's report.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogsReport {
+    /// `*.log` files examined.
+    pub files_examined: u64,
+    /// Files that lost lines, one outcome each.
+    pub pruned: Vec<LogOutcome>,
+    /// Files left alone, with the reason.
+    pub skipped: Vec<Skipped>,
+    /// Lines removed over all files.
+    pub lines_removed: u64,
+    /// Total size of the examined files before the prune.
+    pub bytes_before: u64,
+    /// Total size after.
+    pub bytes_after: u64,
+}
+
+impl LogsReport {
+    /// Bytes given back to the disk.
+    pub fn bytes_reclaimed(&self) -> u64 {
+        self.bytes_before.saturating_sub(self.bytes_after)
+    }
+}
+
+/// A merge-queue entry that was (or would be) removed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemovedEntry {
+    /// The entry's `id`/`operation`/`branch`, whichever it has, for humans.
+    pub label: String,
+    /// Its terminal status.
+    pub status: String,
+}
+
+/// The merge-queue job's report.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueReport {
+    /// Whether a queue file existed at all.
+    pub present: bool,
+    /// Entries in the queue before the prune.
+    pub entries_before: u64,
+    /// Entries removed (or that would be, in a dry run).
+    pub removed: Vec<RemovedEntry>,
+    /// Entries kept although unusual (wrong type, unparseable time), and why.
+    pub skipped: Vec<Skipped>,
+    /// File size before.
+    pub bytes_before: u64,
+    /// File size after.
+    pub bytes_after: u64,
+    /// Times we re-read because the file changed under us.
+    pub retries: u32,
+}
+
+impl QueueReport {
+    /// Bytes given back to the disk.
+    pub fn bytes_reclaimed(&self) -> u64 {
+        self.bytes_before.saturating_sub(self.bytes_after)
+    }
+}
+
+/// An operation that was (or would be) removed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrunedOperation {
+    /// The operation's directory name.
+    pub name: String,
+    /// Its phase when pruned (`unknown` if state.json was unreadable and the user named it).
+    pub phase: String,
+    /// Bytes its directory held.
+    pub bytes: u64,
+}
+
+/// The operations job's report.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OperationsReport {
+    /// Whether `operations/` existed.
+    pub present: bool,
+    /// Operations examined.
+    pub examined: u64,
+    /// Operations removed (or that would be).
+    pub pruned: Vec<PrunedOperation>,
+    /// Operations left alone, with the reason.
+    pub skipped: Vec<Skipped>,
+}
+
+/// What one prune of logs and merge queue did: the unit the daemon runs and records.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunReport {
+    /// Nothing was written.
+    pub dry_run: bool,
+    /// The cutoff used, `YYYY-MM-DDTHH:MM:SSZ`.
+    pub cutoff: String,
+    /// The logs job.
+    pub logs: LogsReport,
+    /// The merge-queue job.
+    pub queue: QueueReport,
+    /// Errors that stopped a job part-way (the other job still ran).
+    pub errors: Vec<String>,
+}
+
+impl RunReport {
+    /// Bytes given back by the whole run.
+    pub fn bytes_reclaimed(&self) -> u64 {
+        self.logs.bytes_reclaimed() + self.queue.bytes_reclaimed()
+    }
+}
+
+/// Options for one run of the logs and merge-queue jobs.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// What is expired.
+    pub cutoff: Cutoff,
+    /// Report what would go, change nothing.
+    pub dry_run: bool,
+}
+
+/// Errors that stop a job as a whole (per-item problems become [`Skipped`]).
+#[derive(Debug, thiserror::Error)]
+pub enum PruneError {
+    /// Filesystem trouble on a path we had to touch.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path involved.
+        path: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// queue.json is not valid JSON, or not a v0 queue; it was left untouched.
+    #[error("{path} is not a valid merge queue (left untouched): {message}")]
+    CorruptQueue {
+        /// The queue file.
+        path: String,
+        /// What is wrong and where (line, column).
+        message: String,
+    },
+    /// The merge-queue lock is held by a live process for too long.
+    #[error("{path} is held by {holder}; try again when it is released")]
+    QueueLocked {
+        /// The lock file.
+        path: String,
+        /// Its content, e.g. `mergeq (pid 1234)`.
+        holder: String,
+    },
+    /// The queue kept changing under us (a writer ignoring the lock).
+    #[error(
+        "{path} kept changing while we pruned it ({retries} attempts); left as the other writer wrote it"
+    )]
+    QueueKeptChanging {
+        /// The queue file.
+        path: String,
+        /// Attempts made.
+        retries: u32,
+    },
+    /// An operation name that is not a single plain path component.
+    #[error(
+        "invalid operation name '{0}': it must be a single directory name (no '/', not '.' or '..', not empty)"
+    )]
+    InvalidOperationName(String),
+    /// A named operation does not exist.
+    #[error("Operation '{0}' not found")]
+    OperationNotFound(String),
+    /// Another prune holds `.prune-daemon.lock`.
+    #[error("another prune is running in {0} (it holds .prune-daemon.lock)")]
+    Busy(String),
+}
+
+impl PruneError {
+    /// Builds an [`PruneError::Io`] for a path.
+    pub fn io(path: &Path, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.display().to_string(),
+            source,
+        }
+    }
+}
+
+/// Runs the logs and merge-queue jobs once, as v0's pruner does, holding the run lock.
+///
+/// A failure in one job is recorded in [`RunReport::errors`] and the other job
+/// still runs; only failing to take the run lock is an `Err`.
+pub fn run(
+    build: &BuildDir,
+    options: &RunOptions,
+    events: EventSink<'_>,
+) -> Result<RunReport, PruneError> {
+    let _lock = RunLock::acquire(build)?;
+    Ok(run_locked(build, options, events))
+}
+
+/// Like [`run`], for a caller that already holds the [`RunLock`].
+pub fn run_locked(build: &BuildDir, options: &RunOptions, events: EventSink<'_>) -> RunReport {
+    let mut report = RunReport {
+        dry_run: options.dry_run,
+        cutoff: options.cutoff.to_string(),
+        ..RunReport::default()
+    };
+    match logs::prune_all(build, options, events) {
+        Ok(logs) => report.logs = logs,
+        Err(err) => report.errors.push(format!("logs: {err}")),
+    }
+    match queue::prune(build, options, events) {
+        Ok(queue) => report.queue = queue,
+        Err(err) => report.errors.push(format!("merge queue: {err}")),
+    }
+    report
+}
+
+/// Path of `path` relative to the build directory, for reports.
+pub fn relative_display(build: &BuildDir, path: &Path) -> String {
+    path.strip_prefix(build.root())
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}

@@ -1,0 +1,1 @@
+//! The operations job. (stub — being written)
