@@ -1,10 +1,45 @@
 //! Everything that depends on the operating system, in one place so macOS can follow.
 //!
-//! Linux is the platform we test on: who holds a file open comes from procfs,
-//! in-place pruning uses `fallocate(FALLOC_FL_COLLAPSE_RANGE)`, and "is anybody
-//! else holding this file?" is answered by a file lease.
+//! Linux is the platform we test on: who holds a file open comes from procfs
+//! ([`open_files`]), in-place pruning uses `fallocate(FALLOC_FL_COLLAPSE_RANGE)`
+//! ([`collapse_head`]), and "is anybody else holding this file?" is answered
+//! by a file lease ([`Lease`]). Another platform provides the same functions;
+//! where it cannot (no collapse, no leases) the engine falls back to skipping
+//! held files and to a short drain after rename, as documented in ARCHITECTURE.md.
+
+#[cfg(target_os = "linux")]
+mod linux;
+#[cfg(target_os = "linux")]
+pub use linux::{Lease, block_size, collapse_head, open_files, supports_collapse};
 
 use rustix::process::{Pid, test_kill_process};
+
+/// How another process holds a file open, which decides how we may prune it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Access {
+    /// Open for reading only (`tail -f`): harmless to every pruning method.
+    Read,
+    /// Open for writing with O_APPEND (`nohup cmd >> file.log`): every write
+    /// lands at the current end, so the file may shrink under it in place.
+    Append,
+    /// Open for writing at its own offset (`cmd > file.log`, `script`): any
+    /// change under it leaves a hole of NULs or loses lines.
+    Positional,
+}
+
+/// A process holding a file open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    /// Its pid.
+    pub pid: u32,
+    /// Its command name (`/proc/<pid>/comm`), for messages.
+    pub command: String,
+    /// How it holds the file.
+    pub access: Access,
+}
+
+/// A file's identity: device and inode. Paths change under renames; this does not.
+pub type FileId = (u64, u64);
 
 /// Whether a process with this pid exists (kill -0). EPERM counts as alive.
 pub fn pid_alive(pid: u32) -> bool {

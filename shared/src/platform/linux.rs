@@ -1,0 +1,287 @@
+//! Linux: procfs for who holds a file, collapse-range for in-place pruning,
+//! and write leases to know that nobody else has a file open.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd};
+use std::sync::Once;
+
+use rustix::fs::{FallocateFlags, fallocate};
+
+use super::{Access, FileId, Holder};
+
+/// Finds every process holding one of `files` open, with how it holds it.
+///
+/// One pass over `/proc/*/fd`: a `stat` per descriptor (which follows the
+/// magic link to the open inode, renamed or not), and `fdinfo` flags only for
+/// the descriptors that match. Processes we may not inspect (other users')
+/// are skipped: their files are not ours to prune anyway.
+pub fn open_files(files: &HashSet<FileId>) -> HashMap<FileId, Vec<Holder>> {
+    let mut found: HashMap<FileId, Vec<Holder>> = HashMap::new();
+    if files.is_empty() {
+        return found;
+    }
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for proc_entry in procs.flatten() {
+        let name = proc_entry.file_name();
+        let Some(pid) = name.to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let fd_dir = proc_entry.path().join("fd");
+        let Ok(fds) = std::fs::read_dir(&fd_dir) else {
+            continue;
+        };
+        for fd_entry in fds.flatten() {
+            let Ok(stat) = rustix::fs::stat(fd_entry.path()) else {
+                continue;
+            };
+            let id = (stat.st_dev, stat.st_ino);
+            if !files.contains(&id) {
+                continue;
+            }
+            let fdinfo = proc_entry.path().join("fdinfo").join(fd_entry.file_name());
+            let access = std::fs::read_to_string(fdinfo)
+                .ok()
+                .and_then(|info| access_from_fdinfo(&info));
+            let Some(access) = access else { continue };
+            let command = std::fs::read_to_string(proc_entry.path().join("comm"))
+                .map(|s| s.trim_end().to_string())
+                .unwrap_or_else(|_| "?".to_string());
+            found.entry(id).or_default().push(Holder {
+                pid,
+                command,
+                access,
+            });
+        }
+    }
+    found
+}
+
+/// Reads the open flags (octal) from an fdinfo text.
+fn access_from_fdinfo(info: &str) -> Option<Access> {
+    let flags = info
+        .lines()
+        .find_map(|line| line.strip_prefix("flags:"))?
+        .trim();
+    let flags = u32::from_str_radix(flags, 8).ok()?;
+    let mode = flags & libc::O_ACCMODE as u32;
+    if mode == libc::O_RDONLY as u32 {
+        Some(Access::Read)
+    } else if flags & libc::O_APPEND as u32 != 0 {
+        Some(Access::Append)
+    } else {
+        Some(Access::Positional)
+    }
+}
+
+/// The unit collapse-range works in (the filesystem block size).
+pub fn block_size(file: &File) -> io::Result<u64> {
+    let vfs = rustix::fs::fstatvfs(file)?;
+    Ok(if vfs.f_bsize == 0 { 4096 } else { vfs.f_bsize })
+}
+
+/// Whether the file's filesystem is known to collapse ranges atomically with
+/// respect to O_APPEND writers (ext4 and xfs). Asked before anything is
+/// written, so an unsupported filesystem never sees a half-done prune.
+pub fn supports_collapse(file: &File) -> bool {
+    const EXT4_SUPER_MAGIC: u64 = 0xEF53;
+    const XFS_SUPER_MAGIC: u64 = 0x5846_5342;
+    match rustix::fs::fstatfs(file) {
+        Ok(fs) => matches!(fs.f_type as u64, EXT4_SUPER_MAGIC | XFS_SUPER_MAGIC),
+        Err(_) => false,
+    }
+}
+
+/// Removes the first `len` bytes of the file (a block multiple), shifting the
+/// rest down; the kernel does it under the inode lock, so a concurrent
+/// O_APPEND write lands either before (and is shifted) or after (at the new end).
+pub fn collapse_head(file: &File, len: u64) -> io::Result<()> {
+    fallocate(file, FallocateFlags::COLLAPSE_RANGE, 0, len).map_err(io::Error::from)
+}
+
+/// A write lease on a file: proof that no other process has it open, and a
+/// gate that makes anyone who opens it meanwhile wait until we release it.
+///
+/// The kernel grants a write lease only when no other descriptor is open on
+/// the inode. While we hold it, another process's `open()` blocks (for at
+/// most `/proc/sys/fs/lease-break-time`) and the lease is marked as broken,
+/// which we can see. Lease-break signals are ignored process-wide: we poll
+/// the lease state instead.
+#[derive(Debug)]
+pub struct Lease<'a> {
+    file: &'a File,
+}
+
+impl<'a> Lease<'a> {
+    /// Takes a write lease. `Ok(None)` means someone else has the file open
+    /// (or leases are unavailable here: not the owner, unsupported filesystem).
+    pub fn try_take(file: &'a File) -> io::Result<Option<Self>> {
+        ignore_lease_signals();
+        // SAFETY: fcntl on a descriptor we own, with integer arguments only.
+        let rc = unsafe { libc::fcntl(file.as_fd().as_raw_fd(), libc::F_SETLEASE, libc::F_WRLCK) };
+        if rc == 0 {
+            return Ok(Some(Self { file }));
+        }
+        let err = io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::EAGAIN) | Some(libc::EBUSY) | Some(libc::EACCES) | Some(libc::EINVAL) => {
+                Ok(None)
+            }
+            _ => Err(err),
+        }
+    }
+
+    /// Whether another process tried to open the file since we took the lease.
+    pub fn broken(&self) -> bool {
+        // SAFETY: as above.
+        let state = unsafe { libc::fcntl(self.file.as_fd().as_raw_fd(), libc::F_GETLEASE) };
+        state != libc::F_WRLCK
+    }
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        // SAFETY: as above; releasing lets any blocked opener proceed.
+        unsafe {
+            libc::fcntl(
+                self.file.as_fd().as_raw_fd(),
+                libc::F_SETLEASE,
+                libc::F_UNLCK,
+            )
+        };
+    }
+}
+
+fn ignore_lease_signals() {
+    static IGNORE: Once = Once::new();
+    IGNORE.call_once(|| {
+        // SAFETY: setting a signal disposition to SIG_IGN has no handler to be unsafe in.
+        unsafe { libc::signal(libc::SIGIO, libc::SIG_IGN) };
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::os::unix::fs::MetadataExt;
+    use std::process::{Command, Stdio};
+
+    #[test]
+    fn fdinfo_flags_tell_append_from_positional() {
+        assert_eq!(
+            access_from_fdinfo("pos:\t0\nflags:\t0102001\n"),
+            Some(Access::Append)
+        );
+        assert_eq!(
+            access_from_fdinfo("pos:\t0\nflags:\t0100001\n"),
+            Some(Access::Positional)
+        );
+        assert_eq!(
+            access_from_fdinfo("pos:\t0\nflags:\t0100002\n"),
+            Some(Access::Positional)
+        );
+        assert_eq!(
+            access_from_fdinfo("pos:\t0\nflags:\t0100000\n"),
+            Some(Access::Read)
+        );
+        assert_eq!(access_from_fdinfo("garbage"), None);
+    }
+
+    #[test]
+    fn procfs_finds_a_child_holding_a_file_and_how() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let append = dir.path().join("append.log");
+        let positional = dir.path().join("positional.log");
+        std::fs::write(&append, b"").expect("write");
+        std::fs::write(&positional, b"").expect("write");
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "exec 3>>'{}' 4>'{}'; sleep 30",
+                append.display(),
+                positional.display()
+            ))
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("spawn sh");
+        let id = |p: &std::path::Path| {
+            let m = std::fs::metadata(p).expect("metadata");
+            (m.dev(), m.ino())
+        };
+        let wanted: HashSet<FileId> = [id(&append), id(&positional)].into_iter().collect();
+        let mut holders = HashMap::new();
+        for _ in 0..200 {
+            holders = open_files(&wanted);
+            if holders.len() == 2 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        let access_of = |p| {
+            holders
+                .get(&id(p))
+                .map(|h: &Vec<Holder>| h.iter().map(|h| h.access).collect::<Vec<_>>())
+        };
+        assert_eq!(access_of(&append), Some(vec![Access::Append]));
+        assert_eq!(access_of(&positional), Some(vec![Access::Positional]));
+    }
+
+    #[test]
+    fn a_lease_is_refused_while_another_process_holds_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("x.log");
+        std::fs::write(&path, b"x\n").expect("write");
+        let file = File::open(&path).expect("open");
+        assert!(
+            Lease::try_take(&file).expect("lease").is_some(),
+            "nobody else holds it"
+        );
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "exec 3>>'{}'; echo ready; sleep 30",
+                path.display()
+            ))
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn sh");
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().expect("stdout")),
+            &mut line,
+        )
+        .expect("ready");
+        let refused = Lease::try_take(&file).expect("lease").is_none();
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(refused, "a writer holds it");
+    }
+
+    #[test]
+    fn collapse_removes_whole_blocks_from_the_head_on_ext4() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c.log");
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .expect("open");
+        if !supports_collapse(&file) {
+            eprintln!("skipping: filesystem without collapse-range");
+            return;
+        }
+        let block = block_size(&file).expect("block size") as usize;
+        file.write_all(&vec![b'a'; block]).expect("write");
+        file.write_all(b"kept\n").expect("write");
+        collapse_head(&file, block as u64).expect("collapse");
+        assert_eq!(std::fs::read(&path).expect("read"), b"kept\n");
+    }
+}

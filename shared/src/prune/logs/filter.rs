@@ -1,0 +1,493 @@
+//! The log rule, as a streaming filter over bytes.
+//!
+//! A line whose first bytes are `[YYYY-MM-DDTHH:MM:SSZ]` (a real date and
+//! time) starts an entry; lines without one continue the entry above and share
+//! its fate; lines before the first entry are kept. Only the first 22 bytes of
+//! a line matter, so memory is one read buffer whatever the line length, and
+//! bytes are never decoded: binary junk and invalid UTF-8 pass through as is.
+
+use std::io::{self, Read};
+
+use memchr::memchr;
+
+use crate::prune::Cutoff;
+
+/// Length of `[YYYY-MM-DDTHH:MM:SSZ]`.
+pub const STAMP_PREFIX_LEN: usize = 22;
+
+/// Read buffer size: large reads for throughput, bounded memory.
+const BUFFER_LEN: usize = 1 << 20;
+
+/// What the first bytes of a line say about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineKind {
+    /// Starts with a valid timestamp, older than the cutoff.
+    Expired([u8; 20]),
+    /// Starts with a valid timestamp at or after the cutoff.
+    Current,
+    /// No valid timestamp: a continuation of the entry above.
+    Continuation,
+}
+
+/// Classifies a line from its first bytes (fewer than 22 only at end of file).
+pub fn classify(prefix: &[u8], cutoff: &Cutoff) -> LineKind {
+    let Some(stamp) = parse_stamp(prefix) else {
+        return LineKind::Continuation;
+    };
+    if cutoff.expires_log_stamp(&stamp) {
+        LineKind::Expired(stamp)
+    } else {
+        LineKind::Current
+    }
+}
+
+/// The 20 timestamp bytes of `[YYYY-MM-DDTHH:MM:SSZ]`, if they form a real UTC instant.
+fn parse_stamp(prefix: &[u8]) -> Option<[u8; 20]> {
+    if prefix.len() < STAMP_PREFIX_LEN || prefix[0] != b'[' || prefix[21] != b']' {
+        return None;
+    }
+    let s: [u8; 20] = prefix[1..21].try_into().ok()?;
+    let digits = |range: std::ops::Range<usize>| -> Option<u32> {
+        s[range].iter().try_fold(0u32, |acc, &b| {
+            b.is_ascii_digit().then(|| acc * 10 + u32::from(b - b'0'))
+        })
+    };
+    if s[4] != b'-'
+        || s[7] != b'-'
+        || s[10] != b'T'
+        || s[13] != b':'
+        || s[16] != b':'
+        || s[19] != b'Z'
+    {
+        return None;
+    }
+    let (year, month, day) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
+    let (hour, minute, second) = (digits(11..13)?, digits(14..16)?, digits(17..19)?);
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let days_in_month = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    (day >= 1 && day <= days_in_month && hour < 24 && minute < 60 && second < 60).then_some(s)
+}
+
+/// What a filter pass saw and did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FilterStats {
+    /// Bytes read from the source.
+    pub bytes_in: u64,
+    /// Bytes kept (written, or that would be).
+    pub bytes_out: u64,
+    /// Lines dropped.
+    pub lines_removed: u64,
+    /// Offset of the first dropped byte, if any line was dropped.
+    pub first_drop: Option<u64>,
+}
+
+/// Where kept bytes go. `start` is called once, at the first dropped line,
+/// with the length of the untouched prefix (which the sink may copy in-kernel);
+/// before that nothing is written, so a file with nothing to prune costs one read.
+pub trait KeptSink {
+    /// The first `prefix_len` bytes of the source are kept verbatim.
+    fn start(&mut self, prefix_len: u64) -> io::Result<()>;
+    /// Kept bytes after the prefix, in order.
+    fn write(&mut self, bytes: &[u8]) -> io::Result<()>;
+}
+
+/// A sink that only counts: dry runs and "is there anything to prune?".
+#[derive(Debug, Default)]
+pub struct CountingSink;
+
+impl KeptSink for CountingSink {
+    fn start(&mut self, _prefix_len: u64) -> io::Result<()> {
+        Ok(())
+    }
+    fn write(&mut self, _bytes: &[u8]) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The filter's position in the line structure, kept across reads so a
+/// writer's new lines can be filtered after we reached the old end of file.
+#[derive(Debug)]
+pub struct LineFilter {
+    cutoff: Cutoff,
+    buf: Vec<u8>,
+    /// Fate of the line we are in the middle of; `None` at a line start.
+    in_line: Option<bool>,
+    /// Fate of the current entry (for continuation lines); `None` before the first entry.
+    entry_kept: Option<bool>,
+    stats: FilterStats,
+    started: bool,
+    /// Bytes carried over at a line start whose prefix is not complete yet.
+    carry: usize,
+}
+
+impl LineFilter {
+    /// A filter for one file.
+    pub fn new(cutoff: Cutoff) -> Self {
+        Self {
+            cutoff,
+            buf: vec![0; BUFFER_LEN],
+            in_line: None,
+            entry_kept: None,
+            stats: FilterStats::default(),
+            started: false,
+            carry: 0,
+        }
+    }
+
+    /// What the filter has seen so far.
+    pub fn stats(&self) -> &FilterStats {
+        &self.stats
+    }
+
+    /// Reads `source` to its current end, sending kept bytes to `sink`.
+    ///
+    /// May be called again after the source grew: filtering resumes where it
+    /// stopped. A final line without a newline is held back (up to 21 bytes)
+    /// until [`LineFilter::finish`] if its timestamp is not complete yet.
+    pub fn pump<R: Read + ?Sized, S: KeptSink + ?Sized>(
+        &mut self,
+        source: &mut R,
+        sink: &mut S,
+    ) -> io::Result<()> {
+        loop {
+            let read = match source.read(&mut self.buf[self.carry..]) {
+                Ok(0) => return Ok(()),
+                Ok(n) => n,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) => return Err(err),
+            };
+            self.stats.bytes_in += read as u64;
+            let end = self.carry + read;
+            self.carry = 0;
+            let consumed = self.process(end, false, sink)?;
+            if consumed < end {
+                // An incomplete line prefix: move it to the front and read more.
+                self.buf.copy_within(consumed..end, 0);
+                self.carry = end - consumed;
+            }
+        }
+    }
+
+    /// Ends the file: a held-back short last line is classified as it is.
+    pub fn finish<S: KeptSink + ?Sized>(&mut self, sink: &mut S) -> io::Result<FilterStats> {
+        let end = self.carry;
+        self.carry = 0;
+        self.process(end, true, sink)?;
+        Ok(self.stats.clone())
+    }
+
+    /// Processes `buf[..end]`; returns how far it got (less than `end` only
+    /// when a line start's prefix is incomplete and more input may come).
+    fn process<S: KeptSink + ?Sized>(
+        &mut self,
+        end: usize,
+        at_eof: bool,
+        sink: &mut S,
+    ) -> io::Result<usize> {
+        let base = self.stats.bytes_in - (end as u64);
+        let mut pos = 0;
+        let mut kept_from: Option<usize> = None;
+        while pos < end {
+            let keep = match self.in_line {
+                Some(keep) => keep,
+                None => {
+                    let available = end - pos;
+                    if available < STAMP_PREFIX_LEN
+                        && !at_eof
+                        && memchr(b'\n', &self.buf[pos..end]).is_none()
+                    {
+                        break;
+                    }
+                    let prefix_end = pos + available.min(STAMP_PREFIX_LEN);
+                    let keep = match classify(&self.buf[pos..prefix_end], &self.cutoff) {
+                        LineKind::Expired(_) => {
+                            self.entry_kept = Some(false);
+                            false
+                        }
+                        LineKind::Current => {
+                            self.entry_kept = Some(true);
+                            true
+                        }
+                        LineKind::Continuation => self.entry_kept.unwrap_or(true),
+                    };
+                    if !keep {
+                        self.stats.lines_removed += 1;
+                        let offset = base + pos as u64;
+                        if !self.started {
+                            self.started = true;
+                            self.stats.first_drop = Some(offset);
+                            sink.start(offset)?;
+                        }
+                    }
+                    self.in_line = Some(keep);
+                    keep
+                }
+            };
+            let line_end = match memchr(b'\n', &self.buf[pos..end]) {
+                Some(i) => {
+                    self.in_line = None;
+                    pos + i + 1
+                }
+                None => end,
+            };
+            if keep {
+                self.stats.bytes_out += (line_end - pos) as u64;
+                if self.started && kept_from.is_none() {
+                    kept_from = Some(pos);
+                }
+            } else if let Some(from) = kept_from.take() {
+                sink.write(&self.buf[from..pos])?;
+            }
+            pos = line_end;
+        }
+        if let Some(from) = kept_from {
+            sink.write(&self.buf[from..pos])?;
+        }
+        Ok(pos)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cutoff() -> Cutoff {
+        Cutoff::at("2026-11-28T06:00:00Z".parse().expect("valid"))
+    }
+
+    /// Collects kept output, copying the verbatim prefix from the source.
+    struct VecSink<'a> {
+        source: &'a [u8],
+        out: Vec<u8>,
+    }
+
+    impl KeptSink for VecSink<'_> {
+        fn start(&mut self, prefix_len: u64) -> io::Result<()> {
+            self.out
+                .extend_from_slice(&self.source[..prefix_len as usize]);
+            Ok(())
+        }
+        fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+            self.out.extend_from_slice(bytes);
+            Ok(())
+        }
+    }
+
+    /// Runs the filter and returns the file as it would be after pruning.
+    pub(crate) fn filtered(input: &[u8]) -> (Vec<u8>, FilterStats) {
+        let mut filter = LineFilter::new(cutoff());
+        let mut sink = VecSink {
+            source: input,
+            out: Vec::new(),
+        };
+        let mut reader = input;
+        filter.pump(&mut reader, &mut sink).expect("pump");
+        let stats = filter.finish(&mut sink).expect("finish");
+        if stats.first_drop.is_none() {
+            return (input.to_vec(), stats);
+        }
+        (sink.out, stats)
+    }
+
+    #[test]
+    fn stamps_must_be_real_instants() {
+        let c = cutoff();
+        assert_eq!(
+            classify(b"[2026-11-28T05:59:59Z] x", &c),
+            LineKind::Expired(*b"2026-11-28T05:59:59Z")
+        );
+        assert_eq!(classify(b"[2026-11-28T06:00:00Z] x", &c), LineKind::Current);
+        assert_eq!(classify(b"[2099-01-01T00:00:00Z] x", &c), LineKind::Current);
+        assert!(matches!(
+            classify(b"[1970-01-01T00:00:00Z] x", &c),
+            LineKind::Expired(_)
+        ));
+        for bad in [
+            &b"[2026-02-30T10:00:00Z] impossible day"[..],
+            b"[2026-02-28T25:61:00Z] impossible time",
+            b"[2026-13-01T10:00:00Z] month 13",
+            b"[2026-11-28 05:00:00Z] space",
+            b"[2026-11-28T05:00:00] no Z",
+            b"2026-11-28T05:00:00Z no bracket",
+            b"[2026-11-28T05:00:00Z",
+            b"",
+            b"\x00\xff\xfe",
+        ] {
+            assert_eq!(
+                classify(bad, &c),
+                LineKind::Continuation,
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        assert!(
+            matches!(
+                classify(b"[2024-02-29T10:00:00Z]", &c),
+                LineKind::Expired(_)
+            ),
+            "leap day"
+        );
+        assert_eq!(
+            classify(b"[2025-02-29T10:00:00Z]", &c),
+            LineKind::Continuation,
+            "not a leap year"
+        );
+    }
+
+    #[test]
+    fn the_rules_as_a_table() {
+        let cases: &[(&str, &[u8], &[u8], u64)] = &[
+            ("empty file", b"", b"", 0),
+            ("no timestamps at all is left alone", b"a\nb\n", b"a\nb\n", 0),
+            ("old line goes", b"[2026-11-28T01:00:00Z] old\n[2026-11-28T07:00:00Z] new\n", b"[2026-11-28T07:00:00Z] new\n", 1),
+            (
+                "continuations follow their entry",
+                b"[2026-11-28T01:00:00Z] old\n  trace 1\n  trace 2\n[2026-11-28T07:00:00Z] new\n  kept trace\n",
+                b"[2026-11-28T07:00:00Z] new\n  kept trace\n",
+                3,
+            ),
+            ("head lines before the first entry are kept", b"nohup: ignoring input\n[2026-11-28T01:00:00Z] old\n", b"nohup: ignoring input\n", 1),
+            (
+                "a malformed stamp is a continuation",
+                b"[2026-11-28T01:00:00Z] old\n[2026-02-30T25:61:00Z] bogus\n[2026-11-28T09:00:00Z] new\n",
+                b"[2026-11-28T09:00:00Z] new\n",
+                2,
+            ),
+            ("interleaved old entries go too", b"[2026-11-28T07:00:00Z] a\n[2026-11-28T01:00:00Z] b\n[2026-11-28T08:00:00Z] c\n", b"[2026-11-28T07:00:00Z] a\n[2026-11-28T08:00:00Z] c\n", 1),
+            ("no trailing newline, kept", b"[2026-11-28T01:00:00Z] old\n[2026-11-28T07:00:00Z] new", b"[2026-11-28T07:00:00Z] new", 1),
+            ("no trailing newline, dropped", b"[2026-11-28T07:00:00Z] new\n[2026-11-28T01:00:00Z] old", b"[2026-11-28T07:00:00Z] new\n", 1),
+            ("CR-only endings are one line", b"[2026-11-28T01:00:00Z] a\r[2026-11-28T07:00:00Z] b\r", b"", 1),
+            ("binary junk passes through", b"\x00\xff[2026-11-28T07:00:00Z]\n[2026-11-28T07:00:00Z] \xfe\xfd\n", b"\x00\xff[2026-11-28T07:00:00Z]\n[2026-11-28T07:00:00Z] \xfe\xfd\n", 0),
+            ("everything expired", b"[2026-11-28T01:00:00Z] a\n[2026-11-28T02:00:00Z] b\n", b"", 2),
+        ];
+        for (name, input, expected, removed) in cases {
+            let (out, stats) = filtered(input);
+            assert_eq!(
+                String::from_utf8_lossy(&out),
+                String::from_utf8_lossy(expected),
+                "{name}"
+            );
+            assert_eq!(stats.lines_removed, *removed, "{name}");
+            assert_eq!(stats.bytes_out, expected.len() as u64, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_line_longer_than_the_buffer_streams_through() {
+        let mut input = b"[2026-11-28T01:00:00Z] ".to_vec();
+        input.extend(std::iter::repeat_n(b'x', 3 * BUFFER_LEN + 7));
+        input.extend_from_slice(b"\n[2026-11-28T07:00:00Z] ");
+        input.extend(std::iter::repeat_n(b'y', 2 * BUFFER_LEN));
+        input.push(b'\n');
+        let (out, stats) = filtered(&input);
+        assert_eq!(stats.lines_removed, 1);
+        assert_eq!(out.len(), 2 * BUFFER_LEN + 24);
+        assert!(out.starts_with(b"[2026-11-28T07:00:00Z] yyy"));
+    }
+
+    /// A reader that returns at most `step` bytes per read, to split prefixes across reads.
+    struct Trickle<'a> {
+        data: &'a [u8],
+        step: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.step.min(buf.len()).min(self.data.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn prefixes_split_across_reads_and_resumed_pumps_give_the_same_result() {
+        let input = b"head\n[2026-11-28T01:00:00Z] old\n cont\n[2026-11-28T07:00:00Z] new\n[2026-11-28T02:00:00Z] x\n[2026-11-28T08:00:00Z] y";
+        let (expected, _) = filtered(input);
+        for step in 1..30 {
+            let mut filter = LineFilter::new(cutoff());
+            let mut sink = VecSink {
+                source: input,
+                out: Vec::new(),
+            };
+            // Pump in several rounds, as if a writer appended between them.
+            for chunk in input.chunks(17) {
+                filter
+                    .pump(&mut Trickle { data: chunk, step }, &mut sink)
+                    .expect("pump");
+            }
+            filter.finish(&mut sink).expect("finish");
+            assert_eq!(
+                String::from_utf8_lossy(&sink.out),
+                String::from_utf8_lossy(&expected),
+                "step {step}"
+            );
+        }
+    }
+
+    /// The rules, written as plainly as possible: the reference the streaming filter must match.
+    fn reference_model(input: &[u8], cutoff: &Cutoff) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut entry_kept: Option<bool> = None;
+        let mut lines: Vec<&[u8]> = input.split_inclusive(|&b| b == b'\n').collect();
+        if input.is_empty() {
+            lines.clear();
+        }
+        for line in lines {
+            let stamp = (line.len() >= 22 && line[0] == b'[' && line[21] == b']')
+                .then(|| std::str::from_utf8(&line[1..21]).ok())
+                .flatten()
+                .and_then(|s| s.parse::<jiff::Timestamp>().ok().filter(|_| s.len() == 20 && s.ends_with('Z')));
+            let keep = match stamp {
+                Some(ts) => {
+                    let keep = !cutoff.expires(ts);
+                    entry_kept = Some(keep);
+                    keep
+                }
+                None => entry_kept.unwrap_or(true),
+            };
+            if keep {
+                out.extend_from_slice(line);
+            }
+        }
+        out
+    }
+
+    fn arb_line() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        prop_oneof![
+            (0i64..48 * 3600).prop_map(|s| {
+                let ts = jiff::Timestamp::from_second(1_795_759_200 + s).expect("valid");
+                format!("[{}] msg", ts.strftime("%Y-%m-%dT%H:%M:%SZ")).into_bytes()
+            }),
+            proptest::collection::vec(any::<u8>().prop_filter("no newline", |b| *b != b'\n'), 0..40),
+            Just(b"[2026-02-30T25:61:00Z] impossible".to_vec()),
+            Just(b"  continuation".to_vec()),
+            Just(b"\x00\xff\xfe junk".to_vec()),
+        ]
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn streaming_filter_matches_the_reference_model_and_is_idempotent(
+            lines in proptest::collection::vec(arb_line(), 0..60),
+            trailing_newline in proptest::bool::ANY,
+        ) {
+            let mut input = lines.join(&b'\n');
+            if trailing_newline && !input.is_empty() {
+                input.push(b'\n');
+            }
+            let (once, _) = filtered(&input);
+            proptest::prop_assert_eq!(&once, &reference_model(&input, &cutoff()));
+            let (twice, stats) = filtered(&once);
+            proptest::prop_assert_eq!(&twice, &once);
+            proptest::prop_assert_eq!(stats.lines_removed, 0);
+        }
+    }
+}

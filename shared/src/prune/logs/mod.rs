@@ -1,0 +1,309 @@
+//! The logs job: every `*.log` under the build directory loses its expired entries.
+//!
+//! How a file is pruned depends on who holds it open, found once per run from
+//! procfs ([`crate::platform::open_files`]):
+//! - nobody writing: [`rewrite`] to a temp file and rename (crash-safe, and
+//!   open-append-close writers are carried over under a lease);
+//! - an O_APPEND writer: [`in_place`] collapse of the expired head;
+//! - a positional writer: skipped, with the reason.
+
+pub mod filter;
+pub mod in_place;
+pub mod rewrite;
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use filter::{CountingSink, LineFilter};
+use in_place::InPlace;
+use rewrite::{Rewrite, TEMP_SUFFIX};
+
+use super::{
+    EventSink, Job, LogMethod, LogOutcome, LogsReport, PruneError, PruneEvent, RunOptions, Skipped,
+};
+use crate::paths::BuildDir;
+use crate::platform::{self, Access, FileId, Holder};
+
+/// A log found by the walk.
+#[derive(Debug, Clone)]
+pub struct LogFile {
+    /// Its path.
+    pub path: PathBuf,
+    /// Device and inode when walked.
+    pub id: FileId,
+    /// Size when walked.
+    pub len: u64,
+}
+
+/// What the walk found: the logs, and what it could not look into.
+#[derive(Debug, Default)]
+pub struct Walk {
+    /// Regular `*.log` files, in a stable order.
+    pub logs: Vec<LogFile>,
+    /// Entries left alone (not regular files, unreadable dirs, other mounts).
+    pub skipped: Vec<(PathBuf, String)>,
+}
+
+/// Finds every regular `*.log` under `root`, never following symbolic links
+/// and never crossing into another filesystem. Temp files left by a crashed
+/// prune (their pid gone) are removed on the way.
+pub fn walk(root: &Path) -> io::Result<Walk> {
+    let root_dev = std::fs::symlink_metadata(root)?.dev();
+    let mut walk = Walk::default();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(err) => {
+                walk.skipped
+                    .push((dir, format!("cannot read directory: {err}")));
+                continue;
+            }
+        };
+        let mut children: Vec<_> = entries.flatten().collect();
+        children.sort_by_key(|e| e.file_name());
+        for entry in children {
+            let path = entry.path();
+            let Ok(meta) = entry.metadata() else { continue };
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if meta.is_dir() {
+                if meta.dev() == root_dev {
+                    stack.push(path);
+                } else {
+                    walk.skipped.push((
+                        path,
+                        "another filesystem is mounted here; not descending".into(),
+                    ));
+                }
+            } else if name.ends_with(TEMP_SUFFIX) {
+                remove_if_abandoned(&path, &name);
+            } else if name.ends_with(".log") {
+                if meta.file_type().is_symlink() {
+                    walk.skipped
+                        .push((path, "symbolic link; never followed".into()));
+                } else if !meta.is_file() {
+                    walk.skipped.push((path, "not a regular file".into()));
+                } else {
+                    walk.logs.push(LogFile {
+                        path,
+                        id: (meta.dev(), meta.ino()),
+                        len: meta.len(),
+                    });
+                }
+            }
+        }
+    }
+    walk.logs.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(walk)
+}
+
+/// A temp file `.name.<pid>.<n>.v0-prune-tmp` whose pid is gone is a crashed run's leftover.
+fn remove_if_abandoned(path: &Path, name: &str) {
+    let stem = name.trim_end_matches(TEMP_SUFFIX);
+    let pid = stem.rsplit('.').nth(1).and_then(|p| p.parse::<u32>().ok());
+    if let Some(pid) = pid
+        && !platform::pid_alive(pid)
+    {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+/// Prunes every `*.log` under the build directory.
+pub fn prune_all(
+    build: &BuildDir,
+    options: &RunOptions,
+    events: EventSink<'_>,
+) -> Result<LogsReport, PruneError> {
+    let root = build.root();
+    let walk = walk(root).map_err(|err| PruneError::io(root, err))?;
+    let ids: HashSet<FileId> = walk.logs.iter().map(|log| log.id).collect();
+    let mut holders = platform::open_files(&ids);
+    let mut report = LogsReport::default();
+    for (path, reason) in walk.skipped {
+        let skipped = Skipped {
+            item: super::relative_display(build, &path),
+            reason,
+        };
+        events(&PruneEvent::ItemSkipped {
+            job: Job::Logs,
+            skipped: skipped.clone(),
+        });
+        report.skipped.push(skipped);
+    }
+    let total = walk.logs.len() as u64;
+    events(&PruneEvent::JobStarted {
+        job: Job::Logs,
+        total,
+    });
+    for (done, log) in walk.logs.iter().enumerate() {
+        let display = super::relative_display(build, &log.path);
+        let log_holders = holders.remove(&log.id).unwrap_or_default();
+        report.files_examined += 1;
+        match prune_file(&log.path, &log_holders, options) {
+            Ok(FileOutcome::Pruned {
+                lines_removed,
+                bytes_before,
+                bytes_after,
+                method,
+            }) => {
+                report.bytes_before += bytes_before;
+                report.bytes_after += bytes_after;
+                report.lines_removed += lines_removed;
+                let bytes_reclaimed = bytes_before.saturating_sub(bytes_after);
+                events(&PruneEvent::ItemPruned {
+                    job: Job::Logs,
+                    item: display.clone(),
+                    detail: format!("{lines_removed} lines"),
+                    bytes_reclaimed,
+                });
+                report.pruned.push(LogOutcome {
+                    path: display,
+                    lines_removed,
+                    bytes_before,
+                    bytes_after,
+                    method,
+                });
+            }
+            Ok(FileOutcome::Unchanged { len }) => {
+                report.bytes_before += len;
+                report.bytes_after += len;
+            }
+            Ok(FileOutcome::Skipped(reason)) => {
+                report.bytes_before += log.len;
+                report.bytes_after += log.len;
+                skip(&mut report, events, display, reason);
+            }
+            Err(err) => {
+                report.bytes_before += log.len;
+                report.bytes_after += log.len;
+                let reason = match err.kind() {
+                    io::ErrorKind::NotFound => "vanished while we pruned it".to_string(),
+                    _ => format!("error: {err}"),
+                };
+                skip(&mut report, events, display, reason);
+            }
+        }
+        events(&PruneEvent::Progress {
+            job: Job::Logs,
+            done: done as u64 + 1,
+            total,
+            bytes_reclaimed: report.bytes_reclaimed(),
+        });
+    }
+    Ok(report)
+}
+
+fn skip(report: &mut LogsReport, events: EventSink<'_>, item: String, reason: String) {
+    let skipped = Skipped { item, reason };
+    events(&PruneEvent::ItemSkipped {
+        job: Job::Logs,
+        skipped: skipped.clone(),
+    });
+    report.skipped.push(skipped);
+}
+
+/// What happened to one file.
+#[derive(Debug, PartialEq, Eq)]
+pub enum FileOutcome {
+    /// Lines were removed (or would be, in a dry run).
+    Pruned {
+        /// Lines removed.
+        lines_removed: u64,
+        /// Size before.
+        bytes_before: u64,
+        /// Size after.
+        bytes_after: u64,
+        /// How.
+        method: LogMethod,
+    },
+    /// Nothing expired.
+    Unchanged {
+        /// Its size.
+        len: u64,
+    },
+    /// Left alone, and why.
+    Skipped(String),
+}
+
+/// Prunes one log, choosing the method from who holds it open.
+pub fn prune_file(
+    path: &Path,
+    holders: &[Holder],
+    options: &RunOptions,
+) -> io::Result<FileOutcome> {
+    let me = std::process::id();
+    if let Some(writer) = holders
+        .iter()
+        .find(|h| h.access == Access::Positional && h.pid != me)
+    {
+        return Ok(FileOutcome::Skipped(format!(
+            "held open for writing without O_APPEND by pid {} ({}); pruning under it would leave NUL bytes or lose lines",
+            writer.pid, writer.command
+        )));
+    }
+    if options.dry_run {
+        return dry_run(path, options);
+    }
+    let appender = holders.iter().any(|h| h.access == Access::Append);
+    if !appender {
+        match rewrite::rewrite(path, options.cutoff)? {
+            Rewrite::Unchanged(stats) => {
+                return Ok(FileOutcome::Unchanged {
+                    len: stats.bytes_in,
+                });
+            }
+            Rewrite::Replaced(stats) => {
+                return Ok(FileOutcome::Pruned {
+                    lines_removed: stats.lines_removed,
+                    bytes_before: stats.bytes_in,
+                    bytes_after: stats.bytes_out,
+                    method: LogMethod::Rewrite,
+                });
+            }
+            Rewrite::HeldBy(writers) => {
+                if let Some(writer) = writers.iter().find(|h| h.access == Access::Positional) {
+                    return prune_file(path, &[writer.clone()], options);
+                }
+            }
+        }
+    }
+    match in_place::prune_head(path, options.cutoff)? {
+        InPlace::Nothing => Ok(FileOutcome::Unchanged {
+            len: std::fs::metadata(path)?.len(),
+        }),
+        InPlace::Collapsed {
+            lines_removed,
+            bytes_before,
+            bytes_removed,
+        } => Ok(FileOutcome::Pruned {
+            lines_removed,
+            bytes_before,
+            bytes_after: bytes_before - bytes_removed,
+            method: LogMethod::InPlace,
+        }),
+        InPlace::Refused(reason) => Ok(FileOutcome::Skipped(reason)),
+    }
+}
+
+fn dry_run(path: &Path, options: &RunOptions) -> io::Result<FileOutcome> {
+    let mut file = File::open(path)?;
+    let mut filter = LineFilter::new(options.cutoff);
+    filter.pump(&mut file, &mut CountingSink)?;
+    let stats = filter.finish(&mut CountingSink)?;
+    Ok(if stats.lines_removed == 0 {
+        FileOutcome::Unchanged {
+            len: stats.bytes_in,
+        }
+    } else {
+        FileOutcome::Pruned {
+            lines_removed: stats.lines_removed,
+            bytes_before: stats.bytes_in,
+            bytes_after: stats.bytes_out,
+            method: LogMethod::DryRun,
+        }
+    })
+}

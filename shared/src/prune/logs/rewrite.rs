@@ -1,0 +1,358 @@
+//! Pruning a log that no process holds for writing: rewrite beside it, then rename.
+//!
+//! Crash safety: the kept lines go to a temp file in the same directory, which
+//! is fsynced before it is renamed over the log, so at any instant the path
+//! names either the old file or the complete new one.
+//!
+//! Writers that open, append and close (`echo ... >> x.log`) may strike at any
+//! moment. Lines they append while we copy are read and filtered like the rest
+//! (we read to the end again after taking the lease). The dangerous window is
+//! the rename: a writer that opened the old file just before it would write
+//! into the unlinked inode. A write lease closes that window: the kernel grants
+//! it only while nobody else has the file open, makes any `open()` during the
+//! rename wait for us, and tells us it happened (the lease is "broken"). We
+//! hold a second lease on the new file so nobody writes there before the
+//! late writer's lines have been carried over, which keeps them in order.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use super::filter::{FilterStats, KeptSink, LineFilter};
+use crate::platform::{self, Access, Holder, Lease};
+use crate::prune::Cutoff;
+
+/// Suffix of our temp files; a crashed run's leftovers are found by it.
+pub const TEMP_SUFFIX: &str = ".v0-prune-tmp";
+
+/// How long we wait for a late opener of the old file to finish writing.
+const LATE_WRITER_WAIT: Duration = Duration::from_millis(500);
+
+/// How long we retry the lease while only readers or short-lived writers hold the file.
+const LEASE_RETRY: Duration = Duration::from_millis(50);
+
+/// What a rewrite did.
+#[derive(Debug)]
+pub enum Rewrite {
+    /// Nothing expired: the file was only read.
+    Unchanged(FilterStats),
+    /// Rewritten and renamed over the log.
+    Replaced(FilterStats),
+    /// A writer that holds the file open appeared; nothing was changed.
+    HeldBy(Vec<Holder>),
+}
+
+/// Rewrites `path` without its expired lines, carrying over concurrent appends.
+pub fn rewrite(path: &Path, cutoff: Cutoff) -> io::Result<Rewrite> {
+    let source = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)?;
+    let meta = source.metadata()?;
+    let mut filter = LineFilter::new(cutoff);
+    let mut sink = TempSink::new(path, &source, &meta)?;
+    filter.pump(&mut &source, &mut sink)?;
+    if filter.stats().first_drop.is_none() {
+        return Ok(Rewrite::Unchanged(filter.stats().clone()));
+    }
+
+    let source_lease = match take_lease_or_classify(&source, &meta)? {
+        LeaseOutcome::Taken(lease) => Some(lease),
+        LeaseOutcome::Unavailable => None,
+        LeaseOutcome::Writers(holders) => return Ok(Rewrite::HeldBy(holders)),
+    };
+    // Lines appended before the lease was granted.
+    filter.pump(&mut &source, &mut sink)?;
+    filter.finish(&mut sink)?;
+    let mut temp = sink.into_temp()?;
+    temp.file.sync_all()?;
+    let target_file = temp.file.try_clone()?;
+    let target_lease = Lease::try_take(&target_file)?;
+    std::fs::rename(&temp.path, path)?;
+    temp.keep = true;
+
+    // Carry over what late writers put into the old inode, before anyone
+    // may write to the new one (they wait on `target_lease`).
+    let late_writer = match &source_lease {
+        Some(lease) => lease.broken(),
+        None => true,
+    };
+    if late_writer {
+        let leases_available = source_lease.is_some();
+        drop(source_lease);
+        wait_for_late_writers(&source, &meta, &mut filter, &mut temp, leases_available)?;
+        filter.finish(&mut temp)?;
+        temp.flush()?;
+        temp.file.sync_data()?;
+    }
+    drop(target_lease);
+    sync_dir(path);
+    Ok(Rewrite::Replaced(filter.stats().clone()))
+}
+
+enum LeaseOutcome<'a> {
+    Taken(Lease<'a>),
+    /// Leases do not work here, or only readers hold the file: go on without.
+    Unavailable,
+    /// A process holds the file for writing: not ours to rewrite.
+    Writers(Vec<Holder>),
+}
+
+fn take_lease_or_classify<'a>(
+    source: &'a File,
+    meta: &std::fs::Metadata,
+) -> io::Result<LeaseOutcome<'a>> {
+    let deadline = Instant::now() + LEASE_RETRY;
+    loop {
+        if let Some(lease) = Lease::try_take(source)? {
+            return Ok(LeaseOutcome::Taken(lease));
+        }
+        let holders = other_holders(meta);
+        let writers: Vec<Holder> = holders
+            .iter()
+            .filter(|h| h.access != Access::Read)
+            .cloned()
+            .collect();
+        if writers.is_empty() && !holders.is_empty() {
+            // Readers only (`tail -f`): a rename does not hurt them.
+            return Ok(LeaseOutcome::Unavailable);
+        }
+        if Instant::now() >= deadline {
+            // Still refused with no visible holder: leases are unavailable
+            // (not our file, or a filesystem without them). A writer that
+            // stays is a long-lived one and must not lose its lines.
+            return Ok(if writers.is_empty() {
+                LeaseOutcome::Unavailable
+            } else {
+                LeaseOutcome::Writers(writers)
+            });
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Holders of the file other than this process's own read descriptors.
+fn other_holders(meta: &std::fs::Metadata) -> Vec<Holder> {
+    let id = (meta.dev(), meta.ino());
+    let me = std::process::id();
+    platform::open_files(&[id].into_iter().collect())
+        .remove(&id)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|h| !(h.pid == me && h.access == Access::Read))
+        .collect()
+}
+
+/// Lets writers that opened the old file during the rename finish, copying
+/// what they write, until a lease held for a moment stays unbroken: then
+/// nobody is left who could still write to the old file.
+fn wait_for_late_writers(
+    source: &File,
+    meta: &std::fs::Metadata,
+    filter: &mut LineFilter,
+    temp: &mut Temp,
+    leases_available: bool,
+) -> io::Result<()> {
+    let deadline = Instant::now() + LATE_WRITER_WAIT;
+    loop {
+        filter.pump(&mut &*source, temp)?;
+        match Lease::try_take(source)? {
+            Some(lease) => {
+                // A writer released a moment ago may not have reached its
+                // open() yet; when it does, it breaks this lease.
+                std::thread::sleep(Duration::from_micros(500));
+                if !lease.broken() {
+                    filter.pump(&mut &*source, temp)?;
+                    return Ok(());
+                }
+            }
+            None => {
+                if !leases_available && other_holders(meta).iter().all(|h| h.access == Access::Read) {
+                    // No lease to be had here and no writer in sight: drain once more and go.
+                    filter.pump(&mut &*source, temp)?;
+                    return Ok(());
+                }
+            }
+        }
+        if Instant::now() >= deadline {
+            filter.pump(&mut &*source, temp)?;
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+fn sync_dir(path: &Path) {
+    if let Some(dir) = path.parent()
+        && let Ok(dir) = File::open(dir)
+    {
+        let _ = dir.sync_all();
+    }
+}
+
+/// The temp file beside the log, created at the first dropped line.
+struct TempSink<'a> {
+    log: &'a Path,
+    source: &'a File,
+    mode: u32,
+    owner: (u32, u32),
+    temp: Option<Temp>,
+}
+
+impl<'a> TempSink<'a> {
+    fn new(log: &'a Path, source: &'a File, meta: &std::fs::Metadata) -> io::Result<Self> {
+        Ok(Self {
+            log,
+            source,
+            mode: meta.permissions().mode() & 0o7777,
+            owner: (meta.uid(), meta.gid()),
+            temp: None,
+        })
+    }
+
+    fn into_temp(self) -> io::Result<Temp> {
+        let mut temp = self
+            .temp
+            .ok_or_else(|| io::Error::other("internal: rewrite without a temp file"))?;
+        temp.flush()?;
+        Ok(temp)
+    }
+}
+
+impl KeptSink for TempSink<'_> {
+    fn start(&mut self, prefix_len: u64) -> io::Result<()> {
+        let temp = Temp::create(self.log, self.mode, self.owner)?;
+        copy_prefix(self.source, &temp.file, prefix_len)?;
+        self.temp = Some(temp);
+        Ok(())
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match &mut self.temp {
+            Some(temp) => temp.write(bytes),
+            None => Err(io::Error::other("internal: write before start")),
+        }
+    }
+}
+
+/// Copies the untouched prefix in the kernel (no trip through our memory).
+fn copy_prefix(source: &File, target: &File, len: u64) -> io::Result<()> {
+    let (mut off_in, mut off_out) = (0u64, 0u64);
+    while off_in < len {
+        let chunk = usize::try_from(len - off_in)
+            .unwrap_or(usize::MAX)
+            .min(1 << 30);
+        match rustix::fs::copy_file_range(
+            source,
+            Some(&mut off_in),
+            target,
+            Some(&mut off_out),
+            chunk,
+        ) {
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "log shrank while we copied it",
+                ));
+            }
+            Ok(_) => {}
+            Err(_) => return copy_prefix_by_reading(source, target, off_in, off_out, len),
+        }
+    }
+    let mut target = target;
+    target.seek(SeekFrom::Start(off_out))?;
+    Ok(())
+}
+
+fn copy_prefix_by_reading(
+    source: &File,
+    target: &File,
+    from: u64,
+    to: u64,
+    len: u64,
+) -> io::Result<()> {
+    let mut reader = source.try_clone()?;
+    let mut writer = target.try_clone()?;
+    writer.seek(SeekFrom::Start(to))?;
+    // A cloned descriptor shares the offset: remember and restore it.
+    let resume_at = reader.stream_position()?;
+    reader.seek(SeekFrom::Start(from))?;
+    io::copy(&mut (&mut reader).take(len - from), &mut writer)?;
+    reader.seek(SeekFrom::Start(resume_at))?;
+    Ok(())
+}
+
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A temp file that removes itself unless it was renamed into place.
+struct Temp {
+    path: PathBuf,
+    file: File,
+    writer: Option<BufWriter<File>>,
+    keep: bool,
+}
+
+impl Temp {
+    fn create(log: &Path, mode: u32, owner: (u32, u32)) -> io::Result<Self> {
+        let dir = log.parent().unwrap_or(Path::new("."));
+        let name = log
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let path = dir.join(format!(".{name}.{}.{n}{TEMP_SUFFIX}", std::process::id()));
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)?;
+        let mut temp = Self {
+            path,
+            file,
+            writer: None,
+            keep: false,
+        };
+        // Same owner and mode as the log; chown only succeeds for root, which is the case that needs it.
+        let _ = std::os::unix::fs::fchown(&temp.file, Some(owner.0), Some(owner.1));
+        temp.file
+            .set_permissions(std::fs::Permissions::from_mode(mode))?;
+        temp.writer = Some(BufWriter::with_capacity(1 << 20, temp.file.try_clone()?));
+        Ok(temp)
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match &mut self.writer {
+            Some(writer) => writer.write_all(bytes),
+            None => Err(io::Error::other("internal: temp writer closed")),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match &mut self.writer {
+            Some(writer) => writer.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl KeptSink for Temp {
+    fn start(&mut self, _prefix_len: u64) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        Temp::write(self, bytes)
+    }
+}
+
+impl Drop for Temp {
+    fn drop(&mut self) {
+        let _ = self.flush();
+        if !self.keep {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}

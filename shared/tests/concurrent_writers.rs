@@ -1,0 +1,163 @@
+//! Nothing is lost: real writer processes append to a log while we prune it.
+//!
+//! The writers are this test binary re-executed in "writer mode" (see
+//! [`writer_process`]), so each is a separate process holding its own file
+//! descriptor exactly as v0's daemons and `echo >>` do.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use v0_prune_shared::paths::BuildDir;
+use v0_prune_shared::prune::{Cutoff, LogMethod, RunOptions, ignore_events, logs};
+
+/// Lines per fake second: timestamps advance slower than line numbers.
+const LINES_PER_SECOND: u64 = 20;
+const BASE: i64 = 1_767_225_600; // 2026-01-01T00:00:00Z
+
+fn stamp(line: u64) -> String {
+    let ts = Timestamp::from_second(BASE + (line / LINES_PER_SECOND) as i64).expect("valid time");
+    ts.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+fn line(n: u64) -> String {
+    format!("[{}] writer line {n:08} {}\n", stamp(n), "x".repeat((n % 37) as usize))
+}
+
+/// Not a test on its own: the body of a writer child process.
+#[test]
+fn writer_process() {
+    let Ok(mode) = std::env::var("V0_PRUNE_TEST_WRITER") else { return };
+    let path = PathBuf::from(std::env::var("V0_PRUNE_TEST_LOG").expect("log path"));
+    let count: u64 = std::env::var("V0_PRUNE_TEST_LINES").expect("count").parse().expect("number");
+    match mode.as_str() {
+        "append" => {
+            let mut file = OpenOptions::new().append(true).create(true).open(&path).expect("open");
+            for n in 0..count {
+                file.write_all(line(n).as_bytes()).expect("write");
+            }
+        }
+        "open-append-close" => {
+            for n in 0..count {
+                let mut file = OpenOptions::new().append(true).create(true).open(&path).expect("open");
+                file.write_all(line(n).as_bytes()).expect("write");
+            }
+        }
+        "positional" => {
+            let mut file = OpenOptions::new().write(true).create(true).truncate(false).open(&path).expect("open");
+            for n in 0..count {
+                file.write_all(line(n).as_bytes()).expect("write");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        other => panic!("unknown writer mode {other}"),
+    }
+}
+
+fn spawn_writer(mode: &str, path: &Path, lines: u64) -> Child {
+    Command::new(std::env::current_exe().expect("test binary"))
+        .args(["writer_process", "--exact", "--nocapture"])
+        .env("V0_PRUNE_TEST_WRITER", mode)
+        .env("V0_PRUNE_TEST_LOG", path)
+        .env("V0_PRUNE_TEST_LINES", lines.to_string())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn writer")
+}
+
+fn cutoff_at_line(n: u64) -> Cutoff {
+    Cutoff::at(Timestamp::from_second(BASE + (n / LINES_PER_SECOND) as i64).expect("valid"))
+}
+
+/// Asserts the log holds complete writer lines in strictly increasing order,
+/// each exactly once, with every line at or after `first_required` present.
+fn assert_nothing_lost(path: &Path, total: u64, first_required: u64) {
+    let bytes = std::fs::read(path).expect("read log");
+    assert!(!bytes.contains(&0), "the log contains NUL bytes");
+    let text = String::from_utf8(bytes).expect("utf-8");
+    let mut numbers = Vec::new();
+    for l in text.lines() {
+        if l.contains("v0-prune:") {
+            continue; // the in-place padding line, stamped with an expired time
+        }
+        let n: u64 = l
+            .split("writer line ")
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("not a writer line: {l:?}"));
+        assert_eq!(format!("{l}\n"), line(n), "line {n} is damaged");
+        numbers.push(n);
+    }
+    for pair in numbers.windows(2) {
+        assert!(pair[0] < pair[1], "lines out of order or duplicated: {} then {}", pair[0], pair[1]);
+    }
+    let required: Vec<u64> = numbers.iter().copied().filter(|&n| n >= first_required).collect();
+    let expected: Vec<u64> = (first_required..total).collect();
+    assert_eq!(required.len(), expected.len(), "lines newer than the cutoff were lost");
+    assert_eq!(required, expected);
+}
+
+/// Runs `prunes` back-to-back prunes while the writer writes `total` lines,
+/// moving the cutoff so each prune has expired lines to remove.
+fn prune_while_writing(mode: &str, total: u64, prunes: u64) -> (Vec<LogMethod>, PathBuf, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let build = BuildDir::new(dir.path());
+    let path = dir.path().join("logs").join("writer.log");
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    std::fs::write(&path, b"").expect("create");
+    let mut writer = spawn_writer(mode, &path, total);
+    let mut methods = Vec::new();
+    let final_cutoff_line = total / 2;
+    for k in 1..=prunes {
+        let options = RunOptions { cutoff: cutoff_at_line(final_cutoff_line * k / prunes), dry_run: false };
+        let report = logs::prune_all(&build, &options, &mut ignore_events).expect("prune");
+        assert!(report.skipped.is_empty(), "unexpected skip: {:?}", report.skipped);
+        methods.extend(report.pruned.iter().map(|p| p.method));
+    }
+    let status = writer.wait().expect("writer");
+    assert!(status.success(), "writer failed");
+    // One more prune after the writer finished, at the final cutoff.
+    let options = RunOptions { cutoff: cutoff_at_line(final_cutoff_line), dry_run: false };
+    logs::prune_all(&build, &options, &mut ignore_events).expect("prune");
+    (methods, path, dir)
+}
+
+#[test]
+fn an_o_append_writer_loses_nothing_during_50_prunes() {
+    let total = 300_000;
+    let (methods, path, _dir) = prune_while_writing("append", total, 50);
+    assert!(methods.contains(&LogMethod::InPlace), "the held file must be pruned in place: {methods:?}");
+    assert!(!methods.contains(&LogMethod::Rewrite), "a held file must never be renamed away: {methods:?}");
+    assert_nothing_lost(&path, total, total / 2);
+}
+
+#[test]
+fn an_open_append_close_writer_loses_nothing_during_50_prunes() {
+    let total = 60_000;
+    let (methods, path, _dir) = prune_while_writing("open-append-close", total, 50);
+    assert!(methods.iter().filter(|m| **m == LogMethod::Rewrite).count() > 5, "expected rewrites: {methods:?}");
+    assert_nothing_lost(&path, total, total / 2);
+}
+
+#[test]
+fn a_positional_writer_is_skipped_with_its_reason() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let build = BuildDir::new(dir.path());
+    let path = dir.path().join("worker.log");
+    std::fs::write(&path, b"").expect("create");
+    let mut writer = spawn_writer("positional", &path, 3000);
+    std::thread::sleep(Duration::from_millis(300));
+    let options = RunOptions { cutoff: cutoff_at_line(1_000_000), dry_run: false };
+    let before = std::fs::metadata(&path).expect("meta").len();
+    let report = logs::prune_all(&build, &options, &mut ignore_events).expect("prune");
+    let _ = writer.kill();
+    let _ = writer.wait();
+    assert!(report.pruned.is_empty(), "{:?}", report.pruned);
+    assert_eq!(report.skipped.len(), 1, "{:?}", report.skipped);
+    assert!(report.skipped[0].reason.contains("without O_APPEND"), "{}", report.skipped[0].reason);
+    assert!(std::fs::metadata(&path).expect("meta").len() >= before, "the file must not shrink");
+}
