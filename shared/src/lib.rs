@@ -5,11 +5,16 @@
 //! [`prune`] is the engine (logs, merge queue, operations), [`platform`] holds
 //! the Linux specifics the engine needs (who holds a file open, collapse-range,
 //! leases), and [`demo`] builds realistic v0 projects for tests, benchmarks and
-//! the dashboard's demo mode.
+//! the dashboard's demo mode. The daemon is reached over a local socket:
+//! [`socket`] says where it lives, [`protocol`] what is said on it, and
+//! [`client`] is the side the CLI and the dashboard use.
 
+pub mod client;
 pub mod config;
 pub mod demo;
 pub mod paths;
 pub mod platform;
+pub mod protocol;
 pub mod prune;
+pub mod socket;
 pub mod units;
