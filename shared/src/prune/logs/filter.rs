@@ -443,7 +443,11 @@ mod tests {
             let stamp = (line.len() >= 22 && line[0] == b'[' && line[21] == b']')
                 .then(|| std::str::from_utf8(&line[1..21]).ok())
                 .flatten()
-                .and_then(|s| s.parse::<jiff::Timestamp>().ok().filter(|_| s.len() == 20 && s.ends_with('Z')));
+                .and_then(|s| {
+                    s.parse::<jiff::Timestamp>()
+                        .ok()
+                        .filter(|_| s.len() == 20 && s.ends_with('Z'))
+                });
             let keep = match stamp {
                 Some(ts) => {
                     let keep = !cutoff.expires(ts);
@@ -466,7 +470,10 @@ mod tests {
                 let ts = jiff::Timestamp::from_second(1_795_759_200 + s).expect("valid");
                 format!("[{}] msg", ts.strftime("%Y-%m-%dT%H:%M:%SZ")).into_bytes()
             }),
-            proptest::collection::vec(any::<u8>().prop_filter("no newline", |b| *b != b'\n'), 0..40),
+            proptest::collection::vec(
+                any::<u8>().prop_filter("no newline", |b| *b != b'\n'),
+                0..40
+            ),
             Just(b"[2026-02-30T25:61:00Z] impossible".to_vec()),
             Just(b"  continuation".to_vec()),
             Just(b"\x00\xff\xfe junk".to_vec()),

@@ -266,7 +266,7 @@ pub fn prune_file(
             }
             Rewrite::HeldBy(writers) => {
                 if let Some(writer) = writers.iter().find(|h| h.access == Access::Positional) {
-                    return prune_file(path, &[writer.clone()], options);
+                    return prune_file(path, std::slice::from_ref(writer), options);
                 }
             }
         }

@@ -170,7 +170,8 @@ fn wait_for_late_writers(
                 }
             }
             None => {
-                if !leases_available && other_holders(meta).iter().all(|h| h.access == Access::Read) {
+                if !leases_available && other_holders(meta).iter().all(|h| h.access == Access::Read)
+                {
                     // No lease to be had here and no writer in sight: drain once more and go.
                     filter.pump(&mut &*source, temp)?;
                     return Ok(());
