@@ -63,6 +63,11 @@ impl BuildDir {
         self.root.join(".prune-daemon.lock")
     }
 
+    /// `.prune-daemon/log-index`: what earlier runs verified about each log (a cache).
+    pub fn log_index(&self) -> PathBuf {
+        self.state_dir().join("log-index")
+    }
+
     /// `.prune-daemon/`: our own state (run history, socket when it fits).
     pub fn state_dir(&self) -> PathBuf {
         self.root.join(".prune-daemon")

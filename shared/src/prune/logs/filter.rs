@@ -24,7 +24,7 @@ pub enum LineKind {
     /// Starts with a valid timestamp, older than the cutoff.
     Expired([u8; 20]),
     /// Starts with a valid timestamp at or after the cutoff.
-    Current,
+    Current([u8; 20]),
     /// No valid timestamp: a continuation of the entry above.
     Continuation,
 }
@@ -37,7 +37,7 @@ pub fn classify(prefix: &[u8], cutoff: &Cutoff) -> LineKind {
     if cutoff.expires_log_stamp(&stamp) {
         LineKind::Expired(stamp)
     } else {
-        LineKind::Current
+        LineKind::Current(stamp)
     }
 }
 
@@ -85,6 +85,13 @@ pub struct FilterStats {
     pub lines_removed: u64,
     /// Offset of the first dropped byte, if any line was dropped.
     pub first_drop: Option<u64>,
+    /// The earliest timestamp among kept entries: until the cutoff passes
+    /// it, the kept content has nothing to prune.
+    pub earliest_kept: Option<[u8; 20]>,
+    /// Input offset just after the last complete line seen.
+    pub input_complete: u64,
+    /// Output length just after the last complete kept line.
+    pub output_complete: u64,
 }
 
 /// Where kept bytes go. `start` is called once, at the first dropped line,
@@ -129,7 +136,13 @@ pub struct LineFilter {
 impl LineFilter {
     /// A filter for one file.
     pub fn new(cutoff: Cutoff) -> Self {
-        Self {
+        Self::resume_at(cutoff, 0)
+    }
+
+    /// A filter that starts at `offset`, a line boundary of a file whose
+    /// content before it is known to be kept (the source is positioned there).
+    pub fn resume_at(cutoff: Cutoff, offset: u64) -> Self {
+        let mut filter = Self {
             cutoff,
             buf: vec![0; BUFFER_LEN],
             in_line: None,
@@ -137,7 +150,12 @@ impl LineFilter {
             stats: FilterStats::default(),
             started: false,
             carry: 0,
-        }
+        };
+        filter.stats.bytes_in = offset;
+        filter.stats.bytes_out = offset;
+        filter.stats.input_complete = offset;
+        filter.stats.output_complete = offset;
+        filter
     }
 
     /// What the filter has seen so far.
@@ -210,8 +228,15 @@ impl LineFilter {
                             self.entry_kept = Some(false);
                             false
                         }
-                        LineKind::Current => {
+                        LineKind::Current(stamp) => {
                             self.entry_kept = Some(true);
+                            if self
+                                .stats
+                                .earliest_kept
+                                .is_none_or(|earliest| stamp < earliest)
+                            {
+                                self.stats.earliest_kept = Some(stamp);
+                            }
                             true
                         }
                         LineKind::Continuation => self.entry_kept.unwrap_or(true),
@@ -229,15 +254,21 @@ impl LineFilter {
                     keep
                 }
             };
-            let line_end = match memchr(b'\n', &self.buf[pos..end]) {
+            let (line_end, complete) = match memchr(b'\n', &self.buf[pos..end]) {
                 Some(i) => {
                     self.in_line = None;
-                    pos + i + 1
+                    (pos + i + 1, true)
                 }
-                None => end,
+                None => (end, false),
             };
+            if complete {
+                self.stats.input_complete = base + line_end as u64;
+            }
             if keep {
                 self.stats.bytes_out += (line_end - pos) as u64;
+                if complete {
+                    self.stats.output_complete = self.stats.bytes_out;
+                }
                 if self.started && kept_from.is_none() {
                     kept_from = Some(pos);
                 }
@@ -302,8 +333,14 @@ mod tests {
             classify(b"[2026-11-28T05:59:59Z] x", &c),
             LineKind::Expired(*b"2026-11-28T05:59:59Z")
         );
-        assert_eq!(classify(b"[2026-11-28T06:00:00Z] x", &c), LineKind::Current);
-        assert_eq!(classify(b"[2099-01-01T00:00:00Z] x", &c), LineKind::Current);
+        assert_eq!(
+            classify(b"[2026-11-28T06:00:00Z] x", &c),
+            LineKind::Current(*b"2026-11-28T06:00:00Z")
+        );
+        assert!(matches!(
+            classify(b"[2099-01-01T00:00:00Z] x", &c),
+            LineKind::Current(_)
+        ));
         assert!(matches!(
             classify(b"[1970-01-01T00:00:00Z] x", &c),
             LineKind::Expired(_)

@@ -148,7 +148,7 @@ fn scan_head(file: &File, cutoff: Cutoff) -> io::Result<Result<Head, String>> {
             break;
         }
         match classify(prefix, &cutoff) {
-            LineKind::Current => break,
+            LineKind::Current(_) => break,
             LineKind::Expired(stamp) => {
                 in_expired_run = true;
                 head.last_stamp = Some(stamp);

@@ -9,9 +9,10 @@
 
 pub mod filter;
 pub mod in_place;
+pub mod index;
 pub mod rewrite;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::MetadataExt;
@@ -19,6 +20,7 @@ use std::path::{Path, PathBuf};
 
 use filter::{CountingSink, LineFilter};
 use in_place::InPlace;
+use index::{LogIndex, Plan, Verified};
 use rewrite::{Rewrite, TEMP_SUFFIX};
 
 use super::{
@@ -122,6 +124,9 @@ pub fn prune_all(
     let walk = walk(root).map_err(|err| PruneError::io(root, err))?;
     let ids: HashSet<FileId> = walk.logs.iter().map(|log| log.id).collect();
     let mut holders = platform::open_files(&ids);
+    let index_path = build.log_index();
+    let index = LogIndex::load(&index_path);
+    let mut verified_now = HashMap::new();
     let mut report = LogsReport::default();
     for (path, reason) in walk.skipped {
         let skipped = Skipped {
@@ -143,7 +148,15 @@ pub fn prune_all(
         let display = super::relative_display(build, &log.path);
         let log_holders = holders.remove(&log.id).unwrap_or_default();
         report.files_examined += 1;
-        match prune_file(&log.path, &log_holders, options) {
+        let outcome = prune_file(&log.path, &log_holders, options, index.get(&log.path)).map(
+            |(outcome, verified)| {
+                if let Some(verified) = verified {
+                    verified_now.insert(log.path.clone(), verified);
+                }
+                outcome
+            },
+        );
+        match outcome {
             Ok(FileOutcome::Pruned {
                 lines_removed,
                 bytes_before,
@@ -194,6 +207,10 @@ pub fn prune_all(
             bytes_reclaimed: report.bytes_reclaimed(),
         });
     }
+    if !options.dry_run {
+        // A cache: failing to save it only makes the next run read more.
+        let _ = LogIndex::from_run(verified_now).save(&index_path);
+    }
     Ok(report)
 }
 
@@ -229,64 +246,94 @@ pub enum FileOutcome {
     Skipped(String),
 }
 
-/// Prunes one log, choosing the method from who holds it open.
+/// Prunes one log, choosing the method from who holds it open; `previous` is
+/// what an earlier run verified about it, so unchanged content is not re-read.
+/// Returns what is now verified about the file, for the next run.
 pub fn prune_file(
     path: &Path,
     holders: &[Holder],
     options: &RunOptions,
-) -> io::Result<FileOutcome> {
+    previous: Option<&Verified>,
+) -> io::Result<(FileOutcome, Option<Verified>)> {
     let me = std::process::id();
     if let Some(writer) = holders
         .iter()
         .find(|h| h.access == Access::Positional && h.pid != me)
     {
-        return Ok(FileOutcome::Skipped(format!(
+        let reason = format!(
             "held open for writing without O_APPEND by pid {} ({}); pruning under it would leave NUL bytes or lose lines",
             writer.pid, writer.command
-        )));
-    }
-    if options.dry_run {
-        return dry_run(path, options);
+        );
+        return Ok((FileOutcome::Skipped(reason), None));
     }
     let appender = holders.iter().any(|h| h.access == Access::Append);
+    if let Some(previous) = previous.filter(|_| !appender) {
+        let file = File::open(path)?;
+        let meta = file.metadata()?;
+        match previous.plan(&file, &meta, &options.cutoff) {
+            Plan::Skip => return Ok((FileOutcome::Unchanged { len: meta.len() }, Some(*previous))),
+            Plan::ReadFrom(offset, previous) => {
+                let stats = rewrite::probe_from(&file, offset, options.cutoff)?;
+                if stats.first_drop.is_none() {
+                    let verified =
+                        previous.extended(&file, &meta, stats.input_complete, stats.earliest_kept);
+                    return Ok((
+                        FileOutcome::Unchanged {
+                            len: stats.bytes_in,
+                        },
+                        Some(verified),
+                    ));
+                }
+            }
+            Plan::Full => {}
+        }
+    }
+    if options.dry_run {
+        return Ok((dry_run(path, options)?, previous.copied()));
+    }
     if !appender {
         match rewrite::rewrite(path, options.cutoff)? {
-            Rewrite::Unchanged(stats) => {
-                return Ok(FileOutcome::Unchanged {
-                    len: stats.bytes_in,
-                });
+            Rewrite::Unchanged(stats, verified) => {
+                return Ok((
+                    FileOutcome::Unchanged {
+                        len: stats.bytes_in,
+                    },
+                    Some(verified),
+                ));
             }
-            Rewrite::Replaced(stats) => {
-                return Ok(FileOutcome::Pruned {
+            Rewrite::Replaced(stats, verified) => {
+                let outcome = FileOutcome::Pruned {
                     lines_removed: stats.lines_removed,
                     bytes_before: stats.bytes_in,
                     bytes_after: stats.bytes_out,
                     method: LogMethod::Rewrite,
-                });
+                };
+                return Ok((outcome, Some(verified)));
             }
             Rewrite::HeldBy(writers) => {
                 if let Some(writer) = writers.iter().find(|h| h.access == Access::Positional) {
-                    return prune_file(path, std::slice::from_ref(writer), options);
+                    return prune_file(path, std::slice::from_ref(writer), options, None);
                 }
             }
         }
     }
-    match in_place::prune_head(path, options.cutoff)? {
-        InPlace::Nothing => Ok(FileOutcome::Unchanged {
+    let outcome = match in_place::prune_head(path, options.cutoff)? {
+        InPlace::Nothing => FileOutcome::Unchanged {
             len: std::fs::metadata(path)?.len(),
-        }),
+        },
         InPlace::Collapsed {
             lines_removed,
             bytes_before,
             bytes_removed,
-        } => Ok(FileOutcome::Pruned {
+        } => FileOutcome::Pruned {
             lines_removed,
             bytes_before,
             bytes_after: bytes_before - bytes_removed,
             method: LogMethod::InPlace,
-        }),
-        InPlace::Refused(reason) => Ok(FileOutcome::Skipped(reason)),
-    }
+        },
+        InPlace::Refused(reason) => FileOutcome::Skipped(reason),
+    };
+    Ok((outcome, None))
 }
 
 fn dry_run(path: &Path, options: &RunOptions) -> io::Result<FileOutcome> {

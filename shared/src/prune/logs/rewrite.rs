@@ -21,7 +21,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use super::filter::{FilterStats, KeptSink, LineFilter};
+use super::filter::{CountingSink, FilterStats, KeptSink, LineFilter};
+use super::index::Verified;
 use crate::platform::{self, Access, Holder, Lease};
 use crate::prune::Cutoff;
 
@@ -38,9 +39,9 @@ const LEASE_RETRY: Duration = Duration::from_millis(50);
 #[derive(Debug)]
 pub enum Rewrite {
     /// Nothing expired: the file was only read.
-    Unchanged(FilterStats),
+    Unchanged(FilterStats, Verified),
     /// Rewritten and renamed over the log.
-    Replaced(FilterStats),
+    Replaced(FilterStats, Verified),
     /// A writer that holds the file open appeared; nothing was changed.
     HeldBy(Vec<Holder>),
 }
@@ -56,7 +57,9 @@ pub fn rewrite(path: &Path, cutoff: Cutoff) -> io::Result<Rewrite> {
     let mut sink = TempSink::new(path, &source, &meta)?;
     filter.pump(&mut &source, &mut sink)?;
     if filter.stats().first_drop.is_none() {
-        return Ok(Rewrite::Unchanged(filter.stats().clone()));
+        let stats = filter.stats().clone();
+        let verified = Verified::record(&source, &meta, stats.input_complete, stats.earliest_kept);
+        return Ok(Rewrite::Unchanged(stats, verified));
     }
 
     let source_lease = match take_lease_or_classify(&source, &meta)? {
@@ -88,9 +91,28 @@ pub fn rewrite(path: &Path, cutoff: Cutoff) -> io::Result<Rewrite> {
         temp.flush()?;
         temp.file.sync_data()?;
     }
+    // Nobody else has written to the new file yet: record what it holds.
+    temp.flush()?;
+    let stats = filter.stats().clone();
+    let verified = Verified::record(
+        &target_file,
+        &target_file.metadata()?,
+        stats.output_complete,
+        stats.earliest_kept,
+    );
     drop(target_lease);
     sync_dir(path);
-    Ok(Rewrite::Replaced(filter.stats().clone()))
+    Ok(Rewrite::Replaced(stats, verified))
+}
+
+/// Reads a log from `offset` (a line start after verified content) without
+/// writing anything: does the appended part hold anything to prune?
+pub fn probe_from(file: &File, offset: u64, cutoff: Cutoff) -> io::Result<FilterStats> {
+    let mut reader = file;
+    reader.seek(SeekFrom::Start(offset))?;
+    let mut filter = LineFilter::resume_at(cutoff, offset);
+    filter.pump(&mut reader, &mut CountingSink)?;
+    Ok(filter.stats().clone())
 }
 
 enum LeaseOutcome<'a> {
@@ -306,6 +328,7 @@ impl Temp {
         let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
         let path = dir.join(format!(".{name}.{}.{n}{TEMP_SUFFIX}", std::process::id()));
         let file = OpenOptions::new()
+            .read(true)
             .write(true)
             .create_new(true)
             .mode(0o600)

@@ -1,0 +1,162 @@
+//! What earlier runs verified about each log, so a run reads only what changed.
+//!
+//! After a log is read, we know the earliest timestamp among its entries and
+//! where its last complete line ends. Until the cutoff passes that timestamp,
+//! nothing in that part of the file can expire. So a later run:
+//! - skips the file when its identity, size and mtime are unchanged;
+//! - reads only the appended bytes when it grew and the bytes just before the
+//!   verified end still match (an append, not a rewrite);
+//! - reads everything otherwise (new inode, shrunk, rewritten, or the cutoff
+//!   has passed the earliest entry).
+//!
+//! The index lives in `BUILD_DIR/.prune-daemon/log-index` (postcard). It is a
+//! cache: unreadable or from another version, it is ignored and rebuilt.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::prune::Cutoff;
+
+/// Bump when the meaning of an entry changes; older indexes are discarded.
+const INDEX_VERSION: u32 = 1;
+
+/// Bytes before the verified end that must still match for an append.
+const FINGERPRINT_LEN: u64 = 64;
+
+/// What one earlier run verified about one log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verified {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime_ns: i64,
+    /// End of the last complete line that was read.
+    verified_len: u64,
+    /// Earliest entry timestamp in `[0, verified_len)`; `None` if it has no entries.
+    earliest: Option<[u8; 20]>,
+    /// Hash of the bytes just before `verified_len`.
+    fingerprint: u64,
+}
+
+/// How much of a log this run has to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plan {
+    /// Nothing changed and nothing can have expired.
+    Skip,
+    /// Only bytes from this offset (a line start) are new.
+    ReadFrom(u64, Verified),
+    /// Read the whole file.
+    Full,
+}
+
+impl Verified {
+    /// Records a file read up to `verified_len` whose entries start at `earliest`.
+    pub fn record(
+        file: &File,
+        meta: &std::fs::Metadata,
+        verified_len: u64,
+        earliest: Option<[u8; 20]>,
+    ) -> Self {
+        Self {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.len(),
+            mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
+            verified_len,
+            earliest,
+            fingerprint: fingerprint(file, verified_len).unwrap_or(0),
+        }
+    }
+
+    /// Combines this record with what an incremental read of the rest found.
+    pub fn extended(
+        self,
+        file: &File,
+        meta: &std::fs::Metadata,
+        verified_len: u64,
+        earliest: Option<[u8; 20]>,
+    ) -> Self {
+        let earliest = match (self.earliest, earliest) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        Self::record(file, meta, verified_len, earliest)
+    }
+
+    /// Decides how much of `file` (with `meta`) must be read under `cutoff`.
+    pub fn plan(&self, file: &File, meta: &std::fs::Metadata, cutoff: &Cutoff) -> Plan {
+        if (meta.dev(), meta.ino()) != (self.dev, self.ino) {
+            return Plan::Full;
+        }
+        if self
+            .earliest
+            .is_some_and(|earliest| cutoff.expires_log_stamp(&earliest))
+        {
+            return Plan::Full;
+        }
+        let mtime_ns = meta.mtime() * 1_000_000_000 + meta.mtime_nsec();
+        if meta.len() == self.size && mtime_ns == self.mtime_ns {
+            return Plan::Skip;
+        }
+        if meta.len() >= self.verified_len
+            && fingerprint(file, self.verified_len).ok() == Some(self.fingerprint)
+        {
+            return Plan::ReadFrom(self.verified_len, *self);
+        }
+        Plan::Full
+    }
+}
+
+fn fingerprint(file: &File, end: u64) -> io::Result<u64> {
+    let start = end.saturating_sub(FINGERPRINT_LEN);
+    let mut bytes = vec![0; (end - start) as usize];
+    file.read_exact_at(&mut bytes, start)?;
+    Ok(crate::socket::fnv1a_64(&bytes))
+}
+
+/// The per-build-directory index of verified logs.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct LogIndex {
+    version: u32,
+    files: HashMap<PathBuf, Verified>,
+}
+
+impl LogIndex {
+    /// Loads the index, or an empty one if it is missing, corrupt or stale.
+    pub fn load(path: &Path) -> Self {
+        std::fs::read(path)
+            .ok()
+            .and_then(|bytes| postcard::from_bytes::<LogIndex>(&bytes).ok())
+            .filter(|index| index.version == INDEX_VERSION)
+            .unwrap_or_default()
+    }
+
+    /// What was verified about `log`.
+    pub fn get(&self, log: &Path) -> Option<&Verified> {
+        self.files.get(log)
+    }
+
+    /// Replaces the index with this run's knowledge (files not seen are dropped).
+    pub fn from_run(files: HashMap<PathBuf, Verified>) -> Self {
+        Self {
+            version: INDEX_VERSION,
+            files,
+        }
+    }
+
+    /// Writes the index atomically (temp file + rename); failures only cost speed.
+    pub fn save(&self, path: &Path) -> io::Result<()> {
+        let bytes = postcard::to_stdvec(self).map_err(io::Error::other)?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let temp = path.with_extension(format!("tmp.{}", std::process::id()));
+        std::fs::write(&temp, bytes)?;
+        std::fs::rename(&temp, path)
+    }
+}
