@@ -1,1 +1,284 @@
+//! The prune daemon of one v0 build directory: a drop-in for v0's
+//! `bin/v0-prune-daemon` that prunes at start and then every interval, wakes
+//! on SIGUSR1, drains on SIGTERM/SIGINT, and publishes its state and a live
+//! event stream on a local socket.
+//!
+//! It is a library so that `v0-prune daemon` can run the very same daemon in
+//! the foreground; the `v0-prune-daemon` binary is a thin `main` around
+//! [`run_daemon`].
+//!
+//! The flow: [`instance`] makes sure we are the only daemon of the build
+//! directory; [`v0_log`] writes v0's log format; the control loop in
+//! [`daemon`] drives runs ([`run`]) on the schedule of [`scheduler`], reacting
+//! to [`signals`] and to client commands from [`server`]; every change is
+//! published through [`hub`] and runs are remembered in [`history`].
 
+mod daemon;
+mod fallback;
+mod history;
+mod hub;
+mod instance;
+mod run;
+mod scheduler;
+mod server;
+mod signals;
+mod v0_log;
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::sync::mpsc;
+use v0_prune_shared::config::{self, Settings};
+use v0_prune_shared::paths::BuildDir;
+use v0_prune_shared::platform;
+use v0_prune_shared::protocol::Event;
+
+pub use daemon::summary as run_summary;
+pub use history::{HISTORY_CAP, History, history_path};
+pub use instance::{instance_lock_path, read_pid};
+pub use server::{HELLO_TIMEOUT, MAX_CONNECTIONS};
+
+use crate::daemon::Control;
+use crate::hub::{Hub, Identity};
+use crate::instance::{Instance, PidFile};
+use crate::run::{Pruner, now_ms};
+use crate::server::Server;
+use crate::signals::Signals;
+use crate::v0_log::LogWriter;
+
+/// How long exiting waits for subscribers to receive their last events.
+const FLUSH_ON_EXIT: Duration = Duration::from_secs(1);
+
+/// What the daemon needs to know before it starts.
+#[derive(Debug, Clone)]
+pub struct DaemonOptions {
+    /// The build directory to prune (must exist).
+    pub build_dir: BuildDir,
+    /// `PROJECT` from `.v0.rc`, for status displays.
+    pub project: Option<String>,
+    /// Retention and interval.
+    pub settings: Settings,
+}
+
+impl DaemonOptions {
+    /// Finds the project the way v0 does (`BUILD_DIR` from the environment,
+    /// else `.v0.rc` discovery, or the given `--build-dir`), with its settings.
+    pub fn discover(build_dir_flag: Option<&Path>) -> Result<Self, config::ConfigError> {
+        match config::discover(build_dir_flag) {
+            Ok(project) => Ok(Self {
+                build_dir: project.build_dir,
+                project: project.name,
+                settings: project.settings,
+            }),
+            Err(config::ConfigError::NoProject) => {
+                fallback::from_env().unwrap_or(Err(config::ConfigError::NoProject))
+            }
+            Err(err) => Err(err),
+        }
+    }
+}
+
+/// How [`run_daemon`] ended; both are success for the process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DaemonExit {
+    /// We ran and were drained (signal or client request).
+    Stopped,
+    /// Another daemon already runs for this build directory; we did nothing.
+    AlreadyRunning {
+        /// Its pid, when its pid file says.
+        pid: Option<u32>,
+    },
+}
+
+impl DaemonExit {
+    /// The process exit code: 0 either way, as v0's starter expects.
+    pub fn exit_code(self) -> ExitCode {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Runs the daemon in the foreground until SIGTERM, SIGINT or a drain
+/// request, then cleans up (pid file, socket) and returns. If another daemon
+/// runs for the build directory, prints `Prune daemon already running (PID:
+/// N)` and returns at once.
+///
+/// Builds its own single-threaded tokio runtime (runs go to its blocking
+/// pool), so call it from plain, non-async code; it installs handlers for
+/// SIGTERM, SIGINT and SIGUSR1 for the rest of the process's life.
+pub fn run_daemon(options: DaemonOptions) -> anyhow::Result<DaemonExit> {
+    run_with(options, run::engine(), true)
+}
+
+/// [`run_daemon`] with another pruner, so tests can make runs misbehave, and
+/// without echoing the log to stdout if `echo` is false.
+pub(crate) fn run_with(
+    options: DaemonOptions,
+    pruner: Pruner,
+    echo: bool,
+) -> anyhow::Result<DaemonExit> {
+    let mut options = options;
+    anyhow::ensure!(
+        options.build_dir.root().is_dir(),
+        "the build directory {} does not exist (set BUILD_DIR or run inside a v0 project)",
+        options.build_dir.root().display()
+    );
+    // One spelling of the directory for the log, status and the socket,
+    // however BUILD_DIR was written (relative, through a symlink).
+    if let Ok(canonical) = std::fs::canonicalize(options.build_dir.root()) {
+        options.build_dir = BuildDir::new(canonical);
+    }
+    let build = options.build_dir.clone();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("could not start the async runtime")?;
+    runtime.block_on(async {
+        // First, before anyone can learn our pid: SIGUSR1 would kill us otherwise.
+        let signals = Signals::install().context("could not install signal handlers")?;
+        let lock = match instance::acquire(&build).context("could not take the daemon lock")? {
+            Instance::Acquired(lock) => lock,
+            Instance::AlreadyRunning { pid } => {
+                match pid {
+                    Some(pid) => println!("Prune daemon already running (PID: {pid})"),
+                    None => println!("Prune daemon already running"),
+                }
+                return Ok(DaemonExit::AlreadyRunning { pid });
+            }
+        };
+        serve(options, pruner, signals, echo).await?;
+        drop(lock);
+        Ok(DaemonExit::Stopped)
+    })
+}
+
+/// The daemon proper, once it holds the instance lock.
+async fn serve(
+    options: DaemonOptions,
+    pruner: Pruner,
+    signals: Signals,
+    echo: bool,
+) -> anyhow::Result<()> {
+    let DaemonOptions {
+        build_dir: build,
+        project,
+        settings,
+    } = options;
+    let pid = std::process::id();
+    let log_path = build.daemon_log();
+    let writer = Arc::new(
+        LogWriter::open(&log_path, echo)
+            .with_context(|| format!("could not open the log {}", log_path.display()))?,
+    );
+    let dispatch = v0_log::dispatch(Arc::clone(&writer));
+    let _log_guard = tracing::dispatcher::set_default(&dispatch);
+
+    let history_path = history_path(&build);
+    let (history, set_aside) = History::load(&history_path);
+    let identity = Identity {
+        daemon_pid: pid,
+        project,
+        build_dir: build.root().display().to_string(),
+        started_at_ms: now_ms(),
+        interval_secs: settings.interval.as_secs(),
+        retention_secs: settings.retention.as_secs(),
+    };
+    let runs: Vec<_> = history.runs.iter().cloned().collect();
+    let hub = Arc::new(Hub::new(identity, history.totals.clone(), &runs));
+    {
+        let hub = Arc::clone(&hub);
+        writer.set_listener(Arc::new(move |line| {
+            hub.publish(Event::LogLine {
+                line: v0_prune_shared::protocol::clip_text(line),
+            });
+        }));
+    }
+
+    let drop_reporter = {
+        let hub = Arc::clone(&hub);
+        tokio::spawn(async move {
+            loop {
+                let dropped = hub.dropped_subscribers().await;
+                tracing::warn!(
+                    "Dropped {dropped} event subscriber(s) that fell more than {} events behind",
+                    hub::SUBSCRIBER_QUEUE
+                );
+            }
+        })
+    };
+
+    tracing::info!(
+        "Prune daemon starting (PID: {pid}, interval: {}s)",
+        daemon::seconds(settings.interval)
+    );
+    tracing::info!(
+        "Build directory: {}; retention: {}",
+        build.root().display(),
+        v0_prune_shared::units::human_duration(settings.retention)
+    );
+    if let Some(aside) = set_aside {
+        let moved = aside.moved_to.map_or_else(
+            || "it could not be moved aside".to_owned(),
+            |to| format!("moved to {}", to.display()),
+        );
+        tracing::warn!(
+            "Starting with an empty run history: {} was unusable ({}); {moved}",
+            history_path.display(),
+            aside.reason
+        );
+    }
+
+    let (pid_file, previous) =
+        PidFile::write(&build.pid_file(), pid).context("could not write the pid file")?;
+    if let Some(old) = previous {
+        if platform::pid_alive(old) {
+            tracing::info!(
+                "Replaced the pid file of PID {old}, which is not this build directory's prune daemon"
+            );
+        } else {
+            tracing::info!("Replaced a stale pid file (PID {old} is not running)");
+        }
+    }
+
+    let (commands_tx, commands) = mpsc::channel(64);
+    let server = match v0_prune_shared::socket::bind(&build).await {
+        Ok(listener) => {
+            tracing::info!("Listening on {}", listener.path().display());
+            Some(Server::start(listener, Arc::clone(&hub), commands_tx))
+        }
+        Err(err) => {
+            // Pruning is the job; the socket is for watching it. v0's own
+            // tools still reach us through the pid file and signals.
+            tracing::error!("No control socket, pruning on schedule and signals only: {err}");
+            None
+        }
+    };
+
+    let control = Control::new(
+        build.clone(),
+        settings,
+        Arc::clone(&hub),
+        history,
+        history_path,
+        pruner,
+        dispatch.clone(),
+    );
+    let reason = control.run(signals, commands).await;
+
+    tracing::info!("Daemon shutting down");
+    hub.publish(Event::Exiting { reason });
+    hub.close();
+    drop_reporter.abort();
+    writer.clear_listener();
+    if let Some(server) = server {
+        server.stop(FLUSH_ON_EXIT).await;
+    }
+    drop(pid_file);
+    tracing::info!("Daemon exiting normally");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,247 @@
+//! One prune run, executed off the control task and watched from it.
+//!
+//! The engine is blocking code, so it runs on tokio's blocking pool. Its
+//! [`PruneEvent`]s come back over a channel and become protocol [`Event`]s;
+//! its end (a report, an error, or a panic) becomes a [`RunRecord`]. A panic
+//! is caught by the join handle and recorded: the daemon outlives it.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tokio::task::{JoinError, JoinHandle};
+use v0_prune_shared::paths::BuildDir;
+use v0_prune_shared::protocol::{Event, RunRecord, Trigger, clip_text};
+use v0_prune_shared::prune::{self, EventSink, Job, PruneError, PruneEvent, RunOptions, RunReport};
+
+/// What runs a prune: the engine in production, something that misbehaves in tests.
+pub type Pruner = Arc<
+    dyn Fn(&BuildDir, &RunOptions, EventSink<'_>) -> Result<RunReport, PruneError> + Send + Sync,
+>;
+
+/// The real engine, [`prune::run`], which holds `.prune-daemon.lock` for the run.
+pub fn engine() -> Pruner {
+    Arc::new(|build, options, events| prune::run(build, options, events))
+}
+
+/// Progress events closer together than this are dropped at the source (the
+/// last one of a job always goes through), so a run over 100 000 small files
+/// does not flood subscribers.
+const PROGRESS_EVERY: Duration = Duration::from_millis(50);
+
+/// A run in progress.
+#[derive(Debug)]
+pub struct ActiveRun {
+    /// Its id.
+    pub run_id: u64,
+    /// Why it runs.
+    pub trigger: Trigger,
+    /// Unix milliseconds.
+    pub started_at_ms: i64,
+    handle: JoinHandle<Result<RunReport, PruneError>>,
+    events: mpsc::UnboundedReceiver<PruneEvent>,
+    tally: Tally,
+}
+
+/// What a run did next.
+#[derive(Debug)]
+pub enum Step {
+    /// Something to publish.
+    Event(Event),
+    /// Nothing worth publishing (a throttled or internal engine event).
+    Nothing,
+    /// The run ended; every event it emitted came before this.
+    Finished(Finished),
+}
+
+/// How a run ended.
+#[derive(Debug)]
+pub struct Finished {
+    /// The record for history and subscribers.
+    pub record: RunRecord,
+    /// Why it failed as a whole (a panic, the run lock), if it did.
+    pub failure: Option<String>,
+}
+
+/// Files done and bytes reclaimed so far, across the two jobs: the logs count
+/// one per file, the merge queue counts as one more file.
+#[derive(Debug, Default)]
+struct Tally {
+    logs_total: u64,
+    logs_done: u64,
+    logs_bytes: u64,
+    queue_done: bool,
+    queue_bytes: u64,
+}
+
+impl Tally {
+    fn progress(&self, run_id: u64) -> Event {
+        Event::Progress {
+            run_id,
+            files_done: self.logs_done + u64::from(self.queue_done),
+            files_total: self.logs_total + 1,
+            bytes_reclaimed: self.logs_bytes + self.queue_bytes,
+            current: None,
+        }
+    }
+}
+
+impl ActiveRun {
+    /// Starts a run on the blocking pool; `dispatch` carries the daemon's log
+    /// to that thread, so whatever the engine logs lands in our log.
+    pub fn spawn(
+        run_id: u64,
+        trigger: Trigger,
+        build: BuildDir,
+        options: RunOptions,
+        pruner: Pruner,
+        dispatch: tracing::Dispatch,
+    ) -> Self {
+        let (tx, events) = mpsc::unbounded_channel();
+        let handle = tokio::task::spawn_blocking(move || {
+            tracing::dispatcher::with_default(&dispatch, || {
+                let mut last_progress: Option<Instant> = None;
+                let mut forward = |event: &PruneEvent| {
+                    if let PruneEvent::Progress { done, total, .. } = event {
+                        let now = Instant::now();
+                        let recent = last_progress.is_some_and(|at| now - at < PROGRESS_EVERY);
+                        if recent && done < total {
+                            return;
+                        }
+                        last_progress = Some(now);
+                    }
+                    // The control task outlives the run; if it is gone, so is the daemon.
+                    let _ = tx.send(event.clone());
+                };
+                pruner(&build, &options, &mut forward)
+            })
+        });
+        Self {
+            run_id,
+            trigger,
+            started_at_ms: now_ms(),
+            handle,
+            events,
+            tally: Tally::default(),
+        }
+    }
+
+    /// Waits for the run's next step. Cancel-safe, for the control loop's `select!`.
+    pub async fn next(&mut self) -> Step {
+        tokio::select! {
+            biased;
+            // Every event is sent before the run returns, so they all drain
+            // before the end is seen.
+            Some(event) = self.events.recv() => self.translate(event),
+            joined = &mut self.handle => Step::Finished(self.finish(joined)),
+        }
+    }
+
+    fn translate(&mut self, event: PruneEvent) -> Step {
+        let run_id = self.run_id;
+        let tally = &mut self.tally;
+        match event {
+            PruneEvent::JobStarted {
+                job: Job::Logs,
+                total,
+            } => {
+                tally.logs_total = total;
+                Step::Event(tally.progress(run_id))
+            }
+            PruneEvent::Progress {
+                job: Job::Logs,
+                done,
+                total,
+                bytes_reclaimed,
+            } => {
+                tally.logs_done = done;
+                tally.logs_total = total;
+                tally.logs_bytes = bytes_reclaimed;
+                Step::Event(tally.progress(run_id))
+            }
+            PruneEvent::Progress {
+                job: Job::Queue,
+                done,
+                total,
+                ..
+            } if done >= total => {
+                tally.queue_done = true;
+                Step::Event(tally.progress(run_id))
+            }
+            PruneEvent::ItemPruned {
+                job,
+                item,
+                detail,
+                bytes_reclaimed,
+            } => {
+                if job == Job::Queue {
+                    tally.queue_bytes += bytes_reclaimed;
+                }
+                Step::Event(Event::ItemPruned {
+                    run_id,
+                    job,
+                    item: clip_text(&item),
+                    detail: clip_text(&detail),
+                    bytes_reclaimed,
+                })
+            }
+            // Skipped items reach the record through the report.
+            _ => Step::Nothing,
+        }
+    }
+
+    fn finish(&self, joined: Result<Result<RunReport, PruneError>, JoinError>) -> Finished {
+        let finished_at_ms = now_ms().max(self.started_at_ms);
+        let (id, trigger, started) = (self.run_id, self.trigger, self.started_at_ms);
+        match joined {
+            Ok(Ok(report)) => Finished {
+                record: RunRecord::from_report(id, trigger, started, finished_at_ms, &report),
+                failure: None,
+            },
+            Ok(Err(err)) => {
+                let report = RunReport {
+                    errors: vec![err.to_string()],
+                    ..RunReport::default()
+                };
+                Finished {
+                    record: RunRecord::from_report(id, trigger, started, finished_at_ms, &report),
+                    failure: Some(err.to_string()),
+                }
+            }
+            Err(err) => {
+                let message = panic_message(err);
+                Finished {
+                    record: RunRecord::panicked(
+                        id,
+                        trigger,
+                        started,
+                        finished_at_ms,
+                        false,
+                        &message,
+                    ),
+                    failure: Some(format!("the run panicked: {message}")),
+                }
+            }
+        }
+    }
+}
+
+/// The text of a panic, or what else ended the task.
+fn panic_message(err: JoinError) -> String {
+    if !err.is_panic() {
+        return format!("the run was cancelled: {err}");
+    }
+    let payload = err.into_panic();
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        (*text).to_owned()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "a panic without a message".to_owned()
+    }
+}
+
+/// Now, in unix milliseconds, as the protocol carries time.
+pub fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
