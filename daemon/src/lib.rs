@@ -14,7 +14,6 @@
 //! published through [`hub`] and runs are remembered in [`history`].
 
 mod daemon;
-mod fallback;
 mod history;
 mod hub;
 mod instance;
@@ -67,17 +66,8 @@ impl DaemonOptions {
     /// Finds the project the way v0 does (`BUILD_DIR` from the environment,
     /// else `.v0.rc` discovery, or the given `--build-dir`), with its settings.
     pub fn discover(build_dir_flag: Option<&Path>) -> Result<Self, config::ConfigError> {
-        match config::discover(build_dir_flag) {
-            Ok(project) => Ok(Self {
-                build_dir: project.build_dir,
-                project: project.name,
-                settings: project.settings,
-            }),
-            Err(config::ConfigError::NoProject) => {
-                fallback::from_env().unwrap_or(Err(config::ConfigError::NoProject))
-            }
-            Err(err) => Err(err),
-        }
+        let project = config::discover(build_dir_flag)?;
+        Ok(Self { build_dir: project.build_dir, project: project.name, settings: project.settings })
     }
 }
 
