@@ -1,0 +1,538 @@
+//! The dashboard's state: what the daemon told us and what the user is
+//! looking at. No ratatui types live here: `ui/` draws from `&App`, `input`
+//! turns keys into [`Action`]s, and the loop in `mod.rs` feeds the App with
+//! link events and carries out the [`Command`]s it hands back.
+
+use std::collections::VecDeque;
+use std::mem;
+use std::time::Duration;
+
+use jiff::tz::TimeZone;
+use v0_prune_shared::client::RunRequested;
+use v0_prune_shared::protocol::{DaemonState, RunProgress, RunRecord, Snapshot};
+
+use super::input::{Action, InputMode, Scroll};
+use super::log_tail::LogTail;
+
+/// How many runs the history keeps (the snapshot brings 30, events add more).
+pub const HISTORY_CAP: usize = 500;
+
+/// How long a notice stays on screen, in milliseconds.
+const NOTICE_MS: i64 = 6_000;
+
+/// How long after `s` the screen says "starting" before giving up on the daemon.
+const START_GRACE_MS: i64 = 15_000;
+
+/// Which pane the scroll keys move.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pane {
+    /// The run history table.
+    History,
+    /// The daemon's log.
+    Log,
+}
+
+/// What is open on top of the dashboard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// Nothing: the dashboard.
+    Normal,
+    /// The `?` overlay.
+    Help,
+    /// "Drain the daemon?"
+    ConfirmDrain,
+    /// The `/` prompt, with what has been typed so far.
+    Filter {
+        /// The text typed.
+        input: String,
+    },
+}
+
+/// The link to the daemon, as the screen describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Link {
+    /// The first attempt has not finished yet.
+    Connecting,
+    /// Subscribed: the daemon's state is live.
+    Connected,
+    /// No daemon runs for this build directory.
+    NotRunning {
+        /// When the next look is, unix milliseconds.
+        retry_at_ms: i64,
+    },
+    /// The connection broke; reconnecting.
+    Disconnected {
+        /// Why, in words.
+        reason: String,
+        /// Failed attempts since.
+        attempt: u32,
+        /// When the next attempt is, unix milliseconds.
+        retry_at_ms: i64,
+    },
+    /// The daemon speaks another protocol version.
+    Incompatible {
+        /// What is wrong and what to do.
+        message: String,
+    },
+}
+
+/// The one word (or two) the header shows for the daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Looking for the daemon.
+    Connecting,
+    /// Waiting for its next run.
+    Idle,
+    /// Pruning.
+    Running,
+    /// Finishing its run, then exiting.
+    Draining,
+    /// Just started by `s`, not answering yet.
+    Starting,
+    /// Not running.
+    NotRunning,
+    /// Lost the connection; reconnecting.
+    Disconnected,
+    /// Speaks another protocol version.
+    Incompatible,
+}
+
+impl Status {
+    /// The word on screen; the end-to-end tests grep for these.
+    pub fn word(self) -> &'static str {
+        match self {
+            Self::Connecting => "connecting",
+            Self::Idle => "idle",
+            Self::Running => "running",
+            Self::Draining => "draining",
+            Self::Starting => "starting",
+            Self::NotRunning => "not running",
+            Self::Disconnected => "disconnected",
+            Self::Incompatible => "incompatible",
+        }
+    }
+}
+
+/// Work for the loop: talking to the daemon or starting it, which `App`
+/// itself never does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    /// Ask for a run now.
+    RunNow,
+    /// Ask the daemon to drain.
+    Drain,
+    /// Start the daemon.
+    StartDaemon,
+}
+
+/// How a [`Command`] went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommandDone {
+    /// The daemon accepted (or refused) a run request.
+    RunNow(Result<RunRequested, String>),
+    /// The daemon accepted (or refused) the drain; its exit comes later.
+    DrainAccepted(Result<(), String>),
+    /// The drained daemon has exited.
+    Drained,
+    /// The daemon was started with this pid (or could not be).
+    Started(Result<u32, String>),
+}
+
+/// A short message at the bottom of the summary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    /// The text.
+    pub text: String,
+    /// Shown as an error.
+    pub is_error: bool,
+    /// When it goes away, unix milliseconds.
+    pub until_ms: i64,
+}
+
+/// What the link asks of the loop after an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkReaction {
+    /// Nothing.
+    Nothing,
+    /// Events were missed: subscribe again for a fresh snapshot.
+    Resubscribe,
+}
+
+/// How many rows the last frame gave the history and the log, so that
+/// PgUp/PgDn move by a screenful.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Viewport {
+    /// Visible history rows.
+    pub history_rows: usize,
+    /// Visible log lines.
+    pub log_rows: usize,
+}
+
+impl Default for Viewport {
+    fn default() -> Self {
+        Self {
+            history_rows: 5,
+            log_rows: 5,
+        }
+    }
+}
+
+/// Everything the dashboard shows.
+#[derive(Debug, Clone)]
+pub struct App {
+    /// The build directory watched, for the header.
+    pub build_dir: String,
+    /// The time zone times are shown in (UTC in tests).
+    pub tz: TimeZone,
+    /// The time the screen is drawn for, unix milliseconds; set by the loop,
+    /// fixed by tests, so that "ago" and countdowns are reproducible.
+    pub now_ms: i64,
+    /// Whether colours may be used (`NO_COLOR` turns them off).
+    pub color: bool,
+    /// Watching the throw-away demo project.
+    pub demo: bool,
+    /// The link to the daemon.
+    pub link: Link,
+    /// The daemon's last known state; its `history` and `log_tail` are moved
+    /// out into [`App::history`] and [`App::log`]. Kept while disconnected,
+    /// so the last known figures stay on screen.
+    pub daemon: Option<Snapshot>,
+    /// The last item the current run pruned, with its detail.
+    pub last_pruned: Option<String>,
+    /// Recent runs, newest first.
+    pub history: VecDeque<RunRecord>,
+    /// The selected history row (0 = newest).
+    pub history_selected: usize,
+    /// The first history row shown.
+    pub history_offset: usize,
+    /// The daemon's log.
+    pub log: LogTail,
+    /// Which pane scrolls.
+    pub focus: Pane,
+    /// What is open on top.
+    pub mode: Mode,
+    /// A short message for the user.
+    pub notice: Option<Notice>,
+    /// We asked the daemon to drain: its going away is expected.
+    pub drain_requested: bool,
+    /// The daemon said it is exiting (and why).
+    pub exiting: Option<String>,
+    /// When `s` started a daemon that has not answered yet.
+    pub start_requested_at_ms: Option<i64>,
+    seq: Option<u64>,
+    viewport: Viewport,
+    quit: bool,
+}
+
+impl App {
+    /// A dashboard for `build_dir` that has not reached the daemon yet.
+    pub fn new(build_dir: impl Into<String>, tz: TimeZone, now_ms: i64, color: bool) -> Self {
+        Self {
+            build_dir: build_dir.into(),
+            tz,
+            now_ms,
+            color,
+            demo: false,
+            link: Link::Connecting,
+            daemon: None,
+            last_pruned: None,
+            history: VecDeque::new(),
+            history_selected: 0,
+            history_offset: 0,
+            log: LogTail::default(),
+            focus: Pane::History,
+            mode: Mode::Normal,
+            notice: None,
+            drain_requested: false,
+            exiting: None,
+            start_requested_at_ms: None,
+            seq: None,
+            viewport: Viewport::default(),
+            quit: false,
+        }
+    }
+
+    /// The user asked to leave.
+    pub fn should_quit(&self) -> bool {
+        self.quit
+    }
+
+    /// What keys mean right now.
+    pub fn input_mode(&self) -> InputMode {
+        match self.mode {
+            Mode::Normal => InputMode::Normal,
+            Mode::Help => InputMode::Help,
+            Mode::ConfirmDrain => InputMode::ConfirmDrain,
+            Mode::Filter { .. } => InputMode::Filter,
+        }
+    }
+
+    /// The sequence number of the last event applied.
+    pub fn seq(&self) -> Option<u64> {
+        self.seq
+    }
+
+    /// What the header says the daemon is doing.
+    pub fn status(&self) -> Status {
+        match (&self.link, &self.daemon) {
+            (Link::Connecting, _) => Status::Connecting,
+            (Link::Connected, Some(daemon)) => match daemon.state {
+                DaemonState::Idle => Status::Idle,
+                DaemonState::Running => Status::Running,
+                DaemonState::Draining => Status::Draining,
+            },
+            (Link::Connected, None) => Status::Connecting,
+            (Link::NotRunning { .. } | Link::Disconnected { .. }, _)
+                if self.start_requested_at_ms.is_some() =>
+            {
+                Status::Starting
+            }
+            (Link::NotRunning { .. }, _) => Status::NotRunning,
+            (Link::Disconnected { .. }, _) => Status::Disconnected,
+            (Link::Incompatible { .. }, _) => Status::Incompatible,
+        }
+    }
+
+    /// The run in progress, while connected.
+    pub fn current_run(&self) -> Option<&RunProgress> {
+        match self.link {
+            Link::Connected => self.daemon.as_ref()?.current_run.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// Moves the clock; notices and a start that never answered expire.
+    pub fn set_now(&mut self, now_ms: i64) {
+        self.now_ms = now_ms;
+        if self.notice.as_ref().is_some_and(|n| n.until_ms <= now_ms) {
+            self.notice = None;
+        }
+        if let Some(at) = self.start_requested_at_ms
+            && now_ms - at > START_GRACE_MS
+        {
+            self.start_requested_at_ms = None;
+            self.error(
+                "the daemon did not answer after starting; see logs/prune-daemon.log in the build directory",
+            );
+        }
+    }
+
+    /// Records the pane heights of the frame just drawn.
+    pub fn set_viewport(&mut self, viewport: Viewport) {
+        self.viewport = viewport;
+        self.keep_selection_visible();
+    }
+
+    /// Shows a message for a few seconds.
+    pub fn inform(&mut self, text: impl Into<String>) {
+        self.notice = Some(Notice {
+            text: text.into(),
+            is_error: false,
+            until_ms: self.now_ms + NOTICE_MS,
+        });
+    }
+
+    /// Shows an error for a few seconds.
+    pub fn error(&mut self, text: impl Into<String>) {
+        self.notice = Some(Notice {
+            text: text.into(),
+            is_error: true,
+            until_ms: self.now_ms + NOTICE_MS,
+        });
+    }
+
+    /// Carries out what the user asked; returns the work for the loop, if any.
+    pub fn apply(&mut self, action: Action) -> Option<Command> {
+        match action {
+            Action::Quit => self.quit = true,
+            Action::RunNow => return self.run_now(),
+            Action::AskDrain => self.ask_drain(),
+            Action::ConfirmDrain => {
+                self.mode = Mode::Normal;
+                if self.link == Link::Connected {
+                    self.drain_requested = true;
+                    self.inform("asked the daemon to drain: it finishes its run, then exits");
+                    return Some(Command::Drain);
+                }
+            }
+            Action::CancelDialog => self.mode = Mode::Normal,
+            Action::StartDaemon => return self.start_daemon(),
+            Action::ToggleHelp => {
+                self.mode = match self.mode {
+                    Mode::Help => Mode::Normal,
+                    _ => Mode::Help,
+                }
+            }
+            Action::ToggleFollow => self.log.toggle_follow(),
+            Action::SwitchFocus => {
+                self.focus = match self.focus {
+                    Pane::History => Pane::Log,
+                    Pane::Log => Pane::History,
+                }
+            }
+            Action::Scroll(scroll) => match self.focus {
+                Pane::History => self.scroll_history(scroll),
+                Pane::Log => self.scroll_log(scroll),
+            },
+            Action::StartFilter => {
+                let input = self.log.filter().unwrap_or_default().to_owned();
+                self.mode = Mode::Filter { input };
+            }
+            Action::FilterChar(c) => {
+                if let Mode::Filter { input } = &mut self.mode {
+                    input.push(c);
+                }
+            }
+            Action::FilterBackspace => {
+                if let Mode::Filter { input } = &mut self.mode {
+                    input.pop();
+                }
+            }
+            Action::FilterClear => {
+                if let Mode::Filter { input } = &mut self.mode {
+                    input.clear();
+                }
+            }
+            Action::ApplyFilter => {
+                if let Mode::Filter { input } = mem::replace(&mut self.mode, Mode::Normal) {
+                    self.log.set_filter(&input);
+                }
+            }
+            Action::CancelFilter => self.mode = Mode::Normal,
+        }
+        None
+    }
+
+    fn run_now(&mut self) -> Option<Command> {
+        match self.status() {
+            Status::Idle | Status::Running => {
+                self.inform("asking the daemon for a run...");
+                Some(Command::RunNow)
+            }
+            Status::Draining => {
+                self.error("the daemon is draining: it will not start another run");
+                None
+            }
+            _ => {
+                self.error("the daemon is not running: press s to start it");
+                None
+            }
+        }
+    }
+
+    fn ask_drain(&mut self) {
+        match self.status() {
+            Status::Idle | Status::Running => self.mode = Mode::ConfirmDrain,
+            Status::Draining => self.inform("the daemon is already draining"),
+            _ => self.error("the daemon is not running: nothing to drain"),
+        }
+    }
+
+    fn start_daemon(&mut self) -> Option<Command> {
+        match self.status() {
+            Status::NotRunning | Status::Disconnected => {
+                self.start_requested_at_ms = Some(self.now_ms);
+                self.inform("starting the daemon...");
+                Some(Command::StartDaemon)
+            }
+            Status::Starting => {
+                self.inform("the daemon is starting");
+                None
+            }
+            Status::Incompatible => {
+                self.error(
+                    "a daemon of another version is running: stop it first (v0-prune shutdown)",
+                );
+                None
+            }
+            Status::Connecting => None,
+            Status::Idle | Status::Running | Status::Draining => {
+                let pid = self.daemon.as_ref().map_or(0, |d| d.daemon_pid);
+                self.inform(format!("the daemon is already running (pid {pid})"));
+                None
+            }
+        }
+    }
+
+    /// Applies the outcome of a [`Command`].
+    pub fn on_command_done(&mut self, done: CommandDone) {
+        match done {
+            CommandDone::RunNow(Ok(requested)) if requested.coalesced => self.inform(format!(
+                "run #{} is already due: the request joins it",
+                requested.run_id
+            )),
+            CommandDone::RunNow(Ok(requested)) => {
+                self.inform(format!("run #{} requested", requested.run_id));
+            }
+            CommandDone::RunNow(Err(err)) => self.error(format!("run now failed: {err}")),
+            CommandDone::DrainAccepted(Ok(())) => {
+                self.inform("draining: the daemon exits after its current run");
+            }
+            CommandDone::DrainAccepted(Err(err)) => {
+                self.drain_requested = false;
+                self.error(format!("drain failed: {err}"));
+            }
+            CommandDone::Drained => self.inform("the daemon has exited; press s to start it again"),
+            CommandDone::Started(Ok(pid)) => {
+                self.inform(format!(
+                    "started v0-prune-daemon (pid {pid}); connecting..."
+                ));
+            }
+            CommandDone::Started(Err(err)) => {
+                self.start_requested_at_ms = None;
+                self.error(format!("could not start the daemon: {err}"));
+            }
+        }
+    }
+
+    fn scroll_history(&mut self, scroll: Scroll) {
+        let Some(last) = self.history.len().checked_sub(1) else {
+            return;
+        };
+        let page = self.viewport.history_rows.max(1);
+        let selected = self.history_selected;
+        self.history_selected = match scroll {
+            Scroll::LineUp => selected.saturating_sub(1),
+            Scroll::LineDown => selected.saturating_add(1).min(last),
+            Scroll::PageUp => selected.saturating_sub(page),
+            Scroll::PageDown => selected.saturating_add(page).min(last),
+            Scroll::Top => 0,
+            Scroll::Bottom => last,
+        };
+        self.keep_selection_visible();
+    }
+
+    fn scroll_log(&mut self, scroll: Scroll) {
+        let rows = self.viewport.log_rows.max(1);
+        match scroll {
+            Scroll::LineUp => self.log.scroll_up(1, rows),
+            Scroll::LineDown => self.log.scroll_down(1),
+            Scroll::PageUp => self.log.scroll_up(rows, rows),
+            Scroll::PageDown => self.log.scroll_down(rows),
+            Scroll::Top => self.log.scroll_to_top(rows),
+            Scroll::Bottom => self.log.follow_newest(),
+        }
+    }
+
+    fn keep_selection_visible(&mut self) {
+        let rows = self.viewport.history_rows.max(1);
+        let len = self.history.len();
+        self.history_selected = self.history_selected.min(len.saturating_sub(1));
+        if self.history_selected < self.history_offset {
+            self.history_offset = self.history_selected;
+        } else if self.history_selected >= self.history_offset + rows {
+            self.history_offset = self.history_selected + 1 - rows;
+        }
+        self.history_offset = self.history_offset.min(len.saturating_sub(rows));
+    }
+
+    /// How long until `retry_at_ms`, for "reconnecting in 3s".
+    pub fn until(&self, at_ms: i64) -> Duration {
+        Duration::from_millis(u64::try_from(at_ms.saturating_sub(self.now_ms)).unwrap_or(0))
+    }
+}
+
+mod updates;
+
+#[cfg(test)]
+mod tests;

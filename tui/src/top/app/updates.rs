@@ -1,0 +1,191 @@
+//! How the App follows the daemon: the snapshot, then events in sequence,
+//! and the link going down and coming back.
+
+use std::mem;
+
+use v0_prune_shared::client::Update;
+use v0_prune_shared::protocol::{DaemonState, Event, RunProgress, RunRecord, Snapshot};
+
+use super::{App, HISTORY_CAP, Link, LinkReaction, Mode};
+use crate::top::conn::{Down, DownKind, LinkEvent};
+
+impl App {
+    /// Applies what the link reports.
+    pub fn on_link(&mut self, event: LinkEvent) -> LinkReaction {
+        match event {
+            LinkEvent::Update(Update::Snapshot { seq, snapshot }) => {
+                self.on_snapshot(seq, *snapshot);
+                LinkReaction::Nothing
+            }
+            LinkEvent::Update(Update::Event { seq, event }) => self.on_event(seq, event),
+            LinkEvent::Update(Update::Lagged { .. }) => LinkReaction::Resubscribe,
+            LinkEvent::Down(down) => {
+                self.on_down(down);
+                LinkReaction::Nothing
+            }
+        }
+    }
+
+    fn on_snapshot(&mut self, seq: u64, mut snapshot: Snapshot) {
+        self.seq = Some(seq);
+        self.link = Link::Connected;
+        if self.start_requested_at_ms.take().is_some() {
+            self.inform(format!("the daemon is up (pid {})", snapshot.daemon_pid));
+        }
+        self.drain_requested &= snapshot.state == DaemonState::Draining;
+        self.exiting = None;
+        self.last_pruned = None;
+        let history = mem::take(&mut snapshot.history);
+        self.history = history.into_iter().rev().take(HISTORY_CAP).collect();
+        if let Some(last) = &snapshot.last_run
+            && !self.history.iter().any(|r| r.run_id == last.run_id)
+        {
+            self.history.push_front(last.clone());
+        }
+        self.log.replace(mem::take(&mut snapshot.log_tail));
+        self.daemon = Some(snapshot);
+        self.history_selected = self
+            .history_selected
+            .min(self.history.len().saturating_sub(1));
+        self.keep_selection_visible();
+    }
+
+    fn on_event(&mut self, seq: u64, event: Event) -> LinkReaction {
+        match self.seq {
+            // Already in the snapshot (or seen twice): nothing new.
+            Some(last) if seq <= last => return LinkReaction::Nothing,
+            Some(last) if seq == last + 1 => {}
+            // A gap, or events with no snapshot to apply them to.
+            _ => {
+                self.seq = None;
+                return LinkReaction::Resubscribe;
+            }
+        }
+        self.seq = Some(seq);
+        if let Event::LogLine { line } = event {
+            self.log.push(line);
+            return LinkReaction::Nothing;
+        }
+        let Some(daemon) = self.daemon.as_mut() else {
+            return LinkReaction::Resubscribe;
+        };
+        match event {
+            Event::StateChanged { state } => {
+                daemon.state = state;
+                if state == DaemonState::Draining {
+                    daemon.next_run_at_ms = None;
+                }
+            }
+            Event::NextRun { at_ms } => daemon.next_run_at_ms = Some(at_ms),
+            Event::Exiting { reason } => {
+                daemon.next_run_at_ms = None;
+                self.exiting = Some(reason);
+            }
+            Event::RunStarted {
+                run_id,
+                trigger,
+                started_at_ms,
+            } => {
+                daemon.current_run = Some(RunProgress {
+                    run_id,
+                    trigger,
+                    started_at_ms,
+                    files_done: 0,
+                    files_total: 0,
+                    bytes_reclaimed: 0,
+                    current: None,
+                });
+                self.last_pruned = None;
+            }
+            Event::Progress {
+                run_id,
+                files_done,
+                files_total,
+                bytes_reclaimed,
+                current,
+            } => {
+                if let Some(run) = daemon.current_run.as_mut().filter(|r| r.run_id == run_id) {
+                    run.files_done = files_done;
+                    run.files_total = files_total;
+                    run.bytes_reclaimed = bytes_reclaimed;
+                    run.current = current;
+                }
+            }
+            Event::ItemPruned {
+                run_id,
+                item,
+                detail,
+                ..
+            } => {
+                if daemon
+                    .current_run
+                    .as_ref()
+                    .is_some_and(|r| r.run_id == run_id)
+                {
+                    self.last_pruned = Some(format!("{item} ({detail})"));
+                }
+            }
+            Event::RunFinished { record } => {
+                if daemon
+                    .current_run
+                    .as_ref()
+                    .is_some_and(|r| r.run_id == record.run_id)
+                {
+                    daemon.current_run = None;
+                }
+                daemon.totals.add(&record);
+                daemon.last_run = Some(record.clone());
+                self.last_pruned = None;
+                self.add_to_history(record);
+            }
+            Event::LogLine { .. } => {}
+        }
+        LinkReaction::Nothing
+    }
+
+    fn add_to_history(&mut self, record: RunRecord) {
+        if self.history.iter().any(|r| r.run_id == record.run_id) {
+            return;
+        }
+        self.history.push_front(record);
+        self.history.truncate(HISTORY_CAP);
+        // Keep the selected run selected, unless the newest one was: then
+        // the new run is the one to look at.
+        if self.history_selected > 0 {
+            self.history_selected = (self.history_selected + 1).min(self.history.len() - 1);
+            self.history_offset += 1;
+        }
+        self.keep_selection_visible();
+    }
+
+    fn on_down(&mut self, down: Down) {
+        let retry_in = i64::try_from(down.retry_in.as_millis()).unwrap_or(i64::MAX);
+        let retry_at_ms = self.now_ms.saturating_add(retry_in);
+        let was_connected = self.link == Link::Connected;
+        self.seq = None;
+        self.last_pruned = None;
+        if let Some(daemon) = self.daemon.as_mut() {
+            daemon.current_run = None;
+            daemon.next_run_at_ms = None;
+        }
+        if was_connected && self.mode == Mode::ConfirmDrain {
+            self.mode = Mode::Normal;
+        }
+        let expected_exit = self.drain_requested || self.exiting.is_some();
+        self.link = match down.kind {
+            DownKind::NotRunning => Link::NotRunning { retry_at_ms },
+            DownKind::Closed if expected_exit => Link::NotRunning { retry_at_ms },
+            DownKind::Closed => Link::Disconnected {
+                reason: "the daemon closed the connection".to_owned(),
+                attempt: down.attempt,
+                retry_at_ms,
+            },
+            DownKind::Failed(reason) => Link::Disconnected {
+                reason,
+                attempt: down.attempt,
+                retry_at_ms,
+            },
+            DownKind::Incompatible(message) => Link::Incompatible { message },
+        };
+    }
+}

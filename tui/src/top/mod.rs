@@ -1,0 +1,269 @@
+//! `v0-prune top`: the live dashboard of a build directory's prune daemon.
+//!
+//! The flow follows the data: [`conn`] keeps a subscription to the daemon
+//! (reconnecting with backoff), [`app`] holds what it reported and what the
+//! user is looking at, [`ui`] draws `&App`, [`input`] maps keys to actions,
+//! and [`run_loop`] ties them together in one `tokio::select!` over the
+//! terminal, the link, finished commands, a one-second tick (countdowns) and
+//! the signals that end it, redrawing after each. [`term`] lends the terminal
+//! and always gives it back; [`spawn`] starts the daemon on `s`.
+
+pub mod app;
+pub mod conn;
+mod demo;
+pub mod input;
+pub mod log_tail;
+pub mod spawn;
+pub mod term;
+pub mod ui;
+
+#[cfg(test)]
+mod fixtures;
+#[cfg(test)]
+mod tests;
+
+use std::future::{Future, poll_fn};
+use std::io;
+use std::pin::{Pin, pin};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use futures_core::Stream;
+use jiff::tz::TimeZone;
+use ratatui::Terminal;
+use ratatui::backend::Backend;
+use ratatui::crossterm::event::{Event as TermEvent, EventStream};
+use tokio::sync::mpsc;
+use tokio::time::MissedTickBehavior;
+use v0_prune_shared::client::Client;
+use v0_prune_shared::paths::BuildDir;
+
+use app::{App, Command, CommandDone, LinkReaction, Viewport};
+use conn::{CLIENT_NAME, LinkCommand, LinkHandle};
+
+/// How often the screen is redrawn with nothing happening: countdowns tick
+/// in seconds, so once a second.
+const TICK: Duration = Duration::from_secs(1);
+
+/// Link events applied before the next redraw, so a burst of events costs
+/// one frame, not one each, while keys still get their turn.
+const LINK_BATCH: usize = 256;
+
+/// How `v0-prune top` was asked to run.
+#[derive(Debug, Clone, Default)]
+pub struct TopOptions {
+    /// `--demo`: make a throw-away v0 project with its own daemon (short
+    /// interval and retention, lines appended every second), watch it, and
+    /// on quit drain that daemon and remove the project.
+    pub demo: bool,
+}
+
+/// Runs the dashboard until the user quits (or SIGTERM/SIGHUP/SIGINT).
+///
+/// `build` is the build directory to watch; it may be `None` only with
+/// `options.demo`, which makes its own. Refuses when stdout is not a terminal.
+pub async fn run_top(build: Option<BuildDir>, options: TopOptions) -> anyhow::Result<()> {
+    term::require_terminal()?;
+    if options.demo {
+        let demo = demo::Demo::start().await.context("starting the demo")?;
+        let watched = watch(demo.build().clone(), demo.daemon_env(), true).await;
+        let stopped = demo.stop().await;
+        return watched.and(stopped);
+    }
+    let Some(build) = build else {
+        bail!("no build directory to watch (run inside a v0 project, or pass --build-dir)");
+    };
+    watch(build, Vec::new(), false).await
+}
+
+/// What the loop needs besides the screen: where the daemon is, how to
+/// start it, and the clock (fixed in tests).
+#[derive(Debug, Clone)]
+pub struct LoopContext {
+    /// The build directory watched.
+    pub build: BuildDir,
+    /// Extra environment for a daemon started with `s`.
+    pub daemon_env: Vec<(String, String)>,
+    /// Unix milliseconds now.
+    pub clock: fn() -> i64,
+}
+
+async fn watch(
+    build: BuildDir,
+    daemon_env: Vec<(String, String)>,
+    demo: bool,
+) -> anyhow::Result<()> {
+    let mut signals = term::Signals::new().context("listening for signals")?;
+    let mut app = App::new(
+        build.root().display().to_string(),
+        TimeZone::system(),
+        now_ms(),
+        colors_allowed(),
+    );
+    app.demo = demo;
+    if demo {
+        // Its daemon was just spawned: "starting", not "not running".
+        app.start_requested_at_ms = Some(app.now_ms);
+    }
+    let link = conn::spawn_link(build.clone());
+    let context = LoopContext {
+        build,
+        daemon_env,
+        clock: now_ms,
+    };
+    let mut guard = term::TerminalGuard::enter().context("taking over the terminal")?;
+    let result = run_loop(
+        guard.terminal(),
+        &mut app,
+        EventStream::new(),
+        link,
+        signals.recv(),
+        &context,
+    )
+    .await;
+    drop(guard);
+    result
+}
+
+/// The dashboard's loop, generic over the backend so tests drive it on a
+/// `TestBackend` with scripted input and a scripted link. Returns when the
+/// user quits, the input ends, or `shutdown` completes.
+pub async fn run_loop<B, S, F>(
+    terminal: &mut Terminal<B>,
+    app: &mut App,
+    mut inputs: S,
+    mut link: LinkHandle,
+    shutdown: F,
+    context: &LoopContext,
+) -> anyhow::Result<()>
+where
+    B: Backend,
+    B::Error: Send + Sync + 'static,
+    S: Stream<Item = io::Result<TermEvent>> + Unpin,
+    F: Future,
+{
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel();
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut shutdown = pin!(shutdown);
+    loop {
+        app.set_now((context.clock)());
+        let mut viewport = Viewport::default();
+        terminal
+            .draw(|frame| viewport = ui::draw(frame, app))
+            .context("drawing the dashboard")?;
+        app.set_viewport(viewport);
+
+        tokio::select! {
+            // Keys before link events: a flood of events never delays `q`.
+            biased;
+            _ = &mut shutdown => return Ok(()),
+            input = next_item(&mut inputs) => match input {
+                Some(Ok(TermEvent::Key(key))) => {
+                    let command = input::action_for(app.input_mode(), key)
+                        .and_then(|action| app.apply(action));
+                    if let Some(command) = command {
+                        perform(command, app, &link, &done_tx, context);
+                    }
+                }
+                // Resizes and the rest: the redraw at the top handles them.
+                Some(Ok(_)) => {}
+                Some(Err(err)) => return Err(err).context("reading the terminal"),
+                None => return Ok(()),
+            },
+            event = link.events.recv() => {
+                let Some(event) = event else {
+                    bail!("the connection to the daemon stopped unexpectedly");
+                };
+                on_link(app, &link, event);
+                for _ in 1..LINK_BATCH {
+                    match link.events.try_recv() {
+                        Ok(event) => on_link(app, &link, event),
+                        Err(_) => break,
+                    }
+                }
+            }
+            Some(done) = done_rx.recv() => app.on_command_done(done),
+            _ = tick.tick() => {}
+        }
+        if app.should_quit() {
+            return Ok(());
+        }
+    }
+}
+
+fn on_link(app: &mut App, link: &LinkHandle, event: conn::LinkEvent) {
+    if app.on_link(event) == LinkReaction::Resubscribe {
+        link.send(LinkCommand::Resubscribe);
+    }
+}
+
+/// The next item of a stream (cancel-safe when the stream is).
+async fn next_item<S: Stream + Unpin>(stream: &mut S) -> Option<S::Item> {
+    poll_fn(|cx| Pin::new(&mut *stream).poll_next(cx)).await
+}
+
+/// Carries out a command in the background; its outcome comes back through
+/// `done` as a [`CommandDone`], so the screen never waits on the daemon.
+fn perform(
+    command: Command,
+    app: &mut App,
+    link: &LinkHandle,
+    done: &mpsc::UnboundedSender<CommandDone>,
+    context: &LoopContext,
+) {
+    let build = context.build.clone();
+    let done = done.clone();
+    match command {
+        Command::RunNow => {
+            tokio::spawn(async move {
+                let result = async { Client::connect(&build, CLIENT_NAME).await?.run_now().await }
+                    .await
+                    .map_err(|err| err.to_string());
+                let _ = done.send(CommandDone::RunNow(result));
+            });
+        }
+        Command::Drain => {
+            tokio::spawn(async move {
+                let draining =
+                    async { Client::connect(&build, CLIENT_NAME).await?.drain().await }.await;
+                match draining {
+                    Ok(draining) => {
+                        let _ = done.send(CommandDone::DrainAccepted(Ok(())));
+                        // The subscription shows the exit too; this only
+                        // confirms it once the process is really gone.
+                        if draining.wait_for_exit().await.is_ok() {
+                            let _ = done.send(CommandDone::Drained);
+                        }
+                    }
+                    Err(err) => {
+                        let _ = done.send(CommandDone::DrainAccepted(Err(err.to_string())));
+                    }
+                }
+            });
+        }
+        Command::StartDaemon => match spawn::spawn_daemon(&build, &context.daemon_env) {
+            Ok(mut child) => {
+                let pid = child.id().unwrap_or(0);
+                // Reap it when it exits, so a drained daemon does not linger
+                // as a zombie that `kill -0` would still call running.
+                tokio::spawn(async move {
+                    let _ = child.wait().await;
+                });
+                link.send(LinkCommand::ReconnectNow);
+                app.on_command_done(CommandDone::Started(Ok(pid)));
+            }
+            Err(err) => app.on_command_done(CommandDone::Started(Err(err.to_string()))),
+        },
+    }
+}
+
+/// Unix milliseconds now.
+fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+/// Colours unless `NO_COLOR` is set to something (see no-color.org).
+fn colors_allowed() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty())
+}

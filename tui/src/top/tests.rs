@@ -1,0 +1,284 @@
+//! The real loop on a `TestBackend`: scripted keys, a scripted link, and
+//! for commands a fake daemon on a real socket.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures_core::Stream;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyModifiers};
+use tokio::sync::{mpsc, oneshot};
+use v0_prune_shared::client::Update;
+use v0_prune_shared::paths::BuildDir;
+use v0_prune_shared::protocol::{
+    ClientMessage, DaemonMessage, DaemonState, Event, PROTOCOL_VERSION, read_frame, write_frame,
+};
+use v0_prune_shared::socket;
+
+use super::conn::{Down, DownKind, LinkCommand, LinkEvent, LinkHandle};
+use super::{LoopContext, fixtures, run_loop};
+
+/// Terminal input the test types.
+struct Keys(mpsc::UnboundedReceiver<io::Result<TermEvent>>);
+
+impl Stream for Keys {
+    type Item = io::Result<TermEvent>;
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().0.poll_recv(cx)
+    }
+}
+
+fn key(code: KeyCode) -> io::Result<TermEvent> {
+    Ok(TermEvent::Key(KeyEvent::new(code, KeyModifiers::NONE)))
+}
+
+fn ctrl_c() -> io::Result<TermEvent> {
+    Ok(TermEvent::Key(KeyEvent::new(
+        KeyCode::Char('c'),
+        KeyModifiers::CONTROL,
+    )))
+}
+
+struct Harness {
+    keys: mpsc::UnboundedSender<io::Result<TermEvent>>,
+    link: mpsc::Sender<LinkEvent>,
+    link_commands: mpsc::UnboundedReceiver<LinkCommand>,
+    run: tokio::task::JoinHandle<(anyhow::Result<()>, String)>,
+}
+
+fn fixed_now() -> i64 {
+    fixtures::NOW
+}
+
+/// Starts the loop in a task on an 80×24 `TestBackend`; the task returns
+/// the loop's result and the text of the last frame.
+fn start(build: BuildDir, shutdown: oneshot::Receiver<()>) -> Harness {
+    let (keys, key_rx) = mpsc::unbounded_channel();
+    let (link, link_rx) = mpsc::channel(64);
+    let (command_tx, link_commands) = mpsc::unbounded_channel();
+    let run = tokio::spawn(async move {
+        let mut terminal = Terminal::new(TestBackend::new(80, 24)).expect("terminal");
+        let mut app = fixtures::app();
+        let context = LoopContext {
+            build,
+            daemon_env: Vec::new(),
+            clock: fixed_now,
+        };
+        let result = run_loop(
+            &mut terminal,
+            &mut app,
+            Keys(key_rx),
+            LinkHandle::from_channels(link_rx, command_tx),
+            async {
+                let _ = shutdown.await;
+            },
+            &context,
+        )
+        .await;
+        let buffer = terminal.backend().buffer().clone();
+        let text = buffer
+            .content
+            .chunks(usize::from(buffer.area.width))
+            .map(|row| row.iter().map(|c| c.symbol()).collect::<String>())
+            .collect::<Vec<_>>()
+            .join("\n");
+        (result, text)
+    });
+    Harness {
+        keys,
+        link,
+        link_commands,
+        run,
+    }
+}
+
+async fn settle() {
+    tokio::time::sleep(Duration::from_millis(100)).await;
+}
+
+async fn finish(harness: Harness) -> String {
+    harness.keys.send(ctrl_c()).expect("loop alive");
+    let (result, screen) = tokio::time::timeout(Duration::from_secs(10), harness.run)
+        .await
+        .expect("the loop ends on Ctrl-C")
+        .expect("no panic");
+    result.expect("the loop ends cleanly");
+    screen
+}
+
+async fn snapshot(harness: &Harness, seq: u64) {
+    harness
+        .link
+        .send(LinkEvent::Update(Update::Snapshot {
+            seq,
+            snapshot: Box::new(fixtures::snapshot()),
+        }))
+        .await
+        .expect("loop alive");
+}
+
+#[tokio::test]
+async fn link_updates_and_keys_reach_the_screen() {
+    let (_stop, shutdown) = oneshot::channel();
+    let harness = start(BuildDir::new("/nonexistent"), shutdown);
+    snapshot(&harness, 1).await;
+    settle().await;
+    harness
+        .keys
+        .send(key(KeyCode::Char('?')))
+        .expect("loop alive");
+    settle().await;
+    let screen = finish(harness).await;
+    assert!(screen.contains(" idle "), "{screen}");
+    assert!(screen.contains("Keys"), "the help is open:\n{screen}");
+}
+
+#[tokio::test]
+async fn a_gap_in_events_makes_the_loop_ask_for_a_fresh_snapshot() {
+    let (_stop, shutdown) = oneshot::channel();
+    let mut harness = start(BuildDir::new("/nonexistent"), shutdown);
+    snapshot(&harness, 5).await;
+    let gap = LinkEvent::Update(Update::Event {
+        seq: 9,
+        event: Event::NextRun { at_ms: 0 },
+    });
+    harness.link.send(gap).await.expect("loop alive");
+    let command = tokio::time::timeout(Duration::from_secs(10), harness.link_commands.recv())
+        .await
+        .expect("a command in time");
+    assert_eq!(command, Some(LinkCommand::Resubscribe));
+    finish(harness).await;
+}
+
+#[tokio::test]
+async fn a_signal_ends_the_loop_cleanly() {
+    let (stop, shutdown) = oneshot::channel();
+    let harness = start(BuildDir::new("/nonexistent"), shutdown);
+    settle().await;
+    stop.send(()).expect("loop alive");
+    let (result, _) = tokio::time::timeout(Duration::from_secs(10), harness.run)
+        .await
+        .expect("the loop ends on the signal")
+        .expect("no panic");
+    result.expect("cleanly");
+}
+
+#[tokio::test]
+async fn the_end_of_input_ends_the_loop() {
+    let (_stop, shutdown) = oneshot::channel();
+    let harness = start(BuildDir::new("/nonexistent"), shutdown);
+    drop(harness.keys);
+    let (result, _) = tokio::time::timeout(Duration::from_secs(10), harness.run)
+        .await
+        .expect("the loop ends")
+        .expect("no panic");
+    result.expect("cleanly");
+}
+
+/// A daemon that answers one request on one connection.
+async fn answer_one(listener: &socket::Listener, expect: ClientMessage, answer: DaemonMessage) {
+    let stream = listener.accept().await.expect("accept");
+    let _hello: ClientMessage = read_frame(&mut &stream).await.expect("hello");
+    let hello = DaemonMessage::Hello {
+        version: PROTOCOL_VERSION,
+        daemon_pid: 4242,
+        daemon_version: "0.1.0".to_owned(),
+    };
+    write_frame(&mut &stream, &hello).await.expect("hello back");
+    let request: ClientMessage = read_frame(&mut &stream).await.expect("request");
+    assert_eq!(request, expect);
+    write_frame(&mut &stream, &answer).await.expect("answer");
+    // The drained daemon "exits": the connection closes.
+}
+
+#[tokio::test]
+async fn r_asks_the_daemon_for_a_run_and_shows_the_answer() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let build = BuildDir::new(dir.path());
+    let listener = socket::bind(&build).await.expect("bind");
+    let (_stop, shutdown) = oneshot::channel();
+    let harness = start(build, shutdown);
+    snapshot(&harness, 1).await;
+    settle().await;
+    harness
+        .keys
+        .send(key(KeyCode::Char('r')))
+        .expect("loop alive");
+    let answer = DaemonMessage::RunNowAccepted {
+        run_id: 13,
+        coalesced: false,
+    };
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        answer_one(&listener, ClientMessage::RunNow, answer),
+    )
+    .await
+    .expect("the dashboard asked in time");
+    settle().await;
+    let screen = finish(harness).await;
+    assert!(screen.contains("run #13 requested"), "{screen}");
+}
+
+#[tokio::test]
+async fn d_then_y_drains_and_the_screen_ends_at_not_running() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let build = BuildDir::new(dir.path());
+    let listener = socket::bind(&build).await.expect("bind");
+    let (_stop, shutdown) = oneshot::channel();
+    let harness = start(build, shutdown);
+    snapshot(&harness, 1).await;
+    settle().await;
+    harness
+        .keys
+        .send(key(KeyCode::Char('d')))
+        .expect("loop alive");
+    harness
+        .keys
+        .send(key(KeyCode::Char('y')))
+        .expect("loop alive");
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        answer_one(
+            &listener,
+            ClientMessage::Drain,
+            DaemonMessage::DrainAccepted,
+        ),
+    )
+    .await
+    .expect("the dashboard asked in time");
+    // What the subscription says while the daemon drains and exits.
+    for (seq, event) in [
+        (
+            2,
+            Event::StateChanged {
+                state: DaemonState::Draining,
+            },
+        ),
+        (
+            3,
+            Event::Exiting {
+                reason: "drain requested by v0-prune top".into(),
+            },
+        ),
+    ] {
+        let update = LinkEvent::Update(Update::Event { seq, event });
+        harness.link.send(update).await.expect("loop alive");
+    }
+    let down = Down {
+        kind: DownKind::Closed,
+        attempt: 0,
+        retry_in: Duration::from_millis(250),
+    };
+    harness
+        .link
+        .send(LinkEvent::Down(down))
+        .await
+        .expect("loop alive");
+    settle().await;
+    let screen = finish(harness).await;
+    assert!(screen.contains(" not running "), "{screen}");
+    assert!(screen.contains("s start daemon"), "{screen}");
+}

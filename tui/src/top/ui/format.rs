@@ -1,0 +1,142 @@
+//! Times and counts as the dashboard words them, relative to the App's `now`
+//! so that a frame drawn for a fixed time is always the same frame.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use v0_prune_shared::units::human_duration;
+
+/// A wall-clock time: `14:03:07` today, `11-27 14:03` on another day.
+pub fn clock(at_ms: i64, now_ms: i64, tz: &TimeZone) -> String {
+    let (Ok(at), Ok(now)) = (
+        Timestamp::from_millisecond(at_ms),
+        Timestamp::from_millisecond(now_ms),
+    ) else {
+        return "?".to_owned();
+    };
+    let (at, now) = (
+        at.to_zoned_datetime(tz.clone()),
+        now.to_zoned_datetime(tz.clone()),
+    );
+    if at.date() == now.date() {
+        at.strftime("%H:%M:%S").to_string()
+    } else {
+        at.strftime("%m-%d %H:%M").to_string()
+    }
+}
+
+/// `2m 10s ago`, or `just now`.
+pub fn ago(at_ms: i64, now_ms: i64) -> String {
+    let elapsed = now_ms.saturating_sub(at_ms);
+    if elapsed < 1_000 {
+        return "just now".to_owned();
+    }
+    format!("{} ago", span(elapsed))
+}
+
+/// `in 57m 53s`, or `due now` once the time has come.
+pub fn until(at_ms: i64, now_ms: i64) -> String {
+    let remaining = at_ms.saturating_sub(now_ms);
+    if remaining < 1_000 {
+        return "due now".to_owned();
+    }
+    format!("in {}", span(remaining))
+}
+
+/// `in 3s`, or `now`: when the next connection attempt is.
+pub fn retry(at_ms: i64, now_ms: i64) -> String {
+    if at_ms.saturating_sub(now_ms) < 1_000 {
+        "now".to_owned()
+    } else {
+        until(at_ms, now_ms)
+    }
+}
+
+/// `1 run`, `12 runs`.
+pub fn plural(n: u64, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("{n} {one}")
+    } else {
+        format!("{} {many}", count(n))
+    }
+}
+
+/// A span of milliseconds in human units, whole seconds and up.
+pub fn span(ms: i64) -> String {
+    let secs = u64::try_from(ms / 1_000).unwrap_or(0);
+    human_duration(Duration::from_secs(secs))
+}
+
+/// A run's duration: `850ms`, `1.2s`, `3m 5s`.
+pub fn took(ms: u64) -> String {
+    if ms < 1_000 {
+        format!("{ms}ms")
+    } else if ms < 60_000 {
+        format!("{:.1}s", ms as f64 / 1_000.0)
+    } else {
+        human_duration(Duration::from_millis(ms))
+    }
+}
+
+/// A count with thousands separators: `12,345`.
+pub fn count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Shortens `text` to at most `width` columns, keeping its end (the file
+/// name of a path matters more than its start), marking the cut with `…`.
+pub fn keep_end(text: &str, width: usize) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    if chars.len() <= width {
+        return text.to_owned();
+    }
+    if width == 0 {
+        return String::new();
+    }
+    let tail: String = chars[chars.len() - (width - 1)..].iter().collect();
+    format!("…{tail}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOON: i64 = 1_795_867_200_000; // 2026-11-28T12:00:00Z
+
+    #[test]
+    fn clock_shows_the_date_only_for_other_days() {
+        assert_eq!(clock(NOON - 5_000, NOON, &TimeZone::UTC), "11:59:55");
+        assert_eq!(
+            clock(NOON - 86_400_000, NOON, &TimeZone::UTC),
+            "11-27 12:00"
+        );
+    }
+
+    #[test]
+    fn relative_times_read_naturally() {
+        assert_eq!(ago(NOON - 130_000, NOON), "2m 10s ago");
+        assert_eq!(ago(NOON - 200, NOON), "just now");
+        assert_eq!(until(NOON + 3_473_000, NOON), "in 57m 53s");
+        assert_eq!(until(NOON - 5_000, NOON), "due now");
+    }
+
+    #[test]
+    fn durations_counts_and_cuts() {
+        assert_eq!(took(850), "850ms");
+        assert_eq!(took(1_240), "1.2s");
+        assert_eq!(took(185_000), "3m 5s");
+        assert_eq!(count(1_234_567), "1,234,567");
+        assert_eq!(count(999), "999");
+        assert_eq!(keep_end("logs/feature/worker.log", 11), "…worker.log");
+        assert_eq!(keep_end("short", 11), "short");
+    }
+}

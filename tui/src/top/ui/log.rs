@@ -1,0 +1,83 @@
+//! The daemon's log, following new lines or paused, with the filter applied.
+
+use jiff::Timestamp;
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph};
+
+use super::Theme;
+use super::format::clock;
+use crate::top::app::{App, Pane};
+
+/// Draws the log pane and returns how many lines fit.
+pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) -> usize {
+    let focused = app.focus == Pane::Log;
+    let mut title = vec![Span::styled(" Log ", theme.label())];
+    if app.log.is_following() {
+        title.push(Span::styled("· following ", theme.dim()));
+    } else {
+        title.push(Span::styled("· paused ", theme.key()));
+        if app.log.offset() > 0 {
+            title.push(Span::styled(
+                format!("({} newer) ", app.log.offset()),
+                theme.dim(),
+            ));
+        }
+    }
+    if let Some(filter) = app.log.filter() {
+        title.push(Span::styled(
+            format!(
+                "· filter \"{filter}\" ({} of {}) ",
+                app.log.matching_len(),
+                app.log.len()
+            ),
+            theme.key(),
+        ));
+    }
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(if focused {
+            theme.focused()
+        } else {
+            theme.unfocused()
+        })
+        .title(Line::from(title));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let rows = usize::from(inner.height);
+    let lines: Vec<Line> = app
+        .log
+        .window(rows)
+        .into_iter()
+        .map(|line| log_line(line, app, theme))
+        .collect();
+    if lines.is_empty() {
+        let empty = if app.log.filter().is_some() {
+            " No line matches the filter."
+        } else {
+            " No log lines yet."
+        };
+        frame.render_widget(Paragraph::new(Span::styled(empty, theme.dim())), inner);
+    } else {
+        frame.render_widget(Paragraph::new(lines), inner);
+    }
+    rows
+}
+
+/// v0's `[YYYY-MM-DDTHH:MM:SSZ] message` shown as a short local time and the
+/// message; any other line as it is.
+fn log_line(line: &str, app: &App, theme: Theme) -> Line<'static> {
+    if let Some((stamp, message)) = line
+        .strip_prefix('[')
+        .and_then(|rest| rest.split_once("] "))
+        && let Ok(at) = stamp.parse::<Timestamp>()
+    {
+        return Line::from(vec![
+            Span::styled(clock(at.as_millisecond(), app.now_ms, &app.tz), theme.dim()),
+            Span::raw(" "),
+            Span::raw(message.to_owned()),
+        ]);
+    }
+    Line::from(line.to_owned())
+}

@@ -1,0 +1,104 @@
+//! What opens on top of the dashboard: the help and the drain question.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Flex, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+
+use super::Theme;
+use crate::top::app::App;
+
+/// Every key, for the `?` overlay.
+const HELP: &[(&str, &str)] = &[
+    ("r", "ask the daemon for a prune run now"),
+    ("d", "drain: finish the current run, then stop the daemon"),
+    ("s", "start the daemon when it is not running"),
+    ("Tab", "switch focus between run history and log"),
+    ("↑ ↓ / j k", "scroll the focused pane"),
+    ("PgUp PgDn", "scroll a page"),
+    ("Home End", "first / last (End follows the log again)"),
+    ("f", "pause or follow the log"),
+    ("/", "filter the log (Enter applies, Esc cancels)"),
+    ("?", "this help"),
+    ("q Esc Ctrl-C", "quit (the daemon keeps running)"),
+];
+
+/// A `width`×`height` rectangle centred in `area`, shrunk to fit.
+fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let [row] = Layout::vertical([Constraint::Length(height.min(area.height))])
+        .flex(Flex::Center)
+        .areas(area);
+    let [rect] = Layout::horizontal([Constraint::Length(width.min(area.width))])
+        .flex(Flex::Center)
+        .areas(row);
+    rect
+}
+
+pub(super) fn help(frame: &mut Frame, area: Rect, theme: Theme) {
+    let key_width = HELP
+        .iter()
+        .map(|(k, _)| k.chars().count())
+        .max()
+        .unwrap_or(0);
+    let mut lines: Vec<Line> = HELP
+        .iter()
+        .map(|(key, what)| {
+            Line::from(vec![
+                Span::styled(format!(" {key:<key_width$}  "), theme.key()),
+                Span::raw(*what),
+            ])
+        })
+        .collect();
+    lines.push(Line::from(""));
+    lines.push(Line::from(Span::styled(
+        " For scripts: v0-prune status, v0-prune events",
+        theme.dim(),
+    )));
+    let height = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);
+    let rect = centered(area, 72, height);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(theme.focused())
+        .title(Span::styled(" Keys ", theme.label()))
+        .title_bottom(Line::from(Span::styled(" ? or Esc closes ", theme.dim())).right_aligned());
+    frame.render_widget(Clear, rect);
+    frame.render_widget(Paragraph::new(lines).block(block), rect);
+}
+
+pub(super) fn confirm_drain(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
+    let pid = app
+        .daemon
+        .as_ref()
+        .map(|d| format!(" (pid {})", d.daemon_pid))
+        .unwrap_or_default();
+    let lines = vec![
+        Line::from(Span::styled(
+            format!("Drain the prune daemon{pid}?"),
+            theme.label(),
+        )),
+        Line::from(""),
+        Line::from(
+            "It finishes the run in progress, if any, then exits. The dashboard stays open; s starts it again.",
+        ),
+        Line::from(""),
+        Line::from(vec![
+            Span::styled("y", theme.key()),
+            Span::raw(" drain    "),
+            Span::styled("n", theme.key()),
+            Span::raw(" cancel"),
+        ]),
+    ];
+    let rect = centered(area, 56, 9);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(theme.error())
+        .title(Span::styled(" Drain ", theme.error()));
+    frame.render_widget(Clear, rect);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(block)
+            .wrap(Wrap { trim: true })
+            .centered(),
+        rect,
+    );
+}

@@ -1,0 +1,466 @@
+//! The summary: the run in progress (a gauge and the item being pruned), the
+//! last and next run, bytes reclaimed, and a chart of bytes per run.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Bar, BarChart, Block, Borders, Gauge, Paragraph, Sparkline};
+use v0_prune_shared::protocol::{DaemonState, RunOutcome, RunRecord, Snapshot, Trigger};
+use v0_prune_shared::units::human_bytes;
+
+use super::Theme;
+use super::format::{ago, clock, count, keep_end, plural, retry, span, took, until};
+use crate::top::app::{App, Link, Status};
+
+/// Width of the label column ("Last run   ").
+const LABEL: u16 = 11;
+
+/// One row of the summary.
+enum Row {
+    Text(Line<'static>),
+    /// The progress gauge of the run in progress.
+    Gauge {
+        ratio: f64,
+        label: String,
+    },
+    /// The bytes-per-run sparkline (narrow screens; wide ones chart beside).
+    Spark,
+}
+
+/// How tall the summary is for this state: its rows plus borders, and on
+/// wide screens at least enough for a readable chart.
+pub(super) fn height(app: &App, wide: bool, screen: Rect) -> u16 {
+    let text_width = if wide { screen.width / 2 } else { screen.width };
+    let width = usize::from(text_width.saturating_sub(2 + LABEL));
+    let rows = rows(app, Theme::new(false), !wide, width).len();
+    let mut height = u16::try_from(rows).unwrap_or(u16::MAX).saturating_add(2);
+    if wide {
+        height = height.max(if screen.height >= 40 { 10 } else { 8 });
+    }
+    height
+}
+
+pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme, wide: bool) {
+    let (text_area, chart_area) = if wide {
+        let [left, right] =
+            Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
+                .areas(area);
+        (left, Some(right))
+    } else {
+        (area, None)
+    };
+    let mut block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(theme.unfocused())
+        .title(Span::styled(" Prune runs ", theme.label()));
+    if let Some(notice) = &app.notice {
+        let style = if notice.is_error {
+            theme.error()
+        } else {
+            theme.key()
+        };
+        block = block.title_bottom(
+            Line::from(Span::styled(format!(" {} ", notice.text), style)).right_aligned(),
+        );
+    }
+    let inner = block.inner(text_area);
+    frame.render_widget(block, text_area);
+
+    let rows = rows(
+        app,
+        theme,
+        !wide,
+        usize::from(inner.width.saturating_sub(LABEL)),
+    );
+    let constraints = rows.iter().map(|_| Constraint::Length(1));
+    let areas = Layout::vertical(constraints).split(inner);
+    for (row, row_area) in rows.into_iter().zip(areas.iter().copied()) {
+        match row {
+            Row::Text(line) => frame.render_widget(Paragraph::new(line), row_area),
+            Row::Gauge { ratio, label } => {
+                let bar_width = (row_area.width / 5).clamp(10, 40);
+                let [name, bar, _, text] = Layout::horizontal([
+                    Constraint::Length(LABEL),
+                    Constraint::Length(bar_width),
+                    Constraint::Length(1),
+                    Constraint::Min(1),
+                ])
+                .areas(row_area);
+                frame.render_widget(Paragraph::new(label_span("Progress", theme)), name);
+                let ratio = ratio.clamp(0.0, 1.0);
+                let gauge = Gauge::default()
+                    .ratio(ratio)
+                    .label(format!("{:.0}%", ratio * 100.0))
+                    .gauge_style(theme.chart())
+                    .use_unicode(true);
+                frame.render_widget(gauge, bar);
+                frame.render_widget(Paragraph::new(label), text);
+            }
+            Row::Spark => draw_spark_row(frame, row_area, app, theme),
+        }
+    }
+    if let Some(chart_area) = chart_area {
+        draw_chart(frame, chart_area, app, theme);
+    }
+}
+
+fn label_span(text: &str, theme: Theme) -> Span<'static> {
+    Span::styled(
+        format!("{text:<width$}", width = usize::from(LABEL)),
+        theme.label(),
+    )
+}
+
+fn text(label: &str, rest: Vec<Span<'static>>, theme: Theme) -> Row {
+    let mut spans = vec![label_span(label, theme)];
+    spans.extend(rest);
+    Row::Text(Line::from(spans))
+}
+
+fn rows(app: &App, theme: Theme, spark: bool, width: usize) -> Vec<Row> {
+    let dim = |s: String| Span::styled(s, theme.dim());
+    let mut rows = Vec::new();
+    match (&app.link, app.status()) {
+        (Link::Connected, _) => {
+            if let Some(run) = app.current_run() {
+                let ratio = if run.files_total == 0 {
+                    0.0
+                } else {
+                    run.files_done as f64 / run.files_total as f64
+                };
+                let label = format!(
+                    "run #{} ({}) · {}/{} files · {} so far",
+                    run.run_id,
+                    trigger_word(run.trigger),
+                    run.files_done,
+                    run.files_total,
+                    human_bytes(run.bytes_reclaimed)
+                );
+                rows.push(Row::Gauge { ratio, label });
+                let item = run
+                    .current
+                    .clone()
+                    .or_else(|| app.last_pruned.clone())
+                    .unwrap_or_else(|| "listing files...".to_owned());
+                rows.push(text(
+                    "Pruning",
+                    vec![
+                        Span::raw(keep_end(&item, width)),
+                        dim(format!(" · started {}", ago(run.started_at_ms, app.now_ms))),
+                    ],
+                    theme,
+                ));
+            }
+        }
+        (_, Status::Starting) => {
+            let since = app.start_requested_at_ms.unwrap_or(app.now_ms);
+            rows.push(text(
+                "Daemon",
+                vec![
+                    Span::styled("starting...".to_owned(), theme.key()),
+                    dim(format!(" (asked {})", ago(since, app.now_ms))),
+                ],
+                theme,
+            ));
+        }
+        (Link::Connecting, _) => rows.push(text("Daemon", vec![Span::raw("connecting...")], theme)),
+        (Link::NotRunning { retry_at_ms }, _) => rows.push(text(
+            "Daemon",
+            vec![
+                Span::styled("not running".to_owned(), theme.error()),
+                Span::raw(" — press "),
+                Span::styled("s".to_owned(), theme.key()),
+                Span::raw(" to start it"),
+                dim(format!(
+                    " · looking again {}",
+                    retry(*retry_at_ms, app.now_ms)
+                )),
+            ],
+            theme,
+        )),
+        (
+            Link::Disconnected {
+                reason,
+                attempt,
+                retry_at_ms,
+            },
+            _,
+        ) => {
+            rows.push(text(
+                "Daemon",
+                vec![
+                    Span::styled("disconnected".to_owned(), theme.error()),
+                    Span::raw(format!(
+                        " · reconnecting {}",
+                        retry(*retry_at_ms, app.now_ms)
+                    )),
+                    dim(format!(" (attempt {})", attempt + 1)),
+                ],
+                theme,
+            ));
+            rows.push(text("", vec![dim(keep_end(reason, width))], theme));
+        }
+        (Link::Incompatible { message }, _) => {
+            for (i, line) in wrap(message, width).into_iter().enumerate() {
+                let label = if i == 0 { "Daemon" } else { "" };
+                rows.push(text(label, vec![Span::styled(line, theme.error())], theme));
+            }
+        }
+    }
+    if let Some(daemon) = &app.daemon {
+        rows.push(last_run_row(app, daemon, theme));
+        if app.link == Link::Connected {
+            rows.push(next_run_row(app, daemon, theme));
+        }
+        rows.push(reclaimed_row(daemon, theme));
+        // Wide screens have the room for the all-time detail.
+        if !spark && daemon.totals.runs > 0 {
+            let totals = &daemon.totals;
+            rows.push(text(
+                "Removed",
+                vec![Span::raw(format!(
+                    "{} log lines · {} queue entries, all-time",
+                    count(totals.log_lines_removed),
+                    count(totals.queue_entries_removed)
+                ))],
+                theme,
+            ));
+            rows.push(text(
+                "Counting",
+                vec![
+                    Span::raw(format!(
+                        "since {}",
+                        clock(totals.since_ms, app.now_ms, &app.tz)
+                    )),
+                    dim(format!(" ({})", ago(totals.since_ms, app.now_ms))),
+                ],
+                theme,
+            ));
+        }
+    }
+    if spark && !app.history.is_empty() {
+        rows.push(Row::Spark);
+    }
+    rows
+}
+
+fn last_run_row(app: &App, daemon: &Snapshot, theme: Theme) -> Row {
+    let Some(last) = &daemon.last_run else {
+        return text(
+            "Last run",
+            vec![Span::styled("none yet".to_owned(), theme.dim())],
+            theme,
+        );
+    };
+    let sep = || Span::styled(" · ".to_owned(), theme.dim());
+    text(
+        "Last run",
+        vec![
+            Span::raw(clock(last.finished_at_ms, app.now_ms, &app.tz)),
+            sep(),
+            Span::raw(ago(last.finished_at_ms, app.now_ms)),
+            sep(),
+            Span::raw(format!("took {}", took(last.duration_ms))),
+            sep(),
+            outcome_span(last, theme),
+            sep(),
+            Span::styled(human_bytes(last.bytes_reclaimed), theme.bytes()),
+        ],
+        theme,
+    )
+}
+
+fn next_run_row(app: &App, daemon: &Snapshot, theme: Theme) -> Row {
+    let rest = match (daemon.state, daemon.next_run_at_ms) {
+        (DaemonState::Draining, _) => vec![Span::styled(
+            "none — draining: the daemon exits after this run".to_owned(),
+            theme.key(),
+        )],
+        (_, Some(at)) => vec![
+            Span::raw(until(at, app.now_ms)),
+            Span::styled(
+                format!(" · at {}", clock(at, app.now_ms, &app.tz)),
+                theme.dim(),
+            ),
+            Span::styled(
+                format!(
+                    " · every {}",
+                    span(i64::try_from(daemon.interval_secs).unwrap_or(0) * 1000)
+                ),
+                theme.dim(),
+            ),
+        ],
+        (_, None) => vec![Span::styled("not scheduled".to_owned(), theme.dim())],
+    };
+    text("Next run", rest, theme)
+}
+
+fn reclaimed_row(daemon: &Snapshot, theme: Theme) -> Row {
+    let totals = &daemon.totals;
+    if totals.runs == 0 {
+        return text(
+            "Reclaimed",
+            vec![Span::styled("nothing yet".to_owned(), theme.dim())],
+            theme,
+        );
+    }
+    let last = daemon.last_run.as_ref().map_or(0, |r| r.bytes_reclaimed);
+    text(
+        "Reclaimed",
+        vec![
+            Span::styled(human_bytes(last), theme.bytes()),
+            Span::raw(" last run · "),
+            Span::styled(human_bytes(totals.bytes_reclaimed), theme.bytes()),
+            Span::raw(format!(
+                " all-time over {}",
+                plural(totals.runs, "run", "runs")
+            )),
+        ],
+        theme,
+    )
+}
+
+fn outcome_span(record: &RunRecord, theme: Theme) -> Span<'static> {
+    match record.outcome {
+        RunOutcome::Ok if record.dry_run => Span::raw("ok (dry run)"),
+        RunOutcome::Ok => Span::raw("ok"),
+        RunOutcome::WithErrors => Span::styled(
+            format!("{} error(s)", record.errors.len().max(1)),
+            theme.error(),
+        ),
+        RunOutcome::Panicked => Span::styled("panicked".to_owned(), theme.error()),
+    }
+}
+
+/// How a run was triggered, in a word.
+pub(super) fn trigger_word(trigger: Trigger) -> &'static str {
+    match trigger {
+        Trigger::Startup => "startup",
+        Trigger::Schedule => "schedule",
+        Trigger::Signal => "SIGUSR1",
+        Trigger::Request => "requested",
+    }
+}
+
+/// Run ids and bytes reclaimed of the last `n` runs, oldest first.
+fn bytes_per_run(app: &App, n: usize) -> Vec<(u64, u64)> {
+    let mut values: Vec<(u64, u64)> = app
+        .history
+        .iter()
+        .take(n)
+        .map(|r| (r.run_id, if r.dry_run { 0 } else { r.bytes_reclaimed }))
+        .collect();
+    values.reverse();
+    values
+}
+
+fn bytes_only(runs: &[(u64, u64)]) -> Vec<u64> {
+    runs.iter().map(|&(_, bytes)| bytes).collect()
+}
+
+/// `3.4M`, `717K`, `12`: bytes in at most five columns, for bar values.
+fn compact_bytes(bytes: u64) -> String {
+    let human = human_bytes(bytes);
+    match human.split_once(' ') {
+        Some((number, "B")) => number.to_owned(),
+        Some((number, unit)) => format!("{number}{}", &unit[..1]),
+        None => human,
+    }
+}
+
+fn draw_spark_row(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
+    let all = bytes_only(&bytes_per_run(app, usize::from(area.width)));
+    let max_label = format!(
+        " max {}",
+        human_bytes(all.iter().copied().max().unwrap_or(0))
+    );
+    let label_width = u16::try_from(max_label.chars().count()).unwrap_or(0);
+    let [name, spark, max] = Layout::horizontal([
+        Constraint::Length(LABEL),
+        Constraint::Min(1),
+        Constraint::Length(label_width),
+    ])
+    .areas(area);
+    let values = bytes_only(&bytes_per_run(app, usize::from(spark.width)));
+    frame.render_widget(Paragraph::new(label_span("Per run", theme)), name);
+    frame.render_widget(
+        Sparkline::default().data(&values).style(theme.chart()),
+        spark,
+    );
+    frame.render_widget(Paragraph::new(Span::styled(max_label, theme.dim())), max);
+}
+
+/// Wide screens: a bar per recent run, labelled with its id and bytes when
+/// the bars are wide enough to hold them.
+fn draw_chart(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
+    const GAP: u16 = 1;
+    let inner_width = area.width.saturating_sub(2);
+    let most = usize::from((inner_width + GAP) / (1 + GAP));
+    let runs = bytes_per_run(app, most);
+    let max = runs.iter().map(|&(_, bytes)| bytes).max().unwrap_or(0);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(theme.unfocused())
+        .title(Span::styled(" Bytes reclaimed per run ", theme.label()))
+        .title_bottom(
+            Line::from(Span::styled(
+                format!(" last {} runs · max {} ", runs.len(), human_bytes(max)),
+                theme.dim(),
+            ))
+            .right_aligned(),
+        );
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let Some(count) = u16::try_from(runs.len()).ok().filter(|n| *n > 0) else {
+        frame.render_widget(
+            Paragraph::new(Span::styled(" no runs yet", theme.dim())),
+            inner,
+        );
+        return;
+    };
+    let bar_width = ((inner.width + GAP) / count)
+        .saturating_sub(GAP)
+        .clamp(1, 9);
+    let bars: Vec<Bar> = runs
+        .iter()
+        .map(|&(run_id, bytes)| {
+            let mut bar = Bar::new(bytes).text_value(if bar_width >= 5 {
+                compact_bytes(bytes)
+            } else {
+                String::new()
+            });
+            if bar_width >= 3 {
+                bar = bar.label(Line::from(format!("#{run_id}")));
+            }
+            bar
+        })
+        .collect();
+    let chart = BarChart::new(bars)
+        .bar_width(bar_width)
+        .bar_gap(GAP)
+        .max(max.max(1))
+        .bar_style(theme.chart())
+        .value_style(theme.selected())
+        .label_style(theme.dim());
+    frame.render_widget(chart, inner);
+}
+
+/// Breaks `text` into lines of at most `width` characters at spaces.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(10);
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
