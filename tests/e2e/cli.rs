@@ -1,1 +1,478 @@
+//! `v0-prune` end to end: the real binary against real projects on disk,
+//! checking v0's messages and exit codes and what is left on disk.
 
+use serde_json::{Value, json};
+use v0_prune_e2e::{Invocation, TestProject, hours, stamp};
+
+/// The phases the contract calls finished, by its rule.
+fn is_finished(state: &Value) -> bool {
+    let phase = state["phase"].as_str().unwrap_or("");
+    let merged = state["merge_status"].as_str() == Some("merged");
+    matches!(phase, "merged" | "cancelled")
+        || (matches!(phase, "completed" | "pending_merge") && merged)
+}
+
+/// A project with one operation in every phase, plus merged variants.
+fn project_with_operations() -> TestProject {
+    let project = TestProject::bare();
+    for phase in [
+        "init",
+        "planned",
+        "queued",
+        "executing",
+        "completed",
+        "pending_merge",
+        "merged",
+        "failed",
+        "conflict",
+        "interrupted",
+        "cancelled",
+    ] {
+        project.operation(&format!("op-{phase}"), json!({ "phase": phase }));
+    }
+    project.operation(
+        "op-completed-merged",
+        json!({ "phase": "completed", "merge_status": "merged" }),
+    );
+    project.operation(
+        "op-pending-merged",
+        json!({ "phase": "pending_merge", "merge_status": "merged", "machine": "elsewhere" }),
+    );
+    project
+}
+
+const FINISHED: [(&str, &str); 4] = [
+    ("op-cancelled", "cancelled"),
+    ("op-completed-merged", "completed"),
+    ("op-merged", "merged"),
+    ("op-pending-merged", "pending_merge"),
+];
+
+/// Logs and a merge queue with entries on both sides of the 6 h cutoff.
+fn add_logs_and_queue(project: &TestProject) {
+    let old = stamp(hours(30));
+    let new = stamp(hours(1));
+    project.write(
+        "logs/mergeq.log",
+        format!(
+            "[{old}] merge started: op-a\n  continuation of the old entry\n\
+             [{new}] merge started: op-b\n  continuation of the new entry\n"
+        ),
+    );
+    project.write(
+        "operations-events.log",
+        format!("[{old}] old event\n[{new}] new event\n"),
+    );
+    project.write("notes.log", "no timestamps here\nat all\n");
+    project.write(
+        "mergeq/queue.json",
+        serde_json::to_vec_pretty(&json!({
+            "version": 1,
+            "entries": [
+                { "id": "q-old-done", "status": "completed", "updated_at": old, "extra": [1, 2] },
+                { "id": "q-old-failed", "status": "failed", "enqueued_at": old },
+                { "id": "q-new-done", "status": "completed", "updated_at": new },
+                { "id": "q-old-pending", "status": "pending", "enqueued_at": old },
+                { "zeta": true, "id": "q-old-conflict", "status": "conflict", "updated_at": old },
+            ]
+        }))
+        .expect("json"),
+    );
+}
+
+fn queue_ids(project: &TestProject) -> Vec<String> {
+    let queue: Value = serde_json::from_slice(&project.read("mergeq/queue.json")).expect("json");
+    queue["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|entry| entry["id"].as_str().expect("id").to_owned())
+        .collect()
+}
+
+// ---- help, usage, version ---------------------------------------------------
+
+#[test]
+fn help_exits_1_and_starts_with_v0_headline() {
+    let project = TestProject::bare();
+    for flag in ["-h", "--help"] {
+        let run = project.v0_prune([flag]).run();
+        run.expect_code(1);
+        assert!(
+            run.stdout
+                .starts_with("v0 prune - Remove operation state\n"),
+            "{flag}: {}",
+            run.stdout
+        );
+        for option in [
+            "--all",
+            "--force",
+            "--dry-run",
+            "--json",
+            "--build-dir",
+            "--sync",
+        ] {
+            assert!(run.stdout.contains(option), "{flag} lacks {option}");
+        }
+        assert!(run.stdout.contains("Examples:") && run.stdout.contains("Exit status:"));
+    }
+}
+
+#[test]
+fn unknown_option_is_a_usage_error_exit_1() {
+    let project = project_with_operations();
+    let before = project.snapshot();
+    let run = project.v0_prune(["--bogus"]).run();
+    run.expect_code(1).expect_stderr("--bogus");
+    assert!(run.stdout.is_empty());
+    before.assert_same(&project.snapshot(), "a usage error");
+}
+
+#[test]
+fn version_exits_0() {
+    let project = TestProject::bare();
+    let run = project.v0_prune(["--version"]).run();
+    run.expect_code(0);
+    assert!(
+        run.stdout.contains(env!("CARGO_PKG_VERSION")),
+        "{}",
+        run.stdout
+    );
+}
+
+// ---- operations ---------------------------------------------------------------
+
+#[test]
+fn default_prune_removes_only_finished_operations() {
+    let project = project_with_operations();
+    let before = project.operations();
+    let run = project.v0_prune(Vec::<&str>::new()).run();
+    run.expect_code(0);
+    for (name, phase) in FINISHED {
+        run.expect_line(&format!("Pruned: {name} ({phase})"));
+    }
+    run.expect_line("Pruned 4 operation(s)");
+    let expected: Vec<String> = before
+        .into_iter()
+        .filter(|name| !FINISHED.iter().any(|(finished, _)| finished == name))
+        .collect();
+    assert_eq!(project.operations(), expected);
+}
+
+#[test]
+fn default_prune_on_the_demo_project_follows_the_contract_rule() {
+    let project = TestProject::demo();
+    let states = project.operation_states();
+    let finished: Vec<&String> = states
+        .iter()
+        .filter(|(_, state)| is_finished(state))
+        .map(|(name, _)| name)
+        .collect();
+    assert!(!finished.is_empty(), "the demo has finished operations");
+    let kept: Vec<String> = states
+        .iter()
+        .filter(|(_, state)| !is_finished(state))
+        .map(|(name, _)| name.clone())
+        .collect();
+    assert!(!kept.is_empty(), "the demo has unfinished operations");
+
+    let run = project.v0_prune(Vec::<&str>::new()).run();
+    run.expect_code(0);
+    for name in &finished {
+        let phase = states[*name]["phase"].as_str().expect("phase");
+        run.expect_line(&format!("Pruned: {name} ({phase})"));
+    }
+    run.expect_line(&format!("Pruned {} operation(s)", finished.len()));
+    assert_eq!(project.operations(), kept);
+}
+
+#[test]
+fn nothing_finished_and_no_operations_dir_have_v0_messages() {
+    let project = TestProject::bare();
+    project.operation("op-a", json!({ "phase": "executing" }));
+    project
+        .v0_prune(Vec::<&str>::new())
+        .run()
+        .expect_code(0)
+        .expect_line("No completed or cancelled operations to prune");
+    assert_eq!(project.operations(), ["op-a"]);
+
+    let empty = TestProject::bare();
+    empty
+        .v0_prune(Vec::<&str>::new())
+        .run()
+        .expect_code(0)
+        .expect_line("No operations to prune");
+}
+
+#[test]
+fn named_prune_removes_just_that_operation() {
+    let project = project_with_operations();
+    let run = project.v0_prune(["op-executing", "op-failed"]).run();
+    run.expect_code(0)
+        .expect_line("Pruned operation 'op-executing'")
+        .expect_line("Pruned operation 'op-failed'");
+    let left = project.operations();
+    assert!(!left.contains(&"op-executing".to_owned()));
+    assert!(!left.contains(&"op-failed".to_owned()));
+    assert_eq!(left.len(), 11, "only the two named went: {left:?}");
+}
+
+#[test]
+fn unknown_name_exits_1_and_removes_nothing() {
+    let project = project_with_operations();
+    add_logs_and_queue(&project);
+    let before = project.snapshot();
+    let run = project.v0_prune(["no-such-op"]).run();
+    run.expect_code(1)
+        .expect_stderr("Error: Operation 'no-such-op' not found");
+    before.assert_same(&project.snapshot(), "an unknown name");
+
+    // A known name beside an unknown one: still nothing removed.
+    let run = project.v0_prune(["op-merged", "no-such-op"]).run();
+    run.expect_code(1)
+        .expect_stderr("Error: Operation 'no-such-op' not found");
+    before.assert_same(&project.snapshot(), "a known name beside an unknown one");
+}
+
+#[test]
+fn path_like_names_are_rejected_and_nothing_is_deleted() {
+    let project = project_with_operations();
+    add_logs_and_queue(&project);
+    // Bait: what a naive `rm -rf operations/$name` would reach.
+    project.write("operations/op-merged/b/state.json", r#"{"phase":"merged"}"#);
+    std::fs::write(project.root.join(".v0").join("sibling.txt"), "keep me").expect("sibling");
+    let victim = project.temp().join("victim");
+    std::fs::create_dir_all(&victim).expect("victim dir");
+    std::fs::write(victim.join("state.json"), r#"{"phase":"merged"}"#).expect("victim");
+    let victim = victim.to_string_lossy().into_owned();
+    let before = project.snapshot();
+
+    for name in [
+        "..",
+        ".",
+        "op-merged/b",
+        "a/b",
+        "/tmp",
+        victim.as_str(),
+        "",
+        "../..",
+    ] {
+        let run = project.v0_prune([name]).run();
+        run.expect_code(1).expect_stderr("Error: ");
+        assert!(
+            run.stderr.contains("invalid operation name"),
+            "{name:?}: {}",
+            run.stderr
+        );
+        before.assert_same(&project.snapshot(), &format!("the name {name:?}"));
+    }
+    assert!(project.build_dir.is_dir());
+}
+
+#[test]
+fn all_with_closed_stdin_counts_as_no() {
+    let project = project_with_operations();
+    add_logs_and_queue(&project);
+    let before = project.snapshot();
+    let run = project.v0_prune(["--all"]).run();
+    run.expect_code(1).expect_stderr("Are you sure? [y/N]");
+    assert!(!run.stdout.contains("Pruned all operations"));
+    before.assert_same(&project.snapshot(), "a declined --all");
+
+    let run = project.v0_prune(["--all"]).stdin("n\n").run();
+    run.expect_code(1);
+    before.assert_same(&project.snapshot(), "--all answered n");
+}
+
+#[test]
+fn all_with_force_or_yes_removes_every_operation() {
+    let project = project_with_operations();
+    let run = project.v0_prune(["--all", "--force"]).run();
+    run.expect_code(0).expect_line("Pruned all operations");
+    assert!(!run.stderr.contains("Are you sure"));
+    assert_eq!(project.operations(), Vec::<String>::new());
+
+    let project = project_with_operations();
+    let run = project.v0_prune(["-a"]).stdin("y\n").run();
+    run.expect_code(0)
+        .expect_stderr("Are you sure? [y/N]")
+        .expect_line("Pruned all operations");
+    assert_eq!(project.operations(), Vec::<String>::new());
+}
+
+// ---- dry run and JSON -----------------------------------------------------------
+
+#[test]
+fn dry_run_changes_nothing_and_says_what_would_go() {
+    let project = project_with_operations();
+    add_logs_and_queue(&project);
+    let before = project.snapshot();
+    let run = project.v0_prune(["--dry-run"]).run();
+    run.expect_code(0);
+    for (name, phase) in FINISHED {
+        run.expect_line(&format!("Would prune: {name} ({phase})"));
+    }
+    run.expect_line("Would prune 3 mergeq entries");
+    assert!(
+        run.stdout
+            .lines()
+            .any(|line| line.starts_with("Would prune 2 lines from logs/mergeq.log (")),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .lines()
+            .any(|line| line.starts_with("Would prune 1 lines from operations-events.log (")),
+        "{}",
+        run.stdout
+    );
+    before.assert_same(&project.snapshot(), "a dry run");
+
+    let run = project.v0_prune(["-n", "--all"]).run();
+    run.expect_code(0);
+    assert!(
+        !run.stderr.contains("Are you sure"),
+        "a dry run does not ask"
+    );
+    before.assert_same(&project.snapshot(), "a dry run of --all");
+}
+
+#[test]
+fn dry_run_on_the_demo_project_changes_nothing() {
+    let project = TestProject::demo();
+    let before = project.snapshot();
+    let run = project.v0_prune(["-n"]).run();
+    run.expect_code(0);
+    assert!(run.stdout.contains("Would prune"), "{}", run.stdout);
+    before.assert_same(&project.snapshot(), "a dry run of the demo");
+}
+
+#[test]
+fn json_report_is_the_only_thing_on_stdout() {
+    let project = project_with_operations();
+    add_logs_and_queue(&project);
+    let run = project.v0_prune(["--json"]).run();
+    run.expect_code(0);
+    let report: Value = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|err| panic!("stdout is not JSON ({err}):\n{}", run.stdout));
+    let mut pruned: Vec<&str> = report["operations"]["pruned"]
+        .as_array()
+        .expect("pruned operations")
+        .iter()
+        .map(|op| op["name"].as_str().expect("name"))
+        .collect();
+    pruned.sort_unstable();
+    let expected: Vec<&str> = FINISHED.iter().map(|(name, _)| *name).collect();
+    assert_eq!(pruned, expected);
+    assert_eq!(report["dry_run"], false);
+    assert_eq!(
+        report["run"]["queue"]["removed"].as_array().map(Vec::len),
+        Some(3)
+    );
+    assert_eq!(report["run"]["logs"]["lines_removed"], 3);
+    assert_eq!(report["errors"], json!([]));
+}
+
+// ---- logs and merge queue -------------------------------------------------------
+
+#[test]
+fn logs_and_queue_are_pruned_with_a_summary() {
+    let project = project_with_operations();
+    add_logs_and_queue(&project);
+    let notes = project.read("notes.log");
+    let run = project.v0_prune(["--sync"]).run();
+    run.expect_code(0).expect_line("Pruned 3 mergeq entries");
+    assert!(
+        run.stdout
+            .lines()
+            .any(|line| line.starts_with("Reclaimed ")),
+        "{}",
+        run.stdout
+    );
+    let mergeq_log = project.read_text("logs/mergeq.log");
+    assert!(!mergeq_log.contains("merge started: op-a"), "{mergeq_log}");
+    assert!(!mergeq_log.contains("continuation of the old entry"));
+    assert!(mergeq_log.contains("merge started: op-b\n  continuation of the new entry\n"));
+    assert_eq!(
+        project.read_text("operations-events.log").lines().count(),
+        1
+    );
+    assert_eq!(
+        project.read("notes.log"),
+        notes,
+        "no timestamps, left alone"
+    );
+    assert_eq!(queue_ids(&project), ["q-new-done", "q-old-pending"]);
+}
+
+#[test]
+fn corrupt_queue_is_left_identical_and_logs_are_still_pruned() {
+    let project = project_with_operations();
+    add_logs_and_queue(&project);
+    let corrupt =
+        b"{\"version\":1,\"entries\":[\n  {\"id\": \"q1\", \"status\": \"completed\",,\n".to_vec();
+    project.write("mergeq/queue.json", &corrupt);
+    let run = project.v0_prune(Vec::<&str>::new()).run();
+    run.expect_code(1).expect_stderr("queue.json");
+    assert!(
+        run.stderr.contains("line") && run.stderr.contains("column"),
+        "the error gives the parse position: {}",
+        run.stderr
+    );
+    assert_eq!(project.read("mergeq/queue.json"), corrupt);
+    assert!(
+        !project
+            .read_text("logs/mergeq.log")
+            .contains("merge started: op-a")
+    );
+    run.expect_line("Pruned 4 operation(s)");
+}
+
+// ---- finding the project --------------------------------------------------------
+
+#[test]
+fn no_project_exits_1_with_v0_message_and_hint() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let run = Invocation::new("v0-prune", dir.path()).run();
+    run.expect_code(1)
+        .expect_stderr("Error: no .v0.rc found in this directory or its parents")
+        .expect_stderr("--build-dir");
+    assert!(run.stdout.is_empty());
+}
+
+#[test]
+fn missing_build_dir_is_nothing_to_prune() {
+    let project = TestProject::without_build_dir();
+    let run = project.v0_prune(Vec::<&str>::new()).run();
+    run.expect_code(0).expect_line("No operations to prune");
+    assert!(run.stdout.contains("does not exist yet"), "{}", run.stdout);
+    assert!(!project.build_dir.exists(), "a prune must not create it");
+}
+
+#[test]
+fn build_dir_flag_and_env_point_at_the_state() {
+    let project = project_with_operations();
+    let elsewhere = tempfile::tempdir().expect("temp dir");
+    let build_dir = project.build_dir.to_string_lossy().into_owned();
+    let run = Invocation::new("v0-prune", elsewhere.path())
+        .args(["-n", "--build-dir", build_dir.as_str()])
+        .run();
+    run.expect_code(0).expect_line("Would prune 4 operation(s)");
+
+    let run = Invocation::new("v0-prune", elsewhere.path())
+        .env("BUILD_DIR", &project.build_dir)
+        .run();
+    run.expect_code(0).expect_line("Pruned 4 operation(s)");
+    assert_eq!(project.operations().len(), 9);
+}
+
+#[test]
+fn subdirectory_of_the_project_finds_it() {
+    let project = project_with_operations();
+    let sub = project.root.join("src").join("deep");
+    std::fs::create_dir_all(&sub).expect("subdir");
+    let run = project.v0_prune(["-n"]).cwd(&sub).run();
+    run.expect_code(0).expect_line("Would prune 4 operation(s)");
+}

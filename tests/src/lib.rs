@@ -1,1 +1,405 @@
+//! A harness for end-to-end tests: real binaries, run against real v0 projects
+//! in temporary directories, with an environment that cannot leak in from the
+//! developer's shell.
 
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+use v0_prune_shared::demo::{self, DemoSpec};
+
+/// Environment variables that steer discovery or settings; cleared for every
+/// run so the developer's own v0 project is never touched.
+const STEERING_VARS: [&str; 6] = [
+    "V0_ROOT",
+    "BUILD_DIR",
+    "V0_BUILD_DIR",
+    "V0_PRUNE_RETENTION",
+    "V0_PRUNE_INTERVAL",
+    "TMUX",
+];
+
+/// How long a binary may run before the test calls it hung.
+const RUN_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Path of a workspace binary built in the same profile as this test.
+///
+/// Test executables live in `target/<profile>/deps/`, binaries one level up.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test executable has a path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test executable is in target/<profile>/deps");
+    let path = profile_dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.is_file(),
+        "{} not found: build the binaries first: cargo build --workspace --bins",
+        path.display()
+    );
+    path
+}
+
+/// `[YYYY-MM-DDTHH:MM:SSZ]`-style timestamp `ago` before now, as v0 writes them.
+pub fn stamp(ago: Duration) -> String {
+    let at = jiff::Timestamp::now()
+        .checked_sub(jiff::SignedDuration::try_from(ago).expect("a sane duration"))
+        .expect("a representable time");
+    at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// Hours, for readable ages in tests.
+pub fn hours(n: u64) -> Duration {
+    Duration::from_secs(n * 3600)
+}
+
+/// A v0 project in a temporary directory, removed when dropped.
+pub struct TestProject {
+    dir: TempDir,
+    /// `TMUX_TMPDIR` for the runs: tmux may create its socket directory there,
+    /// which must not show up in snapshots of the project.
+    tmux_dir: TempDir,
+    /// The directory holding `.v0.rc`.
+    pub root: PathBuf,
+    /// Its build directory.
+    pub build_dir: PathBuf,
+}
+
+impl TestProject {
+    /// A realistic project from the demo generator with its default spec.
+    pub fn demo() -> Self {
+        Self::demo_with(&DemoSpec::default())
+    }
+
+    /// A project from the demo generator with a custom spec.
+    pub fn demo_with(spec: &DemoSpec) -> Self {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let project = demo::generate(&dir.path().join("project"), spec).expect("demo project");
+        Self {
+            root: project.root,
+            build_dir: project.build_dir.root().to_path_buf(),
+            dir,
+            tmux_dir: tempfile::tempdir().expect("a temp dir"),
+        }
+    }
+
+    /// A project with `.v0.rc` and an empty build directory at v0's default
+    /// place (`.v0/build`); tests add exactly the state they need.
+    pub fn bare() -> Self {
+        let project = Self::without_build_dir();
+        std::fs::create_dir_all(&project.build_dir).expect("build dir");
+        project
+    }
+
+    /// A project whose build directory has not been created yet.
+    pub fn without_build_dir() -> Self {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let root = dir.path().join("project");
+        std::fs::create_dir_all(&root).expect("project root");
+        std::fs::write(
+            root.join(".v0.rc"),
+            "# v0 project\nPROJECT=\"e2e\"\nISSUE_PREFIX=\"e2e\"\n",
+        )
+        .expect(".v0.rc");
+        let build_dir = root.join(".v0").join("build");
+        Self {
+            root,
+            build_dir,
+            dir,
+            tmux_dir: tempfile::tempdir().expect("a temp dir"),
+        }
+    }
+
+    /// The temporary directory holding the project (and room for siblings).
+    pub fn temp(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A path under the build directory.
+    pub fn path(&self, relative: &str) -> PathBuf {
+        self.build_dir.join(relative)
+    }
+
+    /// Writes a file under the build directory, creating parent directories.
+    pub fn write(&self, relative: &str, content: impl AsRef<[u8]>) {
+        let path = self.path(relative);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("parent dirs");
+        }
+        std::fs::write(&path, content).expect("write file");
+    }
+
+    /// Reads a file under the build directory.
+    pub fn read(&self, relative: &str) -> Vec<u8> {
+        std::fs::read(self.path(relative)).unwrap_or_else(|err| panic!("reading {relative}: {err}"))
+    }
+
+    /// Reads a file under the build directory as text.
+    pub fn read_text(&self, relative: &str) -> String {
+        String::from_utf8(self.read(relative)).expect("utf-8 file")
+    }
+
+    /// Creates `operations/<name>/state.json` with the given JSON.
+    pub fn operation(&self, name: &str, state: serde_json::Value) {
+        self.write(
+            &format!("operations/{name}/state.json"),
+            serde_json::to_vec_pretty(&state).expect("json"),
+        );
+    }
+
+    /// Names of the operations present, sorted.
+    pub fn operations(&self) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(self.path("operations")) else {
+            return Vec::new();
+        };
+        let mut names: Vec<String> = entries
+            .map(|entry| {
+                entry
+                    .expect("dir entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Every operation with its `state.json` parsed (`Null` when unreadable).
+    pub fn operation_states(&self) -> BTreeMap<String, serde_json::Value> {
+        self.operations()
+            .into_iter()
+            .map(|name| {
+                let state = std::fs::read(self.path(&format!("operations/{name}/state.json")))
+                    .ok()
+                    .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+                    .unwrap_or(serde_json::Value::Null);
+                (name, state)
+            })
+            .collect()
+    }
+
+    /// Every file, directory and symlink under the temp dir, with contents.
+    pub fn snapshot(&self) -> Tree {
+        Tree::of(self.temp())
+    }
+
+    /// `v0-prune` with cwd at the project root and a clean environment.
+    pub fn v0_prune<I, S>(&self, args: I) -> Invocation
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        Invocation::new("v0-prune", &self.root)
+            .args(args)
+            .env("TMUX_TMPDIR", self.tmux_dir.path())
+    }
+}
+
+/// One run of a binary being prepared: arguments, environment, stdin.
+pub struct Invocation {
+    command: Command,
+    stdin: Option<Vec<u8>>,
+}
+
+impl Invocation {
+    /// Runs `bin(name)` in `cwd` with the steering variables cleared and
+    /// stdin closed.
+    pub fn new(name: &str, cwd: &Path) -> Self {
+        let mut command = Command::new(bin(name));
+        command.current_dir(cwd).env("NO_COLOR", "1");
+        for var in STEERING_VARS {
+            command.env_remove(var);
+        }
+        Self {
+            command,
+            stdin: None,
+        }
+    }
+
+    /// Adds arguments.
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.command.args(args);
+        self
+    }
+
+    /// Sets an environment variable.
+    pub fn env(mut self, key: &str, value: impl AsRef<OsStr>) -> Self {
+        self.command.env(key, value);
+        self
+    }
+
+    /// Runs in another directory.
+    pub fn cwd(mut self, dir: &Path) -> Self {
+        self.command.current_dir(dir);
+        self
+    }
+
+    /// Feeds this to stdin, then closes it.
+    pub fn stdin(mut self, input: impl Into<Vec<u8>>) -> Self {
+        self.stdin = Some(input.into());
+        self
+    }
+
+    /// Runs to completion (killed after two minutes) and captures everything.
+    pub fn run(mut self) -> Outcome {
+        let shown = format!("{:?}", self.command);
+        self.command
+            .stdin(if self.stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = self
+            .command
+            .spawn()
+            .unwrap_or_else(|err| panic!("spawning {shown}: {err}"));
+        if let (Some(input), Some(mut pipe)) = (self.stdin.take(), child.stdin.take()) {
+            // The child may exit without reading; a broken pipe is fine.
+            let _ = pipe.write_all(&input);
+        }
+        let stdout = drain(child.stdout.take().expect("piped stdout"));
+        let stderr = drain(child.stderr.take().expect("piped stderr"));
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("waiting for the child") {
+                break status;
+            }
+            if started.elapsed() > RUN_TIMEOUT {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{shown} still running after {RUN_TIMEOUT:?}; killed");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        Outcome {
+            command: shown,
+            code: status.code(),
+            stdout: stdout.join().expect("stdout reader"),
+            stderr: stderr.join().expect("stderr reader"),
+        }
+    }
+}
+
+fn drain(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        String::from_utf8_lossy(&bytes).into_owned()
+    })
+}
+
+/// What a finished run printed and how it exited.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The command, for failure messages.
+    pub command: String,
+    /// Exit code (`None` if killed by a signal).
+    pub code: Option<i32>,
+    /// Everything on stdout.
+    pub stdout: String,
+    /// Everything on stderr.
+    pub stderr: String,
+}
+
+impl Outcome {
+    /// Panics, showing both streams, unless the exit code is `code`.
+    pub fn expect_code(&self, code: i32) -> &Self {
+        assert_eq!(
+            self.code,
+            Some(code),
+            "{} exited {:?}, expected {code}\n--- stdout\n{}\n--- stderr\n{}",
+            self.command,
+            self.code,
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
+    /// Panics unless stdout has this exact line.
+    pub fn expect_line(&self, line: &str) -> &Self {
+        assert!(
+            self.stdout.lines().any(|l| l == line),
+            "stdout lacks the line {line:?}\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
+    /// Panics unless stderr contains `text`.
+    pub fn expect_stderr(&self, text: &str) -> &Self {
+        assert!(
+            self.stderr.contains(text),
+            "stderr lacks {text:?}\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+}
+
+/// A node of a directory tree, with enough detail to notice any change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Node {
+    /// A directory.
+    Dir,
+    /// A regular file and its bytes.
+    File(Vec<u8>),
+    /// A symbolic link and its target.
+    Symlink(PathBuf),
+}
+
+/// Every path under a directory (relative) and what is there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tree(pub BTreeMap<PathBuf, Node>);
+
+impl Tree {
+    /// Walks `root` without following symlinks.
+    pub fn of(root: &Path) -> Self {
+        let mut nodes = BTreeMap::new();
+        let mut pending = vec![root.to_path_buf()];
+        while let Some(dir) = pending.pop() {
+            for entry in std::fs::read_dir(&dir).expect("readable dir") {
+                let path = entry.expect("dir entry").path();
+                let relative = path.strip_prefix(root).expect("under root").to_path_buf();
+                let meta = std::fs::symlink_metadata(&path).expect("metadata");
+                let node = if meta.file_type().is_symlink() {
+                    Node::Symlink(std::fs::read_link(&path).expect("link target"))
+                } else if meta.is_dir() {
+                    pending.push(path.clone());
+                    Node::Dir
+                } else {
+                    Node::File(std::fs::read(&path).expect("readable file"))
+                };
+                nodes.insert(relative, node);
+            }
+        }
+        Self(nodes)
+    }
+
+    /// Panics with the paths that differ unless both trees are identical.
+    pub fn assert_same(&self, after: &Tree, what: &str) {
+        let changed: Vec<_> = self
+            .0
+            .keys()
+            .chain(after.0.keys())
+            .filter(|path| self.0.get(*path) != after.0.get(*path))
+            .collect();
+        assert!(
+            changed.is_empty(),
+            "{what} changed these paths: {changed:?}"
+        );
+    }
+}

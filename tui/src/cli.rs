@@ -1,0 +1,192 @@
+//! The command line of `v0-prune`: v0's `prune` flags plus ours, and v0's
+//! exit codes for help and usage errors.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::error::ErrorKind;
+use clap::{Args, Parser, Subcommand};
+
+/// First line of `--help`; v0 users and scripts recognise the command by it.
+pub const HELP_HEADLINE: &str = "v0 prune - Remove operation state";
+
+const HELP_TEMPLATE: &str = "\
+{about}
+
+Usage: {usage}
+
+{all-args}{after-help}";
+
+const AFTER_HELP: &str = "\
+Without names, removes every finished operation: one whose phase is merged or
+cancelled, or completed/pending_merge with merge_status merged. Then prunes the
+logs (*.log lines older than the retention, V0_PRUNE_RETENTION, default 6h) and
+the merge queue (old completed, failed and conflict entries), and prints what
+was reclaimed.
+
+The project is the nearest directory holding .v0.rc, else $V0_ROOT; BUILD_DIR
+in the environment or --build-dir overrides where its state lives.
+
+Examples:
+  v0-prune                 prune finished operations, then logs and merge queue
+  v0-prune -n              show what would be pruned, change nothing
+  v0-prune fix-login       prune the operation 'fix-login'
+  v0-prune --all --force   prune every operation without asking
+  v0-prune --json          print the report as JSON on stdout
+
+Exit status:
+  0  everything asked for was done
+  1  an error (reported on stderr), a usage error, --help, or a declined --all";
+
+/// `v0-prune`'s arguments.
+///
+/// The daemon will add subcommands (`top`, `status`, `shutdown`, `events`,
+/// `daemon`) to [`Command`]; plain `v0-prune [options] [name...]` stays the
+/// prune itself, as in v0.
+#[derive(Debug, Parser)]
+#[command(
+    name = "v0-prune",
+    version,
+    about = HELP_HEADLINE,
+    long_about = None,
+    override_usage = "v0-prune [options] [name...]",
+    help_template = HELP_TEMPLATE,
+    after_help = AFTER_HELP,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    /// A subcommand; none yet, the daemon brings them.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// The prune itself.
+    #[command(flatten)]
+    pub prune: PruneArgs,
+}
+
+/// Subcommands beside the plain prune. Empty until the daemon exists.
+#[derive(Debug, Subcommand)]
+pub enum Command {}
+
+/// Options of the plain prune, v0's first.
+#[derive(Debug, Clone, Default, Args)]
+pub struct PruneArgs {
+    /// Prune every operation, whatever its phase (asks first unless --force or --dry-run)
+    #[arg(short = 'a', long, conflicts_with = "names")]
+    pub all: bool,
+
+    /// Do not ask: kill running tmux sessions and prune
+    #[arg(short = 'f', long)]
+    pub force: bool,
+
+    /// Show what would be pruned; change nothing
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+
+    /// The build directory to prune (overrides BUILD_DIR and .v0.rc)
+    #[arg(long, value_name = "DIR")]
+    pub build_dir: Option<PathBuf>,
+
+    /// Print a machine-readable report on stdout (and nothing else there)
+    #[arg(long)]
+    pub json: bool,
+
+    /// Prune logs and the merge queue in this process and wait for the report
+    #[arg(long)]
+    pub sync: bool,
+
+    /// Operations to prune by name (default: every finished operation)
+    #[arg(value_name = "name")]
+    pub names: Vec<String>,
+}
+
+/// What parsing decided: run, or stop with output already chosen.
+#[derive(Debug)]
+pub enum Parsed {
+    /// Arguments are valid.
+    Run(Cli),
+    /// Help, version or a usage error: print `output` and exit with `exit_code`.
+    Exit {
+        /// The text clap rendered (help, version or error with usage).
+        output: clap::Error,
+        /// v0's code: 0 for --version, 1 for help and usage errors.
+        exit_code: u8,
+    },
+}
+
+/// Parses arguments with v0's conventions: help and usage errors exit 1 (clap
+/// would use 0 and 2), --version exits 0.
+pub fn parse<I, T>(args: I) -> Parsed
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    match Cli::try_parse_from(args) {
+        Ok(cli) => Parsed::Run(cli),
+        Err(output) => {
+            let exit_code = match output.kind() {
+                ErrorKind::DisplayVersion => 0,
+                _ => 1,
+            };
+            Parsed::Exit { output, exit_code }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str]) -> PruneArgs {
+        match parse(std::iter::once("v0-prune").chain(args.iter().copied())) {
+            Parsed::Run(cli) => cli.prune,
+            Parsed::Exit { output, .. } => panic!("expected a run, got: {output}"),
+        }
+    }
+
+    fn exit_code(args: &[&str]) -> (u8, String) {
+        match parse(std::iter::once("v0-prune").chain(args.iter().copied())) {
+            Parsed::Run(cli) => panic!("expected an exit, got {cli:?}"),
+            Parsed::Exit { output, exit_code } => (exit_code, output.render().to_string()),
+        }
+    }
+
+    #[test]
+    fn v0_flags_parse_short_and_long() {
+        let args = run(&["-a", "-f", "-n"]);
+        assert!(args.all && args.force && args.dry_run);
+        let args = run(&["--all", "--force", "--dry-run", "--json", "--sync"]);
+        assert!(args.all && args.force && args.dry_run && args.json && args.sync);
+        let args = run(&["--build-dir", "/x/build", "op-a", "op-b"]);
+        assert_eq!(args.build_dir, Some(PathBuf::from("/x/build")));
+        assert_eq!(args.names, ["op-a", "op-b"]);
+    }
+
+    #[test]
+    fn odd_names_reach_the_engine_which_rejects_them() {
+        assert_eq!(
+            run(&["..", "a/b", "", "/tmp"]).names,
+            ["..", "a/b", "", "/tmp"]
+        );
+    }
+
+    #[test]
+    fn help_starts_with_v0_headline_and_exits_1() {
+        for flag in ["-h", "--help"] {
+            let (code, text) = exit_code(&[flag]);
+            assert_eq!(code, 1);
+            assert!(text.starts_with(HELP_HEADLINE), "{text}");
+            assert!(text.contains("--dry-run") && text.contains("Examples:"));
+            assert!(text.contains("Exit status:"));
+        }
+    }
+
+    #[test]
+    fn usage_errors_exit_1_and_version_exits_0() {
+        assert_eq!(exit_code(&["--bogus"]).0, 1);
+        assert_eq!(exit_code(&["--all", "op-a"]).0, 1);
+        assert_eq!(exit_code(&["--build-dir"]).0, 1);
+        let (code, text) = exit_code(&["--version"]);
+        assert_eq!(code, 0);
+        assert!(text.contains(env!("CARGO_PKG_VERSION")));
+    }
+}
