@@ -67,7 +67,11 @@ impl DaemonOptions {
     /// else `.v0.rc` discovery, or the given `--build-dir`), with its settings.
     pub fn discover(build_dir_flag: Option<&Path>) -> Result<Self, config::ConfigError> {
         let project = config::discover(build_dir_flag)?;
-        Ok(Self { build_dir: project.build_dir, project: project.name, settings: project.settings })
+        Ok(Self {
+            build_dir: project.build_dir,
+            project: project.name,
+            settings: project.settings,
+        })
     }
 }
 
