@@ -24,30 +24,52 @@ fn stamp(line: u64) -> String {
 }
 
 fn line(n: u64) -> String {
-    format!("[{}] writer line {n:08} {}\n", stamp(n), "x".repeat((n % 37) as usize))
+    format!(
+        "[{}] writer line {n:08} {}\n",
+        stamp(n),
+        "x".repeat((n % 37) as usize)
+    )
 }
 
 /// Not a test on its own: the body of a writer child process.
 #[test]
 fn writer_process() {
-    let Ok(mode) = std::env::var("V0_PRUNE_TEST_WRITER") else { return };
+    let Ok(mode) = std::env::var("V0_PRUNE_TEST_WRITER") else {
+        return;
+    };
     let path = PathBuf::from(std::env::var("V0_PRUNE_TEST_LOG").expect("log path"));
-    let count: u64 = std::env::var("V0_PRUNE_TEST_LINES").expect("count").parse().expect("number");
+    let count: u64 = std::env::var("V0_PRUNE_TEST_LINES")
+        .expect("count")
+        .parse()
+        .expect("number");
     match mode.as_str() {
         "append" => {
-            let mut file = OpenOptions::new().append(true).create(true).open(&path).expect("open");
+            let mut file = OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(&path)
+                .expect("open");
             for n in 0..count {
                 file.write_all(line(n).as_bytes()).expect("write");
             }
         }
         "open-append-close" => {
             for n in 0..count {
-                let mut file = OpenOptions::new().append(true).create(true).open(&path).expect("open");
+                let mut file = OpenOptions::new()
+                    .append(true)
+                    .create(true)
+                    .open(&path)
+                    .expect("open");
                 file.write_all(line(n).as_bytes()).expect("write");
             }
         }
         "positional" => {
-            let mut file = OpenOptions::new().write(true).create(true).truncate(false).open(&path).expect("open");
+            let mut file = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .expect("open");
             for n in 0..count {
                 file.write_all(line(n).as_bytes()).expect("write");
                 std::thread::sleep(Duration::from_millis(1));
@@ -93,17 +115,34 @@ fn assert_nothing_lost(path: &Path, total: u64, first_required: u64) {
         numbers.push(n);
     }
     for pair in numbers.windows(2) {
-        assert!(pair[0] < pair[1], "lines out of order or duplicated: {} then {}", pair[0], pair[1]);
+        assert!(
+            pair[0] < pair[1],
+            "lines out of order or duplicated: {} then {}",
+            pair[0],
+            pair[1]
+        );
     }
-    let required: Vec<u64> = numbers.iter().copied().filter(|&n| n >= first_required).collect();
+    let required: Vec<u64> = numbers
+        .iter()
+        .copied()
+        .filter(|&n| n >= first_required)
+        .collect();
     let expected: Vec<u64> = (first_required..total).collect();
-    assert_eq!(required.len(), expected.len(), "lines newer than the cutoff were lost");
+    assert_eq!(
+        required.len(),
+        expected.len(),
+        "lines newer than the cutoff were lost"
+    );
     assert_eq!(required, expected);
 }
 
 /// Runs `prunes` back-to-back prunes while the writer writes `total` lines,
 /// moving the cutoff so each prune has expired lines to remove.
-fn prune_while_writing(mode: &str, total: u64, prunes: u64) -> (Vec<LogMethod>, PathBuf, tempfile::TempDir) {
+fn prune_while_writing(
+    mode: &str,
+    total: u64,
+    prunes: u64,
+) -> (Vec<LogMethod>, PathBuf, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     let build = BuildDir::new(dir.path());
     let path = dir.path().join("logs").join("writer.log");
@@ -113,15 +152,25 @@ fn prune_while_writing(mode: &str, total: u64, prunes: u64) -> (Vec<LogMethod>, 
     let mut methods = Vec::new();
     let final_cutoff_line = total / 2;
     for k in 1..=prunes {
-        let options = RunOptions { cutoff: cutoff_at_line(final_cutoff_line * k / prunes), dry_run: false };
+        let options = RunOptions {
+            cutoff: cutoff_at_line(final_cutoff_line * k / prunes),
+            dry_run: false,
+        };
         let report = logs::prune_all(&build, &options, &mut ignore_events).expect("prune");
-        assert!(report.skipped.is_empty(), "unexpected skip: {:?}", report.skipped);
+        assert!(
+            report.skipped.is_empty(),
+            "unexpected skip: {:?}",
+            report.skipped
+        );
         methods.extend(report.pruned.iter().map(|p| p.method));
     }
     let status = writer.wait().expect("writer");
     assert!(status.success(), "writer failed");
     // One more prune after the writer finished, at the final cutoff.
-    let options = RunOptions { cutoff: cutoff_at_line(final_cutoff_line), dry_run: false };
+    let options = RunOptions {
+        cutoff: cutoff_at_line(final_cutoff_line),
+        dry_run: false,
+    };
     logs::prune_all(&build, &options, &mut ignore_events).expect("prune");
     (methods, path, dir)
 }
@@ -130,8 +179,14 @@ fn prune_while_writing(mode: &str, total: u64, prunes: u64) -> (Vec<LogMethod>, 
 fn an_o_append_writer_loses_nothing_during_50_prunes() {
     let total = 300_000;
     let (methods, path, _dir) = prune_while_writing("append", total, 50);
-    assert!(methods.contains(&LogMethod::InPlace), "the held file must be pruned in place: {methods:?}");
-    assert!(!methods.contains(&LogMethod::Rewrite), "a held file must never be renamed away: {methods:?}");
+    assert!(
+        methods.contains(&LogMethod::InPlace),
+        "the held file must be pruned in place: {methods:?}"
+    );
+    assert!(
+        !methods.contains(&LogMethod::Rewrite),
+        "a held file must never be renamed away: {methods:?}"
+    );
     assert_nothing_lost(&path, total, total / 2);
 }
 
@@ -139,7 +194,10 @@ fn an_o_append_writer_loses_nothing_during_50_prunes() {
 fn an_open_append_close_writer_loses_nothing_during_50_prunes() {
     let total = 60_000;
     let (methods, path, _dir) = prune_while_writing("open-append-close", total, 50);
-    assert!(methods.iter().filter(|m| **m == LogMethod::Rewrite).count() > 5, "expected rewrites: {methods:?}");
+    assert!(
+        methods.iter().filter(|m| **m == LogMethod::Rewrite).count() > 5,
+        "expected rewrites: {methods:?}"
+    );
     assert_nothing_lost(&path, total, total / 2);
 }
 
@@ -151,13 +209,23 @@ fn a_positional_writer_is_skipped_with_its_reason() {
     std::fs::write(&path, b"").expect("create");
     let mut writer = spawn_writer("positional", &path, 3000);
     std::thread::sleep(Duration::from_millis(300));
-    let options = RunOptions { cutoff: cutoff_at_line(1_000_000), dry_run: false };
+    let options = RunOptions {
+        cutoff: cutoff_at_line(1_000_000),
+        dry_run: false,
+    };
     let before = std::fs::metadata(&path).expect("meta").len();
     let report = logs::prune_all(&build, &options, &mut ignore_events).expect("prune");
     let _ = writer.kill();
     let _ = writer.wait();
     assert!(report.pruned.is_empty(), "{:?}", report.pruned);
     assert_eq!(report.skipped.len(), 1, "{:?}", report.skipped);
-    assert!(report.skipped[0].reason.contains("without O_APPEND"), "{}", report.skipped[0].reason);
-    assert!(std::fs::metadata(&path).expect("meta").len() >= before, "the file must not shrink");
+    assert!(
+        report.skipped[0].reason.contains("without O_APPEND"),
+        "{}",
+        report.skipped[0].reason
+    );
+    assert!(
+        std::fs::metadata(&path).expect("meta").len() >= before,
+        "the file must not shrink"
+    );
 }

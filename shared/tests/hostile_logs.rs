@@ -9,7 +9,10 @@ use v0_prune_shared::paths::BuildDir;
 use v0_prune_shared::prune::{Cutoff, RunOptions, ignore_events, logs};
 
 fn options() -> RunOptions {
-    RunOptions { cutoff: Cutoff::at("2026-11-28T06:00:00Z".parse::<Timestamp>().expect("time")), dry_run: false }
+    RunOptions {
+        cutoff: Cutoff::at("2026-11-28T06:00:00Z".parse::<Timestamp>().expect("time")),
+        dry_run: false,
+    }
 }
 
 #[test]
@@ -18,29 +21,68 @@ fn fifos_symlinks_and_directories_named_log_are_left_alone() {
     let outside = tempfile::tempdir().expect("tempdir");
     let build = BuildDir::new(dir.path());
     let fifo = dir.path().join("pipe.log");
-    rustix::fs::mknodat(rustix::fs::CWD, &fifo, rustix::fs::FileType::Fifo, 0o600.into(), 0).expect("mkfifo");
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &fifo,
+        rustix::fs::FileType::Fifo,
+        0o600.into(),
+        0,
+    )
+    .expect("mkfifo");
     symlink("/nonexistent/target.log", dir.path().join("dangling.log")).expect("symlink");
     symlink(dir.path().join("loop.log"), dir.path().join("loop.log")).expect("symlink");
     let target = outside.path().join("secret.log");
     std::fs::write(&target, "[2026-11-28T01:00:00Z] outside the build dir\n").expect("write");
     symlink(&target, dir.path().join("link.log")).expect("symlink");
     std::fs::create_dir(dir.path().join("dir.log")).expect("mkdir");
-    std::fs::write(dir.path().join("dir.log").join("inner.log"), "[2026-11-28T01:00:00Z] old\n[2026-11-28T09:00:00Z] new\n")
-        .expect("write");
+    std::fs::write(
+        dir.path().join("dir.log").join("inner.log"),
+        "[2026-11-28T01:00:00Z] old\n[2026-11-28T09:00:00Z] new\n",
+    )
+    .expect("write");
     symlink(outside.path(), dir.path().join("linked-dir")).expect("symlink");
-    std::fs::write(outside.path().join("deep.log"), "[2026-11-28T01:00:00Z] must stay\n").expect("write");
+    std::fs::write(
+        outside.path().join("deep.log"),
+        "[2026-11-28T01:00:00Z] must stay\n",
+    )
+    .expect("write");
 
     let report = logs::prune_all(&build, &options(), &mut ignore_events).expect("prune");
 
-    let reasons: Vec<(String, String)> = report.skipped.iter().map(|s| (s.item.clone(), s.reason.clone())).collect();
-    assert!(reasons.iter().any(|(i, r)| i == "pipe.log" && r.contains("not a regular file")), "{reasons:?}");
+    let reasons: Vec<(String, String)> = report
+        .skipped
+        .iter()
+        .map(|s| (s.item.clone(), s.reason.clone()))
+        .collect();
+    assert!(
+        reasons
+            .iter()
+            .any(|(i, r)| i == "pipe.log" && r.contains("not a regular file")),
+        "{reasons:?}"
+    );
     for link in ["dangling.log", "loop.log", "link.log"] {
-        assert!(reasons.iter().any(|(i, r)| i == link && r.contains("symbolic link")), "{link}: {reasons:?}");
+        assert!(
+            reasons
+                .iter()
+                .any(|(i, r)| i == link && r.contains("symbolic link")),
+            "{link}: {reasons:?}"
+        );
     }
-    assert_eq!(report.pruned.len(), 1, "only dir.log/inner.log is a real log: {:?}", report.pruned);
+    assert_eq!(
+        report.pruned.len(),
+        1,
+        "only dir.log/inner.log is a real log: {:?}",
+        report.pruned
+    );
     assert_eq!(report.pruned[0].path, "dir.log/inner.log");
-    assert_eq!(std::fs::read_to_string(&target).expect("read"), "[2026-11-28T01:00:00Z] outside the build dir\n");
-    assert_eq!(std::fs::read_to_string(outside.path().join("deep.log")).expect("read"), "[2026-11-28T01:00:00Z] must stay\n");
+    assert_eq!(
+        std::fs::read_to_string(&target).expect("read"),
+        "[2026-11-28T01:00:00Z] outside the build dir\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(outside.path().join("deep.log")).expect("read"),
+        "[2026-11-28T01:00:00Z] must stay\n"
+    );
 }
 
 #[test]
@@ -58,7 +100,8 @@ fn junk_content_passes_through_byte_for_byte() {
     let build = BuildDir::new(dir.path());
     let log = dir.path().join("junk.log");
     let head: &[u8] = b"\x00\x01\x02 binary head before any entry\xff\xfe\n";
-    let expired: &[u8] = b"[1970-01-01T00:00:00Z] the epoch, expired\n\xc3\x28 invalid utf-8 continuation\n";
+    let expired: &[u8] =
+        b"[1970-01-01T00:00:00Z] the epoch, expired\n\xc3\x28 invalid utf-8 continuation\n";
     let rest: &[u8] = b"[2099-01-01T00:00:00Z] from the future\r\n\
         \x00\x00\x00 NULs in a continuation\n\
         [2026-02-30T25:61:00Z] invalid date: a continuation of the future entry\n\
@@ -100,8 +143,14 @@ fn a_100_mb_line_is_streamed_with_bounded_memory() {
     let report = logs::prune_all(&build, &options(), &mut ignore_events).expect("prune");
     let grown = peak_rss_kib().saturating_sub(before);
     assert_eq!(report.lines_removed, 1);
-    assert_eq!(std::fs::metadata(&log).expect("meta").len(), 100 * (1 << 20) + 24);
+    assert_eq!(
+        std::fs::metadata(&log).expect("meta").len(),
+        100 * (1 << 20) + 24
+    );
     // Other tests in this binary run alongside; the bound leaves room for them
     // but not for a 100 MB line held in memory.
-    assert!(grown < 40 * 1024, "peak RSS grew by {grown} KiB while pruning a 100 MB line");
+    assert!(
+        grown < 40 * 1024,
+        "peak RSS grew by {grown} KiB while pruning a 100 MB line"
+    );
 }

@@ -20,14 +20,20 @@ fn bytes_read_by_this_process() -> u64 {
 }
 
 fn prune(build: &BuildDir, cutoff: &str) -> (LogsReport, u64) {
-    let options = RunOptions { cutoff: Cutoff::at(cutoff.parse::<Timestamp>().expect("time")), dry_run: false };
+    let options = RunOptions {
+        cutoff: Cutoff::at(cutoff.parse::<Timestamp>().expect("time")),
+        dry_run: false,
+    };
     let before = bytes_read_by_this_process();
     let report = logs::prune_all(build, &options, &mut ignore_events).expect("prune");
     (report, bytes_read_by_this_process() - before)
 }
 
 fn append(path: &Path, text: &str) {
-    let mut f = std::fs::OpenOptions::new().append(true).open(path).expect("open");
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .expect("open");
     f.write_all(text.as_bytes()).expect("append");
 }
 
@@ -38,7 +44,10 @@ fn later_runs_read_only_what_changed_and_still_catch_everything() {
     let log = dir.path().join("big.log");
     let mut content = String::from("[2026-11-28T01:00:00Z] old entry\n  its continuation\n");
     for i in 0..200_000 {
-        content.push_str(&format!("[2026-11-28T{:02}:00:00Z] fresh line {i:08}\n", 7 + i % 10));
+        content.push_str(&format!(
+            "[2026-11-28T{:02}:00:00Z] fresh line {i:08}\n",
+            7 + i % 10
+        ));
     }
     std::fs::write(&log, &content).expect("write");
     let size = content.len() as u64;
@@ -46,39 +55,69 @@ fn later_runs_read_only_what_changed_and_still_catch_everything() {
     // First run: reads it all, removes the old entry.
     let (report, read) = prune(&build, "2026-11-28T06:00:00Z");
     assert_eq!(report.lines_removed, 2);
-    assert!(read >= size - 100, "first run reads the file ({read} of {size})");
+    assert!(
+        read >= size - 100,
+        "first run reads the file ({read} of {size})"
+    );
 
     // Second run, nothing changed, nothing newly expired: almost nothing read.
     let (report, read) = prune(&build, "2026-11-28T06:30:00Z");
     assert_eq!(report.lines_removed, 0);
-    assert!(read < size / 50, "an unchanged file must not be re-read ({read} bytes of {size})");
+    assert!(
+        read < size / 50,
+        "an unchanged file must not be re-read ({read} bytes of {size})"
+    );
 
     // Appended fresh lines: only the appended part is read.
     append(&log, "[2026-11-28T20:00:00Z] appended\n");
     let (report, read) = prune(&build, "2026-11-28T06:30:00Z");
     assert_eq!(report.lines_removed, 0);
-    assert!(read < size / 50, "only the appended part is read ({read} bytes)");
+    assert!(
+        read < size / 50,
+        "only the appended part is read ({read} bytes)"
+    );
 
     // An appended line that is already expired is caught.
-    append(&log, "[2026-11-28T02:00:00Z] late but old\n  with a continuation\n");
+    append(
+        &log,
+        "[2026-11-28T02:00:00Z] late but old\n  with a continuation\n",
+    );
     let (report, _) = prune(&build, "2026-11-28T06:30:00Z");
     assert_eq!(report.lines_removed, 2, "an expired appended entry must go");
-    assert!(!std::fs::read_to_string(&log).expect("read").contains("late but old"));
+    assert!(
+        !std::fs::read_to_string(&log)
+            .expect("read")
+            .contains("late but old")
+    );
 
     // The cutoff passes the earliest remembered entry: the file is read again.
     let (report, read) = prune(&build, "2026-11-28T07:30:00Z");
     assert_eq!(report.lines_removed, 20_000, "every 07:00 line expires");
-    assert!(read >= size / 2, "the whole file is read once something may have expired");
+    assert!(
+        read >= size / 2,
+        "the whole file is read once something may have expired"
+    );
 
     // Rewritten under the same path (new inode) with expired content: caught.
-    std::fs::write(&log, "[2026-11-28T01:00:00Z] replaced and old\n[2026-11-28T23:00:00Z] new\n").expect("write");
+    std::fs::write(
+        &log,
+        "[2026-11-28T01:00:00Z] replaced and old\n[2026-11-28T23:00:00Z] new\n",
+    )
+    .expect("write");
     let (report, _) = prune(&build, "2026-11-28T07:30:00Z");
     assert_eq!(report.lines_removed, 1);
 
     // Truncated in place and refilled larger (same inode): the fingerprint catches it.
     let verified = std::fs::read(&log).expect("read");
-    let mut f = std::fs::OpenOptions::new().write(true).truncate(true).open(&log).expect("open");
-    let refill = format!("[2026-11-28T01:00:00Z] old again{}\n[2026-11-28T23:00:00Z] new\n", "!".repeat(verified.len()));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&log)
+        .expect("open");
+    let refill = format!(
+        "[2026-11-28T01:00:00Z] old again{}\n[2026-11-28T23:00:00Z] new\n",
+        "!".repeat(verified.len())
+    );
     f.write_all(refill.as_bytes()).expect("write");
     drop(f);
     let (report, _) = prune(&build, "2026-11-28T07:30:00Z");
