@@ -53,7 +53,10 @@ impl Demo {
             .context("creating a temporary directory for the demo")?;
         // Data aged against the demo's short retention, so the first runs
         // already have plenty to reclaim.
-        let spec = DemoSpec { retention: Duration::from_secs(30), ..DemoSpec::default() };
+        let spec = DemoSpec {
+            retention: Duration::from_secs(30),
+            ..DemoSpec::default()
+        };
         let root = dir.path().to_owned();
         let project = tokio::task::spawn_blocking(move || demo::generate(&root, &spec))
             .await
