@@ -63,9 +63,29 @@ pub struct Cli {
     pub prune: PruneArgs,
 }
 
-/// Subcommands beside the plain prune. Empty until the daemon exists.
+/// Subcommands beside the plain prune.
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Live dashboard of the prune daemon: last and next run, bytes reclaimed, history, log
+    #[command(
+        after_help = "Keys: r run now, d drain (asks), s start the daemon, f follow the log, / filter,\n\
+                            Tab switch pane, arrows/PgUp/PgDn/Home/End scroll, ? help, q quit (the daemon keeps running).\n\n\
+                            Examples:\n  v0-prune top            watch this project's daemon\n  \
+                            v0-prune top --demo     try it on a generated project (removed on quit)"
+    )]
+    Top(TopArgs),
+}
+
+/// Options of `v0-prune top`.
+#[derive(Debug, Args)]
+pub struct TopArgs {
+    /// Generate a demo project in a temp dir, run a daemon on it, and watch it
+    #[arg(long)]
+    pub demo: bool,
+    /// The build directory to watch (overrides BUILD_DIR and .v0.rc)
+    #[arg(long, value_name = "DIR", conflicts_with = "demo")]
+    pub build_dir: Option<PathBuf>,
+}
 
 /// Options of the plain prune, v0's first.
 #[derive(Debug, Clone, Default, Args)]

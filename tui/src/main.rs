@@ -21,7 +21,9 @@ fn main() -> ExitCode {
         }
     };
     if let Some(command) = cli.command {
-        match command {}
+        return match command {
+            cli::Command::Top(args) => top(args),
+        };
     }
 
     let stdout = io::stdout();
@@ -39,6 +41,32 @@ fn main() -> ExitCode {
         Err(error) => {
             let _ = console.out.flush();
             let _ = writeln!(console.err, "Error: {error:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `v0-prune top`: the dashboard, on this project's daemon or a demo.
+fn top(args: cli::TopArgs) -> ExitCode {
+    let build = if args.demo {
+        None
+    } else {
+        match v0_prune_shared::config::discover(args.build_dir.as_deref()) {
+            Ok(project) => Some(project.build_dir),
+            Err(err) => {
+                eprintln!("Error: {err}");
+                return ExitCode::from(1);
+            }
+        }
+    };
+    let options = v0_prune::top::TopOptions { demo: args.demo };
+    let result = tokio::runtime::Runtime::new()
+        .map_err(anyhow::Error::from)
+        .and_then(|runtime| runtime.block_on(v0_prune::top::run_top(build, options)));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("Error: {err:#}");
             ExitCode::from(1)
         }
     }
