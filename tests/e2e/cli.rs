@@ -414,7 +414,7 @@ fn corrupt_queue_is_left_identical_and_logs_are_still_pruned() {
     let corrupt =
         b"{\"version\":1,\"entries\":[\n  {\"id\": \"q1\", \"status\": \"completed\",,\n".to_vec();
     project.write("mergeq/queue.json", &corrupt);
-    let run = project.v0_prune(Vec::<&str>::new()).run();
+    let run = project.v0_prune(["--sync"]).run();
     run.expect_code(1).expect_stderr("queue.json");
     assert!(
         run.stderr.contains("line") && run.stderr.contains("column"),

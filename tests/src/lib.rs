@@ -7,6 +7,7 @@ use std::ffi::OsStr;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
@@ -401,5 +402,266 @@ impl Tree {
             changed.is_empty(),
             "{what} changed these paths: {changed:?}"
         );
+    }
+}
+
+// The prune daemon: commands left running in the background, and a daemon
+// that never outlives its test project.
+
+/// How long a test waits for anything the daemon does before failing.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// Checks `condition` every few milliseconds until it holds or `within`
+/// passes; true if it held. For conditions with nothing to wake us.
+pub fn wait_until(within: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    loop {
+        if condition() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Whether `pid` has exited: no such process, or a zombie nobody reaped.
+pub fn process_gone(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state == "Z"),
+    }
+}
+
+impl TestProject {
+    /// The pid in `.prune-daemon.pid`, if any.
+    pub fn daemon_pid(&self) -> Option<u32> {
+        std::fs::read_to_string(self.path(".prune-daemon.pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    /// The daemon's log (`logs/prune-daemon.log`), empty if not written yet.
+    pub fn daemon_log(&self) -> String {
+        std::fs::read_to_string(self.path("logs/prune-daemon.log")).unwrap_or_default()
+    }
+
+    /// Waits until the daemon's log has a line containing `phrase`.
+    pub fn wait_for_daemon_log(&self, phrase: &str) {
+        let seen = wait_until(PATIENCE, || {
+            self.daemon_log().lines().any(|line| line.contains(phrase))
+        });
+        assert!(
+            seen,
+            "never saw {phrase:?} in the daemon's log:\n{}",
+            self.daemon_log()
+        );
+    }
+
+    /// Kills the daemon named by the pid file, if it is a v0-prune daemon,
+    /// and waits briefly for it to go. Runs on drop, so that a failing test
+    /// leaves no daemon behind.
+    pub fn stop_daemon(&self) {
+        let Some(pid) = self.daemon_pid() else {
+            return;
+        };
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        if !comm.starts_with("v0-prune") {
+            return;
+        }
+        if let Some(pid) = i32::try_from(pid)
+            .ok()
+            .and_then(rustix::process::Pid::from_raw)
+        {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+        }
+        wait_until(Duration::from_secs(5), || process_gone(pid));
+    }
+}
+
+impl Drop for TestProject {
+    fn drop(&mut self) {
+        self.stop_daemon();
+    }
+}
+
+impl Invocation {
+    /// Starts the command and returns at once; its output is collected as
+    /// it comes. Killed when dropped, if still running.
+    pub fn spawn(mut self) -> Background {
+        let shown = format!("{:?}", self.command);
+        self.command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = self
+            .command
+            .spawn()
+            .unwrap_or_else(|err| panic!("spawning {shown}: {err}"));
+        let stdout = Arc::new(Mutex::new(String::new()));
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let readers = vec![
+            collect(
+                child.stdout.take().expect("piped stdout"),
+                Arc::clone(&stdout),
+            ),
+            collect(
+                child.stderr.take().expect("piped stderr"),
+                Arc::clone(&stderr),
+            ),
+        ];
+        Background {
+            child,
+            command: shown,
+            stdout,
+            stderr,
+            readers,
+        }
+    }
+}
+
+fn collect(
+    mut pipe: impl Read + Send + 'static,
+    into: Arc<Mutex<String>>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut buffer = [0u8; 8192];
+        let mut pending = Vec::new();
+        loop {
+            match pipe.read(&mut buffer) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    pending.extend_from_slice(&buffer[..n]);
+                    // Hand over whole lines only, so readers never see half a line.
+                    if let Some(end) = pending.iter().rposition(|b| *b == b'\n') {
+                        let lines: Vec<u8> = pending.drain(..=end).collect();
+                        into.lock()
+                            .expect("output lock")
+                            .push_str(&String::from_utf8_lossy(&lines));
+                    }
+                }
+            }
+        }
+        into.lock()
+            .expect("output lock")
+            .push_str(&String::from_utf8_lossy(&pending));
+    })
+}
+
+/// A command running in the background (see [`Invocation::spawn`]).
+pub struct Background {
+    child: std::process::Child,
+    command: String,
+    stdout: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<String>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Background {
+    /// Its pid.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Complete lines it has printed on stdout so far.
+    pub fn stdout(&self) -> String {
+        self.stdout.lock().expect("output lock").clone()
+    }
+
+    /// What it has printed on stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().expect("output lock").clone()
+    }
+
+    /// Whether it is still running.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Waits until its stdout satisfies `condition`; panics after [`PATIENCE`].
+    pub fn wait_for_stdout(&self, what: &str, condition: impl Fn(&str) -> bool) {
+        let seen = wait_until(PATIENCE, || condition(&self.stdout()));
+        assert!(
+            seen,
+            "{} never printed {what}\n--- stdout\n{}\n--- stderr\n{}",
+            self.command,
+            self.stdout(),
+            self.stderr()
+        );
+    }
+
+    /// Waits for it to exit (killing it and failing after `within`).
+    pub fn wait(&mut self, within: Duration) -> Outcome {
+        let deadline = Instant::now() + within;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("waiting for the child") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!(
+                    "{} still running after {within:?}; killed\n--- stdout\n{}\n--- stderr\n{}",
+                    self.command,
+                    self.stdout(),
+                    self.stderr()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
+        Outcome {
+            command: self.command.clone(),
+            code: status.code(),
+            stdout: self.stdout(),
+            stderr: self.stderr(),
+        }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+impl Tree {
+    /// Like [`Tree::of`], leaving out sockets and FIFOs (a running daemon's
+    /// socket cannot be read as a file).
+    pub fn of_files(root: &Path) -> Self {
+        use std::os::unix::fs::FileTypeExt;
+        let mut nodes = BTreeMap::new();
+        let mut pending = vec![root.to_path_buf()];
+        while let Some(dir) = pending.pop() {
+            for entry in std::fs::read_dir(&dir).expect("readable dir") {
+                let path = entry.expect("dir entry").path();
+                let relative = path.strip_prefix(root).expect("under root").to_path_buf();
+                let meta = std::fs::symlink_metadata(&path).expect("metadata");
+                let kind = meta.file_type();
+                let node = if kind.is_symlink() {
+                    Node::Symlink(std::fs::read_link(&path).expect("link target"))
+                } else if kind.is_dir() {
+                    pending.push(path.clone());
+                    Node::Dir
+                } else if kind.is_socket() || kind.is_fifo() {
+                    continue;
+                } else {
+                    Node::File(std::fs::read(&path).expect("readable file"))
+                };
+                nodes.insert(relative, node);
+            }
+        }
+        Self(nodes)
     }
 }

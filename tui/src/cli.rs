@@ -19,10 +19,12 @@ Usage: {usage}
 
 const AFTER_HELP: &str = "\
 Without names, removes every finished operation: one whose phase is merged or
-cancelled, or completed/pending_merge with merge_status merged. Then prunes the
-logs (*.log lines older than the retention, V0_PRUNE_RETENTION, default 6h) and
-the merge queue (old completed, failed and conflict entries), and prints what
-was reclaimed.
+cancelled, or completed/pending_merge with merge_status merged. Then the logs
+(*.log lines older than the retention, V0_PRUNE_RETENTION, default 6h) and the
+merge queue (old completed, failed and conflict entries) are pruned by the
+prune daemon in the background: it is started if needed, asked to run now, and
+v0-prune returns at once. --wait waits for that run and prints its summary;
+--sync, --dry-run and --json prune them in this process instead.
 
 The project is the nearest directory holding .v0.rc, else $V0_ROOT; BUILD_DIR
 in the environment or --build-dir overrides where its state lives.
@@ -33,6 +35,10 @@ Examples:
   v0-prune fix-login       prune the operation 'fix-login'
   v0-prune --all --force   prune every operation without asking
   v0-prune --json          print the report as JSON on stdout
+  v0-prune --wait          let the daemon prune and print its run's summary
+  v0-prune status          is the daemon running, when did it last/next run
+  v0-prune shutdown        drain the daemon (v0 shutdown), then prune once more
+  v0-prune top             live dashboard (try: v0-prune top --demo)
 
 Exit status:
   0  everything asked for was done
@@ -40,9 +46,9 @@ Exit status:
 
 /// `v0-prune`'s arguments.
 ///
-/// The daemon will add subcommands (`top`, `status`, `shutdown`, `events`,
-/// `daemon`) to [`Command`]; plain `v0-prune [options] [name...]` stays the
-/// prune itself, as in v0.
+/// Subcommands (`top`, `status`, `shutdown`, `events`, `daemon`) talk to or
+/// run the prune daemon; plain `v0-prune [options] [name...]` stays the prune
+/// itself, as in v0.
 #[derive(Debug, Parser)]
 #[command(
     name = "v0-prune",
@@ -55,7 +61,7 @@ Exit status:
     args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
-    /// A subcommand; none yet, the daemon brings them.
+    /// A subcommand, or none for the plain prune.
     #[command(subcommand)]
     pub command: Option<Command>,
     /// The prune itself.
@@ -74,6 +80,14 @@ pub enum Command {
                             v0-prune top --demo     try it on a generated project (removed on quit)"
     )]
     Top(TopArgs),
+    /// Whether the prune daemon runs, what it does, its last and next run (exit 0 running, 3 not)
+    Status(crate::status_cmd::StatusArgs),
+    /// Stop the prune daemon after its current run, then prune once more (v0 shutdown's part)
+    Shutdown(crate::shutdown_cmd::ShutdownArgs),
+    /// Print the prune daemon's live events, one line each (NDJSON with --json)
+    Events(crate::events_cmd::EventsArgs),
+    /// Run the prune daemon in the foreground (the same as v0-prune-daemon)
+    Daemon(crate::daemon_ctl::DaemonArgs),
 }
 
 /// Options of `v0-prune top`.
@@ -110,9 +124,13 @@ pub struct PruneArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// Prune logs and the merge queue in this process and wait for the report
+    /// Prune logs and the merge queue in this process (not the daemon) and print the report
     #[arg(long)]
     pub sync: bool,
+
+    /// Wait for the daemon's run over logs and merge queue, and print its summary
+    #[arg(long, conflicts_with_all = ["dry_run", "sync"])]
+    pub wait: bool,
 
     /// Operations to prune by name (default: every finished operation)
     #[arg(value_name = "name")]

@@ -2,8 +2,13 @@
 //! codes, pruning without losing what live writers append.
 
 mod cli;
+mod daemon_ctl;
+mod events_cmd;
+mod handoff;
 mod prune_cmd;
 mod report;
+mod shutdown_cmd;
+mod status_cmd;
 
 use std::io;
 use std::process::ExitCode;
@@ -23,6 +28,10 @@ fn main() -> ExitCode {
     if let Some(command) = cli.command {
         return match command {
             cli::Command::Top(args) => top(args),
+            cli::Command::Status(args) => status_cmd::main(&args),
+            cli::Command::Shutdown(args) => shutdown_cmd::main(&args),
+            cli::Command::Events(args) => events_cmd::main(&args),
+            cli::Command::Daemon(args) => daemon_ctl::main(&args),
         };
     }
 

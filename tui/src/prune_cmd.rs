@@ -83,6 +83,31 @@ pub fn run(args: &PruneArgs, console: &mut Console<'_>) -> Result<Outcome> {
         return Ok(Outcome::Failed);
     }
 
+    if exists && !args.dry_run && !args.sync && !args.json {
+        report::write_operations(console.out, &operations, kind, args.dry_run)?;
+        match crate::handoff::hand_off(&project, args.wait, console.out, console.err) {
+            Ok(handoff) => {
+                return Ok(if handoff.failed() {
+                    Outcome::Failed
+                } else {
+                    Outcome::Done
+                });
+            }
+            Err(fallback) => {
+                writeln!(console.err, "note: {fallback}")?;
+                let run = prune_logs_and_queue(build, &project, false, console)?;
+                report::write_run(console.out, &run)?;
+                for error in &run.errors {
+                    writeln!(console.err, "Error: {error}")?;
+                }
+                return Ok(if run.errors.is_empty() {
+                    Outcome::Done
+                } else {
+                    Outcome::Failed
+                });
+            }
+        }
+    }
     let run = if exists {
         Some(prune_logs_and_queue(
             build,

@@ -1,0 +1,320 @@
+//! `v0-prune events [--json]`: the daemon's live event stream, one line per
+//! event, for scripts and for watching without the dashboard. With `--json`,
+//! NDJSON: the snapshot first (`{"seq":N,"snapshot":{...}}`), then one
+//! `{"seq":N,"event":{...}}` per event, `seq` increasing by one.
+//!
+//! Ends with the daemon (exit 0) or on Ctrl-C (exit 0); 3 when no daemon
+//! runs; 1 on errors, including falling behind the stream.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, anyhow};
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use v0_prune_daemon::run_summary;
+use v0_prune_shared::client::{DEFAULT_TIMEOUT, Update};
+use v0_prune_shared::config::Project;
+use v0_prune_shared::protocol::Event;
+use v0_prune_shared::prune::Job;
+use v0_prune_shared::units::human_bytes;
+
+use crate::daemon_ctl::{self, Probe};
+use crate::status_cmd::{
+    EXIT_NOT_RUNNING, clock, outcome_name, progress, state_name, trigger_name, until,
+};
+
+/// Arguments of `v0-prune events`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct EventsArgs {
+    /// One JSON object per line (NDJSON) instead of text
+    #[arg(long)]
+    pub json: bool,
+    /// The build directory (overrides BUILD_DIR and .v0.rc)
+    #[arg(long, value_name = "DIR")]
+    pub build_dir: Option<PathBuf>,
+}
+
+/// `v0-prune events` from `main`: discovery, the command, errors on stderr.
+pub fn main(args: &EventsArgs) -> ExitCode {
+    let result = daemon_ctl::discover(args.build_dir.as_deref()).and_then(|project| {
+        let (stdout, stderr) = (io::stdout(), io::stderr());
+        events(&project, args.json, &mut stdout.lock(), &mut stderr.lock())
+    });
+    result.unwrap_or_else(|err| daemon_ctl::report_error(&err))
+}
+
+/// Prints the daemon's events until it exits or we are interrupted.
+pub fn events(
+    project: &Project,
+    json: bool,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> anyhow::Result<ExitCode> {
+    match daemon_ctl::block_on(follow(project, json, out, err))? {
+        // A reader that went away (`| head`) is a normal end.
+        Err(error) if is_broken_pipe(&error) => Ok(ExitCode::SUCCESS),
+        other => other,
+    }
+}
+
+async fn follow(
+    project: &Project,
+    json: bool,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> anyhow::Result<ExitCode> {
+    let build = &project.build_dir;
+    let client = match daemon_ctl::probe(build, "v0-prune events", DEFAULT_TIMEOUT).await {
+        Probe::Answering(client) => client,
+        Probe::NotRunning => {
+            writeln!(
+                err,
+                "The prune daemon is not running for {}; `v0-prune` starts it",
+                build.root().display()
+            )?;
+            return Ok(ExitCode::from(EXIT_NOT_RUNNING));
+        }
+        Probe::Unresponsive { pid, error } => {
+            let pid = pid.map_or_else(String::new, |pid| format!(" (pid {pid})"));
+            return Err(anyhow::Error::new(error).context(format!(
+                "the prune daemon{pid} does not answer on its socket"
+            )));
+        }
+    };
+    let mut subscription = client
+        .subscribe()
+        .await
+        .context("subscribing to the daemon's events")?;
+    let tz = TimeZone::system();
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
+    loop {
+        let update = tokio::select! {
+            _ = &mut interrupted => return Ok(ExitCode::SUCCESS),
+            update = subscription.next() => update,
+        };
+        let update = match update {
+            Ok(Some(update)) => update,
+            // The daemon exited and closed the stream.
+            Ok(None) => return Ok(ExitCode::SUCCESS),
+            Err(error) => {
+                return Err(anyhow::Error::new(error).context("reading the daemon's events"));
+            }
+        };
+        if let Update::Lagged { missed_from_seq } = update {
+            out.flush()?;
+            writeln!(
+                err,
+                "Error: fell behind the daemon's events (missed from #{missed_from_seq}) and was dropped; run `v0-prune events` again"
+            )?;
+            return Ok(ExitCode::from(1));
+        }
+        let now_ms = Timestamp::now().as_millisecond();
+        if json {
+            writeln!(out, "{}", json_line(&update)?)?;
+        } else {
+            writeln!(out, "{}", human_line(&update, now_ms, &tz))?;
+        }
+        out.flush()?;
+    }
+}
+
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error
+        .downcast_ref::<io::Error>()
+        .is_some_and(|err| err.kind() == io::ErrorKind::BrokenPipe)
+}
+
+/// One NDJSON line: the protocol's own serde shape, under `seq`.
+fn json_line(update: &Update) -> anyhow::Result<String> {
+    let value = match update {
+        Update::Snapshot { seq, snapshot } => {
+            serde_json::json!({ "seq": seq, "snapshot": snapshot })
+        }
+        Update::Event { seq, event } => serde_json::json!({ "seq": seq, "event": event }),
+        Update::Lagged { missed_from_seq } => {
+            return Err(anyhow!("lagged from #{missed_from_seq}"));
+        }
+    };
+    Ok(serde_json::to_string(&value)?)
+}
+
+/// One human line: `[14:03:07] run 12 started (signal)`.
+fn human_line(update: &Update, now_ms: i64, tz: &TimeZone) -> String {
+    let text = match update {
+        Update::Snapshot { snapshot, .. } => {
+            let mut text = format!(
+                "connected to the prune daemon (pid {}): {}",
+                snapshot.daemon_pid,
+                state_name(snapshot.state)
+            );
+            if let Some(run) = &snapshot.current_run {
+                text.push_str(&format!(
+                    ", run {} in progress: {}",
+                    run.run_id,
+                    progress(run)
+                ));
+            }
+            if let Some(next) = snapshot.next_run_at_ms {
+                text.push_str(&format!(
+                    "; next run at {} ({})",
+                    clock(next, now_ms, tz),
+                    until(next, now_ms)
+                ));
+            }
+            text
+        }
+        Update::Event { event, .. } => event_text(event, now_ms, tz),
+        Update::Lagged { missed_from_seq } => format!("fell behind from #{missed_from_seq}"),
+    };
+    format!("[{}] {text}", clock(now_ms, now_ms, tz))
+}
+
+fn event_text(event: &Event, now_ms: i64, tz: &TimeZone) -> String {
+    match event {
+        Event::StateChanged { state } => format!("state: {}", state_name(*state)),
+        Event::NextRun { at_ms } => format!(
+            "next run at {} ({})",
+            clock(*at_ms, now_ms, tz),
+            until(*at_ms, now_ms)
+        ),
+        Event::Exiting { reason } => format!("daemon exiting: {reason}"),
+        Event::RunStarted {
+            run_id, trigger, ..
+        } => format!("run {run_id} started ({})", trigger_name(*trigger)),
+        Event::Progress {
+            run_id,
+            files_done,
+            files_total,
+            bytes_reclaimed,
+            current,
+        } => {
+            let mut text = format!(
+                "run {run_id}: {files_done}/{files_total} files, {} reclaimed",
+                human_bytes(*bytes_reclaimed)
+            );
+            if let Some(current) = current {
+                text.push_str(&format!(" ({current})"));
+            }
+            text
+        }
+        Event::ItemPruned {
+            run_id,
+            job,
+            item,
+            detail,
+            bytes_reclaimed,
+        } => format!(
+            "run {run_id}: pruned {} {item}: {detail} ({})",
+            job_name(*job),
+            human_bytes(*bytes_reclaimed)
+        ),
+        Event::RunFinished { record } => format!(
+            "run {} finished ({}): {}",
+            record.run_id,
+            outcome_name(record.outcome),
+            run_summary(record)
+        ),
+        Event::LogLine { line } => format!("log: {line}"),
+    }
+}
+
+fn job_name(job: Job) -> &'static str {
+    match job {
+        Job::Logs => "log",
+        Job::Queue => "mergeq entry",
+        Job::Operations => "operation",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use v0_prune_shared::protocol::{DaemonState, Trigger};
+
+    const NOW: i64 = 1_764_331_200_000; // 2025-11-28T12:00:00Z
+
+    fn line(update: &Update) -> String {
+        human_line(update, NOW, &TimeZone::UTC)
+    }
+
+    fn event(event: Event) -> Update {
+        Update::Event { seq: 9, event }
+    }
+
+    #[test]
+    fn human_lines_say_what_happened_when() {
+        assert_eq!(
+            line(&event(Event::RunStarted {
+                run_id: 12,
+                trigger: Trigger::Signal,
+                started_at_ms: NOW
+            })),
+            "[12:00:00] run 12 started (signal)"
+        );
+        assert_eq!(
+            line(&event(Event::StateChanged {
+                state: DaemonState::Draining
+            })),
+            "[12:00:00] state: draining"
+        );
+        assert_eq!(
+            line(&event(Event::Progress {
+                run_id: 12,
+                files_done: 340,
+                files_total: 1200,
+                bytes_reclaimed: 1536,
+                current: Some("logs/a.log".into()),
+            })),
+            "[12:00:00] run 12: 340/1200 files, 1.5 KiB reclaimed (logs/a.log)"
+        );
+        assert_eq!(
+            line(&event(Event::ItemPruned {
+                run_id: 12,
+                job: Job::Logs,
+                item: "logs/a.log".into(),
+                detail: "120 lines".into(),
+                bytes_reclaimed: 2048,
+            })),
+            "[12:00:00] run 12: pruned log logs/a.log: 120 lines (2.0 KiB)"
+        );
+        assert_eq!(
+            line(&event(Event::NextRun {
+                at_ms: NOW + 60_000
+            })),
+            "[12:00:00] next run at 12:01:00 (in 1m)"
+        );
+        assert_eq!(
+            line(&event(Event::LogLine {
+                line: "[2025-11-28T12:00:00Z] Starting pruning...".into()
+            })),
+            "[12:00:00] log: [2025-11-28T12:00:00Z] Starting pruning..."
+        );
+    }
+
+    #[test]
+    fn json_lines_carry_seq_and_the_protocol_shape() {
+        let text = json_line(&event(Event::RunStarted {
+            run_id: 3,
+            trigger: Trigger::Request,
+            started_at_ms: 5,
+        }))
+        .expect("json");
+        assert!(!text.contains('\n'));
+        let value: serde_json::Value = serde_json::from_str(&text).expect("parses");
+        assert_eq!(value["seq"], 9);
+        assert_eq!(value["event"]["RunStarted"]["run_id"], 3);
+        assert_eq!(value["event"]["RunStarted"]["trigger"], "Request");
+
+        let snapshot = Update::Snapshot {
+            seq: 4,
+            snapshot: Box::new(crate::status_cmd::test_support::snapshot()),
+        };
+        let value: serde_json::Value =
+            serde_json::from_str(&json_line(&snapshot).expect("json")).expect("parses");
+        assert_eq!(value["seq"], 4);
+        assert_eq!(value["snapshot"]["daemon_pid"], 42);
+    }
+}

@@ -1,0 +1,526 @@
+//! `v0-prune status [--json]`: whether the prune daemon runs, what it is
+//! doing, how its last run went and when the next one is. Exit status as
+//! `systemctl status`: 0 running, 3 not running, 1 when it cannot be told.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use serde::Serialize;
+use v0_prune_daemon::{History, history_path, run_summary};
+use v0_prune_shared::client::{ClientError, DEFAULT_TIMEOUT};
+use v0_prune_shared::config::Project;
+use v0_prune_shared::protocol::{
+    DaemonState, RunOutcome, RunProgress, RunRecord, Snapshot, Totals, Trigger,
+};
+use v0_prune_shared::socket;
+use v0_prune_shared::units::{human_bytes, human_duration};
+
+use crate::daemon_ctl::{self, Probe};
+
+/// Exit status when the daemon runs.
+pub const EXIT_RUNNING: u8 = 0;
+/// Exit status when it does not (as `systemctl status`).
+pub const EXIT_NOT_RUNNING: u8 = 3;
+
+/// Arguments of `v0-prune status`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct StatusArgs {
+    /// Print one JSON object on stdout instead of text
+    #[arg(long)]
+    pub json: bool,
+    /// The build directory (overrides BUILD_DIR and .v0.rc)
+    #[arg(long, value_name = "DIR")]
+    pub build_dir: Option<PathBuf>,
+}
+
+/// `v0-prune status` from `main`: discovery, the command, errors on stderr.
+pub fn main(args: &StatusArgs) -> ExitCode {
+    let result = daemon_ctl::discover(args.build_dir.as_deref())
+        .and_then(|project| status(&project, args.json, &mut io::stdout().lock()));
+    result.unwrap_or_else(|err| daemon_ctl::report_error(&err))
+}
+
+/// Prints the daemon's status for `project` (text, or one JSON object).
+pub fn status(project: &Project, json: bool, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let found = daemon_ctl::block_on(find(project))??;
+    let now_ms = Timestamp::now().as_millisecond();
+    if json {
+        serde_json::to_writer_pretty(&mut *out, &StatusView::new(project, &found, now_ms))?;
+        writeln!(out)?;
+    } else {
+        write_human(out, project, &found, now_ms, &TimeZone::system())?;
+    }
+    out.flush()?;
+    Ok(ExitCode::from(match found {
+        Found::Running { .. } => EXIT_RUNNING,
+        Found::NotRunning { .. } => EXIT_NOT_RUNNING,
+        Found::Unresponsive { .. } => 1,
+    }))
+}
+
+/// What the daemon's socket and lock said.
+#[derive(Debug)]
+enum Found {
+    Running {
+        snapshot: Box<Snapshot>,
+        socket: PathBuf,
+    },
+    NotRunning {
+        /// From the history file, read without touching it.
+        last_run: Option<RunRecord>,
+        totals: Option<Totals>,
+    },
+    Unresponsive {
+        pid: Option<u32>,
+        error: String,
+    },
+}
+
+async fn find(project: &Project) -> anyhow::Result<Found> {
+    let build = &project.build_dir;
+    Ok(
+        match daemon_ctl::probe(build, "v0-prune status", DEFAULT_TIMEOUT).await {
+            Probe::Answering(mut client) => match client.status().await {
+                Ok(snapshot) => Found::Running {
+                    socket: client.socket_path().to_owned(),
+                    snapshot: Box::new(snapshot),
+                },
+                Err(error) => Found::Unresponsive {
+                    pid: Some(client.daemon_pid()),
+                    error: error.to_string(),
+                },
+            },
+            Probe::NotRunning => {
+                let history = read_history(project);
+                Found::NotRunning {
+                    last_run: history.as_ref().and_then(|h| h.runs.back().cloned()),
+                    totals: history.map(|h| h.totals).filter(|t| t.runs > 0),
+                }
+            }
+            Probe::Unresponsive { pid, error } => Found::Unresponsive {
+                pid,
+                error: match error {
+                    ClientError::NotRunning { .. } => {
+                        "it holds its lock but has no socket (starting, or its socket failed; see its log)"
+                            .to_owned()
+                    }
+                    other => other.to_string(),
+                },
+            },
+        },
+    )
+}
+
+/// The history a stopped daemon left; read only (the daemon's own loader
+/// would move an unreadable file aside, which `status` must not do).
+fn read_history(project: &Project) -> Option<History> {
+    let bytes = std::fs::read(history_path(&project.build_dir)).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// `status --json`: one object, stable names, times as RFC 3339 UTC.
+#[derive(Debug, Serialize)]
+struct StatusView {
+    running: bool,
+    /// Set when a daemon process exists but its status could not be read.
+    error: Option<String>,
+    pid: Option<u32>,
+    daemon_version: Option<String>,
+    project: Option<String>,
+    build_dir: String,
+    socket: String,
+    log: String,
+    state: Option<&'static str>,
+    started_at: Option<String>,
+    current_run: Option<CurrentRunView>,
+    last_run: Option<RunView>,
+    next_run_at: Option<String>,
+    next_run_in_secs: Option<i64>,
+    interval_secs: u64,
+    retention_secs: u64,
+    totals: Option<TotalsView>,
+}
+
+#[derive(Debug, Serialize)]
+struct CurrentRunView {
+    run_id: u64,
+    trigger: &'static str,
+    started_at: Option<String>,
+    files_done: u64,
+    files_total: u64,
+    bytes_reclaimed: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct RunView {
+    run_id: u64,
+    trigger: &'static str,
+    started_at: Option<String>,
+    finished_at: Option<String>,
+    duration_ms: u64,
+    outcome: &'static str,
+    dry_run: bool,
+    log_files_examined: u64,
+    log_files_pruned: u64,
+    log_lines_removed: u64,
+    queue_entries_removed: u64,
+    bytes_reclaimed: u64,
+    skipped_total: u64,
+    errors: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct TotalsView {
+    runs: u64,
+    bytes_reclaimed: u64,
+    log_lines_removed: u64,
+    queue_entries_removed: u64,
+    since: Option<String>,
+}
+
+impl StatusView {
+    fn new(project: &Project, found: &Found, now_ms: i64) -> Self {
+        let build = &project.build_dir;
+        let mut view = Self {
+            running: false,
+            error: None,
+            pid: None,
+            daemon_version: None,
+            project: project.name.clone(),
+            build_dir: build.root().display().to_string(),
+            socket: socket::socket_path(build).display().to_string(),
+            log: build.daemon_log().display().to_string(),
+            state: None,
+            started_at: None,
+            current_run: None,
+            last_run: None,
+            next_run_at: None,
+            next_run_in_secs: None,
+            interval_secs: project.settings.interval.as_secs(),
+            retention_secs: project.settings.retention.as_secs(),
+            totals: None,
+        };
+        match found {
+            Found::Running { snapshot, socket } => {
+                view.running = true;
+                view.pid = Some(snapshot.daemon_pid);
+                view.daemon_version = Some(snapshot.daemon_version.clone());
+                view.project = snapshot.project.clone().or(view.project);
+                view.build_dir = snapshot.build_dir.clone();
+                view.socket = socket.display().to_string();
+                view.state = Some(state_name(snapshot.state));
+                view.started_at = utc(snapshot.started_at_ms);
+                view.current_run = snapshot.current_run.as_ref().map(CurrentRunView::new);
+                view.last_run = snapshot.last_run.as_ref().map(RunView::new);
+                view.next_run_at = snapshot.next_run_at_ms.and_then(utc);
+                view.next_run_in_secs = snapshot
+                    .next_run_at_ms
+                    .map(|at| at.saturating_sub(now_ms).max(0) / 1000);
+                view.interval_secs = snapshot.interval_secs;
+                view.retention_secs = snapshot.retention_secs;
+                view.totals = Some(TotalsView::new(&snapshot.totals));
+            }
+            Found::NotRunning { last_run, totals } => {
+                view.last_run = last_run.as_ref().map(RunView::new);
+                view.totals = totals.as_ref().map(TotalsView::new);
+            }
+            Found::Unresponsive { pid, error } => {
+                // Something holds the daemon's place; what it does is unknown.
+                view.running = pid.is_some();
+                view.pid = *pid;
+                view.error = Some(error.clone());
+            }
+        }
+        view
+    }
+}
+
+impl CurrentRunView {
+    fn new(run: &RunProgress) -> Self {
+        Self {
+            run_id: run.run_id,
+            trigger: trigger_name(run.trigger),
+            started_at: utc(run.started_at_ms),
+            files_done: run.files_done,
+            files_total: run.files_total,
+            bytes_reclaimed: run.bytes_reclaimed,
+        }
+    }
+}
+
+impl RunView {
+    fn new(run: &RunRecord) -> Self {
+        Self {
+            run_id: run.run_id,
+            trigger: trigger_name(run.trigger),
+            started_at: utc(run.started_at_ms),
+            finished_at: utc(run.finished_at_ms),
+            duration_ms: run.duration_ms,
+            outcome: outcome_name(run.outcome),
+            dry_run: run.dry_run,
+            log_files_examined: run.log_files_examined,
+            log_files_pruned: run.log_files_pruned,
+            log_lines_removed: run.log_lines_removed,
+            queue_entries_removed: run.queue_entries_removed,
+            bytes_reclaimed: run.bytes_reclaimed,
+            skipped_total: run.skipped_total,
+            errors: run.errors.clone(),
+        }
+    }
+}
+
+impl TotalsView {
+    fn new(totals: &Totals) -> Self {
+        Self {
+            runs: totals.runs,
+            bytes_reclaimed: totals.bytes_reclaimed,
+            log_lines_removed: totals.log_lines_removed,
+            queue_entries_removed: totals.queue_entries_removed,
+            since: (totals.runs > 0).then(|| utc(totals.since_ms)).flatten(),
+        }
+    }
+}
+
+fn write_human(
+    out: &mut dyn Write,
+    project: &Project,
+    found: &Found,
+    now_ms: i64,
+    tz: &TimeZone,
+) -> io::Result<()> {
+    let build = &project.build_dir;
+    let at = |ms: i64| format!("{} ({})", clock(ms, now_ms, tz), ago(ms, now_ms));
+    match found {
+        Found::Running { snapshot, socket } => {
+            let s = snapshot;
+            writeln!(
+                out,
+                "Prune daemon: running (pid {}, v0-prune {})",
+                s.daemon_pid, s.daemon_version
+            )?;
+            if let Some(name) = &s.project {
+                writeln!(out, "  project:    {name}")?;
+            }
+            writeln!(out, "  build dir:  {}", s.build_dir)?;
+            writeln!(out, "  socket:     {}", socket.display())?;
+            writeln!(out, "  log:        {}", build.daemon_log().display())?;
+            writeln!(out, "  started:    {}", at(s.started_at_ms))?;
+            let state = match (&s.current_run, s.state) {
+                (Some(run), state) => format!(
+                    "{} (run #{}, {}, started {}: {})",
+                    state_name(state),
+                    run.run_id,
+                    trigger_name(run.trigger),
+                    ago(run.started_at_ms, now_ms),
+                    progress(run)
+                ),
+                (None, state) => state_name(state).to_owned(),
+            };
+            writeln!(out, "  state:      {state}")?;
+            write_last_run(out, s.last_run.as_ref(), &at)?;
+            match s.next_run_at_ms {
+                Some(next) => writeln!(
+                    out,
+                    "  next run:   {} ({})",
+                    clock(next, now_ms, tz),
+                    until(next, now_ms)
+                )?,
+                None => writeln!(out, "  next run:   none (the daemon is stopping)")?,
+            }
+            writeln!(
+                out,
+                "  interval:   {}",
+                human_duration(Duration::from_secs(s.interval_secs))
+            )?;
+            writeln!(
+                out,
+                "  retention:  {}",
+                human_duration(Duration::from_secs(s.retention_secs))
+            )?;
+            write_totals(out, &s.totals, now_ms, tz)?;
+        }
+        Found::NotRunning { last_run, totals } => {
+            writeln!(out, "Prune daemon: not running")?;
+            writeln!(out, "  build dir:  {}", build.root().display())?;
+            writeln!(out, "  log:        {}", build.daemon_log().display())?;
+            writeln!(
+                out,
+                "  start it:   `v0-prune` prunes and starts the daemon in the background"
+            )?;
+            if last_run.is_some() {
+                write_last_run(out, last_run.as_ref(), &at)?;
+            }
+            if let Some(totals) = totals {
+                write_totals(out, totals, now_ms, tz)?;
+            }
+        }
+        Found::Unresponsive { pid, error } => {
+            let pid = pid.map_or_else(|| "pid unknown".to_owned(), |pid| format!("pid {pid}"));
+            writeln!(out, "Prune daemon: not answering ({pid})")?;
+            writeln!(out, "  build dir:  {}", build.root().display())?;
+            writeln!(out, "  log:        {}", build.daemon_log().display())?;
+            writeln!(out, "  problem:    {error}")?;
+            writeln!(
+                out,
+                "  what to do: look at its log; `v0-prune shutdown` stops it (killing it if it must)"
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn write_last_run(
+    out: &mut dyn Write,
+    last: Option<&RunRecord>,
+    at: &dyn Fn(i64) -> String,
+) -> io::Result<()> {
+    match last {
+        Some(run) => writeln!(
+            out,
+            "  last run:   #{} at {}, {}, {}: {}",
+            run.run_id,
+            at(run.started_at_ms),
+            trigger_name(run.trigger),
+            outcome_name(run.outcome),
+            run_summary(run)
+        ),
+        None => writeln!(out, "  last run:   none yet"),
+    }
+}
+
+fn write_totals(
+    out: &mut dyn Write,
+    totals: &Totals,
+    now_ms: i64,
+    tz: &TimeZone,
+) -> io::Result<()> {
+    let since = if totals.runs > 0 {
+        format!(" since {}", clock(totals.since_ms, now_ms, tz))
+    } else {
+        String::new()
+    };
+    writeln!(
+        out,
+        "  totals:     {} run(s){since}: {} reclaimed, {} log lines, {} mergeq entries",
+        totals.runs,
+        human_bytes(totals.bytes_reclaimed),
+        totals.log_lines_removed,
+        totals.queue_entries_removed
+    )
+}
+
+/// `340/1200 files, 1.2 MiB reclaimed`: how far a run has got.
+pub(crate) fn progress(run: &RunProgress) -> String {
+    let files = if run.files_total == 0 {
+        "listing files".to_owned()
+    } else {
+        format!("{}/{} files", run.files_done, run.files_total)
+    };
+    format!("{files}, {} reclaimed", human_bytes(run.bytes_reclaimed))
+}
+
+pub(crate) fn state_name(state: DaemonState) -> &'static str {
+    match state {
+        DaemonState::Idle => "idle",
+        DaemonState::Running => "running",
+        DaemonState::Draining => "draining",
+    }
+}
+
+pub(crate) fn trigger_name(trigger: Trigger) -> &'static str {
+    match trigger {
+        Trigger::Startup => "startup",
+        Trigger::Schedule => "schedule",
+        Trigger::Signal => "signal",
+        Trigger::Request => "request",
+    }
+}
+
+pub(crate) fn outcome_name(outcome: RunOutcome) -> &'static str {
+    match outcome {
+        RunOutcome::Ok => "ok",
+        RunOutcome::WithErrors => "with errors",
+        RunOutcome::Panicked => "panicked",
+    }
+}
+
+/// Unix milliseconds as RFC 3339 UTC, for JSON.
+fn utc(ms: i64) -> Option<String> {
+    Timestamp::from_millisecond(ms)
+        .ok()
+        .map(|at| at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+}
+
+/// A wall-clock time in the local zone: `14:03:07` today, else `2026-11-27 14:03`.
+pub(crate) fn clock(at_ms: i64, now_ms: i64, tz: &TimeZone) -> String {
+    let (Ok(at), Ok(now)) = (
+        Timestamp::from_millisecond(at_ms),
+        Timestamp::from_millisecond(now_ms),
+    ) else {
+        return "?".to_owned();
+    };
+    let (at, now) = (
+        at.to_zoned_datetime(tz.clone()),
+        now.to_zoned_datetime(tz.clone()),
+    );
+    if at.date() == now.date() {
+        at.strftime("%H:%M:%S").to_string()
+    } else {
+        at.strftime("%Y-%m-%d %H:%M").to_string()
+    }
+}
+
+/// `3m 10s ago`, or `just now`.
+pub(crate) fn ago(at_ms: i64, now_ms: i64) -> String {
+    let elapsed = now_ms.saturating_sub(at_ms);
+    if elapsed < 1_000 {
+        return "just now".to_owned();
+    }
+    format!("{} ago", span(elapsed))
+}
+
+/// `in 57m 53s`, or `due now`.
+pub(crate) fn until(at_ms: i64, now_ms: i64) -> String {
+    let remaining = at_ms.saturating_sub(now_ms);
+    if remaining < 1_000 {
+        return "due now".to_owned();
+    }
+    format!("in {}", span(remaining))
+}
+
+fn span(ms: i64) -> String {
+    human_duration(Duration::from_millis(u64::try_from(ms).unwrap_or(0)))
+}
+
+/// Daemon states for the commands' tests.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::*;
+
+    /// An idle daemon with no history.
+    pub(crate) fn snapshot() -> Snapshot {
+        Snapshot {
+            daemon_pid: 42,
+            daemon_version: "0.1.0".into(),
+            project: None,
+            build_dir: "/b".into(),
+            started_at_ms: 0,
+            state: DaemonState::Idle,
+            current_run: None,
+            last_run: None,
+            next_run_at_ms: None,
+            interval_secs: 3600,
+            retention_secs: 6 * 3600,
+            totals: Totals::default(),
+            history: Vec::new(),
+            log_tail: Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

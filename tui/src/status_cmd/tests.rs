@@ -1,0 +1,148 @@
+//! `status` rendering: text for people, one JSON object for scripts.
+
+use super::*;
+use v0_prune_shared::config::{BuildDirSource, Settings};
+use v0_prune_shared::paths::BuildDir;
+
+const NOW: i64 = 1_764_331_200_000; // 2025-11-28T12:00:00Z
+
+fn project() -> Project {
+    Project {
+        root: None,
+        name: Some("demo".into()),
+        build_dir: BuildDir::new("/p/.v0/build"),
+        source: BuildDirSource::Flag,
+        settings: Settings::default(),
+    }
+}
+
+fn record() -> RunRecord {
+    RunRecord {
+        run_id: 12,
+        trigger: Trigger::Signal,
+        started_at_ms: NOW - 120_000,
+        finished_at_ms: NOW - 118_500,
+        duration_ms: 1_500,
+        dry_run: false,
+        log_files_examined: 40,
+        log_files_pruned: 3,
+        log_lines_removed: 120,
+        log_bytes_reclaimed: 3072,
+        queue_entries_removed: 2,
+        queue_bytes_reclaimed: 200,
+        bytes_reclaimed: 3272,
+        skipped: Vec::new(),
+        skipped_total: 0,
+        errors: Vec::new(),
+        outcome: RunOutcome::Ok,
+    }
+}
+
+fn running() -> Found {
+    let mut totals = Totals::default();
+    totals.add(&record());
+    Found::Running {
+        socket: PathBuf::from("/p/.v0/build/.prune-daemon/daemon.sock"),
+        snapshot: Box::new(Snapshot {
+            daemon_pid: 4242,
+            daemon_version: "0.1.0".into(),
+            project: Some("demo".into()),
+            build_dir: "/p/.v0/build".into(),
+            started_at_ms: NOW - 3_600_000,
+            state: DaemonState::Idle,
+            current_run: None,
+            last_run: Some(record()),
+            next_run_at_ms: Some(NOW + 59_000),
+            interval_secs: 3600,
+            retention_secs: 6 * 3600,
+            totals,
+            history: vec![record()],
+            log_tail: Vec::new(),
+        }),
+    }
+}
+
+fn human(found: &Found) -> String {
+    let mut out = Vec::new();
+    write_human(&mut out, &project(), found, NOW, &TimeZone::UTC).expect("write");
+    String::from_utf8(out).expect("utf-8")
+}
+
+#[test]
+fn a_running_daemon_shows_its_state_last_and_next_run() {
+    let text = human(&running());
+    let expected = "\
+Prune daemon: running (pid 4242, v0-prune 0.1.0)
+  project:    demo
+  build dir:  /p/.v0/build
+  socket:     /p/.v0/build/.prune-daemon/daemon.sock
+  log:        /p/.v0/build/logs/prune-daemon.log
+  started:    11:00:00 (1h ago)
+  state:      idle
+  last run:   #12 at 11:58:00 (2m ago), signal, ok: 3 logs, 120 lines, 2 mergeq entries, 3.2 KiB reclaimed in 1s
+  next run:   12:00:59 (in 59s)
+  interval:   1h
+  retention:  6h
+  totals:     1 run(s) since 11:58:00: 3.2 KiB reclaimed, 120 log lines, 2 mergeq entries
+";
+    assert_eq!(text, expected);
+}
+
+#[test]
+fn a_stopped_daemon_says_how_to_start_it_and_what_it_last_did() {
+    let text = human(&Found::NotRunning {
+        last_run: Some(record()),
+        totals: None,
+    });
+    assert!(text.starts_with("Prune daemon: not running\n"), "{text}");
+    assert!(text.contains("  build dir:  /p/.v0/build\n"), "{text}");
+    assert!(
+        text.contains("`v0-prune` prunes and starts the daemon"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  last run:   #12 at 11:58:00 (2m ago)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn json_is_one_object_with_running_and_stable_names() {
+    let view = StatusView::new(&project(), &running(), NOW);
+    let value = serde_json::to_value(&view).expect("json");
+    assert_eq!(value["running"], true);
+    assert_eq!(value["pid"], 4242);
+    assert_eq!(value["state"], "idle");
+    assert_eq!(value["next_run_in_secs"], 59);
+    assert_eq!(value["next_run_at"], "2025-11-28T12:00:59Z");
+    assert_eq!(value["last_run"]["run_id"], 12);
+    assert_eq!(value["last_run"]["trigger"], "signal");
+    assert_eq!(value["last_run"]["outcome"], "ok");
+    assert_eq!(value["totals"]["runs"], 1);
+    assert_eq!(value["retention_secs"], 6 * 3600);
+
+    let stopped = StatusView::new(
+        &project(),
+        &Found::NotRunning {
+            last_run: None,
+            totals: None,
+        },
+        NOW,
+    );
+    let value = serde_json::to_value(&stopped).expect("json");
+    assert_eq!(value["running"], false);
+    assert!(value["pid"].is_null());
+    assert_eq!(value["interval_secs"], 3600);
+}
+
+#[test]
+fn relative_times_read_naturally() {
+    assert_eq!(ago(NOW - 500, NOW), "just now");
+    assert_eq!(ago(NOW - 90_000, NOW), "1m 30s ago");
+    assert_eq!(until(NOW + 3_600_000, NOW), "in 1h");
+    assert_eq!(until(NOW - 5, NOW), "due now");
+    assert_eq!(
+        clock(NOW - 86_400_000, NOW, &TimeZone::UTC),
+        "2025-11-27 12:00"
+    );
+}
