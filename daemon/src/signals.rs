@@ -39,8 +39,14 @@ pub struct Signals {
 }
 
 impl Signals {
-    /// Installs the handlers; must run inside the tokio runtime.
+    /// Installs the handlers; must run inside the tokio runtime. Also ignores
+    /// SIGXFSZ, so a write beyond a file-size limit (RLIMIT_FSIZE) fails with
+    /// EFBIG and is reported for that file instead of killing the daemon.
     pub fn install() -> io::Result<Self> {
+        // SAFETY: setting a disposition to SIG_IGN installs no handler code.
+        if unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) } == libc::SIG_ERR {
+            return Err(io::Error::last_os_error());
+        }
         Ok(Self {
             usr1: signal(SignalKind::user_defined1())?,
             term: signal(SignalKind::terminate())?,

@@ -6,12 +6,17 @@
 //! the environment; our `--build-dir` flag beats both. `.v0.rc` is a bash
 //! file: [`rc`] reads its assignments without executing it.
 
+mod duration;
 pub mod rc;
+#[cfg(test)]
+mod tests;
 
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use crate::paths::BuildDir;
+
+pub use duration::{MAX_SETTING, parse_duration, parse_interval};
 
 /// Default retention: entries older than this are expired (v0: 6 hours).
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(6 * 3600);
@@ -73,7 +78,8 @@ pub enum ConfigError {
     /// No `.v0.rc` up the tree, no usable `V0_ROOT`, no `BUILD_DIR`.
     #[error("no .v0.rc found in this directory or its parents")]
     NoProject,
-    /// A setting could not be parsed.
+    /// A setting (or the `--build-dir` flag) could not be used; the message
+    /// names the variable and the accepted forms.
     #[error("invalid {var}={value:?}: {reason}")]
     InvalidSetting {
         /// The variable name.
@@ -84,7 +90,7 @@ pub enum ConfigError {
         reason: String,
     },
     /// Reading `.v0.rc` failed.
-    #[error("{path}: {source}")]
+    #[error("cannot read {path}: {source}")]
     Io {
         /// The file.
         path: PathBuf,
@@ -102,7 +108,12 @@ pub fn discover(build_dir_flag: Option<&Path>) -> Result<Project, ConfigError> {
     discover_with(&|name| std::env::var(name).ok(), &cwd, build_dir_flag)
 }
 
-/// [`discover`] with the environment and current directory given, for tests.
+/// [`discover`] with the environment and the (absolute) current directory
+/// given, so tests never touch the process's own.
+///
+/// Order, from the contract: the flag, then `BUILD_DIR`, then `V0_BUILD_DIR`
+/// in `.v0.rc`, then `.v0/build` under the project root. An empty variable
+/// counts as unset, as with bash's `${VAR:-default}`.
 pub fn discover_with(
     env: &dyn Fn(&str) -> Option<String>,
     cwd: &Path,
@@ -115,52 +126,59 @@ pub fn discover_with(
             .filter(|r| r.join(RC_FILE).is_file())
     });
     let rc = match &root {
-        Some(root) => {
-            let path = root.join(RC_FILE);
-            let text = std::fs::read(&path).map_err(|source| ConfigError::Io {
-                path: path.clone(),
-                source,
-            })?;
-            rc::RcFile::parse(&String::from_utf8_lossy(&text), root, env)
-        }
+        Some(root) => read_rc(root, env)?,
         None => rc::RcFile::default(),
     };
+    let rc_nonempty = |name: &str| rc.get(name).filter(|v| !v.is_empty());
     let (build_dir, source) = if let Some(flag) = build_dir_flag {
+        if flag.as_os_str().is_empty() {
+            return Err(ConfigError::InvalidSetting {
+                var: "--build-dir".into(),
+                value: String::new(),
+                reason: "expected a directory".into(),
+            });
+        }
         (absolute(cwd, flag), BuildDirSource::Flag)
     } else if let Some(dir) = env_nonempty("BUILD_DIR") {
         (absolute(cwd, Path::new(&dir)), BuildDirSource::Env)
     } else if let Some(root) = &root {
-        match rc.get("V0_BUILD_DIR").filter(|v| !v.is_empty()) {
+        match rc_nonempty("V0_BUILD_DIR") {
             Some(dir) => (absolute(root, Path::new(dir)), BuildDirSource::RcFile),
             None => (root.join(".v0/build"), BuildDirSource::Default),
         }
     } else {
         return Err(ConfigError::NoProject);
     };
-    let setting = |var: &str, default: Duration| -> Result<Duration, ConfigError> {
-        match env_nonempty(var).or_else(|| rc.get(var).map(str::to_string)) {
-            Some(value) => parse_duration(var, &value),
-            None => Ok(default),
-        }
-    };
+    // The environment beats `.v0.rc`, so a one-off `V0_PRUNE_RETENTION=1h v0 prune` works.
+    let setting = |var: &str| env_nonempty(var).or_else(|| rc_nonempty(var).map(str::to_string));
     let settings = Settings {
-        retention: setting("V0_PRUNE_RETENTION", DEFAULT_RETENTION)?,
-        interval: setting("V0_PRUNE_INTERVAL", DEFAULT_INTERVAL)?,
+        retention: match setting("V0_PRUNE_RETENTION") {
+            Some(value) => parse_duration("V0_PRUNE_RETENTION", &value)?,
+            None => DEFAULT_RETENTION,
+        },
+        interval: match setting("V0_PRUNE_INTERVAL") {
+            Some(value) => parse_interval("V0_PRUNE_INTERVAL", &value)?,
+            None => DEFAULT_INTERVAL,
+        },
     };
-    if settings.interval.is_zero() {
-        return Err(ConfigError::InvalidSetting {
-            var: "V0_PRUNE_INTERVAL".into(),
-            value: "0".into(),
-            reason: "the interval must be at least one second".into(),
-        });
-    }
     Ok(Project {
+        name: rc_nonempty("PROJECT").map(str::to_string),
         root,
-        name: rc.get("PROJECT").map(str::to_string),
         build_dir: BuildDir::new(build_dir),
         source,
         settings,
     })
+}
+
+fn read_rc(root: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<rc::RcFile, ConfigError> {
+    let path = root.join(RC_FILE);
+    let bytes = std::fs::read(&path).map_err(|source| ConfigError::Io { path, source })?;
+    // A stray non-UTF-8 byte (a comment in Latin-1) must not hide the assignments.
+    Ok(rc::RcFile::parse(
+        &String::from_utf8_lossy(&bytes),
+        root,
+        env,
+    ))
 }
 
 /// The nearest directory at or above `start` holding `.v0.rc`.
@@ -171,195 +189,12 @@ fn find_root(start: &Path) -> Option<PathBuf> {
         .map(Path::to_path_buf)
 }
 
+/// `path` made absolute against `base`, without `.` components, so `status`
+/// shows `/p/build`, not `/p/./build`. `..` is kept: through a symlink it is
+/// not the lexical parent.
 fn absolute(base: &Path, path: &Path) -> PathBuf {
-    if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        base.join(path)
-    }
-}
-
-/// Parses `3600`, `90s`, `30m`, `6h` or `2d` into a duration, naming `var` on error.
-pub fn parse_duration(var: &str, value: &str) -> Result<Duration, ConfigError> {
-    let invalid = |reason: &str| ConfigError::InvalidSetting {
-        var: var.to_string(),
-        value: value.to_string(),
-        reason: reason.to_string(),
-    };
-    const FORMS: &str = "expected seconds or a number with s, m, h or d (e.g. 90s, 30m, 6h, 2d)";
-    let trimmed = value.trim();
-    let (digits, unit) = match trimmed.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => trimmed.split_at(i),
-        None => (trimmed, ""),
-    };
-    if digits.is_empty() {
-        return Err(invalid(FORMS));
-    }
-    let multiplier: u64 = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => return Err(invalid(FORMS)),
-    };
-    let number: u64 = digits
-        .parse()
-        .map_err(|_| invalid("the number is too large"))?;
-    number
-        .checked_mul(multiplier)
-        .map(Duration::from_secs)
-        .ok_or_else(|| invalid("the number is too large"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::HashMap;
-
-    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        move |name| map.get(name).cloned()
-    }
-
-    #[test]
-    fn durations_in_every_form_and_clear_errors() {
-        for (text, secs) in [
-            ("3600", 3600),
-            ("90s", 90),
-            ("30m", 1800),
-            ("6h", 21_600),
-            ("2d", 172_800),
-            (" 5m ", 300),
-        ] {
-            assert_eq!(
-                parse_duration("V", text).expect(text),
-                Duration::from_secs(secs),
-                "{text}"
-            );
-        }
-        for bad in [
-            "",
-            "6x",
-            "-5",
-            "h",
-            "1.5h",
-            "99999999999999999999",
-            "18446744073709551615d",
-            "6 h",
-        ] {
-            let err = parse_duration("V0_PRUNE_RETENTION", bad)
-                .expect_err(bad)
-                .to_string();
-            assert!(err.starts_with("invalid V0_PRUNE_RETENTION="), "{err}");
-        }
-        let err = parse_duration("V0_PRUNE_RETENTION", "6x")
-            .expect_err("bad")
-            .to_string();
-        assert!(err.contains("90s, 30m, 6h, 2d"), "{err}");
-    }
-
-    #[test]
-    fn the_project_is_found_walking_up_and_its_build_dir_defaults() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(
-            dir.path().join(RC_FILE),
-            "PROJECT=\"demo\"\nISSUE_PREFIX=dm\n",
-        )
-        .expect("write");
-        let nested = dir.path().join("a/b/c");
-        std::fs::create_dir_all(&nested).expect("mkdir");
-        let project = discover_with(&env_of(&[]), &nested, None).expect("discover");
-        assert_eq!(project.root.as_deref(), Some(dir.path()));
-        assert_eq!(project.name.as_deref(), Some("demo"));
-        assert_eq!(project.build_dir.root(), dir.path().join(".v0/build"));
-        assert_eq!(project.source, BuildDirSource::Default);
-        assert_eq!(project.settings, Settings::default());
-    }
-
-    #[test]
-    fn v0_build_dir_may_be_relative_or_use_v0_root() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(dir.path().join(RC_FILE), "export V0_BUILD_DIR=out/build\n").expect("write");
-        let project = discover_with(&env_of(&[]), dir.path(), None).expect("discover");
-        assert_eq!(project.build_dir.root(), dir.path().join("out/build"));
-        assert_eq!(project.source, BuildDirSource::RcFile);
-        std::fs::write(
-            dir.path().join(RC_FILE),
-            "V0_BUILD_DIR=\"${V0_ROOT}/elsewhere\"\n",
-        )
-        .expect("write");
-        let project = discover_with(&env_of(&[]), dir.path(), None).expect("discover");
-        assert_eq!(project.build_dir.root(), dir.path().join("elsewhere"));
-    }
-
-    #[test]
-    fn v0_root_is_the_fallback_and_build_dir_and_the_flag_override() {
-        let project_dir = tempfile::tempdir().expect("tempdir");
-        let elsewhere = tempfile::tempdir().expect("tempdir");
-        std::fs::write(project_dir.path().join(RC_FILE), "PROJECT=p\n").expect("write");
-        let root = project_dir.path().to_string_lossy().into_owned();
-        let project = discover_with(&env_of(&[("V0_ROOT", &root)]), elsewhere.path(), None)
-            .expect("discover");
-        assert_eq!(project.root.as_deref(), Some(project_dir.path()));
-
-        let project = discover_with(&env_of(&[("BUILD_DIR", "/tmp/b")]), elsewhere.path(), None)
-            .expect("discover");
-        assert_eq!(project.build_dir.root(), Path::new("/tmp/b"));
-        assert_eq!(project.source, BuildDirSource::Env);
-
-        let project = discover_with(
-            &env_of(&[("BUILD_DIR", "/tmp/b")]),
-            elsewhere.path(),
-            Some(Path::new("rel")),
-        )
-        .expect("discover");
-        assert_eq!(project.build_dir.root(), elsewhere.path().join("rel"));
-        assert_eq!(project.source, BuildDirSource::Flag);
-    }
-
-    #[test]
-    fn no_project_says_so_in_v0s_words() {
-        let elsewhere = tempfile::tempdir().expect("tempdir");
-        let err = discover_with(&env_of(&[]), elsewhere.path(), None).expect_err("no project");
-        assert_eq!(
-            err.to_string(),
-            "no .v0.rc found in this directory or its parents"
-        );
-        let err = discover_with(
-            &env_of(&[("V0_ROOT", "/nonexistent")]),
-            elsewhere.path(),
-            None,
-        )
-        .expect_err("bad root");
-        assert!(matches!(err, ConfigError::NoProject));
-    }
-
-    #[test]
-    fn settings_come_from_the_environment_first_then_the_rc_file() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(
-            dir.path().join(RC_FILE),
-            "V0_PRUNE_RETENTION=2d\nV0_PRUNE_INTERVAL='30m'\n",
-        )
-        .expect("write");
-        let project = discover_with(&env_of(&[]), dir.path(), None).expect("discover");
-        assert_eq!(project.settings.retention, Duration::from_secs(172_800));
-        assert_eq!(project.settings.interval, Duration::from_secs(1800));
-        let project = discover_with(&env_of(&[("V0_PRUNE_RETENTION", "90s")]), dir.path(), None)
-            .expect("discover");
-        assert_eq!(project.settings.retention, Duration::from_secs(90));
-        let err = discover_with(&env_of(&[("V0_PRUNE_INTERVAL", "0")]), dir.path(), None)
-            .expect_err("zero");
-        assert!(err.to_string().contains("V0_PRUNE_INTERVAL"), "{err}");
-        let err = discover_with(&env_of(&[("V0_PRUNE_INTERVAL", "soon")]), dir.path(), None)
-            .expect_err("bad");
-        assert!(
-            err.to_string()
-                .contains("invalid V0_PRUNE_INTERVAL=\"soon\""),
-            "{err}"
-        );
-    }
+    base.join(path)
+        .components()
+        .filter(|c| !matches!(c, Component::CurDir))
+        .collect()
 }

@@ -2,7 +2,7 @@
 //! checking v0's messages and exit codes and what is left on disk.
 
 use serde_json::{Value, json};
-use v0_prune_e2e::{Invocation, TestProject, hours, stamp};
+use v0_prune_e2e::{Invocation, TestProject, Tree, hours, stamp};
 
 /// The phases the contract calls finished, by its rule.
 fn is_finished(state: &Value) -> bool {
@@ -146,7 +146,7 @@ fn version_exits_0() {
 fn default_prune_removes_only_finished_operations() {
     let project = project_with_operations();
     let before = project.operations();
-    let run = project.v0_prune(Vec::<&str>::new()).run();
+    let run = project.v0_prune(["--sync"]).run();
     run.expect_code(0);
     for (name, phase) in FINISHED {
         run.expect_line(&format!("Pruned: {name} ({phase})"));
@@ -162,28 +162,70 @@ fn default_prune_removes_only_finished_operations() {
 #[test]
 fn default_prune_on_the_demo_project_follows_the_contract_rule() {
     let project = TestProject::demo();
+    let expected = project.expected.clone().expect("a demo project");
     let states = project.operation_states();
-    let finished: Vec<&String> = states
+    let finished: Vec<String> = states
         .iter()
         .filter(|(_, state)| is_finished(state))
-        .map(|(name, _)| name)
+        .map(|(name, _)| name.clone())
         .collect();
+    assert_eq!(finished, expected.finished_operations);
     assert!(!finished.is_empty(), "the demo has finished operations");
     let kept: Vec<String> = states
-        .iter()
-        .filter(|(_, state)| !is_finished(state))
-        .map(|(name, _)| name.clone())
+        .keys()
+        .filter(|name| !finished.contains(name))
+        .cloned()
         .collect();
     assert!(!kept.is_empty(), "the demo has unfinished operations");
 
-    let run = project.v0_prune(Vec::<&str>::new()).run();
+    let run = project.v0_prune(["--sync"]).run();
     run.expect_code(0);
     for name in &finished {
-        let phase = states[*name]["phase"].as_str().expect("phase");
+        let phase = states[name]["phase"].as_str().expect("phase");
         run.expect_line(&format!("Pruned: {name} ({phase})"));
     }
     run.expect_line(&format!("Pruned {} operation(s)", finished.len()));
+    run.expect_line(&format!(
+        "Pruned {} mergeq entries",
+        expected.queue_entries_removed
+    ));
+    assert!(
+        run.stdout
+            .lines()
+            .any(|line| line.starts_with("Reclaimed ")),
+        "{}",
+        run.stdout
+    );
     assert_eq!(project.operations(), kept);
+}
+
+#[test]
+fn dry_run_json_on_the_demo_matches_what_the_generator_expects() {
+    let project = TestProject::demo();
+    let expected = project.expected.clone().expect("a demo project");
+    let before = project.snapshot();
+    let run = project.v0_prune(["--dry-run", "--json"]).run();
+    run.expect_code(0);
+    let report: Value = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|err| panic!("stdout is not JSON ({err}):\n{}", run.stdout));
+    let mut pruned: Vec<String> = report["operations"]["pruned"]
+        .as_array()
+        .expect("pruned operations")
+        .iter()
+        .map(|op| op["name"].as_str().expect("name").to_owned())
+        .collect();
+    pruned.sort();
+    assert_eq!(pruned, expected.finished_operations);
+    assert_eq!(report["dry_run"], true);
+    assert_eq!(
+        report["run"]["logs"]["lines_removed"],
+        expected.log_lines_removed
+    );
+    assert_eq!(
+        report["run"]["queue"]["removed"].as_array().map(Vec::len),
+        Some(expected.queue_entries_removed)
+    );
+    before.assert_same(&project.snapshot(), "a dry run with --json");
 }
 
 #[test]
@@ -208,7 +250,9 @@ fn nothing_finished_and_no_operations_dir_have_v0_messages() {
 #[test]
 fn named_prune_removes_just_that_operation() {
     let project = project_with_operations();
-    let run = project.v0_prune(["op-executing", "op-failed"]).run();
+    let run = project
+        .v0_prune(["--sync", "op-executing", "op-failed"])
+        .run();
     run.expect_code(0)
         .expect_line("Pruned operation 'op-executing'")
         .expect_line("Pruned operation 'op-failed'");
@@ -288,13 +332,13 @@ fn all_with_closed_stdin_counts_as_no() {
 #[test]
 fn all_with_force_or_yes_removes_every_operation() {
     let project = project_with_operations();
-    let run = project.v0_prune(["--all", "--force"]).run();
+    let run = project.v0_prune(["--sync", "--all", "--force"]).run();
     run.expect_code(0).expect_line("Pruned all operations");
     assert!(!run.stderr.contains("Are you sure"));
     assert_eq!(project.operations(), Vec::<String>::new());
 
     let project = project_with_operations();
-    let run = project.v0_prune(["-a"]).stdin("y\n").run();
+    let run = project.v0_prune(["--sync", "-a"]).stdin("y\n").run();
     run.expect_code(0)
         .expect_stderr("Are you sure? [y/N]")
         .expect_line("Pruned all operations");
@@ -463,6 +507,7 @@ fn build_dir_flag_and_env_point_at_the_state() {
 
     let run = Invocation::new("v0-prune", elsewhere.path())
         .env("BUILD_DIR", &project.build_dir)
+        .args(["--sync"])
         .run();
     run.expect_code(0).expect_line("Pruned 4 operation(s)");
     assert_eq!(project.operations().len(), 9);
@@ -475,4 +520,91 @@ fn subdirectory_of_the_project_finds_it() {
     std::fs::create_dir_all(&sub).expect("subdir");
     let run = project.v0_prune(["-n"]).cwd(&sub).run();
     run.expect_code(0).expect_line("Would prune 4 operation(s)");
+}
+
+// ---- tmux sessions and the build-directory guard --------------------------------
+
+#[test]
+fn running_tmux_session_is_asked_about_and_kept_unless_confirmed() {
+    let project = project_with_operations();
+    let session = "v0-e2e-op-executing";
+    let started = project.tmux(&["new-session", "-d", "-s", session, "sleep 600"]);
+    if started != Some(true) {
+        eprintln!("skipped: tmux is not installed or cannot start a server here");
+        return;
+    }
+    // No `machine` field: the operation counts as this machine's.
+    project.operation(
+        "op-session",
+        json!({ "phase": "executing", "tmux_session": session }),
+    );
+
+    let run = project.v0_prune(["--sync", "op-session"]).run();
+    run.expect_code(0)
+        .expect_stderr("Kill session and prune? [y/N]")
+        .expect_line("Skipped: op-session (kept: its tmux session is running)");
+    assert!(project.operations().contains(&"op-session".to_owned()));
+    assert_eq!(project.tmux(&["has-session", "-t", session]), Some(true));
+
+    let run = project
+        .v0_prune(["--sync", "op-session"])
+        .stdin("y\n")
+        .run();
+    run.expect_code(0)
+        .expect_line("Pruned operation 'op-session'");
+    assert!(!project.operations().contains(&"op-session".to_owned()));
+    assert_eq!(
+        project.tmux(&["has-session", "-t", session]),
+        Some(false),
+        "the session was killed"
+    );
+}
+
+#[test]
+fn force_kills_the_session_without_asking() {
+    let project = project_with_operations();
+    let session = "v0-e2e-forced";
+    if project.tmux(&["new-session", "-d", "-s", session, "sleep 600"]) != Some(true) {
+        eprintln!("skipped: tmux is not installed or cannot start a server here");
+        return;
+    }
+    project.operation(
+        "op-forced",
+        json!({ "phase": "executing", "tmux_session": session }),
+    );
+    let run = project.v0_prune(["--sync", "--force", "op-forced"]).run();
+    run.expect_code(0)
+        .expect_line("Pruned operation 'op-forced'");
+    assert!(!run.stderr.contains("[y/N]"), "{}", run.stderr);
+    assert_eq!(project.tmux(&["has-session", "-t", session]), Some(false));
+}
+
+#[test]
+fn a_directory_that_is_not_a_build_dir_is_refused_unless_forced() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let photos = dir.path().join("photos");
+    std::fs::create_dir_all(&photos).expect("dir");
+    let old = stamp(hours(30));
+    let camera = format!("[{old}] shutter\n");
+    std::fs::write(photos.join("camera.log"), &camera).expect("log");
+    let before = Tree::of(dir.path());
+
+    let run = Invocation::new("v0-prune", dir.path())
+        .env("BUILD_DIR", &photos)
+        .run();
+    run.expect_code(1)
+        .expect_stderr("Error: refusing to prune")
+        .expect_stderr("--force");
+    before.assert_same(&Tree::of(dir.path()), "a refused build directory");
+
+    let run = Invocation::new("v0-prune", dir.path())
+        .env("BUILD_DIR", &photos)
+        .args(["--sync", "--force"])
+        .run();
+    run.expect_code(0);
+    assert_eq!(
+        std::fs::read_to_string(photos.join("camera.log")).expect("log"),
+        "",
+        "forced: the old line went"
+    );
 }

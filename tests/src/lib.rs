@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
-use v0_prune_shared::demo::{self, DemoSpec};
+use v0_prune_shared::demo::{self, DemoSpec, Expected};
 
 /// Environment variables that steer discovery or settings; cleared for every
 /// run so the developer's own v0 project is never touched.
@@ -64,10 +64,14 @@ pub struct TestProject {
     /// `TMUX_TMPDIR` for the runs: tmux may create its socket directory there,
     /// which must not show up in snapshots of the project.
     tmux_dir: TempDir,
+    /// Whether [`TestProject::tmux`] may have started a server to stop on drop.
+    tmux_started: std::cell::Cell<bool>,
     /// The directory holding `.v0.rc`.
     pub root: PathBuf,
     /// Its build directory.
     pub build_dir: PathBuf,
+    /// For a demo project: what a prune at the spec's cutoff must remove.
+    pub expected: Option<Expected>,
 }
 
 impl TestProject {
@@ -83,8 +87,10 @@ impl TestProject {
         Self {
             root: project.root,
             build_dir: project.build_dir.root().to_path_buf(),
+            expected: Some(project.expected),
             dir,
             tmux_dir: tempfile::tempdir().expect("a temp dir"),
+            tmux_started: std::cell::Cell::new(false),
         }
     }
 
@@ -110,8 +116,10 @@ impl TestProject {
         Self {
             root,
             build_dir,
+            expected: None,
             dir,
             tmux_dir: tempfile::tempdir().expect("a temp dir"),
+            tmux_started: std::cell::Cell::new(false),
         }
     }
 
@@ -187,6 +195,30 @@ impl TestProject {
     /// Every file, directory and symlink under the temp dir, with contents.
     pub fn snapshot(&self) -> Tree {
         Tree::of(self.temp())
+    }
+
+    /// Runs `tmux` against this project's private tmux server (its own
+    /// `TMUX_TMPDIR`), so tests never see or touch the developer's sessions.
+    /// `None` when tmux is not installed.
+    pub fn tmux(&self, args: &[&str]) -> Option<bool> {
+        self.tmux_started.set(true);
+        Command::new("tmux")
+            .args(args)
+            .env("TMUX_TMPDIR", self.tmux_dir.path())
+            .env_remove("TMUX")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .ok()
+            .map(|status| status.success())
+    }
+
+    /// Stops the private tmux server, if a test started one. Runs on drop.
+    pub fn stop_tmux(&self) {
+        if self.tmux_started.get() {
+            let _ = self.tmux(&["kill-server"]);
+        }
     }
 
     /// `v0-prune` with cwd at the project root and a clean environment.
@@ -488,6 +520,7 @@ impl TestProject {
 impl Drop for TestProject {
     fn drop(&mut self) {
         self.stop_daemon();
+        self.stop_tmux();
     }
 }
 
@@ -663,5 +696,143 @@ impl Tree {
             }
         }
         Self(nodes)
+    }
+}
+
+// A real terminal: tmux, for the dashboard's end-to-end tests.
+
+/// A pane of a private tmux server (its own socket, no config file) of a
+/// fixed size, running one command; a test types into it and reads its
+/// screen. The server is killed on drop, so a failing test leaves nothing
+/// running in it.
+pub struct TmuxPane {
+    socket: String,
+    /// Holds the socket (`TMUX_TMPDIR`), away from the developer's servers.
+    tmpdir: TempDir,
+}
+
+impl TmuxPane {
+    /// Whether tmux is installed (tests skip, saying so, when it is not).
+    pub fn available() -> bool {
+        Command::new("tmux")
+            .arg("-V")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success())
+    }
+
+    /// Starts a server whose one pane, `width`×`height`, runs the shell
+    /// command `command` in `cwd`, with the steering variables cleared and
+    /// `env` set.
+    pub fn start(cwd: &Path, width: u16, height: u16, env: &[(&str, &str)], command: &str) -> Self {
+        static SERVERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let serial = SERVERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let pane = Self {
+            socket: format!("v0-prune-e2e-{}-{serial}", std::process::id()),
+            tmpdir: tempfile::tempdir().expect("a temp dir"),
+        };
+        let (width, height) = (width.to_string(), height.to_string());
+        let mut tmux = pane.command();
+        tmux.args(["new-session", "-d", "-x", &width, "-y", &height, "-c"])
+            .arg(cwd)
+            .arg(command)
+            .current_dir(cwd);
+        for var in STEERING_VARS {
+            tmux.env_remove(var);
+        }
+        // The server's environment is the pane's: what it starts with is what the command sees.
+        tmux.envs(env.iter().copied());
+        let output = tmux.output().expect("running tmux");
+        assert!(
+            output.status.success(),
+            "tmux new-session failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        pane
+    }
+
+    fn command(&self) -> Command {
+        let mut command = Command::new("tmux");
+        command
+            .args(["-L", &self.socket, "-f", "/dev/null"])
+            .env("TMUX_TMPDIR", self.tmpdir.path())
+            .env_remove("TMUX")
+            .stdin(Stdio::null());
+        command
+    }
+
+    /// Runs a tmux command against this server and returns its stdout.
+    pub fn tmux(&self, args: &[&str]) -> String {
+        let output = self.command().args(args).output().expect("running tmux");
+        assert!(
+            output.status.success(),
+            "tmux {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// The screen as plain text (`capture-pane -p`), one line per row.
+    pub fn screen(&self) -> String {
+        self.tmux(&["capture-pane", "-p"])
+    }
+
+    /// Presses keys, by tmux's names (`r`, `Enter`, `Escape`, `C-c`).
+    pub fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys"];
+        args.extend_from_slice(keys);
+        self.tmux(&args);
+    }
+
+    /// Types `text` literally (no key names).
+    pub fn type_text(&self, text: &str) {
+        self.tmux(&["send-keys", "-l", text]);
+    }
+
+    /// A pane variable, e.g. `#{alternate_on}` (1 while a program holds the
+    /// alternate screen) or `#{cursor_flag}` (1 while the cursor shows).
+    pub fn display(&self, format: &str) -> String {
+        self.tmux(&["display-message", "-p", format])
+            .trim_end()
+            .to_owned()
+    }
+
+    /// Reads the screen every few tens of milliseconds until `condition`
+    /// holds, and returns that screen; panics with the last one after
+    /// `within`. `what` names the wait in the failure.
+    ///
+    /// A program draws a frame in several writes, so a capture can catch
+    /// the top of a new frame above the rest of the old one: a screen counts
+    /// only when the next capture shows the same.
+    pub fn wait_for(
+        &self,
+        what: &str,
+        within: Duration,
+        mut condition: impl FnMut(&str) -> bool,
+    ) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            let screen = self.screen();
+            if condition(&screen) && self.screen() == screen {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "waited {within:?} for {what}; the screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(30));
+        }
+    }
+}
+
+impl Drop for TmuxPane {
+    fn drop(&mut self) {
+        let _ = self
+            .command()
+            .arg("kill-server")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
     }
 }

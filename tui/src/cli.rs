@@ -108,7 +108,7 @@ pub struct PruneArgs {
     #[arg(short = 'a', long, conflicts_with = "names")]
     pub all: bool,
 
-    /// Do not ask: kill running tmux sessions and prune
+    /// Do not ask: kill running tmux sessions and prune; also prune a build directory that does not look like v0's
     #[arg(short = 'f', long)]
     pub force: bool,
 

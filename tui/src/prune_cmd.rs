@@ -8,6 +8,7 @@ use std::path::Path;
 use anyhow::{Context, Result, anyhow};
 use v0_prune_shared::config::{self, ConfigError, Project};
 use v0_prune_shared::paths::BuildDir;
+use v0_prune_shared::prune::guard;
 use v0_prune_shared::prune::operations::{self, Confirm, OperationsRequest, Selection};
 use v0_prune_shared::prune::{self, Cutoff, PruneError, RunLock, RunOptions, RunReport};
 
@@ -48,6 +49,11 @@ pub fn run(args: &PruneArgs, console: &mut Console<'_>) -> Result<Outcome> {
     let build = &project.build_dir;
     let (selection, kind) = selection(args);
     let exists = build_dir_exists(build)?;
+    if exists {
+        // Before anything is read or removed: a BUILD_DIR pointing at `/` or
+        // at a home directory must not have its logs "pruned".
+        guard::check_build_dir(build, args.force)?;
+    }
 
     let mut declined_all = false;
     let request = OperationsRequest {

@@ -53,15 +53,16 @@ pub fn write_operations(
     if !report.present {
         return writeln!(out, "No operations to prune");
     }
-    if report.pruned.is_empty() && report.skipped.is_empty() {
-        return match selection {
+    if report.pruned.is_empty() {
+        match selection {
             SelectionKind::Finished => {
-                writeln!(out, "No completed or cancelled operations to prune")
+                writeln!(out, "No completed or cancelled operations to prune")?
             }
-            // The engine reports unknown names as errors, so an empty Named
-            // report only happens when nothing was asked for.
-            SelectionKind::All | SelectionKind::Named => writeln!(out, "No operations to prune"),
-        };
+            // A declined session leaves a Named report empty; its skip says why.
+            SelectionKind::Named if !report.skipped.is_empty() => {}
+            SelectionKind::All | SelectionKind::Named => writeln!(out, "No operations to prune")?,
+        }
+        return write_operation_skips(out, report);
     }
     for operation in &report.pruned {
         match (dry_run, selection) {
@@ -76,9 +77,7 @@ pub fn write_operations(
             (false, SelectionKind::All) => {}
         }
     }
-    for skipped in &report.skipped {
-        writeln!(out, "Skipped: {} ({})", skipped.item, skipped.reason)?;
-    }
+    write_operation_skips(out, report)?;
     let count = report.pruned.len();
     match (dry_run, selection) {
         (true, SelectionKind::Named) => Ok(()),
@@ -89,6 +88,14 @@ pub fn write_operations(
         (false, SelectionKind::All) if count > 0 => writeln!(out, "Pruned all operations"),
         (false, _) => Ok(()),
     }
+}
+
+/// Operations left alone (unreadable state, symlinks, a declined session), and why.
+fn write_operation_skips(out: &mut dyn Write, report: &OperationsReport) -> io::Result<()> {
+    for skipped in &report.skipped {
+        writeln!(out, "Skipped: {} ({})", skipped.item, skipped.reason)?;
+    }
+    Ok(())
 }
 
 /// Prints the logs and merge-queue part: per item, then a total with bytes
@@ -193,6 +200,21 @@ mod tests {
         assert_eq!(
             dry,
             "Would prune: a (executing)\nWould prune 1 operation(s)\n"
+        );
+    }
+
+    #[test]
+    fn unreadable_operation_is_skipped_beside_the_v0_message() {
+        let mut report = ops(&[]);
+        report.skipped.push(Skipped {
+            item: "broken".into(),
+            reason: "state.json is not valid JSON".into(),
+        });
+        let printed = text(|out| write_operations(out, &report, SelectionKind::Finished, false));
+        assert_eq!(
+            printed,
+            "No completed or cancelled operations to prune\n\
+             Skipped: broken (state.json is not valid JSON)\n"
         );
     }
 

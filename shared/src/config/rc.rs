@@ -1,38 +1,39 @@
 //! Reading `.v0.rc` without executing it.
 //!
-//! `.v0.rc` is bash. We take what v0 itself relies on — `NAME=value`
-//! assignments, quoted or not, with or without `export` — expand `$VAR`,
-//! `${VAR}` and `${VAR:-default}` the way bash would for the cases v0 uses
-//! (earlier assignments, then `V0_ROOT` = the project root, then the
-//! environment; unknown is empty), and ignore every line we cannot interpret
-//! (`source ...`, conditionals, functions).
+//! `.v0.rc` is bash, and sourcing it would run whatever it contains. We read
+//! only what v0 relies on — `NAME=value` assignments, quoted or not, with or
+//! without `export` — and expand `$VAR`, `${VAR}`, `${VAR:-default}` and
+//! `${VAR-default}` as bash would, looking names up in the file's earlier
+//! assignments, then `V0_ROOT` (the project root, which v0 sets before sourcing),
+//! then the environment; an unknown name is empty. A line we cannot interpret
+//! (`source ...`, conditionals, functions, command substitution, an unterminated
+//! quote, `NAME=value command`) assigns nothing. Assignments inside an `if` are
+//! taken unconditionally: that is the price of not executing the file.
 
 use std::collections::HashMap;
+use std::iter::Peekable;
 use std::path::Path;
+use std::str::Chars;
 
-/// The assignments of one `.v0.rc`.
+/// The assignments of one `.v0.rc`, last one winning as in bash.
 #[derive(Debug, Default, Clone)]
 pub struct RcFile {
     values: HashMap<String, String>,
 }
 
 impl RcFile {
-    /// Parses the text of a `.v0.rc` found in `root`.
+    /// Parses the text of the `.v0.rc` found in `root`, expanding references
+    /// with `env` as the process environment.
     pub fn parse(text: &str, root: &Path, env: &dyn Fn(&str) -> Option<String>) -> Self {
         let mut rc = RcFile::default();
         let root = root.to_string_lossy().into_owned();
         for line in text.lines() {
-            let line = line.trim();
-            let line = line
-                .strip_prefix("export ")
-                .map(str::trim_start)
-                .unwrap_or(line);
-            let Some((name, raw)) = line.split_once('=') else {
+            // `lines` drops a CRLF's `\r` only before a `\n`; a last line may
+            // keep one, and a build directory ending in `\r` helps nobody.
+            let line = line.strip_suffix('\r').unwrap_or(line);
+            let Some((name, raw)) = assignment(line) else {
                 continue;
             };
-            if !is_name(name) {
-                continue;
-            }
             let lookup = |var: &str| -> Option<String> {
                 rc.values
                     .get(var)
@@ -47,10 +48,21 @@ impl RcFile {
         rc
     }
 
-    /// The value assigned to `name`, if any.
+    /// The value assigned to `name`, if the file assigns it.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.values.get(name).map(String::as_str)
     }
+}
+
+/// Splits `[export] NAME=raw` into the name and the unparsed value.
+fn assignment(line: &str) -> Option<(&str, &str)> {
+    let line = line.trim_start();
+    let line = match line.strip_prefix("export") {
+        Some(rest) if rest.starts_with([' ', '\t']) => rest.trim_start(),
+        _ => line,
+    };
+    let (name, raw) = line.split_once('=')?;
+    is_name(name).then_some((name, raw))
 }
 
 fn is_name(name: &str) -> bool {
@@ -61,12 +73,49 @@ fn is_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// Parses the right-hand side of an assignment; `None` for what we cannot
-/// read safely (command substitution, unterminated quotes).
-fn parse_value(raw: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Option<String> {
-    let mut out = String::new();
+/// Looks a name up in the file so far, `V0_ROOT`, then the environment.
+type Lookup<'a> = dyn Fn(&str) -> Option<String> + 'a;
+
+/// Where a word ends: an assignment's value at an unquoted blank or operator,
+/// a `${VAR:-default}`'s default at its closing brace.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum WordEnd {
+    Blank,
+    CloseBrace,
+}
+
+/// Parses the right-hand side of an assignment; `None` when the line is not
+/// a plain assignment we can evaluate without running anything.
+fn parse_value(raw: &str, lookup: &Lookup<'_>) -> Option<String> {
     let mut chars = raw.chars().peekable();
-    while let Some(c) = chars.next() {
+    let value = word(&mut chars, lookup, WordEnd::Blank)?;
+    // `NAME=value command` only sets NAME in the command's environment, and a
+    // pipeline runs in a subshell; a comment or a next statement is fine.
+    let rest: String = chars.collect();
+    let rest = rest.trim_start();
+    let standalone =
+        rest.is_empty() || rest.starts_with('#') || rest.starts_with(';') || rest.starts_with("&&");
+    standalone.then_some(value)
+}
+
+fn word(chars: &mut Peekable<Chars<'_>>, lookup: &Lookup<'_>, end: WordEnd) -> Option<String> {
+    let mut out = String::new();
+    loop {
+        let Some(&c) = chars.peek() else {
+            // A default that never meets its `}` is a syntax error in bash.
+            return (end == WordEnd::Blank).then_some(out);
+        };
+        match (c, end) {
+            ('}', WordEnd::CloseBrace) => {
+                chars.next();
+                return Some(out);
+            }
+            (' ' | '\t' | ';' | '&' | '|', WordEnd::Blank) => return Some(out),
+            // Arrays, subshells and redirections: not an assignment we read.
+            ('(' | ')' | '<' | '>' | '`', _) => return None,
+            _ => {}
+        }
+        chars.next();
         match c {
             '\'' => loop {
                 match chars.next()? {
@@ -74,78 +123,91 @@ fn parse_value(raw: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Option<Str
                     c => out.push(c),
                 }
             },
-            '"' => loop {
-                match chars.next()? {
-                    '"' => break,
-                    '\\' => match chars.next()? {
-                        c @ ('"' | '\\' | '$' | '`') => out.push(c),
-                        c => {
-                            out.push('\\');
-                            out.push(c);
-                        }
-                    },
-                    '$' => out.push_str(&expand(&mut chars, lookup)?),
-                    '`' => return None,
-                    c => out.push(c),
-                }
-            },
-            '$' => out.push_str(&expand(&mut chars, lookup)?),
+            '"' => double_quoted(chars, lookup, &mut out)?,
+            '$' => out.push_str(&expand(chars, lookup)?),
+            // A trailing backslash continues the line: not something we read.
             '\\' => out.push(chars.next()?),
-            '`' => return None,
-            // An unquoted space ends the value; `# comment` or a second command may follow.
-            ' ' | '\t' | ';' => break,
             c => out.push(c),
         }
     }
-    Some(out)
+}
+
+/// Reads up to the closing `"`; only `\"`, `\\`, `\$` and `` \` `` are escapes there.
+fn double_quoted(
+    chars: &mut Peekable<Chars<'_>>,
+    lookup: &Lookup<'_>,
+    out: &mut String,
+) -> Option<()> {
+    loop {
+        match chars.next()? {
+            '"' => return Some(()),
+            '\\' => match chars.next()? {
+                c @ ('"' | '\\' | '$' | '`') => out.push(c),
+                c => {
+                    out.push('\\');
+                    out.push(c);
+                }
+            },
+            '$' => out.push_str(&expand(chars, lookup)?),
+            '`' => return None,
+            c => out.push(c),
+        }
+    }
 }
 
 /// Expands what follows a `$`.
-fn expand(
-    chars: &mut std::iter::Peekable<std::str::Chars<'_>>,
-    lookup: &dyn Fn(&str) -> Option<String>,
-) -> Option<String> {
-    match chars.peek() {
+fn expand(chars: &mut Peekable<Chars<'_>>, lookup: &Lookup<'_>) -> Option<String> {
+    match chars.peek().copied() {
         Some('{') => {
             chars.next();
-            let mut inner = String::new();
-            loop {
-                match chars.next()? {
-                    '}' => break,
-                    c => inner.push(c),
-                }
-            }
-            let (name, default) = match inner.split_once(":-") {
-                Some((name, default)) => (name, Some(default)),
-                None => (inner.as_str(), None),
-            };
-            if !is_name(name) {
-                return None;
-            }
-            let value = lookup(name).filter(|v| !v.is_empty());
-            Some(
-                value
-                    .or_else(|| default.map(str::to_string))
-                    .unwrap_or_default(),
-            )
+            braced(chars, lookup)
         }
-        Some('(') => None,
-        _ => {
-            let mut name = String::new();
-            while let Some(&c) = chars.peek() {
-                if c.is_ascii_alphanumeric() || c == '_' {
-                    name.push(c);
-                    chars.next();
-                } else {
-                    break;
-                }
-            }
-            if name.is_empty() {
-                return Some("$".to_string());
-            }
-            Some(lookup(&name).unwrap_or_default())
+        Some(c) if c.is_ascii_alphabetic() || c == '_' => {
+            Some(lookup(&name(chars)).unwrap_or_default())
         }
+        // Command substitution, arithmetic, positional and special parameters:
+        // their values exist only when the file runs.
+        Some('(' | '$' | '?' | '#' | '@' | '*' | '!' | '-') => None,
+        Some(c) if c.is_ascii_digit() => None,
+        // Bash keeps a `$` that starts no expansion.
+        _ => Some("$".to_string()),
     }
+}
+
+/// Expands `${NAME}`, `${NAME:-default}` or `${NAME-default}` after the `{`.
+fn braced(chars: &mut Peekable<Chars<'_>>, lookup: &Lookup<'_>) -> Option<String> {
+    let name = name(chars);
+    if !is_name(&name) {
+        return None;
+    }
+    let value = lookup(&name);
+    // `:-` also replaces an empty value, `-` only a missing one; other
+    // operators (`:=`, `:?`, `#`, `%`, ...) are not read.
+    let empty_counts = match chars.next()? {
+        '}' => return Some(value.unwrap_or_default()),
+        ':' if chars.next()? == '-' => true,
+        '-' => false,
+        _ => return None,
+    };
+    let default = word(chars, lookup, WordEnd::CloseBrace)?;
+    let value = if empty_counts {
+        value.filter(|v| !v.is_empty())
+    } else {
+        value
+    };
+    Some(value.unwrap_or(default))
+}
+
+fn name(chars: &mut Peekable<Chars<'_>>) -> String {
+    let mut name = String::new();
+    while let Some(&c) = chars.peek() {
+        if !(c.is_ascii_alphanumeric() || c == '_') {
+            break;
+        }
+        name.push(c);
+        chars.next();
+    }
+    name
 }
 
 #[cfg(test)]
@@ -153,43 +215,115 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> RcFile {
-        RcFile::parse(text, Path::new("/proj"), &|name| {
-            (name == "HOME").then(|| "/home/me".to_string())
+        RcFile::parse(text, Path::new("/proj"), &|name| match name {
+            "HOME" => Some("/home/me".to_string()),
+            "EMPTY" => Some(String::new()),
+            _ => None,
         })
     }
 
     #[test]
-    fn assignments_in_every_form() {
+    fn assignments_quoting_and_expansion() {
+        #[rustfmt::skip]
+        let table: &[(&str, &str, Option<&str>)] = &[
+            // Forms of assignment.
+            ("P=app", "P", Some("app")),
+            ("P=\"my app\"", "P", Some("my app")),
+            ("P='my app'", "P", Some("my app")),
+            ("export P=app", "P", Some("app")),
+            ("export\tP=\"app\"", "P", Some("app")),
+            ("  P=app  ", "P", Some("app")),
+            ("P=app\r", "P", Some("app")),
+            ("P=\"a b\"\r\nQ=1\r\n", "P", Some("a b")),
+            ("P=", "P", Some("")),
+            ("P=\"\"", "P", Some("")),
+            ("P=a\"b c\"'d e'", "P", Some("ab cd e")),
+            ("P=1\nP=2", "P", Some("2")),
+            // Comments and what may follow a value.
+            ("P=app # the name", "P", Some("app")),
+            ("P=\"a # b\" # c", "P", Some("a # b")),
+            ("P=a#b", "P", Some("a#b")),
+            ("# P=app", "P", None),
+            ("P=app; Q=1", "P", Some("app")),
+            ("P=app && echo hi", "P", Some("app")),
+            ("P=app make", "P", None),
+            ("P=app | cat", "P", None),
+            // Lines we cannot interpret assign nothing.
+            ("P=$(whoami)", "P", None),
+            ("P=\"$(whoami)\"", "P", None),
+            ("P=`whoami`", "P", None),
+            ("P=\"`whoami`\"", "P", None),
+            ("P=(a b)", "P", None),
+            ("P=\"unterminated", "P", None),
+            ("P='unterminated", "P", None),
+            ("P=continued\\", "P", None),
+            ("P+=more", "P", None),
+            ("f() { P=1; }", "P", None),
+            ("P=$1", "P", None),
+            ("P=$$", "P", None),
+            ("P=${#HOME}", "P", None),
+            ("P=${HOME:=x}", "P", None),
+            ("P=${HOME", "P", None),
+            ("P=${NOPE:-open", "P", None),
+            // Expansion: the project root, the environment, unknown names.
+            ("B=$V0_ROOT/x", "B", Some("/proj/x")),
+            ("B=${V0_ROOT}/.v0/build", "B", Some("/proj/.v0/build")),
+            ("B=\"${V0_ROOT}/x y\"", "B", Some("/proj/x y")),
+            ("B='${V0_ROOT}/x'", "B", Some("${V0_ROOT}/x")),
+            ("B=\"$HOME/y\"", "B", Some("/home/me/y")),
+            ("B=[$NOPE]", "B", Some("[]")),
+            ("B=\"${NOPE}x\"", "B", Some("x")),
+            ("B=cost$", "B", Some("cost$")),
+            ("B=\"$/\"", "B", Some("$/")),
+            // Defaults.
+            ("B=${NOPE:-fallback}", "B", Some("fallback")),
+            ("B=${EMPTY:-fallback}", "B", Some("fallback")),
+            ("B=${HOME:-fallback}", "B", Some("/home/me")),
+            ("B=${NOPE-fallback}", "B", Some("fallback")),
+            ("B=${EMPTY-fallback}", "B", Some("")),
+            ("B=\"${NOPE:-$V0_ROOT/.v0/build}\"", "B", Some("/proj/.v0/build")),
+            ("B=${NOPE:-${HOME}/z}", "B", Some("/home/me/z")),
+            ("B=${NOPE:-${ALSO_NOPE:-deep}}", "B", Some("deep")),
+            ("B=${NOPE:-a b}", "B", Some("a b")),
+            ("B=\"${NOPE:-\"q\"}\"", "B", Some("q")),
+            ("B=${NOPE:-a\\}b}", "B", Some("a}b")),
+            // Earlier assignments come first, before V0_ROOT and the environment.
+            ("P=one\nB=\"${P}-2\"", "B", Some("one-2")),
+            ("HOME=/mine\nB=$HOME", "B", Some("/mine")),
+            ("V0_ROOT=/other\nB=$V0_ROOT", "B", Some("/other")),
+            ("B=$LATER\nLATER=x", "B", Some("")),
+            // Escapes.
+            ("B=\"a \\\"q\\\" \\$w \\\\ \\n\"", "B", Some("a \"q\" $w \\ \\n")),
+            ("B='a \\n'", "B", Some("a \\n")),
+            ("B=a\\ b", "B", Some("a b")),
+            ("B=\\$HOME", "B", Some("$HOME")),
+        ];
+        for (text, name, expected) in table {
+            assert_eq!(parse(text).get(name), *expected, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn a_realistic_file_yields_its_assignments_and_nothing_else() {
         let rc = parse(
-            "# a comment\n\
+            "#!/bin/bash\n\
+             # v0 project\n\
              PROJECT=\"my app\"\n\
-             ISSUE_PREFIX=app # trailing comment\n\
-             export V0_BUILD_DIR='${V0_ROOT}/literal'\n\
-             BUILD=\"${V0_ROOT}/.v0/build\"\n\
-             PLAIN=$V0_ROOT/x\n\
-             HOMEY=\"$HOME/y\"\n\
-             DEFAULTED=\"${NOPE:-fallback}\"\n\
-             REUSED=\"${PROJECT}-2\"\n\
-             ESCAPED=\"a \\\"quoted\\\" \\$word\"\n\
-             UNKNOWN=\"[$NOT_SET]\"\n\
+             ISSUE_PREFIX=app\n\
+             \n\
              source ~/.v0/common.rc\n\
-             if [ -n \"$X\" ]; then\n\
-             CMD=$(whoami)\n\
-             BROKEN=\"unterminated\n\
-             fi\n",
+             if [ -n \"$CI\" ]; then\n\
+             \x20 export V0_BUILD_DIR=\"${V0_ROOT}/ci-build\"\n\
+             fi\n\
+             [ -f local.rc ] && . local.rc\n\
+             setup() {\n\
+             \x20 echo hi\n\
+             }\n",
         );
+        let mut names: Vec<_> = rc.values.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["ISSUE_PREFIX", "PROJECT", "V0_BUILD_DIR"]);
         assert_eq!(rc.get("PROJECT"), Some("my app"));
-        assert_eq!(rc.get("ISSUE_PREFIX"), Some("app"));
-        assert_eq!(rc.get("V0_BUILD_DIR"), Some("${V0_ROOT}/literal"));
-        assert_eq!(rc.get("BUILD"), Some("/proj/.v0/build"));
-        assert_eq!(rc.get("PLAIN"), Some("/proj/x"));
-        assert_eq!(rc.get("HOMEY"), Some("/home/me/y"));
-        assert_eq!(rc.get("DEFAULTED"), Some("fallback"));
-        assert_eq!(rc.get("REUSED"), Some("my app-2"));
-        assert_eq!(rc.get("ESCAPED"), Some("a \"quoted\" $word"));
-        assert_eq!(rc.get("UNKNOWN"), Some("[]"));
-        assert_eq!(rc.get("CMD"), None, "command substitution is never run");
-        assert_eq!(rc.get("BROKEN"), None);
-        assert_eq!(rc.get("source ~/.v0/common.rc"), None);
+        assert_eq!(rc.get("V0_BUILD_DIR"), Some("/proj/ci-build"));
     }
 }

@@ -201,7 +201,7 @@ mod tests {
         let mut child = Command::new("sh")
             .arg("-c")
             .arg(format!(
-                "exec 3>>'{}' 4>'{}'; sleep 30",
+                "exec 3>>'{}' 4>'{}'; exec sleep 30",
                 append.display(),
                 positional.display()
             ))

@@ -10,6 +10,7 @@
 //! callback, which the CLI prints and the daemon publishes to subscribers.
 
 pub mod cutoff;
+pub mod guard;
 pub mod logs;
 pub mod operations;
 pub mod queue;
@@ -279,6 +280,17 @@ pub enum PruneError {
     /// Another prune holds `.prune-daemon.lock`.
     #[error("another prune is running in {0} (it holds .prune-daemon.lock)")]
     Busy(String),
+    /// The build directory is `/`, the home directory, or does not look like
+    /// v0's; pruning it could remove lines from logs that are not v0's.
+    #[error(
+        "refusing to prune {path}: {reason}; if this really is the v0 build directory, run again with --force"
+    )]
+    NotABuildDir {
+        /// The build directory as given, and what it resolves to if different.
+        path: String,
+        /// What makes it suspicious.
+        reason: String,
+    },
 }
 
 impl PruneError {

@@ -6,9 +6,10 @@
 //! go whatever their phase, after asking to kill a running tmux session;
 //! `--all` removes every one after one confirmation. Unlike v0 we accept only
 //! names that are a single plain directory name, so `..` can never reach
-//! outside `operations/`.
+//! outside `operations/`, and we never follow a symbolic link.
 
-use std::path::{Component, Path};
+use std::ffi::{OsStr, OsString};
+use std::path::{Component, Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
@@ -56,10 +57,17 @@ pub struct OperationsRequest {
     pub force: bool,
 }
 
+/// The [`Skipped::item`] recorded when the `--all` confirmation is declined.
+pub const ALL_OPERATIONS: &str = "all operations";
+
+/// The [`Skipped::reason`] of a named operation kept because its session runs.
+pub const KEPT_RUNNING: &str = "kept: its tmux session is running";
+
 /// Phases after which an operation is finished for good.
 const TERMINAL: [&str; 2] = ["merged", "cancelled"];
 
-/// Rejects anything but a single plain directory name.
+/// Rejects anything but a single plain directory name, so a name can only
+/// ever reach a direct child of `operations/`.
 pub fn validate_name(name: &str) -> Result<(), PruneError> {
     let mut components = Path::new(name).components();
     let single_normal =
@@ -70,23 +78,55 @@ pub fn validate_name(name: &str) -> Result<(), PruneError> {
     Ok(())
 }
 
+/// How we reach tmux; tests point it at a fake.
+#[derive(Debug)]
+struct Tmux {
+    program: PathBuf,
+    /// Arguments before tmux's own (a test runs its fake as `sh fake-tmux`).
+    prefix: Vec<OsString>,
+}
+
+impl Tmux {
+    fn system() -> Self {
+        Self {
+            program: PathBuf::from("tmux"),
+            prefix: Vec::new(),
+        }
+    }
+
+    /// Runs tmux quietly; tmux not installed counts as failure ("not running").
+    fn succeeds(&self, args: [&OsStr; 3]) -> bool {
+        Command::new(&self.program)
+            .args(&self.prefix)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    fn has_session(&self, session: &str) -> bool {
+        self.succeeds(["has-session".as_ref(), "-t".as_ref(), session.as_ref()])
+    }
+
+    fn kill_session(&self, session: &str) {
+        // A session that ended meanwhile is what we wanted anyway.
+        self.succeeds(["kill-session".as_ref(), "-t".as_ref(), session.as_ref()]);
+    }
+}
+
 /// One operation's directory and what its state.json says.
 #[derive(Debug)]
 struct Operation {
+    /// The directory name as on disk (it need not be UTF-8).
+    dir_name: OsString,
+    /// The name for reports.
     name: String,
     state: Result<Value, String>,
 }
 
 impl Operation {
-    fn phase(&self) -> &str {
-        self.state
-            .as_ref()
-            .ok()
-            .and_then(|s| s.get("phase"))
-            .and_then(Value::as_str)
-            .unwrap_or("unknown")
-    }
-
     fn field(&self, key: &str) -> Option<&str> {
         self.state
             .as_ref()
@@ -95,58 +135,92 @@ impl Operation {
             .and_then(Value::as_str)
     }
 
-    fn is_finished(&self) -> bool {
-        let phase = self.phase();
-        TERMINAL.contains(&phase)
+    fn phase(&self) -> &str {
+        self.field("phase").unwrap_or("unknown")
+    }
+
+    /// Whether the default prune takes it; `Err` is why it is left alone
+    /// although it might be finished (we cannot tell).
+    fn finished(&self) -> Result<bool, String> {
+        if let Err(reason) = &self.state {
+            return Err(reason.clone());
+        }
+        let Some(phase) = self.field("phase") else {
+            return Err("state.json has no phase".into());
+        };
+        Ok(TERMINAL.contains(&phase)
             || (matches!(phase, "completed" | "pending_merge")
-                && self.field("merge_status") == Some("merged"))
+                && self.field("merge_status") == Some("merged")))
     }
 
     /// The tmux session, if it runs on this machine now.
-    fn running_session(&self) -> Option<&str> {
+    fn running_session(&self, tmux: &Tmux) -> Option<&str> {
         let session = self.field("tmux_session").filter(|s| !s.is_empty())?;
+        // A session on another machine is not ours to see or kill.
         if self
             .field("machine")
             .is_some_and(|m| m != platform::hostname())
         {
             return None;
         }
-        let running = Command::new("tmux")
-            .args(["has-session", "-t", session])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        running.then_some(session)
+        tmux.has_session(session).then_some(session)
     }
 }
 
-fn load(build: &BuildDir, name: &str) -> Operation {
-    let path = build.operations_dir().join(name).join("state.json");
-    let state = std::fs::read(&path)
-        .map_err(|err| format!("cannot read state.json: {err}"))
-        .and_then(|bytes| {
-            serde_json::from_slice::<Value>(&bytes)
-                .map_err(|err| format!("state.json is not valid JSON: {err}"))
-        });
+fn load(operations: &Path, dir_name: OsString) -> Operation {
+    let path = operations.join(&dir_name).join("state.json");
+    // Only a regular file is read: a FIFO named state.json would block us forever.
+    let state = match std::fs::metadata(&path) {
+        Err(err) => Err(format!("cannot read state.json: {err}")),
+        Ok(meta) if !meta.is_file() => Err("state.json is not a regular file".into()),
+        Ok(_) => std::fs::read(&path)
+            .map_err(|err| format!("cannot read state.json: {err}"))
+            .and_then(|bytes| {
+                serde_json::from_slice::<Value>(&bytes)
+                    .map_err(|err| format!("state.json is not valid JSON: {err}"))
+            })
+            .and_then(|value| {
+                if value.is_object() {
+                    Ok(value)
+                } else {
+                    Err("state.json is not a JSON object".into())
+                }
+            }),
+    };
     Operation {
-        name: name.to_string(),
+        name: dir_name.to_string_lossy().into_owned(),
+        dir_name,
         state,
     }
 }
 
-/// Operation directories (real directories only: symlinks and files are skipped).
-fn list(build: &BuildDir, report: &mut OperationsReport) -> Result<Vec<String>, PruneError> {
-    let dir = build.operations_dir();
-    let entries = std::fs::read_dir(&dir).map_err(|err| PruneError::io(&dir, err))?;
+/// `operations/` must be a real directory: removing inside a symlinked one
+/// would delete whatever it points to.
+fn check_operations_dir(dir: &Path) -> Result<bool, PruneError> {
+    match std::fs::symlink_metadata(dir) {
+        Ok(meta) if meta.file_type().is_symlink() => Err(PruneError::io(
+            dir,
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "is a symbolic link; refusing to follow it",
+            ),
+        )),
+        Ok(meta) => Ok(meta.is_dir()),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(err) => Err(PruneError::io(dir, err)),
+    }
+}
+
+/// Operation directories (real directories only: symlinks are skipped, other files ignored).
+fn list(operations: &Path, skipped: &mut Vec<Skipped>) -> Result<Vec<OsString>, PruneError> {
+    let entries = std::fs::read_dir(operations).map_err(|err| PruneError::io(operations, err))?;
     let mut names = Vec::new();
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
+    for entry in entries {
+        let entry = entry.map_err(|err| PruneError::io(operations, err))?;
         match entry.file_type() {
-            Ok(kind) if kind.is_dir() => names.push(name),
-            Ok(kind) if kind.is_symlink() => report.skipped.push(Skipped {
-                item: name,
+            Ok(kind) if kind.is_dir() => names.push(entry.file_name()),
+            Ok(kind) if kind.is_symlink() => skipped.push(Skipped {
+                item: entry.file_name().to_string_lossy().into_owned(),
                 reason: "symbolic link; never followed".into(),
             }),
             _ => {}
@@ -156,51 +230,72 @@ fn list(build: &BuildDir, report: &mut OperationsReport) -> Result<Vec<String>, 
     Ok(names)
 }
 
+/// The named operations, each once, in the order given; an unknown name fails all.
+fn named(operations: &Path, names: &[String]) -> Result<Vec<Operation>, PruneError> {
+    let mut ops: Vec<Operation> = Vec::new();
+    for name in names {
+        if ops.iter().any(|op| op.name == *name) {
+            continue;
+        }
+        // A symlink is not an operation: never followed, so never found.
+        let is_dir = std::fs::symlink_metadata(operations.join(name)).is_ok_and(|m| m.is_dir());
+        if !is_dir {
+            return Err(PruneError::OperationNotFound(name.clone()));
+        }
+        ops.push(load(operations, OsString::from(name)));
+    }
+    Ok(ops)
+}
+
 /// Removes the operations the request selects, asking `confirm` where v0 asks.
+///
+/// Bad or unknown names are an error before anything is removed. A declined
+/// `--all` removes nothing and records a [`Skipped`] for [`ALL_OPERATIONS`].
 pub fn prune(
     build: &BuildDir,
     request: &OperationsRequest,
     confirm: &mut dyn FnMut(Confirm<'_>) -> bool,
     events: EventSink<'_>,
 ) -> Result<OperationsReport, PruneError> {
+    prune_with(build, request, confirm, events, &Tmux::system())
+}
+
+fn prune_with(
+    build: &BuildDir,
+    request: &OperationsRequest,
+    confirm: &mut dyn FnMut(Confirm<'_>) -> bool,
+    events: EventSink<'_>,
+    tmux: &Tmux,
+) -> Result<OperationsReport, PruneError> {
     if let Selection::Named(names) = &request.selection {
         for name in names {
             validate_name(name)?;
         }
     }
+    let operations = build.operations_dir();
     let mut report = OperationsReport {
-        present: build.operations_dir().is_dir(),
+        present: check_operations_dir(&operations)?,
         ..OperationsReport::default()
     };
+    let mut skipped = Vec::new();
     let candidates: Vec<Operation> = match &request.selection {
-        Selection::Named(names) => {
-            let mut ops = Vec::new();
-            for name in names {
-                let dir = build.operations_dir().join(name);
-                let is_dir = std::fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir());
-                if !is_dir {
-                    return Err(PruneError::OperationNotFound(name.clone()));
-                }
-                ops.push(load(build, name));
-            }
-            ops
-        }
-        _ if !report.present => return Ok(report),
-        Selection::Finished | Selection::All => list(build, &mut report)?
-            .iter()
-            .map(|n| load(build, n))
+        Selection::Named(names) => named(&operations, names)?,
+        _ if !report.present => Vec::new(),
+        Selection::Finished | Selection::All => list(&operations, &mut skipped)?
+            .into_iter()
+            .map(|name| load(&operations, name))
             .collect(),
     };
     report.examined = candidates.len() as u64;
     let selected: Vec<&Operation> = match &request.selection {
         Selection::Finished => candidates
             .iter()
-            .filter(|op| match &op.state {
-                Ok(_) => op.is_finished(),
+            .filter(|op| match op.finished() {
+                Ok(finished) => finished,
                 Err(reason) => {
-                    report.skipped.push(Skipped {
+                    skipped.push(Skipped {
                         item: op.name.clone(),
-                        reason: reason.clone(),
+                        reason,
                     });
                     false
                 }
@@ -208,10 +303,14 @@ pub fn prune(
             .collect(),
         Selection::Named(_) | Selection::All => candidates.iter().collect(),
     };
+    let total = selected.len() as u64;
     events(&PruneEvent::JobStarted {
         job: Job::Operations,
-        total: selected.len() as u64,
+        total,
     });
+    for item in skipped {
+        skip(&mut report, events, item);
+    }
     if matches!(request.selection, Selection::All)
         && !request.force
         && !request.dry_run
@@ -220,43 +319,40 @@ pub fn prune(
             count: selected.len(),
         })
     {
-        report.skipped.push(Skipped {
-            item: "all operations".into(),
+        let item = Skipped {
+            item: ALL_OPERATIONS.into(),
             reason: "cancelled: not confirmed".into(),
-        });
+        };
+        skip(&mut report, events, item);
         return Ok(report);
     }
+    let mut bytes_reclaimed = 0;
     for (done, op) in selected.into_iter().enumerate() {
-        let dir = build.operations_dir().join(&op.name);
-        let bytes = tree_size(&dir);
+        let dir = operations.join(&op.dir_name);
         if !request.dry_run && matches!(request.selection, Selection::Named(_)) {
-            if let Some(session) = op.running_session() {
-                if !request.force
-                    && !confirm(Confirm::KillSession {
+            if let Some(session) = op.running_session(tmux) {
+                let kill = request.force
+                    || confirm(Confirm::KillSession {
                         operation: &op.name,
                         session,
-                    })
-                {
-                    let skipped = Skipped {
-                        item: op.name.clone(),
-                        reason: "kept: its tmux session is running".into(),
-                    };
-                    events(&PruneEvent::ItemSkipped {
-                        job: Job::Operations,
-                        skipped: skipped.clone(),
                     });
-                    report.skipped.push(skipped);
+                if !kill {
+                    let item = Skipped {
+                        item: op.name.clone(),
+                        reason: KEPT_RUNNING.into(),
+                    };
+                    skip(&mut report, events, item);
+                    progress(events, done, total, bytes_reclaimed);
                     continue;
                 }
-                let _ = Command::new("tmux")
-                    .args(["kill-session", "-t", session])
-                    .stdin(Stdio::null())
-                    .status();
+                tmux.kill_session(session);
             }
         }
+        let bytes = tree_size(&dir);
         if !request.dry_run {
             std::fs::remove_dir_all(&dir).map_err(|err| PruneError::io(&dir, err))?;
         }
+        bytes_reclaimed += bytes;
         events(&PruneEvent::ItemPruned {
             job: Job::Operations,
             item: op.name.clone(),
@@ -268,17 +364,29 @@ pub fn prune(
             phase: op.phase().to_string(),
             bytes,
         });
-        events(&PruneEvent::Progress {
-            job: Job::Operations,
-            done: done as u64 + 1,
-            total: report.examined,
-            bytes_reclaimed: report.pruned.iter().map(|p| p.bytes).sum(),
-        });
+        progress(events, done, total, bytes_reclaimed);
     }
     Ok(report)
 }
 
-/// Bytes under a directory, not following symbolic links.
+fn skip(report: &mut OperationsReport, events: EventSink<'_>, skipped: Skipped) {
+    events(&PruneEvent::ItemSkipped {
+        job: Job::Operations,
+        skipped: skipped.clone(),
+    });
+    report.skipped.push(skipped);
+}
+
+fn progress(events: EventSink<'_>, done: usize, total: u64, bytes_reclaimed: u64) {
+    events(&PruneEvent::Progress {
+        job: Job::Operations,
+        done: done as u64 + 1,
+        total,
+        bytes_reclaimed,
+    });
+}
+
+/// Bytes under a directory, not following symbolic links (a link counts as itself).
 fn tree_size(dir: &Path) -> u64 {
     let mut total = 0;
     let mut stack = vec![dir.to_path_buf()];
@@ -287,6 +395,7 @@ fn tree_size(dir: &Path) -> u64 {
             continue;
         };
         for entry in entries.flatten() {
+            // DirEntry::metadata is lstat: a symlink is never followed.
             let Ok(meta) = entry.metadata() else { continue };
             if meta.is_dir() {
                 stack.push(entry.path());
@@ -299,157 +408,4 @@ fn tree_size(dir: &Path) -> u64 {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn op(build: &BuildDir, name: &str, state: &str) {
-        let dir = build.operations_dir().join(name);
-        std::fs::create_dir_all(&dir).expect("mkdir");
-        std::fs::write(dir.join("state.json"), state).expect("write");
-    }
-
-    fn names(build: &BuildDir) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(build.operations_dir())
-            .expect("read")
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
-    }
-
-    fn run(
-        build: &BuildDir,
-        selection: Selection,
-        dry_run: bool,
-        answer: bool,
-    ) -> Result<OperationsReport, PruneError> {
-        let request = OperationsRequest {
-            selection,
-            dry_run,
-            force: false,
-        };
-        prune(
-            build,
-            &request,
-            &mut |_| answer,
-            &mut super::super::ignore_events,
-        )
-    }
-
-    #[test]
-    fn finished_operations_by_phase_and_merge_status() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let build = BuildDir::new(dir.path());
-        let cases = [
-            ("init", r#"{"phase":"init"}"#, false),
-            ("planned", r#"{"phase":"planned"}"#, false),
-            ("queued", r#"{"phase":"queued"}"#, false),
-            ("executing", r#"{"phase":"executing"}"#, false),
-            ("completed", r#"{"phase":"completed"}"#, false),
-            (
-                "completed-merged",
-                r#"{"phase":"completed","merge_status":"merged"}"#,
-                true,
-            ),
-            (
-                "pending",
-                r#"{"phase":"pending_merge","merge_status":"pending"}"#,
-                false,
-            ),
-            (
-                "pending-merged",
-                r#"{"phase":"pending_merge","merge_status":"merged"}"#,
-                true,
-            ),
-            ("merged", r#"{"phase":"merged"}"#, true),
-            ("failed", r#"{"phase":"failed"}"#, false),
-            ("conflict", r#"{"phase":"conflict"}"#, false),
-            ("interrupted", r#"{"phase":"interrupted"}"#, false),
-            ("cancelled", r#"{"phase":"cancelled"}"#, true),
-            ("corrupt", "{not json", false),
-        ];
-        for (name, state, _) in cases {
-            op(&build, name, state);
-        }
-        std::fs::create_dir_all(build.operations_dir().join("no-state")).expect("mkdir");
-        let report = run(&build, Selection::Finished, false, false).expect("prune");
-        let pruned: Vec<&str> = report.pruned.iter().map(|p| p.name.as_str()).collect();
-        let expected: Vec<&str> = cases.iter().filter(|c| c.2).map(|c| c.0).collect();
-        let mut expected_sorted = expected.clone();
-        expected_sorted.sort();
-        assert_eq!(pruned, expected_sorted);
-        for (name, _, gone) in cases {
-            assert_eq!(!build.operations_dir().join(name).exists(), gone, "{name}");
-        }
-        let skipped: Vec<&str> = report.skipped.iter().map(|s| s.item.as_str()).collect();
-        assert_eq!(skipped, ["corrupt", "no-state"]);
-    }
-
-    #[test]
-    fn bad_names_are_rejected_and_nothing_is_deleted() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let build = BuildDir::new(dir.path().join("build"));
-        op(&build, "keep", r#"{"phase":"executing"}"#);
-        std::fs::write(dir.path().join("sibling"), "precious").expect("write");
-        for bad in ["..", ".", "", "a/b", "/etc", "../build", "x\0y"] {
-            let err = run(
-                &build,
-                Selection::Named(vec!["keep".into(), bad.into()]),
-                false,
-                true,
-            )
-            .expect_err(bad);
-            assert!(
-                matches!(err, PruneError::InvalidOperationName(_)),
-                "{bad}: {err}"
-            );
-        }
-        let err = run(
-            &build,
-            Selection::Named(vec!["keep".into(), "ghost".into()]),
-            false,
-            true,
-        )
-        .expect_err("unknown");
-        assert_eq!(err.to_string(), "Operation 'ghost' not found");
-        assert_eq!(names(&build), ["keep"]);
-        assert!(dir.path().join("sibling").exists());
-    }
-
-    #[test]
-    fn named_and_all_and_dry_run() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let build = BuildDir::new(dir.path());
-        for name in ["a", "b", "c"] {
-            op(&build, name, r#"{"phase":"executing"}"#);
-        }
-        let report = run(&build, Selection::Named(vec!["b".into()]), true, true).expect("dry");
-        assert_eq!(report.pruned.len(), 1);
-        assert_eq!(names(&build), ["a", "b", "c"], "a dry run removes nothing");
-        run(&build, Selection::Named(vec!["b".into()]), false, true).expect("named");
-        assert_eq!(names(&build), ["a", "c"]);
-        let report = run(&build, Selection::All, false, false).expect("all, declined");
-        assert!(report.pruned.is_empty());
-        assert_eq!(names(&build), ["a", "c"]);
-        run(&build, Selection::All, false, true).expect("all, confirmed");
-        assert!(names(&build).is_empty());
-    }
-
-    #[test]
-    fn symlinked_operations_are_not_followed() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let outside = tempfile::tempdir().expect("tempdir");
-        let build = BuildDir::new(dir.path());
-        std::fs::create_dir_all(build.operations_dir()).expect("mkdir");
-        std::fs::write(outside.path().join("state.json"), r#"{"phase":"merged"}"#).expect("write");
-        std::os::unix::fs::symlink(outside.path(), build.operations_dir().join("link"))
-            .expect("symlink");
-        let report = run(&build, Selection::All, false, true).expect("all");
-        assert!(report.pruned.is_empty());
-        assert!(outside.path().join("state.json").exists());
-        let err = run(&build, Selection::Named(vec!["link".into()]), false, true)
-            .expect_err("a link is not an operation");
-        assert!(matches!(err, PruneError::OperationNotFound(_)));
-    }
-}
+mod tests;

@@ -1,6 +1,7 @@
 //! `.prune-daemon.lock`: one prune run at a time per build directory.
 
 use std::fs::{File, OpenOptions};
+use std::os::unix::fs::OpenOptionsExt;
 
 use rustix::fs::{FlockOperation, flock};
 
@@ -37,10 +38,12 @@ impl RunLock {
 
     fn open(build: &BuildDir) -> Result<File, PruneError> {
         let path = build.run_lock();
+        // An explicit mode: under a umask of 0 the lock would be world-writable.
         OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
+            .mode(0o644)
             .open(&path)
             .map_err(|err| PruneError::io(&path, err))
     }

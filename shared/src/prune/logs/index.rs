@@ -15,7 +15,8 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io;
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::io::Write as _;
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -155,8 +156,38 @@ impl LogIndex {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
+        remove_abandoned_temps(path);
         let temp = path.with_extension(format!("tmp.{}", std::process::id()));
-        std::fs::write(&temp, bytes)?;
+        // Private, whatever the umask: it lists every log's path.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&temp)?
+            .write_all(&bytes)?;
         std::fs::rename(&temp, path)
+    }
+}
+
+/// Removes `log-index.tmp.<pid>` files whose pid is gone: a run killed while
+/// saving leaves one, and nothing else would ever remove it.
+fn remove_abandoned_temps(path: &Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return;
+    };
+    let prefix = format!("{}.tmp.", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let pid = file_name
+            .to_str()
+            .and_then(|n| n.strip_prefix(&prefix))
+            .and_then(|pid| pid.parse::<u32>().ok());
+        if pid.is_some_and(|pid| !crate::platform::pid_alive(pid)) {
+            let _ = std::fs::remove_file(entry.path());
+        }
     }
 }

@@ -54,6 +54,9 @@ pub struct Walk {
 /// prune (their pid gone) are removed on the way.
 pub fn walk(root: &Path) -> io::Result<Walk> {
     let root_dev = std::fs::symlink_metadata(root)?.dev();
+    // A bind mount has the st_dev of its filesystem; only the mount id tells it apart.
+    let root_mount = mount_id(root);
+    let euid = rustix::process::geteuid();
     let mut walk = Walk::default();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
@@ -73,7 +76,8 @@ pub fn walk(root: &Path) -> io::Result<Walk> {
             let name = entry.file_name();
             let name = name.to_string_lossy();
             if meta.is_dir() {
-                if meta.dev() == root_dev {
+                let same_mount = root_mount.is_none() || mount_id(&path) == root_mount;
+                if meta.dev() == root_dev && same_mount {
                     stack.push(path);
                 } else {
                     walk.skipped.push((
@@ -89,6 +93,15 @@ pub fn walk(root: &Path) -> io::Result<Walk> {
                         .push((path, "symbolic link; never followed".into()));
                 } else if !meta.is_file() {
                     walk.skipped.push((path, "not a regular file".into()));
+                } else if !euid.is_root() && meta.uid() != euid.as_raw() {
+                    // Its writers' /proc entries are hidden from us: a rename
+                    // could send their next lines into a deleted file.
+                    let reason = format!(
+                        "owned by uid {} and we run as uid {}: processes writing to it are invisible to us, so it is left alone",
+                        meta.uid(),
+                        euid.as_raw()
+                    );
+                    walk.skipped.push((path, reason));
                 } else {
                     walk.logs.push(LogFile {
                         path,
@@ -101,6 +114,13 @@ pub fn walk(root: &Path) -> io::Result<Walk> {
     }
     walk.logs.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(walk)
+}
+
+/// The id of the mount `path` is on (Linux 5.8+), `None` where the kernel does not say.
+fn mount_id(path: &Path) -> Option<u64> {
+    use rustix::fs::{AtFlags, CWD, StatxFlags, statx};
+    let stat = statx(CWD, path, AtFlags::SYMLINK_NOFOLLOW, StatxFlags::MNT_ID).ok()?;
+    (stat.stx_mask & StatxFlags::MNT_ID.bits() != 0).then_some(stat.stx_mnt_id)
 }
 
 /// A temp file `.name.<pid>.<n>.v0-prune-tmp` whose pid is gone is a crashed run's leftover.
@@ -268,7 +288,7 @@ pub fn prune_file(
     }
     let appender = holders.iter().any(|h| h.access == Access::Append);
     if let Some(previous) = previous.filter(|_| !appender) {
-        let file = File::open(path)?;
+        let file = open_regular(path)?;
         let meta = file.metadata()?;
         match previous.plan(&file, &meta, &options.cutoff) {
             Plan::Skip => return Ok((FileOutcome::Unchanged { len: meta.len() }, Some(*previous))),
@@ -336,8 +356,22 @@ pub fn prune_file(
     Ok((outcome, None))
 }
 
+/// Opens a log for reading without following a symlink or blocking on a FIFO
+/// that replaced it since the walk, and refuses anything but a regular file.
+fn open_regular(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::other("not a regular file (any more)"));
+    }
+    Ok(file)
+}
+
 fn dry_run(path: &Path, options: &RunOptions) -> io::Result<FileOutcome> {
-    let mut file = File::open(path)?;
+    let mut file = open_regular(path)?;
     let mut filter = LineFilter::new(options.cutoff);
     filter.pump(&mut file, &mut CountingSink)?;
     let stats = filter.finish(&mut CountingSink)?;

@@ -48,11 +48,16 @@ pub enum Rewrite {
 
 /// Rewrites `path` without its expired lines, carrying over concurrent appends.
 pub fn rewrite(path: &Path, cutoff: Cutoff) -> io::Result<Rewrite> {
+    // O_NONBLOCK: a FIFO swapped in since the walk must not block us (it
+    // means nothing to a regular file's reads).
     let source = OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(path)?;
     let meta = source.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::other("not a regular file (any more)"));
+    }
     let mut filter = LineFilter::new(cutoff);
     let mut sink = TempSink::new(path, &source, &meta)?;
     filter.pump(&mut &source, &mut sink)?;
@@ -70,6 +75,13 @@ pub fn rewrite(path: &Path, cutoff: Cutoff) -> io::Result<Rewrite> {
     // Lines appended before the lease was granted.
     filter.pump(&mut &source, &mut sink)?;
     filter.finish(&mut sink)?;
+    if source.metadata()?.len() < filter.stats().bytes_in {
+        // Someone truncated it (`: > x.log`, copytruncate) while we read it:
+        // renaming our copy over it would bring back what they removed.
+        return Err(io::Error::other(
+            "truncated by another process while we pruned it; left as they left it",
+        ));
+    }
     let mut temp = sink.into_temp()?;
     temp.file.sync_all()?;
     let target_file = temp.file.try_clone()?;

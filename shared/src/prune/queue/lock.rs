@@ -96,7 +96,42 @@ struct Held {
     id: FileId,
 }
 
+/// Creates the lock with its content in one step: the content goes into a
+/// temp file that is then hard-linked to the lock's name (which fails if the
+/// lock exists, as O_EXCL does). A holder killed between creating the lock and
+/// writing its pid would otherwise leave an empty lock that everyone waits on
+/// forever. Filesystems without hard links get the two-step creation.
 fn create_exclusive(path: &Path, content: &str) -> io::Result<FileId> {
+    let n = ASIDE.fetch_add(1, Ordering::Relaxed);
+    let temp = path.with_file_name(format!(
+        "{}{}.lock{n}.tmp",
+        super::TEMP_PREFIX,
+        std::process::id()
+    ));
+    let written = (|| {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)?;
+        file.write_all(content.as_bytes())?;
+        file_id(&file)
+    })();
+    let linked = written.and_then(|id| fs::hard_link(&temp, path).map(|()| id));
+    let _ = fs::remove_file(&temp);
+    match linked {
+        Err(err)
+            if matches!(
+                err.raw_os_error(),
+                Some(libc::EPERM | libc::EOPNOTSUPP | libc::EMLINK)
+            ) =>
+        {
+            create_exclusive_in_two_steps(path, content)
+        }
+        other => other,
+    }
+}
+
+fn create_exclusive_in_two_steps(path: &Path, content: &str) -> io::Result<FileId> {
     let mut file = OpenOptions::new().write(true).create_new(true).open(path)?;
     let id = file_id(&file)?;
     if let Err(err) = file.write_all(content.as_bytes()) {

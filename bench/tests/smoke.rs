@@ -1,0 +1,185 @@
+//! Runs the benchmark binary in `--quick` mode and checks its JSON: every case
+//! is there, measured ones with numbers, pending ones marked as such. No
+//! timing is asserted: on a shared machine that would only test the weather.
+
+use std::fs::File;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// Far more than a quick run needs (a few seconds, even in a debug build on a busy machine).
+const LIMIT: Duration = Duration::from_secs(180);
+
+/// Every case, in table order.
+const CASES: [&str; 11] = [
+    "large-log-rewrite",
+    "large-log-in-place",
+    "many-small-logs",
+    "second-run",
+    "queue",
+    "cli-return",
+    "shutdown-return",
+    "event-latency",
+    "memory",
+    "daemon-memory",
+    "dashboard",
+];
+
+const PENDING: [&str; 5] = [
+    "cli-return",
+    "shutdown-return",
+    "event-latency",
+    "daemon-memory",
+    "dashboard",
+];
+
+fn positive(value: &Value, what: &str) -> f64 {
+    let number = value
+        .as_f64()
+        .unwrap_or_else(|| panic!("{what} is not a number: {value}"));
+    assert!(number > 0.0, "{what} is not positive: {number}");
+    number
+}
+
+fn check_measured(contender: &Value, what: &str) {
+    assert!(
+        contender["name"].as_str().is_some_and(|n| !n.is_empty()),
+        "{what}: name"
+    );
+    positive(&contender["median"], &format!("{what} median"));
+    let samples = contender["samples"].as_array().expect("samples");
+    assert!(!samples.is_empty(), "{what}: no samples");
+    for sample in samples {
+        positive(sample, &format!("{what} sample"));
+    }
+}
+
+#[test]
+fn quick_run_writes_every_case_with_numbers() {
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let data = scratch.path().join("data");
+    std::fs::create_dir(&data).expect("data dir");
+    let json = scratch.path().join("out").join("bench.json");
+    let (stdout_path, stderr_path) = (scratch.path().join("stdout"), scratch.path().join("stderr"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_v0-prune-bench"))
+        .arg("--quick")
+        .arg("--json")
+        .arg(&json)
+        .arg("--tmp")
+        .arg(&data)
+        .stdin(Stdio::null())
+        .stdout(File::create(&stdout_path).expect("stdout file"))
+        .stderr(File::create(&stderr_path).expect("stderr file"))
+        .spawn()
+        .expect("run the bench");
+    // A quick run takes seconds; an engine that hangs must fail the test, not stall the suite.
+    let deadline = Instant::now() + LIMIT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "the quick bench did not finish within {LIMIT:?}; its progress:\n{}",
+                std::fs::read_to_string(&stderr_path).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let stdout = std::fs::read_to_string(&stdout_path).expect("stdout");
+    assert!(
+        status.success(),
+        "bench failed: {status}\n{stdout}\n{}",
+        std::fs::read_to_string(&stderr_path).unwrap_or_default()
+    );
+    assert!(stdout.contains("| case"), "the table is printed: {stdout}");
+    assert!(
+        stdout.contains("not measured yet: needs the daemon"),
+        "{stdout}"
+    );
+    assert_eq!(
+        std::fs::read_dir(&data).expect("list").count(),
+        0,
+        "generated data is removed"
+    );
+
+    let results: Value =
+        serde_json::from_slice(&std::fs::read(&json).expect("read json")).expect("valid json");
+    assert_eq!(results["version"], 1);
+    assert_eq!(results["mode"], "quick");
+    let machine = &results["machine"];
+    assert!(machine["nproc"].as_u64().is_some_and(|n| n >= 1));
+    assert!(machine["kernel"].as_str().is_some_and(|k| !k.is_empty()));
+    assert!(machine.get("git_commit").is_some(), "git commit recorded");
+    if let Some(commit) = machine["git_commit"].as_str() {
+        assert!(
+            commit.len() == 40 && commit.chars().all(|c| c.is_ascii_hexdigit()),
+            "{commit}"
+        );
+    }
+
+    let cases = results["cases"].as_array().expect("cases");
+    let ids: Vec<&str> = cases.iter().filter_map(|c| c["id"].as_str()).collect();
+    assert_eq!(ids, CASES);
+    for case in cases {
+        let id = case["id"].as_str().expect("id");
+        assert!(
+            case["title"].as_str().is_some_and(|t| !t.is_empty()),
+            "{id}"
+        );
+        if PENDING.contains(&id) {
+            assert_eq!(case["status"], "not_measured", "{id}");
+            assert!(
+                case["target"].as_str().is_some_and(|t| !t.is_empty()),
+                "{id}"
+            );
+            assert!(
+                case["needs"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with("needs")),
+                "{id}"
+            );
+            continue;
+        }
+        assert_eq!(case["status"], "measured", "{id}: {case}");
+        let rows = case["rows"].as_array().expect("rows");
+        assert!(!rows.is_empty(), "{id}: no rows");
+        for row in rows {
+            check_measured(&row["ours"], &format!("{id} ours"));
+            let verdict = row["verdict"].as_str().expect("verdict");
+            assert!(
+                ["met", "missed", "info", "skipped"].contains(&verdict),
+                "{id}: {verdict}"
+            );
+            match &row["baseline"] {
+                Value::Null => assert_eq!(row["ratio"], Value::Null, "{id}"),
+                // A baseline whose tool is missing has no samples, and says why.
+                baseline if verdict == "skipped" => {
+                    assert!(baseline["samples"].as_array().is_some_and(|s| s.is_empty()));
+                    assert!(
+                        row["note"].as_str().is_some(),
+                        "{id}: skipped without a reason"
+                    );
+                }
+                baseline => {
+                    check_measured(baseline, &format!("{id} baseline"));
+                    positive(&row["ratio"], &format!("{id} ratio"));
+                }
+            }
+        }
+    }
+    // The memory case reports MB, the others milliseconds.
+    let memory = cases.iter().find(|c| c["id"] == "memory").expect("memory");
+    assert!(
+        memory["rows"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .all(|r| r["ours"]["unit"] == "mb")
+    );
+    assert!(Path::new(&json).is_file());
+}

@@ -1,0 +1,362 @@
+//! The daemon under faults: killed with SIGKILL in the middle of a run, and
+//! running with a file-size limit that makes its writes fail part-way.
+//!
+//! After a kill, every log and the merge queue are either as they were or as
+//! a complete prune leaves them (a reference prune of a copy says what that
+//! is), and the next daemon starts cleanly over the stale pid file, socket and
+//! locks, finishes the work and leaves no temp file behind.
+//! `V0_PRUNE_DAEMON_KILLS` (default 6) sets the number of kills.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Client, PATIENCE, assert_answers_promptly, daemon_bin, wait_until};
+use v0_prune_shared::demo::{self, DemoSpec, SplitMix};
+use v0_prune_shared::paths::BuildDir;
+use v0_prune_shared::prune::{self, Cutoff, RunOptions, ignore_events};
+
+const RETENTION: Duration = Duration::from_secs(6 * 3600);
+
+/// A demo project, and what each log and the queue hold before and after a prune.
+struct Project {
+    _dir: tempfile::TempDir,
+    build: BuildDir,
+    before: BTreeMap<PathBuf, Vec<u8>>,
+    after: BTreeMap<PathBuf, Vec<u8>>,
+    run_time: Duration,
+}
+
+/// The files a prune changes: every log but the daemon's own, and the queue.
+fn pruned_files(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut found = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read dir").flatten() {
+            let path = entry.path();
+            let rel = path.strip_prefix(root).expect("inside").to_path_buf();
+            let kind = entry.file_type().expect("type");
+            if kind.is_dir() {
+                stack.push(path);
+            } else if kind.is_file()
+                && rel != Path::new("logs/prune-daemon.log")
+                && (rel.extension().is_some_and(|e| e == "log")
+                    || rel == Path::new("mergeq/queue.json"))
+            {
+                found.insert(rel, std::fs::read(&path).expect("read"));
+            }
+        }
+    }
+    found
+}
+
+/// Every file whose name says it is one of our temp files.
+fn temp_files(root: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read dir").flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if entry.file_type().expect("type").is_dir() {
+                stack.push(entry.path());
+            } else if name.ends_with(".tmp")
+                || name.contains(".tmp.")
+                || name.contains("v0-prune-tmp")
+            {
+                found.push(entry.path());
+            }
+        }
+    }
+    found
+}
+
+impl Project {
+    fn new(spec: DemoSpec) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let project = demo::generate(dir.path(), &spec).expect("generate");
+        let build = project.build_dir;
+        demo::write_log(
+            &build.logs_dir().join("large.log"),
+            spec.now,
+            80_000,
+            0.5,
+            5,
+        )
+        .expect("large log");
+        let before = pruned_files(build.root());
+        // The reference: the library's prune of a copy, with the cutoff the
+        // daemon will use (the demo keeps every line hours from it).
+        let copy = tempfile::tempdir().expect("tempdir");
+        for (rel, bytes) in &before {
+            let path = copy.path().join(rel);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            std::fs::write(path, bytes).expect("copy");
+        }
+        let options = RunOptions {
+            cutoff: Cutoff::before(spec.now, RETENTION),
+            dry_run: false,
+        };
+        let started = Instant::now();
+        let report = prune::run(&BuildDir::new(copy.path()), &options, &mut ignore_events)
+            .expect("reference run");
+        let run_time = started.elapsed();
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
+        let after = pruned_files(copy.path());
+        assert!(before.iter().filter(|(p, b)| after[*p] != **b).count() > 5);
+        Self {
+            _dir: dir,
+            build,
+            before,
+            after,
+            run_time,
+        }
+    }
+
+    fn restore(&self) {
+        for (rel, bytes) in &self.before {
+            std::fs::write(self.build.root().join(rel), bytes).expect("restore");
+        }
+    }
+
+    fn command(&self) -> Command {
+        let mut command = Command::new(daemon_bin());
+        command
+            .env("BUILD_DIR", self.build.root())
+            .env("V0_PRUNE_INTERVAL", "1h")
+            .env_remove("V0_PRUNE_RETENTION")
+            .env_remove("V0_ROOT")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        command
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.build.daemon_log()).unwrap_or_default()
+    }
+
+    fn count(&self, phrase: &str) -> usize {
+        self.log().lines().filter(|l| l.contains(phrase)).count()
+    }
+
+    fn assert_each_before_or_after(&self, context: &str) {
+        let now = pruned_files(self.build.root());
+        for (rel, before) in &self.before {
+            let bytes = now
+                .get(rel)
+                .unwrap_or_else(|| panic!("{context}: {rel:?} gone"));
+            assert!(
+                bytes == before || *bytes == self.after[rel],
+                "{context}: {} is torn ({} bytes; before {}, after {})",
+                rel.display(),
+                bytes.len(),
+                before.len(),
+                self.after[rel].len()
+            );
+        }
+    }
+
+    fn assert_all_after(&self, context: &str) {
+        let now = pruned_files(self.build.root());
+        for (rel, after) in &self.after {
+            assert!(
+                now.get(rel) == Some(after),
+                "{context}: {} not pruned",
+                rel.display()
+            );
+        }
+    }
+}
+
+fn spec() -> DemoSpec {
+    DemoSpec {
+        logs: 10,
+        lines_per_log: 5_000,
+        queue_entries: 4_000,
+        seed: 3,
+        ..DemoSpec::default()
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_daemon_killed_mid_run_leaves_no_torn_file_and_the_next_one_starts_cleanly() {
+    let kills: u64 = std::env::var("V0_PRUNE_DAEMON_KILLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(6);
+    let project = Project::new(spec());
+    let build = &project.build;
+    let mut rng = SplitMix::new(0xDAE);
+    let window = project.run_time.as_micros() as u64 * 3 / 2 + 1;
+    let mut stale = (0, 0); // pid files and sockets the killed daemons left
+    for kill in 0..kills {
+        project.restore();
+        let starts = project.count("Starting pruning...");
+        let mut daemon = project.command().spawn().expect("spawn");
+        let ok = wait_until(PATIENCE, || project.count("Starting pruning...") > starts);
+        assert!(ok, "no run started:\n{}", project.log());
+        let delay = Duration::from_micros(rng.below(window));
+        std::thread::sleep(delay);
+        daemon.kill().expect("SIGKILL");
+        daemon.wait().expect("reap");
+        let context = format!(
+            "kill {kill} after {delay:?} of a {:?} run",
+            project.run_time
+        );
+        project.assert_each_before_or_after(&context);
+        stale.0 += usize::from(build.pid_file().exists());
+        stale.1 += usize::from(v0_prune_shared::socket::socket_path(build).exists());
+
+        // The next daemon takes over the stale pid file, socket and locks.
+        let finished = project.count("Pruning complete");
+        let mut next = project.command().spawn().expect("spawn");
+        let pid = next.id();
+        let ready = wait_until(PATIENCE, || {
+            std::fs::read_to_string(build.pid_file()).is_ok_and(|p| p.trim() == pid.to_string())
+                && project.count("Pruning complete") > finished
+        });
+        assert!(
+            ready,
+            "{context}: the next daemon did not run:\n{}",
+            project.log()
+        );
+        assert_answers_promptly(build, pid).await;
+        let mut client = Client::connect(build).await;
+        let status = client.status().await;
+        let last = status.last_run.expect("a run finished");
+        assert!(last.errors.is_empty(), "{context}: {:?}", last.errors);
+        project.assert_all_after(&context);
+        assert_eq!(temp_files(build.root()), Vec::<PathBuf>::new(), "{context}");
+        assert!(
+            !build.queue_lock().exists(),
+            "{context}: the queue lock is left"
+        );
+        drop(client);
+        rustix::process::kill_process(
+            rustix::process::Pid::from_raw(pid as i32).expect("pid"),
+            rustix::process::Signal::TERM,
+        )
+        .expect("SIGTERM");
+        let status = next.wait().expect("wait");
+        assert!(status.success(), "{context}: {status:?}");
+        assert!(
+            !build.pid_file().exists() && !v0_prune_shared::socket::socket_path(build).exists()
+        );
+    }
+    eprintln!(
+        "daemon kills: {kills}, each run ~{:?}; stale pid files {} and sockets {} recovered",
+        project.run_time, stale.0, stale.1
+    );
+    assert_eq!(
+        stale.0 as u64, kills,
+        "every killed daemon leaves its pid file"
+    );
+    assert!(project.count("Replaced a stale pid file") as u64 >= kills);
+}
+
+/// A file-size limit (as a nearly full quota would) makes rewrites fail
+/// part-way: the daemon must not die of SIGXFSZ, must say what failed in its
+/// log and run record, leave every original intact, and keep serving.
+#[tokio::test(flavor = "current_thread")]
+async fn writes_failing_part_way_are_reported_and_the_daemon_keeps_going() {
+    let now = jiff::Timestamp::now();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let build = BuildDir::new(dir.path().join("build"));
+    std::fs::create_dir_all(build.logs_dir()).expect("logs");
+    std::fs::create_dir_all(build.mergeq_dir()).expect("mergeq");
+    // The big log's kept half is 1.5 MB, over the 1 MiB limit.
+    let big = build.logs_dir().join("big.log");
+    demo::write_log(&big, now, 40_000, 0.5, 1).expect("log");
+    let spec = DemoSpec {
+        queue_entries: 12_000,
+        logs: 0,
+        ..DemoSpec::default()
+    };
+    let project = demo::generate(dir.path().join("p").as_path(), &spec).expect("demo");
+    std::fs::copy(project.build_dir.queue_file(), build.queue_file()).expect("queue");
+    let (big_before, queue_before) = (
+        std::fs::read(&big).expect("read"),
+        std::fs::read(build.queue_file()).expect("read"),
+    );
+    assert!(queue_before.len() > 1 << 20, "{}", queue_before.len());
+
+    let limit: u64 = 1 << 20;
+    let mut command = Command::new(daemon_bin());
+    command
+        .env("BUILD_DIR", build.root())
+        .env("V0_PRUNE_INTERVAL", "1h")
+        .env_remove("V0_PRUNE_RETENTION")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // SAFETY: only setrlimit, which is async-signal-safe. SIGXFSZ keeps its
+    // default action (death): ignoring it is the daemon's job.
+    unsafe {
+        command.pre_exec(move || {
+            let rlimit = libc::rlimit {
+                rlim_cur: limit,
+                rlim_max: limit,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &rlimit) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
+    let mut daemon = command.spawn().expect("spawn");
+    let log = || std::fs::read_to_string(build.daemon_log()).unwrap_or_default();
+    let finished = wait_until(PATIENCE, || {
+        log().contains("Pruning complete") || daemon.try_wait().ok().flatten().is_some()
+    });
+    assert!(finished, "no run finished:\n{}", log());
+    if let Some(status) = daemon.try_wait().expect("try_wait") {
+        panic!("the daemon died ({status:?}) on a failed write:\n{}", log());
+    }
+    let text = log();
+    assert!(
+        text.contains("Skipped logs/big.log: error: File too large"),
+        "{text}"
+    );
+    assert!(
+        text.contains("merge queue:") && text.contains("File too large"),
+        "{text}"
+    );
+    assert!(
+        text.contains("(1 error)"),
+        "the summary counts the error:\n{text}"
+    );
+    assert_eq!(std::fs::read(&big).expect("read"), big_before);
+    assert_eq!(
+        std::fs::read(build.queue_file()).expect("read"),
+        queue_before
+    );
+    assert_eq!(temp_files(build.root()), Vec::<PathBuf>::new());
+
+    // It keeps serving, and the next run reports the same, no worse.
+    let pid = daemon.id();
+    let mut client = Client::connect(&build).await;
+    let status = client.status().await;
+    let record = status.last_run.expect("recorded");
+    assert_eq!(record.errors.len(), 1, "{:?}", record.errors);
+    assert!(record.skipped.iter().any(|s| s.item == "logs/big.log"));
+    client
+        .send(&v0_prune_shared::protocol::ClientMessage::RunNow)
+        .await;
+    let _ = client.next().await;
+    let ok = wait_until(PATIENCE, || log().matches("Pruning complete").count() >= 2);
+    assert!(ok, "the second run did not finish:\n{}", log());
+    assert!(
+        daemon.try_wait().expect("try_wait").is_none(),
+        "the daemon died"
+    );
+    assert_answers_promptly(&build, pid).await;
+    let history = std::fs::read_to_string(build.state_dir().join("history.json")).expect("history");
+    assert!(history.contains("File too large"), "{history}");
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+}

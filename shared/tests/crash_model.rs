@@ -1,0 +1,478 @@
+//! Crash at any instant: a pruner killed with SIGKILL leaves every file either
+//! as it was or as it should be after the prune, never torn; the next run
+//! cleans up what the dead one left and prunes normally.
+//!
+//! The pruner is this test binary re-executed in "pruner mode" (see
+//! [`pruner_process`]), running `prune::run` over a generated build
+//! directory while the parent kills it after a seeded random delay. The
+//! expected state after a prune comes from a model written here from the
+//! contract's rules, independent of the engine.
+//!
+//! `V0_PRUNE_CRASH_ITERATIONS` (default 30) and `V0_PRUNE_CRASH_SEED` make
+//! longer or different campaigns.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use v0_prune_shared::demo::{self, DemoSpec, SplitMix};
+use v0_prune_shared::paths::BuildDir;
+use v0_prune_shared::prune::{self, Cutoff, RunOptions, ignore_events};
+
+const NOW: &str = "2026-11-28T12:00:00Z";
+const CUTOFF: &str = "2026-11-28T06:00:00Z";
+const READY: &str = "V0-PRUNE-PRUNER-READY";
+
+fn cutoff() -> Cutoff {
+    Cutoff::at(CUTOFF.parse::<Timestamp>().expect("time"))
+}
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Not a test on its own: the body of the pruner child process.
+#[test]
+fn pruner_process() {
+    let Ok(build) = std::env::var("V0_PRUNE_TEST_PRUNER") else {
+        return;
+    };
+    let build = BuildDir::new(build);
+    let options = RunOptions {
+        cutoff: cutoff(),
+        dry_run: false,
+    };
+    println!("{READY}");
+    // Bounded, so an orphan (the parent died) does not run forever.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        prune::run(&build, &options, &mut ignore_events).expect("run");
+    }
+}
+
+// ---------------------------------------------------------------- the model
+
+/// The 20 timestamp bytes of `[YYYY-MM-DDTHH:MM:SSZ]` if the line starts with
+/// a real instant (the contract: anything else is a continuation).
+fn entry_stamp(line: &[u8]) -> Option<Timestamp> {
+    if line.len() < 22 || line[0] != b'[' || line[21] != b']' {
+        return None;
+    }
+    let text = std::str::from_utf8(&line[1..21]).ok()?;
+    let b = text.as_bytes();
+    let shape = b[4] == b'-'
+        && b[7] == b'-'
+        && b[10] == b'T'
+        && b[13] == b':'
+        && b[16] == b':'
+        && b[19] == b'Z';
+    let digits = [0..4, 5..7, 8..10, 11..13, 14..16, 17..19]
+        .iter()
+        .all(|r| b[r.clone()].iter().all(u8::is_ascii_digit));
+    // jiff would read second 60 as a leap second; the contract calls it impossible.
+    if !shape || !digits || &b[17..19] >= b"60".as_slice() {
+        return None;
+    }
+    text.parse().ok()
+}
+
+/// The contract's log rule on whole bytes.
+fn model_log(bytes: &[u8], cutoff: Timestamp) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut keep = true;
+    for line in bytes.split_inclusive(|b| *b == b'\n') {
+        if let Some(at) = entry_stamp(line) {
+            keep = at >= cutoff;
+        }
+        if keep {
+            out.extend_from_slice(line);
+        }
+    }
+    out
+}
+
+/// A merge queue in jq's layout, and the same queue after the contract's rule
+/// (terminal and older than the cutoff by `updated_at`, else `enqueued_at`,
+/// goes; a terminal entry with neither goes too), built side by side.
+fn queue_before_and_after(entries: usize, cutoff: Timestamp) -> (Vec<u8>, Vec<u8>) {
+    let statuses = [
+        "pending",
+        "processing",
+        "completed",
+        "failed",
+        "conflict",
+        "merged",
+    ];
+    let times = [
+        "2026-11-27T10:00:00Z",
+        "2026-11-28T05:59:59Z",
+        "2026-11-28T06:00:00Z",
+        "2026-11-28T11:00:00Z",
+    ];
+    let (mut all, mut kept) = (Vec::new(), Vec::new());
+    for i in 0..entries {
+        let status = statuses[i % statuses.len()];
+        let at = times[(i / statuses.len()) % times.len()];
+        let (fields, stamp) = match i % 7 {
+            0 => (format!(r#""enqueued_at": "{at}""#), Some(at)),
+            1 => (String::new(), None),
+            2 => (
+                format!(r#""updated_at": null, "enqueued_at": "{at}""#),
+                Some(at),
+            ),
+            _ => (
+                format!(r#""enqueued_at": "2020-01-01T00:00:00Z", "updated_at": "{at}""#),
+                Some(at),
+            ),
+        };
+        let sep = if fields.is_empty() { "" } else { ", " };
+        let line = format!(
+            r#"    {{"id": "mq-{i:05}", "status": "{status}"{sep}{fields}, "note": "{}"}}"#,
+            "n".repeat(i % 90)
+        );
+        let terminal = matches!(status, "completed" | "failed" | "conflict");
+        let expired = stamp.is_none_or(|at| at.parse::<Timestamp>().expect("time") < cutoff);
+        if !(terminal && expired) {
+            kept.push(line.clone());
+        }
+        all.push(line);
+    }
+    let text = |entries: &[String]| {
+        format!(
+            "{{\n  \"version\": 1,\n  \"entries\": [\n{}\n  ]\n}}\n",
+            entries.join(",\n")
+        )
+        .into_bytes()
+    };
+    (text(&all), text(&kept))
+}
+
+/// Every regular file under `root`, by relative path.
+fn files(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut found = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read dir").flatten() {
+            let path = entry.path();
+            let kind = entry.file_type().expect("type");
+            if kind.is_dir() {
+                stack.push(path);
+            } else if kind.is_file() {
+                let rel = path.strip_prefix(root).expect("inside").to_path_buf();
+                found.insert(rel, std::fs::read(&path).expect("read"));
+            }
+        }
+    }
+    found
+}
+
+/// A generated build directory and what each file must be before and after a prune.
+struct Campaign {
+    _dir: tempfile::TempDir,
+    build: BuildDir,
+    before: BTreeMap<PathBuf, Vec<u8>>,
+    after: BTreeMap<PathBuf, Vec<u8>>,
+}
+
+impl Campaign {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let spec = DemoSpec {
+            now: NOW.parse().expect("time"),
+            logs: 12,
+            lines_per_log: 6_000,
+            queue_entries: 8_000,
+            operations_per_phase: 1,
+            seed: 11,
+            ..DemoSpec::default()
+        };
+        let project = demo::generate(dir.path(), &spec).expect("generate");
+        let build = project.build_dir;
+        // Two large logs, so many kills land in the middle of a long copy.
+        for (n, lines) in [(0, 120_000), (1, 60_000)] {
+            let path = build.logs_dir().join(format!("large-{n}.log"));
+            demo::write_log(&path, spec.now, lines, 0.5, 99 + n).expect("large log");
+        }
+        let cutoff = cutoff().timestamp();
+        // Our own queue, so the model does not depend on how the demo lays it out.
+        let (queue, queue_after) = queue_before_and_after(8_000, cutoff);
+        std::fs::write(build.queue_file(), &queue).expect("queue");
+        let before = files(build.root());
+        let after = before
+            .iter()
+            .map(|(path, bytes)| {
+                let expected = if path.ends_with("mergeq/queue.json") {
+                    queue_after.clone()
+                } else if path.extension().is_some_and(|e| e == "log") {
+                    model_log(bytes, cutoff)
+                } else {
+                    bytes.clone()
+                };
+                (path.clone(), expected)
+            })
+            .collect::<BTreeMap<_, _>>();
+        let changed = before.iter().filter(|(p, b)| after[*p] != **b).count();
+        assert!(changed >= 10, "the model must expect real work: {changed}");
+        Self {
+            _dir: dir,
+            build,
+            before,
+            after,
+        }
+    }
+
+    fn restore(&self) {
+        for (path, bytes) in &self.before {
+            std::fs::write(self.build.root().join(path), bytes).expect("restore");
+        }
+    }
+
+    /// Files the engine may leave behind that are neither logs nor the queue.
+    fn is_state(path: &Path) -> bool {
+        path == Path::new(".prune-daemon.lock") || path == Path::new(".prune-daemon/log-index")
+    }
+
+    /// Checks the tree: every known file is its before or its after state;
+    /// returns the other files found (leftovers of a crash).
+    fn check_before_or_after(&self, context: &str) -> Vec<PathBuf> {
+        let now = files(self.build.root());
+        for (path, before) in &self.before {
+            let bytes = now
+                .get(path)
+                .unwrap_or_else(|| panic!("{context}: {} is gone", path.display()));
+            assert!(
+                bytes == before || *bytes == self.after[path],
+                "{context}: {} is torn: {} bytes, before {} bytes, after {} bytes",
+                path.display(),
+                bytes.len(),
+                before.len(),
+                self.after[path].len()
+            );
+        }
+        now.keys()
+            .filter(|p| !self.before.contains_key(*p) && !Self::is_state(p))
+            .cloned()
+            .collect()
+    }
+
+    fn check_after(&self, context: &str) {
+        let now = files(self.build.root());
+        for (path, after) in &self.after {
+            assert!(
+                now.get(path) == Some(after),
+                "{context}: {} is not in its after state",
+                path.display()
+            );
+        }
+        let extra: Vec<_> = now
+            .keys()
+            .filter(|p| !self.before.contains_key(*p) && !Self::is_state(p))
+            .collect();
+        assert!(extra.is_empty(), "{context}: left behind: {extra:?}");
+    }
+
+    fn prune_normally(&self, context: &str) {
+        let options = RunOptions {
+            cutoff: cutoff(),
+            dry_run: false,
+        };
+        let report = prune::run(&self.build, &options, &mut ignore_events).expect("run");
+        assert!(report.errors.is_empty(), "{context}: {:?}", report.errors);
+        assert!(
+            report.logs.skipped.is_empty() && report.queue.skipped.is_empty(),
+            "{context}: skipped {:?} {:?}",
+            report.logs.skipped,
+            report.queue.skipped
+        );
+    }
+}
+
+fn spawn_pruner(build: &BuildDir) -> (std::process::Child, Instant) {
+    let mut child = Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "pruner_process",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("V0_PRUNE_TEST_PRUNER", build.root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn pruner");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    loop {
+        let line = lines
+            .next()
+            .expect("the pruner says it is ready")
+            .expect("read");
+        if line.contains(READY) {
+            break;
+        }
+    }
+    (child, Instant::now())
+}
+
+#[test]
+fn a_pruner_killed_at_any_instant_leaves_each_file_before_or_after_never_torn() {
+    let iterations = env_number("V0_PRUNE_CRASH_ITERATIONS", 30);
+    let seed = env_number("V0_PRUNE_CRASH_SEED", 0x5EED);
+    let campaign = Campaign::new();
+
+    // The model is right, and one run takes this long: kills are spread over it.
+    let started = Instant::now();
+    campaign.prune_normally("reference run");
+    let run_time = started.elapsed();
+    campaign.check_after("reference run");
+    eprintln!("crash model: one full run takes {run_time:?}; seed {seed:#x}");
+
+    let mut rng = SplitMix::new(seed);
+    let mut leftovers_seen = BTreeMap::<String, u32>::new();
+    let mut outcomes = (0, 0, 0); // untouched, partly pruned, fully pruned
+    let window = run_time.as_micros() as u64 * 13 / 10 + 1;
+    for iteration in 0..iterations {
+        campaign.restore();
+        let delay = Duration::from_micros(rng.below(window));
+        let context = format!("iteration {iteration} (kill after {delay:?}, seed {seed:#x})");
+        let (mut child, ready_at) = spawn_pruner(&campaign.build);
+        std::thread::sleep(delay.saturating_sub(ready_at.elapsed()));
+        child.kill().expect("SIGKILL");
+        // Reaped before anything looks at its pid: a dead pid's files are leftovers.
+        child.wait().expect("reap");
+
+        let extra = campaign.check_before_or_after(&context);
+        for path in &extra {
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            let kind = if name.ends_with(".v0-prune-tmp") {
+                "log temp file"
+            } else if name.starts_with(".queue.json.v0-prune.") {
+                "queue temp file"
+            } else if name == ".queue.lock" {
+                "queue lock"
+            } else {
+                panic!("{context}: unexpected file left behind: {}", path.display());
+            };
+            *leftovers_seen.entry(kind.to_owned()).or_default() += 1;
+        }
+        let now = files(campaign.build.root());
+        let pruned = campaign
+            .before
+            .keys()
+            .filter(|p| campaign.before[*p] != campaign.after[*p])
+            .filter(|p| now[*p] == campaign.after[*p])
+            .count();
+        let changing = campaign
+            .before
+            .keys()
+            .filter(|p| campaign.before[*p] != campaign.after[*p])
+            .count();
+        match pruned {
+            0 => outcomes.0 += 1,
+            n if n == changing => outcomes.2 += 1,
+            _ => outcomes.1 += 1,
+        }
+
+        // The next run cleans up after the dead one and finishes its work.
+        campaign.prune_normally(&context);
+        campaign.check_after(&context);
+    }
+    eprintln!(
+        "crash model: {iterations} kills: {} before any file was replaced, {} mid-run, {} after the run; leftovers cleaned: {leftovers_seen:?}",
+        outcomes.0, outcomes.1, outcomes.2
+    );
+    // The campaign must actually have hit runs in progress.
+    if iterations >= 20 {
+        assert!(outcomes.1 > 0, "no kill landed mid-run: {outcomes:?}");
+    }
+}
+
+/// The state a crash leaves at each step of a rewrite, a queue replace and
+/// an index save, laid out by hand: the next run must clean all of it.
+#[test]
+fn every_leftover_of_a_crashed_run_is_cleaned_by_the_next_run() {
+    let campaign = Campaign::new();
+    let root = campaign.build.root();
+    let mut gone = Command::new("true").spawn().expect("spawn true");
+    let dead = gone.id();
+    gone.wait().expect("reap");
+    let leftovers = [
+        // A temp log half written, and one complete but not yet renamed.
+        format!("logs/.large-0.log.{dead}.0.v0-prune-tmp"),
+        format!("logs/.events-3.log.{dead}.1.v0-prune-tmp"),
+        format!("mergeq/.queue.json.v0-prune.{dead}.0.tmp"),
+        format!(".prune-daemon/log-index.tmp.{dead}"),
+    ];
+    std::fs::create_dir_all(root.join(".prune-daemon")).expect("state dir");
+    for path in &leftovers {
+        std::fs::write(root.join(path), b"[2026-11-28T07:00:00Z] half a line with").expect("write");
+    }
+    // The dead pruner held the merge-queue lock, and its index is garbage.
+    std::fs::write(
+        campaign.build.queue_lock(),
+        format!("v0-prune (pid {dead})\n"),
+    )
+    .expect("lock");
+    std::fs::write(root.join(".prune-daemon/log-index"), b"\x01\xff torn").expect("index");
+
+    campaign.prune_normally("after a crash");
+    campaign.check_after("after a crash");
+}
+
+/// A pruner killed between creating `.queue.lock` and writing its pid into it
+/// would leave a lock nobody can attribute, which v0's mergeq and every later
+/// prune must treat as held: the queue would never be pruned again. So the
+/// lock must never exist without its holder's pid, not even for a moment.
+#[test]
+fn the_queue_lock_never_exists_without_its_holders_pid() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let build = BuildDir::new(dir.path());
+    std::fs::create_dir_all(build.mergeq_dir()).expect("mergeq");
+    let queue = br#"{"version":1,"entries":[
+    {"id":"old","status":"completed","updated_at":"2026-11-27T00:00:00Z"},
+    {"id":"new","status":"pending","enqueued_at":"2026-11-28T11:00:00Z"}
+]}
+"#;
+    let options = RunOptions {
+        cutoff: cutoff(),
+        dry_run: false,
+    };
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let (lock, stop) = (build.queue_lock(), std::sync::Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let (mut seen, mut anonymous) = (0u64, 0u64);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Ok(content) = std::fs::read_to_string(&lock) {
+                    seen += 1;
+                    if !content.contains("(pid ") {
+                        anonymous += 1;
+                    }
+                }
+            }
+            (seen, anonymous)
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut runs = 0;
+    while Instant::now() < deadline {
+        std::fs::write(build.queue_file(), queue).expect("queue");
+        let report = prune::queue::prune(&build, &options, &mut ignore_events).expect("prune");
+        assert_eq!(report.removed.len(), 1);
+        runs += 1;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (seen, anonymous) = watcher.join().expect("watcher");
+    eprintln!("queue lock: {runs} acquisitions, seen {seen} times, {anonymous} without a pid");
+    assert!(seen > 0, "the watcher never saw the lock held");
+    assert_eq!(
+        anonymous, 0,
+        "the lock was visible without its holder's pid"
+    );
+}

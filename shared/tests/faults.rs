@@ -1,0 +1,471 @@
+//! Faults: writes that fail part-way (a file-size limit, a full disk), files
+//! we may not touch (as an unprivileged user), and other mounts inside the
+//! build directory. Each ends in a clear outcome in the report, the original
+//! file intact, and never a crash or a hang. Surprises in the middle of a run
+//! are in `surprises.rs`.
+//!
+//! Sub-cases that need root (a tmpfs, a bind mount, switching to uid 65534)
+//! print a note and return when they cannot run.
+
+use std::ffi::CString;
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+mod support;
+
+use support::{kept_part, log_text, options, reason_of, temp_files};
+use v0_prune_shared::paths::BuildDir;
+use v0_prune_shared::prune::{self, RunReport, ignore_events};
+
+const REPORT: &str = "V0-PRUNE-REPORT:";
+const NOBODY: u32 = 65534;
+
+fn queue_text(entries: usize) -> String {
+    let items: Vec<String> = (0..entries)
+        .map(|i| {
+            let (status, at) = if i % 2 == 0 {
+                ("completed", "2026-11-27T00:00:00Z")
+            } else {
+                ("pending", "2026-11-28T11:00:00Z")
+            };
+            format!(
+                "    {{\"id\": \"mq-{i:05}\", \"status\": \"{status}\", \"updated_at\": \"{at}\", \"note\": \"{}\"}}",
+                "n".repeat(60)
+            )
+        })
+        .collect();
+    format!(
+        "{{\n  \"version\": 1,\n  \"entries\": [\n{}\n  ]\n}}\n",
+        items.join(",\n")
+    )
+}
+
+// ------------------------------------------------------- the child pruner
+
+/// Not a test on its own: a pruner child that prints its report as JSON.
+#[test]
+fn report_process() {
+    let Ok(build) = std::env::var("V0_PRUNE_FAULTS_CHILD") else {
+        return;
+    };
+    let report = prune::run(&BuildDir::new(build), &options(), &mut ignore_events);
+    match report {
+        Ok(report) => println!(
+            "{REPORT}{}",
+            serde_json::to_string(&report).expect("report as JSON")
+        ),
+        Err(err) => println!("{REPORT}error: {err}"),
+    }
+}
+
+/// How the child is restricted.
+#[derive(Clone, Copy)]
+enum Restrict {
+    /// Writes beyond this many bytes into any file fail with EFBIG.
+    FileSize(u64),
+    /// Runs as uid and gid 65534 (`nobody`).
+    Nobody,
+}
+
+/// Runs a pruner child under `restrict`; `None` when it could not be started that way.
+fn run_child(build: &Path, restrict: Restrict) -> Option<RunReport> {
+    let mut command = Command::new(std::env::current_exe().expect("test binary"));
+    command
+        .args([
+            "report_process",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("V0_PRUNE_FAULTS_CHILD", build)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // SAFETY: the closures only make async-signal-safe system calls.
+    unsafe {
+        command.pre_exec(move || {
+            match restrict {
+                Restrict::FileSize(limit) => {
+                    let limit = libc::rlimit {
+                        rlim_cur: limit,
+                        rlim_max: limit,
+                    };
+                    // A write past the limit must fail with EFBIG, not kill
+                    // the process; the disposition survives exec.
+                    libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+                    if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                Restrict::Nobody => {
+                    if libc::setgroups(0, std::ptr::null()) != 0
+                        || libc::setgid(NOBODY) != 0
+                        || libc::setuid(NOBODY) != 0
+                    {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+            }
+            Ok(())
+        });
+    }
+    let output = match command.output() {
+        Ok(output) => output,
+        Err(err) => {
+            eprintln!("note: could not start the restricted pruner ({err}); sub-case skipped");
+            return None;
+        }
+    };
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    // libtest prints "test report_process ... " before it on the same line.
+    let Some(line) = stdout
+        .lines()
+        .find_map(|l| l.split_once(REPORT).map(|(_, r)| r))
+    else {
+        panic!(
+            "the pruner child died ({:?}) without a report:\n{stdout}\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    assert!(!line.starts_with("error: "), "{line}");
+    Some(serde_json::from_str(line).expect("a report"))
+}
+
+fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+// ------------------------------------------------------- failing writes
+
+#[test]
+fn a_file_size_limit_fails_writes_part_way_and_changes_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let build = BuildDir::new(dir.path());
+    std::fs::create_dir_all(build.logs_dir()).expect("logs");
+    std::fs::create_dir_all(build.mergeq_dir()).expect("mergeq");
+    // Kept parts: 200 KB (over the 64 KiB limit) and 10 KB (under it).
+    let big = log_text(4000, 2000);
+    let small = log_text(200, 100);
+    let queue = queue_text(2000);
+    std::fs::write(build.logs_dir().join("big.log"), &big).expect("write");
+    std::fs::write(build.logs_dir().join("small.log"), &small).expect("write");
+    std::fs::write(build.queue_file(), &queue).expect("write");
+
+    let report =
+        run_child(build.root(), Restrict::FileSize(64 * 1024)).expect("rlimits need no privilege");
+
+    let reason = reason_of(&report, "logs/big.log").expect("big.log is reported");
+    assert!(reason.contains("File too large"), "{reason}");
+    assert_eq!(
+        std::fs::read_to_string(build.logs_dir().join("big.log")).expect("read"),
+        big,
+        "the original must stay intact"
+    );
+    assert_eq!(report.logs.pruned.len(), 1, "{:?}", report.logs.pruned);
+    assert_eq!(
+        std::fs::read_to_string(build.logs_dir().join("small.log")).expect("read"),
+        kept_part(&small)
+    );
+    assert!(
+        report
+            .errors
+            .iter()
+            .any(|e| e.starts_with("merge queue:") && e.contains("File too large")),
+        "{:?}",
+        report.errors
+    );
+    assert_eq!(
+        std::fs::read_to_string(build.queue_file()).expect("read"),
+        queue
+    );
+    assert!(!build.queue_lock().exists(), "the queue lock was released");
+    assert_eq!(temp_files(build.root()), Vec::<PathBuf>::new());
+}
+
+/// Unmounts (lazily) when dropped, so a failing test leaves no mount behind.
+struct Mount(PathBuf);
+
+impl Mount {
+    fn tmpfs(at: &Path, size: &str) -> Option<Self> {
+        Self::tmpfs_with(at, &format!("size={size}"))
+    }
+
+    fn bind(from: &Path, at: &Path) -> Option<Self> {
+        let source = CString::new(from.as_os_str().as_bytes()).expect("path");
+        let target = CString::new(at.as_os_str().as_bytes()).expect("path");
+        // SAFETY: valid NUL-terminated strings; no data argument.
+        let rc = unsafe {
+            libc::mount(
+                source.as_ptr(),
+                target.as_ptr(),
+                std::ptr::null(),
+                libc::MS_BIND,
+                std::ptr::null(),
+            )
+        };
+        if rc != 0 {
+            eprintln!(
+                "note: cannot bind-mount here ({}); sub-case skipped",
+                std::io::Error::last_os_error()
+            );
+            return None;
+        }
+        Some(Self(at.to_path_buf()))
+    }
+
+    fn tmpfs_with(at: &Path, data: &str) -> Option<Self> {
+        let source = CString::new("v0-prune-test").expect("name");
+        let target = CString::new(at.as_os_str().as_bytes()).expect("path");
+        let fstype = CString::new("tmpfs").expect("fstype");
+        let data = CString::new(data).expect("data");
+        // SAFETY: valid NUL-terminated strings for the duration of the call.
+        let rc = unsafe {
+            libc::mount(
+                source.as_ptr(),
+                target.as_ptr(),
+                fstype.as_ptr(),
+                0,
+                data.as_ptr().cast(),
+            )
+        };
+        if rc != 0 {
+            eprintln!(
+                "note: cannot mount a tmpfs here ({}); sub-case skipped",
+                std::io::Error::last_os_error()
+            );
+            return None;
+        }
+        Some(Self(at.to_path_buf()))
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let target = CString::new(self.0.as_os_str().as_bytes()).expect("path");
+        // SAFETY: a valid path string.
+        unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) };
+    }
+}
+
+#[test]
+fn a_full_disk_fails_the_rewrite_keeps_the_original_and_frees_the_temp() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(_mount) = Mount::tmpfs(dir.path(), "1m") else {
+        return;
+    };
+    let build = BuildDir::new(dir.path());
+    std::fs::create_dir_all(build.logs_dir()).expect("logs");
+    // 700 KB of which 630 KB are kept: the copy cannot fit beside the original.
+    let big = log_text(7000, 700);
+    let small = log_text(100, 50);
+    std::fs::write(build.logs_dir().join("big.log"), &big).expect("write");
+    std::fs::write(build.logs_dir().join("small.log"), &small).expect("write");
+
+    for attempt in 0..2 {
+        let report = prune::run(&build, &options(), &mut ignore_events).expect("run");
+        let reason = reason_of(&report, "logs/big.log").expect("big.log is reported");
+        assert!(
+            reason.contains("No space left on device"),
+            "{attempt}: {reason}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(build.logs_dir().join("big.log")).expect("read"),
+            big
+        );
+        assert_eq!(
+            std::fs::read_to_string(build.logs_dir().join("small.log")).expect("read"),
+            kept_part(&small)
+        );
+        assert_eq!(temp_files(build.root()), Vec::<PathBuf>::new(), "{attempt}");
+    }
+}
+
+// ------------------------------------------------------- permissions
+
+fn chown(path: &Path, uid: u32) {
+    std::os::unix::fs::lchown(path, Some(uid), Some(uid)).expect("chown");
+}
+
+fn chmod(path: &Path, mode: u32) {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+/// As an unprivileged user (root ignores permission bits): read-only and
+/// unreadable logs and directories, a read-only merge queue directory, and a
+/// log that belongs to someone else, which that someone holds open.
+#[test]
+fn an_unprivileged_pruner_meets_read_only_unreadable_and_foreign_files() {
+    if !is_root() {
+        eprintln!("note: not root, cannot switch to uid {NOBODY}; sub-case skipped");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    chmod(dir.path(), 0o755);
+    let root = dir.path().join("build");
+    let build = BuildDir::new(&root);
+    let text = log_text(40, 20);
+    let write = |rel: &str, mode: u32| {
+        let path = root.join(rel);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&path, &text).expect("write");
+        chmod(&path, mode);
+        path
+    };
+    let read_only = write("logs/read-only.log", 0o444);
+    let unreadable = write("logs/unreadable.log", 0o000);
+    let in_read_only_dir = write("frozen/x.log", 0o644);
+    let in_closed_dir = write("closed/x.log", 0o644);
+    let foreign = write("logs/root-daemon.log", 0o644);
+    std::fs::create_dir_all(build.mergeq_dir()).expect("mergeq");
+    let queue = queue_text(10);
+    std::fs::write(build.queue_file(), &queue).expect("queue");
+    for path in walk_all(&root) {
+        if path != foreign {
+            chown(&path, NOBODY);
+        }
+    }
+    chmod(&root.join("frozen"), 0o555);
+    chmod(&root.join("closed"), 0o000);
+    chmod(&build.mergeq_dir(), 0o555);
+    // Root's daemon appends to its own log in nobody's directory.
+    let mut root_writer = OpenOptions::new()
+        .append(true)
+        .open(&foreign)
+        .expect("open");
+
+    let Some(report) = run_child(&root, Restrict::Nobody) else {
+        return;
+    };
+    root_writer
+        .write_all(b"[2026-11-28T10:00:00Z] written after the prune\n")
+        .expect("append");
+
+    // A read-only log in a writable directory is pruned like any other, as
+    // `mv` would replace it, and stays read-only.
+    assert_eq!(
+        std::fs::read_to_string(&read_only).expect("read"),
+        kept_part(&text)
+    );
+    let meta = std::fs::metadata(&read_only).expect("meta");
+    assert_eq!(meta.permissions().mode() & 0o777, 0o444);
+    assert_eq!(meta.uid(), NOBODY);
+    let expect_skip = |item: &str, words: &str, path: &Path| {
+        let reason = reason_of(&report, item).unwrap_or_else(|| panic!("{item}: {report:#?}"));
+        assert!(reason.contains(words), "{item}: {reason}");
+        assert_eq!(std::fs::read_to_string(path).expect("read"), text, "{item}");
+    };
+    expect_skip("logs/unreadable.log", "Permission denied", &unreadable);
+    expect_skip("frozen/x.log", "Permission denied", &in_read_only_dir);
+    expect_skip("closed", "cannot read directory", &in_closed_dir);
+    // Its writer is invisible to us (another user's /proc), so renaming
+    // would send its next lines into a deleted file.
+    let reason = reason_of(&report, "logs/root-daemon.log").expect("the foreign log is skipped");
+    assert!(reason.contains("owned by uid 0"), "{reason}");
+    let foreign_now = std::fs::read_to_string(&foreign).expect("read");
+    assert!(
+        foreign_now.ends_with("written after the prune\n"),
+        "{foreign_now}"
+    );
+    assert!(
+        report
+            .errors
+            .iter()
+            .any(|e| e.contains("Permission denied")),
+        "{:?}",
+        report.errors
+    );
+    assert_eq!(
+        std::fs::read_to_string(build.queue_file()).expect("read"),
+        queue
+    );
+    chmod(&root.join("closed"), 0o755);
+    assert_eq!(temp_files(&root), Vec::<PathBuf>::new());
+}
+
+fn walk_all(root: &Path) -> Vec<PathBuf> {
+    let mut all = vec![root.to_path_buf()];
+    let mut i = 0;
+    while i < all.len() {
+        if all[i].is_dir() {
+            let children: Vec<_> = std::fs::read_dir(&all[i])
+                .expect("read dir")
+                .flatten()
+                .map(|e| e.path())
+                .collect();
+            all.extend(children);
+        }
+        i += 1;
+    }
+    all
+}
+
+// ------------------------------------------------------- other mounts
+
+#[test]
+fn other_mounts_inside_the_build_dir_are_never_entered() {
+    if !is_root() {
+        eprintln!("note: not root, cannot mount; sub-case skipped");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let elsewhere = tempfile::tempdir().expect("tempdir");
+    let build = BuildDir::new(dir.path());
+    let text = log_text(20, 10);
+    let tmpfs_dir = build.logs_dir().join("tmpfs");
+    let bound_dir = build.logs_dir().join("bound");
+    std::fs::create_dir_all(&tmpfs_dir).expect("mkdir");
+    std::fs::create_dir_all(&bound_dir).expect("mkdir");
+    std::fs::write(build.logs_dir().join("own.log"), &text).expect("write");
+    // A directory elsewhere on the same filesystem, bind-mounted in: same
+    // st_dev, still another mount.
+    std::fs::write(elsewhere.path().join("system.log"), &text).expect("write");
+    let Some(_bound) = Mount::bind(elsewhere.path(), &bound_dir) else {
+        return;
+    };
+    let tmpfs = Mount::tmpfs(&tmpfs_dir, "1m");
+    if tmpfs.is_some() {
+        std::fs::write(tmpfs_dir.join("mounted.log"), &text).expect("write");
+    }
+
+    let report = prune::run(&build, &options(), &mut ignore_events).expect("run");
+
+    assert_eq!(
+        std::fs::read_to_string(build.logs_dir().join("own.log")).expect("read"),
+        kept_part(&text)
+    );
+    assert_eq!(
+        std::fs::read_to_string(elsewhere.path().join("system.log")).expect("read"),
+        text,
+        "a bind mount was entered"
+    );
+    let reason = reason_of(&report, "logs/bound").expect("the bind mount is reported");
+    assert!(reason.contains("mounted"), "{reason}");
+    if tmpfs.is_some() {
+        assert_eq!(
+            std::fs::read_to_string(tmpfs_dir.join("mounted.log")).expect("read"),
+            text
+        );
+        assert!(reason_of(&report, "logs/tmpfs").is_some_and(|r| r.contains("mounted")));
+    }
+    assert_eq!(report.logs.pruned.len(), 1, "{:?}", report.logs.pruned);
+}
+
+#[test]
+fn the_child_pruner_reads_its_report_back() {
+    // The harness above is only as good as its plumbing: an unrestricted child
+    // prunes and reports like the library does in-process.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = log_text(10, 5);
+    std::fs::write(dir.path().join("x.log"), &text).expect("write");
+    let report = run_child(dir.path(), Restrict::FileSize(u64::MAX)).expect("child");
+    assert_eq!(report.logs.lines_removed, 5);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("x.log")).expect("read"),
+        kept_part(&text)
+    );
+}

@@ -1,0 +1,74 @@
+//! What the fault tests share: a fixed cutoff, logs with a known expired
+//! part, and ways to read a report and find our temp files.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use jiff::Timestamp;
+use v0_prune_shared::prune::{Cutoff, RunOptions, RunReport};
+
+/// The cutoff every fault test prunes with.
+pub const CUTOFF: &str = "2026-11-28T06:00:00Z";
+
+/// A non-dry run at [`CUTOFF`].
+pub fn options() -> RunOptions {
+    RunOptions {
+        cutoff: Cutoff::at(CUTOFF.parse::<Timestamp>().expect("time")),
+        dry_run: false,
+    }
+}
+
+/// `lines` entries of ~100 bytes, the first `expired` of them before the cutoff.
+pub fn log_text(lines: usize, expired: usize) -> String {
+    (0..lines)
+        .map(|i| {
+            let hour = if i < expired { "01" } else { "09" };
+            format!(
+                "[2026-11-28T{hour}:00:00Z] entry {i:06} {}\n",
+                "x".repeat(70)
+            )
+        })
+        .collect()
+}
+
+/// The lines of `text` that survive [`CUTOFF`].
+pub fn kept_part(text: &str) -> String {
+    text.lines()
+        .filter(|l| l.starts_with("[2026-11-28T09"))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+/// Why `item` was skipped, if it was.
+pub fn reason_of<'a>(report: &'a RunReport, item: &str) -> Option<&'a str> {
+    report
+        .logs
+        .skipped
+        .iter()
+        .find(|s| s.item == item)
+        .map(|s| s.reason.as_str())
+}
+
+/// Temp files of ours anywhere under `root`.
+pub fn temp_files(root: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() {
+                stack.push(entry.path());
+            } else if name.contains("v0-prune") && name.contains("tmp") {
+                found.push(entry.path());
+            }
+        }
+    }
+    found
+}

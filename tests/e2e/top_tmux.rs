@@ -1,0 +1,348 @@
+//! `v0-prune top` in a real terminal: tmux runs a shell, the shell runs the
+//! dashboard against a real daemon on a generated project, and the test reads
+//! the screen with `capture-pane` and presses keys as a user would. Every wait
+//! polls the screen (or the process table) against a deadline; none is a
+//! fixed sleep.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+
+use v0_prune_e2e::{
+    Background, Invocation, PATIENCE, TestProject, TmuxPane, Tree, bin, process_gone,
+};
+use v0_prune_shared::demo::{DemoSpec, log_line};
+
+/// The prompt of the pane's shell, to know when it is back.
+const PROMPT: &str = "top-e2e$";
+
+/// Expired lines appended before `r`, so the requested run has something to reclaim.
+const APPENDED_LINES: usize = 300;
+
+/// Every state word the header can end with; longer words first, since
+/// "not running" ends with "running".
+const STATES: [&str; 8] = [
+    "not running",
+    "disconnected",
+    "incompatible",
+    "connecting",
+    "draining",
+    "starting",
+    "running",
+    "idle",
+];
+
+/// The daemon's state as the header shows it (right end of the first row).
+fn state(screen: &str) -> Option<&'static str> {
+    let header = screen.lines().next()?.trim_end();
+    if !header.contains("v0-prune top") {
+        return None;
+    }
+    STATES
+        .into_iter()
+        .find(|word| header.ends_with(&format!(" {word}")))
+}
+
+/// One row of the run-history table, as drawn.
+#[derive(Debug)]
+struct HistoryRow {
+    lines: String,
+    queue: String,
+    reclaimed: String,
+}
+
+/// The rows of the run-history table, newest first, cut at the columns of
+/// its heading row.
+fn history(screen: &str) -> Vec<HistoryRow> {
+    let rows: Vec<Vec<char>> = screen.lines().map(|l| l.chars().collect()).collect();
+    let Some(heading) = rows.iter().position(|row| {
+        let text: String = row.iter().collect();
+        text.contains("Start") && text.contains("Reclaimed") && text.contains("Skip/Err")
+    }) else {
+        return Vec::new();
+    };
+    let text: String = rows[heading].iter().collect();
+    let column = |name: &str| {
+        let byte = text.find(name).expect("a heading");
+        text[..byte].chars().count()
+    };
+    let (lines, queue, reclaimed, skip) = (
+        column("Lines"),
+        column("Queue"),
+        column("Reclaimed"),
+        column("Skip/Err"),
+    );
+    let cell = |row: &[char], from: usize, to: usize| -> String {
+        row.get(from..to.min(row.len()))
+            .unwrap_or_default()
+            .iter()
+            .collect::<String>()
+            .trim()
+            .to_owned()
+    };
+    rows[heading + 1..]
+        .iter()
+        .take_while(|row| row.first() == Some(&'│'))
+        .filter(|row| !cell(row, 1, lines).is_empty())
+        .map(|row| HistoryRow {
+            lines: cell(row, lines, queue),
+            queue: cell(row, queue, reclaimed),
+            reclaimed: cell(row, reclaimed, skip),
+        })
+        .collect()
+}
+
+/// Bytes in a human size as the dashboard writes it (`13.7 KiB`).
+fn bytes(human: &str) -> f64 {
+    let (number, unit) = human
+        .split_once(' ')
+        .unwrap_or_else(|| panic!("not a size: {human:?}"));
+    let number: f64 = number
+        .parse()
+        .unwrap_or_else(|_| panic!("not a size: {human:?}"));
+    let scale = match unit {
+        "B" => 1.0,
+        "KiB" => 1024.0,
+        "MiB" => 1024.0 * 1024.0,
+        "GiB" => 1024.0 * 1024.0 * 1024.0,
+        _ => panic!("unknown unit in {human:?}"),
+    };
+    number * scale
+}
+
+/// A count as the dashboard writes it (`37,137`).
+fn count(text: &str) -> u64 {
+    text.replace(',', "")
+        .parse()
+        .unwrap_or_else(|_| panic!("not a count: {text:?}"))
+}
+
+/// Whether `screen` shows the run history with `runs` runs and idles.
+fn idle_with_runs(screen: &str, runs: usize) -> bool {
+    state(screen) == Some("idle")
+        && screen.contains(&format!("Run history ({runs})"))
+        && history(screen).len() == runs.min(history_capacity(screen))
+}
+
+/// Rows the history table has room for on this screen.
+fn history_capacity(screen: &str) -> usize {
+    let mut lines = screen.lines().skip_while(|l| !l.contains("Skip/Err"));
+    lines.next();
+    lines.take_while(|l| l.starts_with('│')).count()
+}
+
+/// The last row with something on it, without trailing blanks.
+fn last_line(screen: &str) -> Option<&str> {
+    screen
+        .lines()
+        .map(str::trim_end)
+        .rfind(|line| !line.is_empty())
+}
+
+/// Starts `v0-prune-daemon` on `project`: runs only when asked (a one-hour
+/// interval, after the one at start), with the retention the data was aged
+/// against, so that half the generated lines have expired.
+fn start_daemon(project: &TestProject) -> Background {
+    let daemon = Invocation::new("v0-prune-daemon", &project.root)
+        .env("BUILD_DIR", &project.build_dir)
+        .env("V0_PRUNE_INTERVAL", "1h")
+        .env("V0_PRUNE_RETENTION", "6h")
+        .spawn();
+    project.wait_for_daemon_log("Sleeping for");
+    assert_eq!(project.daemon_pid(), Some(daemon.pid()));
+    daemon
+}
+
+/// Appends expired entries to a log a v0 daemon writes; returns the bytes.
+fn append_expired_lines(project: &TestProject) -> (String, u64) {
+    let long_ago = jiff::Timestamp::now()
+        .checked_sub(jiff::SignedDuration::from_hours(30))
+        .expect("a representable time");
+    let stamp = log_line(long_ago, "");
+    let stamp = stamp.trim_end().to_owned();
+    let text: String = (0..APPENDED_LINES)
+        .map(|i| {
+            log_line(
+                long_ago,
+                &format!("mergeq: late entry {i} written by the e2e test"),
+            )
+        })
+        .collect();
+    let mut log = OpenOptions::new()
+        .append(true)
+        .open(project.path("logs/mergeq.log"))
+        .expect("the generated project has logs/mergeq.log");
+    log.write_all(text.as_bytes()).expect("append");
+    (stamp, text.len() as u64)
+}
+
+/// Holds `.prune-daemon.lock` as another pruner would, so that a run of the
+/// daemon waits at its start until the file is dropped.
+fn hold_run_lock(project: &TestProject) -> File {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(project.path(".prune-daemon.lock"))
+        .expect("run lock");
+    rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive).expect("flock");
+    file
+}
+
+#[test]
+fn top_runs_drains_and_quits_in_a_real_terminal() {
+    if !TmuxPane::available() {
+        eprintln!("skipped: tmux is not installed (.ci/run installs it)");
+        return;
+    }
+    let project = TestProject::demo_with(&DemoSpec::default());
+    let expected = project.expected.clone().expect("a demo project");
+    assert!(
+        expected.log_bytes_removed > 0,
+        "the demo data has expired lines"
+    );
+    let mut daemon = start_daemon(&project);
+    let pid = daemon.pid();
+
+    // A shell in a 100x30 terminal; it notes the tty settings, runs the
+    // dashboard, then says how it exited and notes the settings again.
+    let pane = TmuxPane::start(project.temp(), 100, 30, &[], "sh");
+    pane.wait_for("the shell", PATIENCE, |s| !s.trim().is_empty());
+    // Set here, not in the environment: dash ignores PS1 from it for root.
+    pane.type_text(&format!("PS1='{PROMPT} '"));
+    pane.keys(&["Enter"]);
+    pane.wait_for("the shell's prompt", PATIENCE, |s| {
+        last_line(s) == Some(PROMPT)
+    });
+    let (before, after) = (
+        project.temp().join("tty.before"),
+        project.temp().join("tty.after"),
+    );
+    pane.type_text(&format!(
+        "stty -g > '{}'; BUILD_DIR='{}' '{}' top; echo \"TOP_EXITED=$?\"; stty -g > '{}'",
+        before.display(),
+        project.build_dir.display(),
+        bin("v0-prune").display(),
+        after.display(),
+    ));
+    pane.keys(&["Enter"]);
+
+    // Idle, with the run the daemon made at start in the history.
+    let screen = pane.wait_for("idle with one run in the history", PATIENCE, |s| {
+        idle_with_runs(s, 1)
+    });
+    assert_eq!(
+        pane.display("#{alternate_on}"),
+        "1",
+        "on the alternate screen"
+    );
+    assert!(screen.contains(&format!("daemon pid {pid}")), "{screen}");
+    assert!(screen.contains("retention 6h · interval 1h"), "{screen}");
+    let first = &history(&screen)[0];
+    assert_eq!(
+        count(&first.lines),
+        expected.log_lines_removed,
+        "the start-up run removed the generated expired lines:\n{screen}"
+    );
+    assert_eq!(
+        count(&first.queue),
+        expected.queue_entries_removed as u64,
+        "{screen}"
+    );
+    assert!(
+        bytes(&first.reclaimed) >= expected.log_bytes_removed as f64 * 0.95,
+        "{first:?}\n{screen}"
+    );
+
+    // `r`: a new run appears, and reclaims at least what was appended.
+    let (old_stamp, appended) = append_expired_lines(&project);
+    pane.keys(&["r"]);
+    let screen = pane.wait_for("a second run in the history", PATIENCE, |s| {
+        idle_with_runs(s, 2)
+    });
+    let newest = &history(&screen)[0];
+    assert_eq!(
+        count(&newest.lines),
+        APPENDED_LINES as u64,
+        "the requested run removed the appended lines: {newest:?}\n{screen}"
+    );
+    // The size is shown rounded to one decimal.
+    assert!(
+        (bytes(&newest.reclaimed) - appended as f64).abs() <= appended as f64 * 0.05,
+        "the requested run reclaimed the {appended} bytes appended: {newest:?}\n{screen}"
+    );
+    assert!(
+        !project.read_text("logs/mergeq.log").contains(&old_stamp),
+        "the expired lines are gone from the file"
+    );
+
+    // `d`, `y`: a run held at its start by the run lock keeps the daemon
+    // draining until the lock goes; then it exits and the screen says so.
+    let run_lock = hold_run_lock(&project);
+    pane.keys(&["r"]);
+    pane.wait_for("a run in progress", PATIENCE, |s| {
+        state(s) == Some("running")
+    });
+    pane.keys(&["d"]);
+    pane.wait_for("the drain confirmation", PATIENCE, |s| {
+        s.contains(&format!("Drain the prune daemon (pid {pid})?"))
+    });
+    pane.keys(&["y"]);
+    // The state and the daemon's log line come as separate events.
+    let screen = pane.wait_for("draining, waiting for run #3", PATIENCE, |s| {
+        state(s) == Some("draining") && s.contains("Waiting for run #3 to finish")
+    });
+    assert!(
+        !process_gone(pid),
+        "draining waits for the run in progress:\n{screen}"
+    );
+    drop(run_lock);
+    let screen = pane.wait_for("the daemon shown as not running", PATIENCE, |s| {
+        // Reaps the daemon as soon as it exits (it is this test's child).
+        daemon.running();
+        state(s) == Some("not running")
+    });
+    assert!(
+        last_line(&screen).is_some_and(|keys| keys.contains("s start daemon")),
+        "it offers to start the daemon again:\n{screen}"
+    );
+    daemon.wait(PATIENCE).expect_code(0);
+    assert!(process_gone(pid));
+
+    // `q`: the dashboard exits 0 and the shell has its terminal back as it was.
+    pane.keys(&["q"]);
+    let screen = pane.wait_for("the prompt after the dashboard", PATIENCE, |s| {
+        s.lines().any(|l| l.trim_end() == "TOP_EXITED=0") && last_line(s) == Some(PROMPT)
+    });
+    assert_eq!(
+        pane.display("#{alternate_on}"),
+        "0",
+        "back on the normal screen:\n{screen}"
+    );
+    assert_eq!(
+        pane.display("#{cursor_flag}"),
+        "1",
+        "the cursor shows again"
+    );
+    let tty_before = std::fs::read_to_string(&before).expect("tty settings before");
+    let tty_after = std::fs::read_to_string(&after).expect("tty settings after");
+    assert_eq!(
+        tty_before, tty_after,
+        "the tty modes are restored (no raw mode left)"
+    );
+    assert!(!project.build_dir.join(".prune-daemon/daemon.sock").exists());
+}
+
+#[test]
+fn top_refuses_a_stdout_that_is_not_a_terminal() {
+    let project = TestProject::bare();
+    let before = Tree::of(project.temp());
+    let run = project.v0_prune(["top"]).run();
+    run.expect_code(1)
+        .expect_stderr("needs a terminal")
+        .expect_stderr("v0-prune status")
+        .expect_stderr("v0-prune events");
+    assert_eq!(run.stdout, "", "no escape codes on a pipe");
+    before.assert_same(&Tree::of(project.temp()), "a refused `top`");
+    assert_eq!(project.daemon_pid(), None, "no daemon started");
+}
