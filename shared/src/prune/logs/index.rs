@@ -89,6 +89,17 @@ impl Verified {
         Self::record(file, meta, verified_len, earliest)
     }
 
+    /// Whether the file is exactly as recorded and nothing in it has expired:
+    /// the cheap check [`Verified::plan`] starts with, from metadata alone.
+    pub fn is_unchanged(&self, meta: &std::fs::Metadata, cutoff: &Cutoff) -> bool {
+        (meta.dev(), meta.ino()) == (self.dev, self.ino)
+            && !self
+                .earliest
+                .is_some_and(|earliest| cutoff.expires_log_stamp(&earliest))
+            && meta.len() == self.size
+            && meta.mtime() * 1_000_000_000 + meta.mtime_nsec() == self.mtime_ns
+    }
+
     /// Decides how much of `file` (with `meta`) must be read under `cutoff`.
     pub fn plan(&self, file: &File, meta: &std::fs::Metadata, cutoff: &Cutoff) -> Plan {
         if (meta.dev(), meta.ino()) != (self.dev, self.ino) {

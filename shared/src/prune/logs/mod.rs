@@ -142,10 +142,24 @@ pub fn prune_all(
 ) -> Result<LogsReport, PruneError> {
     let root = build.root();
     let walk = walk(root).map_err(|err| PruneError::io(root, err))?;
-    let ids: HashSet<FileId> = walk.logs.iter().map(|log| log.id).collect();
-    let mut holders = platform::open_files(&ids);
     let index_path = build.log_index();
     let index = LogIndex::load(&index_path);
+    // Who holds a file only matters for files we may change: in the steady
+    // state every file is unchanged and unexpired, and the procfs scan (the
+    // largest fixed cost of a run) is skipped.
+    let ids: HashSet<FileId> = walk
+        .logs
+        .iter()
+        .filter(|log| {
+            let unchanged = index.get(&log.path).is_some_and(|verified| {
+                std::fs::symlink_metadata(&log.path)
+                    .is_ok_and(|meta| verified.is_unchanged(&meta, &options.cutoff))
+            });
+            !unchanged
+        })
+        .map(|log| log.id)
+        .collect();
+    let mut holders = platform::open_files(&ids);
     let mut verified_now = HashMap::new();
     let mut report = LogsReport::default();
     for (path, reason) in walk.skipped {

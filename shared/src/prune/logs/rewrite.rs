@@ -113,7 +113,9 @@ pub fn rewrite(path: &Path, cutoff: Cutoff) -> io::Result<Rewrite> {
         stats.earliest_kept,
     );
     drop(target_lease);
-    sync_dir(path);
+    // No directory fsync: after a crash that loses the rename, the path still
+    // names the old, complete file (the next run prunes it again), and one
+    // directory sync per file would double the cost of many small logs.
     Ok(Rewrite::Replaced(stats, verified))
 }
 
@@ -217,14 +219,6 @@ fn wait_for_late_writers(
             return Ok(());
         }
         std::thread::sleep(Duration::from_millis(1));
-    }
-}
-
-fn sync_dir(path: &Path) {
-    if let Some(dir) = path.parent()
-        && let Ok(dir) = File::open(dir)
-    {
-        let _ = dir.sync_all();
     }
 }
 
