@@ -102,7 +102,13 @@ impl DaemonExit {
 /// Builds its own single-threaded tokio runtime (runs go to its blocking
 /// pool), so call it from plain, non-async code; it installs handlers for
 /// SIGTERM, SIGINT and SIGUSR1 for the rest of the process's life.
+///
+/// Refuses a build directory that is `/`, the home directory or does not look
+/// like v0's (see `shared::prune::guard`), unless `V0_PRUNE_FORCE=1`.
 pub fn run_daemon(options: DaemonOptions) -> anyhow::Result<DaemonExit> {
+    let force = std::env::var("V0_PRUNE_FORCE").is_ok_and(|v| v == "1");
+    v0_prune_shared::prune::guard::check_build_dir(&options.build_dir, force)
+        .map_err(|err| anyhow::anyhow!("{err} (for the daemon: set V0_PRUNE_FORCE=1)"))?;
     run_with(options, run::engine(), true)
 }
 

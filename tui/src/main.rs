@@ -17,6 +17,7 @@ use cli::Parsed;
 use prune_cmd::{Console, Outcome};
 
 fn main() -> ExitCode {
+    v0_prune_shared::platform::ignore_file_size_signal();
     let cli = match cli::parse(std::env::args_os()) {
         Parsed::Run(cli) => cli,
         Parsed::Exit { output, exit_code } => {

@@ -55,6 +55,13 @@ pub fn pid_alive(pid: u32) -> bool {
     }
 }
 
+/// Makes a write past the file-size limit (RLIMIT_FSIZE) fail with EFBIG, which
+/// the engine reports and recovers from, instead of killing the process.
+pub fn ignore_file_size_signal() {
+    // SAFETY: setting a disposition to SIG_IGN installs no handler.
+    unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
+}
+
 /// This machine's host name, as v0 records it in an operation's `machine` field.
 pub fn hostname() -> String {
     rustix::system::uname()
