@@ -55,6 +55,36 @@ pub fn pid_alive(pid: u32) -> bool {
     }
 }
 
+/// Whether a temp file named after process `pid` was abandoned by a crashed
+/// pruner. A dead pid says so; but pids are recycled (pid_max is often
+/// 32768), so for a live pid we also ask whether anybody still has the file
+/// open: a pruner keeps its temp file open until it renames it.
+pub fn temp_file_abandoned(path: &std::path::Path, pid: u32) -> bool {
+    if !pid_alive(pid) {
+        return true;
+    }
+    if pid == std::process::id() {
+        return false;
+    }
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let Ok(file) = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(path)
+        else {
+            return false;
+        };
+        matches!(Lease::try_take(&file), Ok(Some(_)))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = path;
+        false
+    }
+}
+
 /// Makes a write past the file-size limit (RLIMIT_FSIZE) fail with EFBIG, which
 /// the engine reports and recovers from, instead of killing the process.
 pub fn ignore_file_size_signal() {
@@ -79,5 +109,47 @@ mod tests {
         assert!(pid_alive(std::process::id()));
         assert!(!pid_alive(u32::MAX));
         assert!(!pid_alive(0));
+    }
+
+    #[test]
+    fn a_temp_file_named_after_a_recycled_pid_is_abandoned_unless_held_open() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(".x.log.1.0.v0-prune-tmp");
+        std::fs::write(&path, b"partial").expect("write");
+        // A live process that is not the pruner that made the file (pid reused).
+        let mut bystander = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("sleep");
+        assert!(
+            temp_file_abandoned(&path, bystander.id()),
+            "nobody holds it: abandoned"
+        );
+        let _ = bystander.kill();
+        let _ = bystander.wait();
+        // A live process holding it open is still working on it.
+        let mut holder = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "exec 3<'{}'; echo ready; exec sleep 30",
+                path.display()
+            ))
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("sh");
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(holder.stdout.take().expect("stdout")),
+            &mut line,
+        )
+        .expect("ready");
+        let held = temp_file_abandoned(&path, holder.id());
+        let _ = holder.kill();
+        let _ = holder.wait();
+        assert!(!held, "held open by a live process: still in use");
+        assert!(
+            !temp_file_abandoned(&path, std::process::id()),
+            "our own temp file"
+        );
     }
 }

@@ -286,7 +286,9 @@ fn sweep_stale_temps(dir: &Path) {
             continue;
         };
         let pid = rest.split('.').next().and_then(|p| p.parse::<u32>().ok());
-        if rest.ends_with(".tmp") && pid.is_some_and(|pid| !platform::pid_alive(pid)) {
+        if rest.ends_with(".tmp")
+            && pid.is_some_and(|pid| platform::temp_file_abandoned(&entry.path(), pid))
+        {
             let _ = fs::remove_file(entry.path());
         }
     }

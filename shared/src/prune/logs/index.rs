@@ -197,7 +197,7 @@ fn remove_abandoned_temps(path: &Path) {
             .to_str()
             .and_then(|n| n.strip_prefix(&prefix))
             .and_then(|pid| pid.parse::<u32>().ok());
-        if pid.is_some_and(|pid| !crate::platform::pid_alive(pid)) {
+        if pid.is_some_and(|pid| crate::platform::temp_file_abandoned(&entry.path(), pid)) {
             let _ = std::fs::remove_file(entry.path());
         }
     }

@@ -123,12 +123,12 @@ fn mount_id(path: &Path) -> Option<u64> {
     (stat.stx_mask & StatxFlags::MNT_ID.bits() != 0).then_some(stat.stx_mnt_id)
 }
 
-/// A temp file `.name.<pid>.<n>.v0-prune-tmp` whose pid is gone is a crashed run's leftover.
+/// A temp file `.name.<pid>.<n>.v0-prune-tmp` nobody works on any more is a crashed run's leftover.
 fn remove_if_abandoned(path: &Path, name: &str) {
     let stem = name.trim_end_matches(TEMP_SUFFIX);
     let pid = stem.rsplit('.').nth(1).and_then(|p| p.parse::<u32>().ok());
     if let Some(pid) = pid
-        && !platform::pid_alive(pid)
+        && platform::temp_file_abandoned(path, pid)
     {
         let _ = std::fs::remove_file(path);
     }
