@@ -61,12 +61,9 @@ fn top(args: cli::TopArgs) -> ExitCode {
     let build = if args.demo {
         None
     } else {
-        match v0_prune_shared::config::discover(args.build_dir.as_deref()) {
+        match daemon_ctl::discover(args.build_dir.as_deref()) {
             Ok(project) => Some(project.build_dir),
-            Err(err) => {
-                eprintln!("Error: {err}");
-                return ExitCode::from(1);
-            }
+            Err(err) => return daemon_ctl::report_error(&err),
         }
     };
     let options = v0_prune::top::TopOptions { demo: args.demo };

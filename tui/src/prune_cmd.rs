@@ -3,10 +3,9 @@
 //! daemon exists, always).
 
 use std::io::{self, BufRead, Write};
-use std::path::Path;
 
 use anyhow::{Context, Result, anyhow};
-use v0_prune_shared::config::{self, ConfigError, Project};
+use v0_prune_shared::config::Project;
 use v0_prune_shared::paths::BuildDir;
 use v0_prune_shared::prune::guard;
 use v0_prune_shared::prune::operations::{self, Confirm, OperationsRequest, Selection};
@@ -14,10 +13,6 @@ use v0_prune_shared::prune::{self, Cutoff, PruneError, RunLock, RunOptions, RunR
 
 use crate::cli::PruneArgs;
 use crate::report::{self, CommandReport, SelectionKind};
-
-/// Shown under "no .v0.rc found": the ways to point us at a project.
-const NO_PROJECT_HINT: &str =
-    "hint: run inside a v0 project, or pass --build-dir DIR / set BUILD_DIR";
 
 /// Where the command talks: stdout for results, stderr for prompts and
 /// errors, stdin for answers. Tests give it buffers.
@@ -45,7 +40,7 @@ pub enum Outcome {
 /// user did not confirm; job errors after that are printed and give
 /// [`Outcome::Failed`] once everything else ran.
 pub fn run(args: &PruneArgs, console: &mut Console<'_>) -> Result<Outcome> {
-    let project = discover(args.build_dir.as_deref())?;
+    let project = crate::daemon_ctl::discover(args.build_dir.as_deref())?;
     let build = &project.build_dir;
     let (selection, kind) = selection(args);
     let exists = build_dir_exists(build)?;
@@ -198,15 +193,6 @@ fn print(args: &PruneArgs, console: &mut Console<'_>, report: &CommandReport) ->
     } else {
         Outcome::Failed
     })
-}
-
-/// Finds the project, turning "none" into v0's message and a hint.
-fn discover(build_dir_flag: Option<&Path>) -> Result<Project> {
-    match config::discover(build_dir_flag) {
-        Ok(project) => Ok(project),
-        Err(err @ ConfigError::NoProject) => Err(anyhow!("{err}\n{NO_PROJECT_HINT}")),
-        Err(err) => Err(anyhow::Error::new(err).context("reading the v0 project's settings")),
-    }
 }
 
 /// A missing build directory is a project that has not run yet: nothing to
