@@ -15,19 +15,7 @@ fn is_finished(state: &Value) -> bool {
 /// A project with one operation in every phase, plus merged variants.
 fn project_with_operations() -> TestProject {
     let project = TestProject::bare();
-    for phase in [
-        "init",
-        "planned",
-        "queued",
-        "executing",
-        "completed",
-        "pending_merge",
-        "merged",
-        "failed",
-        "conflict",
-        "interrupted",
-        "cancelled",
-    ] {
+    for phase in v0_prune_shared::demo::PHASES {
         project.operation(&format!("op-{phase}"), json!({ "phase": phase }));
     }
     project.operation(
