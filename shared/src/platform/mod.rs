@@ -10,7 +10,11 @@
 #[cfg(target_os = "linux")]
 mod linux;
 #[cfg(target_os = "linux")]
-pub use linux::{Lease, block_size, collapse_head, open_files, supports_collapse};
+pub use linux::{Lease, block_size, collapse_head, open_files, start_writeback, supports_collapse};
+
+/// Elsewhere the fsync before the rename does all the writing.
+#[cfg(not(target_os = "linux"))]
+pub fn start_writeback(_file: &std::fs::File) {}
 
 use rustix::process::{Pid, test_kill_process};
 

@@ -13,6 +13,26 @@ use jiff::Timestamp;
 pub struct Cutoff {
     at: Timestamp,
     text: [u8; 20],
+    /// `text` as integers that order like its bytes (see [`StampKey`]).
+    key: StampKey,
+}
+
+/// A fixed-width log timestamp as two big-endian integers, so ordering two
+/// timestamps is two integer compares instead of a 20-byte `memcmp` call:
+/// the log filter does it for millions of lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct StampKey(u128, u32);
+
+impl StampKey {
+    /// The key of `YYYY-MM-DDTHH:MM:SSZ` bytes; keys order as the bytes do.
+    #[inline]
+    pub fn of(stamp: &[u8; 20]) -> Self {
+        let mut high = [0u8; 16];
+        high.copy_from_slice(&stamp[..16]);
+        let mut low = [0u8; 4];
+        low.copy_from_slice(&stamp[16..]);
+        Self(u128::from_be_bytes(high), u32::from_be_bytes(low))
+    }
 }
 
 impl Cutoff {
@@ -37,7 +57,11 @@ impl Cutoff {
         } else {
             text.copy_from_slice(b"0000-01-01T00:00:00Z");
         }
-        Self { at, text }
+        Self {
+            at,
+            text,
+            key: StampKey::of(&text),
+        }
     }
 
     /// The cutoff instant.
@@ -47,7 +71,13 @@ impl Cutoff {
 
     /// Whether a valid, fixed-width log timestamp is older than the cutoff.
     pub fn expires_log_stamp(&self, stamp: &[u8; 20]) -> bool {
-        stamp < &self.text
+        self.expires_stamp_key(StampKey::of(stamp))
+    }
+
+    /// [`Cutoff::expires_log_stamp`] for a key computed once per timestamp.
+    #[inline]
+    pub fn expires_stamp_key(&self, key: StampKey) -> bool {
+        key < self.key
     }
 
     /// Whether an instant is older than the cutoff.
@@ -74,5 +104,26 @@ mod tests {
         assert!(cutoff.expires_log_stamp(b"2026-11-28T05:59:59Z"));
         assert!(!cutoff.expires_log_stamp(b"2026-11-28T06:00:00Z"));
         assert!(cutoff.expires("2026-11-28T05:00:00Z".parse().expect("valid")));
+    }
+
+    #[test]
+    fn stamp_keys_order_like_the_bytes() {
+        let stamps: [&[u8; 20]; 6] = [
+            b"0000-01-01T00:00:00Z",
+            b"2026-11-28T05:59:59Z",
+            b"2026-11-28T06:00:00Z",
+            b"2026-11-28T06:00:01Z",
+            b"2026-12-01T00:00:00Z",
+            b"9999-12-31T23:59:59Z",
+        ];
+        for a in stamps {
+            for b in stamps {
+                assert_eq!(
+                    StampKey::of(a).cmp(&StampKey::of(b)),
+                    a.cmp(b),
+                    "{a:?} {b:?}"
+                );
+            }
+        }
     }
 }

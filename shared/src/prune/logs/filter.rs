@@ -11,12 +11,24 @@ use std::io::{self, Read};
 use memchr::memchr;
 
 use crate::prune::Cutoff;
+use crate::prune::cutoff::StampKey;
 
 /// Length of `[YYYY-MM-DDTHH:MM:SSZ]`.
 pub const STAMP_PREFIX_LEN: usize = 22;
 
 /// Read buffer size: large reads for throughput, bounded memory.
 const BUFFER_LEN: usize = 1 << 20;
+
+/// The smallest read buffer: far more than a line prefix, and small enough
+/// to come from the allocator's free lists, file after file.
+const MIN_BUFFER_LEN: usize = 16 << 10;
+
+/// A read buffer that holds `remaining` bytes in one read, within bounds.
+fn buffer_len_for(remaining: u64) -> usize {
+    usize::try_from(remaining.saturating_add(1))
+        .unwrap_or(BUFFER_LEN)
+        .clamp(MIN_BUFFER_LEN, BUFFER_LEN)
+}
 
 /// What the first bytes of a line say about it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,6 +129,32 @@ impl KeptSink for CountingSink {
     }
 }
 
+/// The last timestamped line prefix classified, and its verdict: log lines
+/// come in bursts within one second, and a repeated prefix needs neither
+/// validation nor comparison (the filter's hottest path).
+#[derive(Debug, Default)]
+pub(super) struct RecentStamp(Option<([u8; STAMP_PREFIX_LEN], LineKind)>);
+
+impl RecentStamp {
+    /// Classifies a line prefix; `true` when it repeats the last timestamp.
+    #[inline]
+    pub(super) fn classify(&mut self, prefix: &[u8], cutoff: &Cutoff) -> (LineKind, bool) {
+        let full = <&[u8; STAMP_PREFIX_LEN]>::try_from(prefix).ok();
+        if let (Some(full), Some((last, kind))) = (full, &self.0) {
+            if full == last {
+                return (*kind, true);
+            }
+        }
+        let kind = classify(prefix, cutoff);
+        // Only timestamped lines: the continuation lines between them must
+        // not evict the entry's stamp.
+        if let (Some(full), false) = (full, kind == LineKind::Continuation) {
+            self.0 = Some((*full, kind));
+        }
+        (kind, false)
+    }
+}
+
 /// The filter's position in the line structure, kept across reads so a
 /// writer's new lines can be filtered after we reached the old end of file.
 #[derive(Debug)]
@@ -131,25 +169,43 @@ pub struct LineFilter {
     started: bool,
     /// Bytes carried over at a line start whose prefix is not complete yet.
     carry: usize,
+    /// The verdict on the last timestamp seen.
+    recent: RecentStamp,
+    /// `stats.earliest_kept` as a key, for cheap comparison.
+    earliest_key: Option<StampKey>,
 }
 
 impl LineFilter {
-    /// A filter for one file.
+    /// A filter for one file, of any size.
     pub fn new(cutoff: Cutoff) -> Self {
-        Self::resume_at(cutoff, 0)
+        Self::build(cutoff, 0, BUFFER_LEN)
     }
 
-    /// A filter that starts at `offset`, a line boundary of a file whose
-    /// content before it is known to be kept (the source is positioned there).
-    pub fn resume_at(cutoff: Cutoff, offset: u64) -> Self {
+    /// A filter for a file of about `len` bytes: a small file gets a small
+    /// buffer (a zeroed 1 MiB per file would dominate a run over thousands
+    /// of small logs). The file may still grow; reads just get more numerous.
+    pub fn for_len(cutoff: Cutoff, len: u64) -> Self {
+        Self::build(cutoff, 0, buffer_len_for(len))
+    }
+
+    /// A filter that starts at `offset`, a line boundary of a file of about
+    /// `len` bytes whose content before `offset` is known to be kept (the
+    /// source is positioned there).
+    pub fn resume_at(cutoff: Cutoff, offset: u64, len: u64) -> Self {
+        Self::build(cutoff, offset, buffer_len_for(len.saturating_sub(offset)))
+    }
+
+    fn build(cutoff: Cutoff, offset: u64, buffer_len: usize) -> Self {
         let mut filter = Self {
             cutoff,
-            buf: vec![0; BUFFER_LEN],
+            buf: vec![0; buffer_len],
             in_line: None,
             entry_kept: None,
             stats: FilterStats::default(),
             started: false,
             carry: 0,
+            recent: RecentStamp::default(),
+            earliest_key: None,
         };
         filter.stats.bytes_in = offset;
         filter.stats.bytes_out = offset;
@@ -223,19 +279,21 @@ impl LineFilter {
                         break;
                     }
                     let prefix_end = pos + available.min(STAMP_PREFIX_LEN);
-                    let keep = match classify(&self.buf[pos..prefix_end], &self.cutoff) {
+                    let prefix = &self.buf[pos..prefix_end];
+                    let (kind, repeated) = self.recent.classify(prefix, &self.cutoff);
+                    let keep = match kind {
                         LineKind::Expired(_) => {
                             self.entry_kept = Some(false);
                             false
                         }
                         LineKind::Current(stamp) => {
                             self.entry_kept = Some(true);
-                            if self
-                                .stats
-                                .earliest_kept
-                                .is_none_or(|earliest| stamp < earliest)
-                            {
-                                self.stats.earliest_kept = Some(stamp);
+                            if !repeated {
+                                let key = StampKey::of(&stamp);
+                                if self.earliest_key.is_none_or(|earliest| key < earliest) {
+                                    self.earliest_key = Some(key);
+                                    self.stats.earliest_kept = Some(stamp);
+                                }
                             }
                             true
                         }
@@ -468,6 +526,30 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_small_size_hint_only_means_more_reads() {
+        let mut input = Vec::new();
+        for i in 0..20_000 {
+            let stamp = if i % 3 == 0 { "05:59:59" } else { "06:00:00" };
+            input.extend_from_slice(format!("[2026-11-28T{stamp}Z] line {i}\n").as_bytes());
+            if i % 7 == 0 {
+                input.extend_from_slice(b"  a continuation line\n");
+            }
+        }
+        let (expected, expected_stats) = filtered(&input);
+        let mut filter = LineFilter::for_len(cutoff(), 10);
+        assert_eq!(filter.buf.len(), MIN_BUFFER_LEN);
+        let mut sink = VecSink {
+            source: &input,
+            out: Vec::new(),
+        };
+        filter.pump(&mut &input[..], &mut sink).expect("pump");
+        let stats = filter.finish(&mut sink).expect("finish");
+        assert!(input.len() > 10 * MIN_BUFFER_LEN);
+        assert_eq!(stats, expected_stats);
+        assert!(sink.out == expected, "same output with a 16 KiB buffer");
+    }
+
     /// The rules, written as plainly as possible: the reference the streaming filter must match.
     fn reference_model(input: &[u8], cutoff: &Cutoff) -> Vec<u8> {
         let mut out = Vec::new();
@@ -512,6 +594,10 @@ mod tests {
                 0..40
             ),
             Just(b"[2026-02-30T25:61:00Z] impossible".to_vec()),
+            // Repeated stamps on both sides of the cutoff: the verdict cache.
+            Just(b"[2026-11-28T05:59:59Z] burst".to_vec()),
+            Just(b"[2026-11-28T06:00:00Z] burst".to_vec()),
+            Just(b"[2026-11-28T06:00:01Z] burst".to_vec()),
             Just(b"  continuation".to_vec()),
             Just(b"\x00\xff\xfe junk".to_vec()),
         ]
@@ -527,8 +613,14 @@ mod tests {
             if trailing_newline && !input.is_empty() {
                 input.push(b'\n');
             }
-            let (once, _) = filtered(&input);
+            let (once, stats) = filtered(&input);
             proptest::prop_assert_eq!(&once, &reference_model(&input, &cutoff()));
+            // The earliest kept stamp, which the log index relies on.
+            let earliest = once
+                .split(|&b| b == b'\n')
+                .filter_map(parse_stamp)
+                .min();
+            proptest::prop_assert_eq!(stats.earliest_kept, earliest);
             let (twice, stats) = filtered(&once);
             proptest::prop_assert_eq!(&twice, &once);
             proptest::prop_assert_eq!(stats.lines_removed, 0);

@@ -26,7 +26,7 @@ use std::path::Path;
 
 use memchr::memchr;
 
-use super::filter::{LineKind, STAMP_PREFIX_LEN, classify};
+use super::filter::{LineKind, RecentStamp, STAMP_PREFIX_LEN};
 use crate::platform;
 use crate::prune::Cutoff;
 
@@ -142,12 +142,13 @@ fn scan_head(file: &File, cutoff: Cutoff) -> io::Result<Result<Head, String>> {
     let mut head = Head::default();
     let mut line_start = 0u64;
     let mut in_expired_run = false;
+    let mut recent = RecentStamp::default();
     loop {
         let prefix = window.bytes_at(line_start, STAMP_PREFIX_LEN)?;
         if prefix.is_empty() {
             break;
         }
-        match classify(prefix, &cutoff) {
+        match recent.classify(prefix, &cutoff).0 {
             LineKind::Current(_) => break,
             LineKind::Expired(stamp) => {
                 in_expired_run = true;

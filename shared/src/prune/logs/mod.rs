@@ -386,7 +386,7 @@ fn open_regular(path: &Path) -> io::Result<File> {
 
 fn dry_run(path: &Path, options: &RunOptions) -> io::Result<FileOutcome> {
     let mut file = open_regular(path)?;
-    let mut filter = LineFilter::new(options.cutoff);
+    let mut filter = LineFilter::for_len(options.cutoff, file.metadata()?.len());
     filter.pump(&mut file, &mut CountingSink)?;
     let stats = filter.finish(&mut CountingSink)?;
     Ok(if stats.lines_removed == 0 {

@@ -58,7 +58,7 @@ pub fn rewrite(path: &Path, cutoff: Cutoff) -> io::Result<Rewrite> {
     if !meta.is_file() {
         return Err(io::Error::other("not a regular file (any more)"));
     }
-    let mut filter = LineFilter::new(cutoff);
+    let mut filter = LineFilter::for_len(cutoff, meta.len());
     let mut sink = TempSink::new(path, &source, &meta)?;
     filter.pump(&mut &source, &mut sink)?;
     if filter.stats().first_drop.is_none() {
@@ -124,7 +124,7 @@ pub fn rewrite(path: &Path, cutoff: Cutoff) -> io::Result<Rewrite> {
 pub fn probe_from(file: &File, offset: u64, cutoff: Cutoff) -> io::Result<FilterStats> {
     let mut reader = file;
     reader.seek(SeekFrom::Start(offset))?;
-    let mut filter = LineFilter::resume_at(cutoff, offset);
+    let mut filter = LineFilter::resume_at(cutoff, offset, file.metadata()?.len());
     filter.pump(&mut reader, &mut CountingSink)?;
     Ok(filter.stats().clone())
 }
@@ -228,6 +228,8 @@ struct TempSink<'a> {
     source: &'a File,
     mode: u32,
     owner: (u32, u32),
+    /// The log's size when opened: sizes the write buffer.
+    len: u64,
     temp: Option<Temp>,
 }
 
@@ -238,6 +240,7 @@ impl<'a> TempSink<'a> {
             source,
             mode: meta.permissions().mode() & 0o7777,
             owner: (meta.uid(), meta.gid()),
+            len: meta.len(),
             temp: None,
         })
     }
@@ -253,7 +256,7 @@ impl<'a> TempSink<'a> {
 
 impl KeptSink for TempSink<'_> {
     fn start(&mut self, prefix_len: u64) -> io::Result<()> {
-        let temp = Temp::create(self.log, self.mode, self.owner)?;
+        let temp = Temp::create(self.log, self.mode, self.owner, self.len)?;
         copy_prefix(self.source, &temp.file, prefix_len)?;
         self.temp = Some(temp);
         Ok(())
@@ -316,16 +319,22 @@ fn copy_prefix_by_reading(
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// How much we write before asking the kernel to start writing it to disk.
+const WRITEBACK_EVERY: u64 = 8 << 20;
+
 /// A temp file that removes itself unless it was renamed into place.
 struct Temp {
     path: PathBuf,
     file: File,
     writer: Option<BufWriter<File>>,
     keep: bool,
+    /// Bytes written since writeback was last started.
+    unsynced: u64,
 }
 
 impl Temp {
-    fn create(log: &Path, mode: u32, owner: (u32, u32)) -> io::Result<Self> {
+    /// Creates the temp file beside `log`, with a write buffer for about `len` bytes.
+    fn create(log: &Path, mode: u32, owner: (u32, u32), len: u64) -> io::Result<Self> {
         let dir = log.parent().unwrap_or(Path::new("."));
         let name = log
             .file_name()
@@ -344,20 +353,32 @@ impl Temp {
             file,
             writer: None,
             keep: false,
+            unsynced: 0,
         };
         // Same owner and mode as the log; chown only succeeds for root, which is the case that needs it.
         let _ = std::os::unix::fs::fchown(&temp.file, Some(owner.0), Some(owner.1));
         temp.file
             .set_permissions(std::fs::Permissions::from_mode(mode))?;
-        temp.writer = Some(BufWriter::with_capacity(1 << 20, temp.file.try_clone()?));
+        let capacity = usize::try_from(len)
+            .unwrap_or(usize::MAX)
+            .clamp(4 << 10, 1 << 20);
+        temp.writer = Some(BufWriter::with_capacity(capacity, temp.file.try_clone()?));
         Ok(temp)
     }
 
     fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
-        match &mut self.writer {
-            Some(writer) => writer.write_all(bytes),
-            None => Err(io::Error::other("internal: temp writer closed")),
+        let Some(writer) = &mut self.writer else {
+            return Err(io::Error::other("internal: temp writer closed"));
+        };
+        writer.write_all(bytes)?;
+        self.unsynced += bytes.len() as u64;
+        if self.unsynced >= WRITEBACK_EVERY {
+            // Overlap the disk writes with the rest of the filtering.
+            writer.flush()?;
+            platform::start_writeback(&self.file);
+            self.unsynced = 0;
         }
+        Ok(())
     }
 
     fn flush(&mut self) -> io::Result<()> {
