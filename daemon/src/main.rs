@@ -15,8 +15,26 @@ use v0_prune_daemon::{DaemonOptions, run_daemon};
 /// Logs to BUILD_DIR/logs/prune-daemon.log; `v0-prune status` and
 /// `v0-prune events` show it live.
 #[derive(Debug, Parser)]
-#[command(name = "v0-prune-daemon", version)]
+#[command(
+    name = "v0-prune-daemon",
+    // `0.1.0 (abc1234 2026-11-29)`, from build.rs.
+    version = env!("V0_PRUNE_VERSION"),
+    after_help = AFTER_HELP
+)]
 struct Cli {}
+
+const AFTER_HELP: &str = "\
+Examples:
+  v0-prune-daemon                            this project's daemon, in the foreground
+  BUILD_DIR=~/p/.v0/build v0-prune-daemon    another project's daemon
+  V0_PRUNE_INTERVAL=10m v0-prune-daemon      prune every 10 minutes
+  kill -USR1 \"$(cat .prune-daemon.pid)\"      prune now (in BUILD_DIR)
+  nohup v0-prune-daemon >> logs/prune-daemon.log 2>&1 &   how v0 starts it (in BUILD_DIR)
+
+Exit status:
+  0  drained (SIGTERM, SIGINT, v0-prune shutdown), or another daemon already runs
+  1  an error: no v0 project, or the build directory cannot be pruned
+  2  a usage error";
 
 fn main() -> ExitCode {
     let _cli = Cli::parse();
@@ -33,5 +51,42 @@ fn main() -> ExitCode {
             eprintln!("Error: {err:#}");
             ExitCode::from(1)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    #[test]
+    fn version_names_the_release_and_the_commit() {
+        let version = Cli::command().render_version();
+        let rest = version
+            .strip_prefix(concat!("v0-prune-daemon ", env!("CARGO_PKG_VERSION"), " ("))
+            .unwrap_or_else(|| panic!("no name and version: {version:?}"));
+        let commit = rest
+            .trim_end()
+            .strip_suffix(')')
+            .expect("a closing parenthesis");
+        if commit != "unknown commit" {
+            let (hash, date) = commit.split_once(' ').expect("hash and date");
+            let hash = hash.strip_suffix("-dirty").unwrap_or(hash);
+            assert!(
+                hash.len() >= 7 && hash.bytes().all(|b| b.is_ascii_hexdigit()),
+                "{version}"
+            );
+            assert!(date.len() == 10 && date.as_bytes()[4] == b'-', "{version}");
+        }
+    }
+
+    #[test]
+    fn help_has_examples() {
+        let help = Cli::command().render_long_help().to_string();
+        assert!(
+            help.contains("Examples:") && help.contains("SIGUSR1"),
+            "{help}"
+        );
     }
 }

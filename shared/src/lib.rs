@@ -9,6 +9,9 @@
 //! [`socket`] says where it lives, [`protocol`] what is said on it, and
 //! [`client`] is the side the CLI and the dashboard use.
 
+// Build-script code (see the module): compiled here only to be tested.
+#[cfg(test)]
+pub mod build_info;
 pub mod client;
 pub mod config;
 pub mod demo;

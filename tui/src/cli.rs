@@ -30,15 +30,17 @@ The project is the nearest directory holding .v0.rc, else $V0_ROOT; BUILD_DIR
 in the environment or --build-dir overrides where its state lives.
 
 Examples:
-  v0-prune                 prune finished operations, then logs and merge queue
-  v0-prune -n              show what would be pruned, change nothing
-  v0-prune fix-login       prune the operation 'fix-login'
-  v0-prune --all --force   prune every operation without asking
-  v0-prune --json          print the report as JSON on stdout
-  v0-prune --wait          let the daemon prune and print its run's summary
-  v0-prune status          is the daemon running, when did it last/next run
-  v0-prune shutdown        drain the daemon (v0 shutdown), then prune once more
-  v0-prune top             live dashboard (try: v0-prune top --demo)
+  v0-prune                   prune finished operations, then logs and merge queue
+  v0-prune -n                show what would be pruned, change nothing
+  v0-prune fix-login         prune the operation 'fix-login'
+  v0-prune --all --force     prune every operation without asking
+  v0-prune --json            print the report as JSON on stdout
+  v0-prune --wait            let the daemon prune and print its run's summary
+  v0-prune status            is the daemon running, when did it last/next run
+  v0-prune shutdown          drain the daemon (v0 shutdown), then prune once more
+  v0-prune top               live dashboard (try: v0-prune top --demo)
+  v0-prune completions zsh   print the zsh completion script (also bash, fish, ...)
+  v0-prune man               print the man page
 
 Exit status:
   0  everything asked for was done
@@ -47,12 +49,13 @@ Exit status:
 /// `v0-prune`'s arguments.
 ///
 /// Subcommands (`top`, `status`, `shutdown`, `events`, `daemon`) talk to or
-/// run the prune daemon; plain `v0-prune [options] [name...]` stays the prune
-/// itself, as in v0.
+/// run the prune daemon, `completions` and `man` document the command; plain
+/// `v0-prune [options] [name...]` stays the prune itself, as in v0.
 #[derive(Debug, Parser)]
 #[command(
     name = "v0-prune",
-    version,
+    // `0.1.0 (abc1234 2026-11-29)`, from build.rs.
+    version = env!("V0_PRUNE_VERSION"),
     about = HELP_HEADLINE,
     long_about = None,
     override_usage = "v0-prune [options] [name...]",
@@ -81,14 +84,66 @@ pub enum Command {
     )]
     Top(TopArgs),
     /// Whether the prune daemon runs, what it does, its last and next run (exit 0 running, 3 not)
+    #[command(after_help = STATUS_AFTER_HELP)]
     Status(crate::status_cmd::StatusArgs),
     /// Stop the prune daemon after its current run, then prune once more (v0 shutdown's part)
+    #[command(after_help = SHUTDOWN_AFTER_HELP)]
     Shutdown(crate::shutdown_cmd::ShutdownArgs),
     /// Print the prune daemon's live events, one line each (NDJSON with --json)
+    #[command(after_help = EVENTS_AFTER_HELP)]
     Events(crate::events_cmd::EventsArgs),
     /// Run the prune daemon in the foreground (the same as v0-prune-daemon)
+    #[command(after_help = DAEMON_AFTER_HELP)]
     Daemon(crate::daemon_ctl::DaemonArgs),
+    /// Print a shell completion script for v0-prune (needs no v0 project)
+    #[command(after_help = crate::completions::AFTER_HELP)]
+    Completions(crate::completions::CompletionsArgs),
+    /// Print v0-prune's man page in roff, or write a page per command (needs no v0 project)
+    #[command(after_help = crate::man::AFTER_HELP)]
+    Man(crate::man::ManArgs),
 }
+
+const STATUS_AFTER_HELP: &str = "\
+Examples:
+  v0-prune status                             is this project's daemon running; its last and next run
+  v0-prune status --json | jq .next_run_at    the same, for scripts
+  v0-prune status --build-dir ~/p/.v0/build   another project's daemon
+
+Exit status:
+  0  the daemon is running
+  1  an error: no v0 project, or the daemon's state could not be read
+  3  the daemon is not running";
+
+const SHUTDOWN_AFTER_HELP: &str = "\
+Examples:
+  v0-prune shutdown                 drain the daemon, then prune once more
+  v0-prune shutdown --timeout 60    give its current run a minute before killing it
+  v0-prune shutdown -n              say what would be stopped and pruned
+
+Exit status:
+  0  the daemon stopped (or was not running) and the final prune went well
+  1  an error, or the final prune reported errors
+  4  the daemon did not stop in time and was killed (the final prune still ran)";
+
+const EVENTS_AFTER_HELP: &str = "\
+Examples:
+  v0-prune events                             follow runs as they happen (Ctrl-C stops)
+  v0-prune events --json | jq -c .event       the NDJSON stream, for scripts
+  v0-prune events --build-dir ~/p/.v0/build   another project's daemon
+
+Exit status:
+  0  the daemon exited, or Ctrl-C
+  1  an error, or the stream fell behind and was dropped
+  3  the daemon is not running";
+
+const DAEMON_AFTER_HELP: &str = "\
+SIGUSR1 runs a prune now; SIGTERM or SIGINT finish the current run and exit.
+V0_PRUNE_INTERVAL and V0_PRUNE_RETENTION set the schedule and what is kept.
+
+Examples:
+  v0-prune daemon                             this project's daemon, in the foreground
+  v0-prune daemon --build-dir ~/p/.v0/build   another project's
+  V0_PRUNE_INTERVAL=10m v0-prune daemon       prune every 10 minutes";
 
 /// Options of `v0-prune top`.
 #[derive(Debug, Args)]
@@ -172,6 +227,8 @@ where
 
 #[cfg(test)]
 mod tests {
+    use clap::CommandFactory as _;
+
     use super::*;
 
     fn run(args: &[&str]) -> PruneArgs {
@@ -226,5 +283,63 @@ mod tests {
         let (code, text) = exit_code(&["--version"]);
         assert_eq!(code, 0);
         assert!(text.contains(env!("CARGO_PKG_VERSION")));
+    }
+
+    /// `v0-prune 0.1.0 (abc1234 2026-11-29)`, `(abc1234-dirty ...)`, or
+    /// `(unknown commit)` when built without git.
+    #[test]
+    fn version_names_the_release_and_the_commit() {
+        let (_, version) = exit_code(&["--version"]);
+        let rest = version
+            .strip_prefix(concat!("v0-prune ", env!("CARGO_PKG_VERSION"), " ("))
+            .unwrap_or_else(|| panic!("no name and version: {version:?}"));
+        let commit = rest
+            .trim_end()
+            .strip_suffix(')')
+            .expect("a closing parenthesis");
+        if commit != "unknown commit" {
+            let (hash, date) = commit.split_once(' ').expect("hash and date");
+            let hash = hash.strip_suffix("-dirty").unwrap_or(hash);
+            assert!(
+                hash.len() >= 7 && hash.bytes().all(|b| b.is_ascii_hexdigit()),
+                "{version}"
+            );
+            assert!(date.len() == 10 && date.as_bytes()[4] == b'-', "{version}");
+        }
+    }
+
+    /// Every subcommand, including ones added later, shows examples in its
+    /// `--help` (clap's own `help` subcommand aside).
+    #[test]
+    fn every_subcommand_help_has_examples() {
+        fn check(command: &mut clap::Command, checked: &mut Vec<String>) {
+            for subcommand in command.get_subcommands_mut() {
+                if subcommand.get_name() == "help" {
+                    continue;
+                }
+                let help = subcommand.render_long_help().to_string();
+                let name = subcommand.get_bin_name().unwrap_or_default().to_owned();
+                assert!(
+                    help.contains("Examples:"),
+                    "`{name} --help` has no Examples:\n{help}"
+                );
+                checked.push(name);
+                check(subcommand, checked);
+            }
+        }
+        let mut command = Cli::command();
+        command.build();
+        let mut checked = Vec::new();
+        check(&mut command, &mut checked);
+        assert!(checked.len() >= 7, "only {checked:?}");
+    }
+
+    #[test]
+    fn subcommand_help_exits_1_like_the_prune() {
+        for name in ["status", "completions", "man"] {
+            let (code, text) = exit_code(&[name, "--help"]);
+            assert_eq!(code, 1, "{name}");
+            assert!(text.contains("Examples:"), "{name}: {text}");
+        }
     }
 }

@@ -2,15 +2,17 @@
 //! codes, pruning without losing what live writers append.
 
 mod cli;
+mod completions;
 mod daemon_ctl;
 mod events_cmd;
 mod handoff;
+mod man;
 mod prune_cmd;
 mod report;
 mod shutdown_cmd;
 mod status_cmd;
 
-use std::io;
+use std::io::{self, Write as _};
 use std::process::ExitCode;
 
 use cli::Parsed;
@@ -33,6 +35,8 @@ fn main() -> ExitCode {
             cli::Command::Shutdown(args) => shutdown_cmd::main(&args),
             cli::Command::Events(args) => events_cmd::main(&args),
             cli::Command::Daemon(args) => daemon_ctl::main(&args),
+            cli::Command::Completions(args) => completions::main(&args),
+            cli::Command::Man(args) => man::main(&args),
         };
     }
 
@@ -74,6 +78,20 @@ fn top(args: cli::TopArgs) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("Error: {err:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Prints a generated document (a completion script, the man page) on
+/// stdout. A reader that went away (`| head`) is a normal end.
+fn print_document(document: &[u8], what: &str) -> ExitCode {
+    let mut out = io::stdout().lock();
+    match out.write_all(document).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) if error.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("Error: writing {what}: {error}");
             ExitCode::from(1)
         }
     }
