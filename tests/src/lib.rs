@@ -243,7 +243,13 @@ impl Invocation {
     /// Runs `bin(name)` in `cwd` with the steering variables cleared and
     /// stdin closed.
     pub fn new(name: &str, cwd: &Path) -> Self {
-        let mut command = Command::new(bin(name));
+        Self::program(&bin(name), cwd)
+    }
+
+    /// Like [`Invocation::new`], for any program: a script, or a copy of a
+    /// binary installed elsewhere (v0's `bin/v0` dispatching to ours).
+    pub fn program(program: &Path, cwd: &Path) -> Self {
+        let mut command = Command::new(program);
         command.current_dir(cwd).env("NO_COLOR", "1");
         for var in STEERING_VARS {
             command.env_remove(var);
