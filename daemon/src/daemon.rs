@@ -212,7 +212,8 @@ impl Control {
 
     fn finish(&mut self, finished: Finished) {
         let Finished { record, failure } = finished;
-        log_outcome(&record, failure.as_deref());
+        // Saved before "Pruning complete" is logged: whoever reads that line
+        // (v0 users, scripts, tests) finds the run's state on disk settled.
         self.history.record(record.clone());
         if let Err(err) = self.history.save(&self.history_path) {
             tracing::warn!(
@@ -220,6 +221,7 @@ impl Control {
                 self.history_path.display()
             );
         }
+        log_outcome(&record, failure.as_deref());
         self.hub.publish(Event::RunFinished { record });
         let now = Instant::now();
         let pending = self.scheduler.finish(now);
