@@ -61,6 +61,28 @@ pub fn log_of_size(
     size_of(path)
 }
 
+/// The retention that puts a daemon's cutoff (real now − retention) at the
+/// data's cutoff ([`NOW`] − [`RETENTION`]), in whole seconds: daemons prune
+/// against the clock, the data is aged around a fixed instant.
+pub fn daemon_retention() -> Result<u64> {
+    let since = Timestamp::now().as_second() - now()?.as_second();
+    let since = u64::try_from(since).ok().with_context(|| {
+        format!(
+            "the clock ({}) is before the data's instant {NOW}",
+            Timestamp::now()
+        )
+    })?;
+    Ok(since + RETENTION.as_secs())
+}
+
+/// Writes a log of 1000 lines (half expired) followed by one current entry
+/// of `len` bytes: memory must not follow line length.
+pub fn long_line_log(path: &Path, len: u64) -> Result<()> {
+    demo::write_log(path, now()?, 1000, 0.5, 9)
+        .with_context(|| format!("writing {}", path.display()))?;
+    append_long_line(path, len)
+}
+
 /// Mean number of decimal digits of 0..n.
 fn mean_digits(n: usize) -> f64 {
     let (mut total, mut start, mut digits) = (0u128, 0usize, 1u32);

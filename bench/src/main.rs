@@ -2,7 +2,8 @@
 //! cost follow what changed? Generates its data with `shared::demo`, times
 //! each case against baselines run in the same invocation on the same files
 //! (`cp`, `cat`, an `awk` filter, `jq`), prints a table of medians and ratios
-//! and writes it as JSON.
+//! and writes it as JSON. The daemon, CLI and dashboard cases run the real
+//! `v0-prune` and `v0-prune-daemon` binaries as separate processes.
 //!
 //! `cargo run --release -p v0-prune-bench` (default sizes, a few minutes),
 //! `-- --full` (the sizes), `-- --quick` (tiny, for the smoke test).
@@ -11,6 +12,7 @@ mod cases;
 mod data;
 mod machine;
 mod measure;
+mod procs;
 mod report;
 
 use std::path::{Path, PathBuf};
@@ -66,6 +68,11 @@ struct Cli {
     /// Keep the generated data (its path is printed).
     #[arg(long)]
     keep: bool,
+    /// Never build `v0-prune` and `v0-prune-daemon`: use the ones beside this
+    /// executable as they are (by default, when started by cargo, missing or
+    /// stale ones are built first with the same profile).
+    #[arg(long)]
+    no_build: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -154,10 +161,15 @@ fn run() -> Result<std::process::ExitCode> {
             machine.data_fs
         );
     }
+    // Before the clock starts: building the binaries is not benchmark time.
+    let binaries = cases::need_binaries(&cli.only).then(|| procs::prepare(!cli.no_build));
     let started_at = jiff::Timestamp::now().to_string();
     let started = Instant::now();
     let load_before = machine::load_average();
     let mut ctx = Ctx::new(scratch.path().to_path_buf(), sizes.clone(), rounds)?;
+    if let Some(binaries) = binaries {
+        ctx.set_binaries(binaries);
+    }
     let results = cases::run_all(&mut ctx, &cli.only);
     let seconds = started.elapsed().as_secs_f64();
 
@@ -279,7 +291,7 @@ fn sweep_abandoned(parent: &Path) {
         let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
         if let Some(pid) = pid
             && is_dir
-            && !v0_prune_shared::platform::pid_alive(pid)
+            && procs::process_gone(pid)
         {
             eprintln!(
                 "removing {}, left by an interrupted run",

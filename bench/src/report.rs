@@ -10,8 +10,10 @@ use crate::measure::median;
 pub enum Unit {
     /// Wall-clock milliseconds.
     Ms,
-    /// Megabytes (10^6 bytes) of peak resident memory.
+    /// Megabytes (10^6 bytes) of resident memory.
     Mb,
+    /// Percent of one CPU.
+    Percent,
 }
 
 /// One contender's samples.
@@ -173,7 +175,7 @@ pub enum Outcome {
         /// Its rows.
         rows: Vec<Row>,
     },
-    /// Not measurable yet (the daemon or dashboard is missing).
+    /// Not measurable in this run (the binaries it runs are missing).
     NotMeasured {
         /// The target, as text.
         target: String,
@@ -229,7 +231,7 @@ pub fn table(cases: &[CaseResult]) -> String {
                 "—".into(),
                 "—".into(),
                 target.clone(),
-                format!("not measured yet: {needs}"),
+                format!("not measured: {needs}"),
             ]),
             Outcome::Failed { error } => lines.push([
                 case.title.clone(),
@@ -309,6 +311,8 @@ pub fn format_value(value: f64, unit: Unit) -> String {
         Unit::Ms if value >= 10.0 => format!("{value:.1} ms"),
         Unit::Ms => format!("{value:.2} ms"),
         Unit::Mb => format!("{value:.1} MB"),
+        Unit::Percent if value >= 10.0 => format!("{value:.0}%"),
+        Unit::Percent => format!("{value:.2}%"),
     }
 }
 
@@ -381,9 +385,6 @@ mod tests {
         ];
         let text = table(&cases);
         assert!(text.contains("0.25× (4.00× faster)"), "{text}");
-        assert!(
-            text.contains("not measured yet: needs the daemon"),
-            "{text}"
-        );
+        assert!(text.contains("not measured: needs the daemon"), "{text}");
     }
 }

@@ -104,10 +104,7 @@ impl Case for Memory {
         let small = dir.join("small.master.log");
         data::log_of_size(&small, &dir, SMALL_LOG_BYTES, 0.5, 5)?;
         let long = dir.join("long-line.master.log");
-        let now = data::now()?;
-        v0_prune_shared::demo::write_log(&long, now, 1000, 0.5, 9)
-            .with_context(|| format!("writing {}", long.display()))?;
-        data::append_long_line(&long, ctx.sizes.long_line_bytes)?;
+        data::long_line_log(&long, ctx.sizes.long_line_bytes)?;
         notes.push(format!(
             "the long-line file: 1000 lines (half expired), then one current entry of {} bytes",
             ctx.sizes.long_line_bytes
@@ -147,7 +144,7 @@ impl Case for Memory {
             Some(&long),
         )?;
         notes.push(
-            "the engine in a minimal process (this bench re-run as a child); the daemon's own RSS is a pending case"
+            "the engine in a minimal process (this bench re-run as a child); the daemon's own RSS is the daemon-memory case"
                 .into(),
         );
         Ok(Outcome::Measured {

@@ -1,9 +1,14 @@
 //! The table of cases: one entry per row group of the target table.
 //!
-//! A case is anything implementing [`Case`]. The daemon and dashboard cases
-//! are [`Pending`] entries for now; measuring one means writing a `Case` for
-//! it and replacing its `Pending` line in [`all`].
+//! A case is anything implementing [`Case`]. The engine cases call the
+//! library in this process; the daemon, CLI and dashboard cases run the real
+//! binaries (`v0-prune`, `v0-prune-daemon`) as separate processes on
+//! generated projects (see [`crate::procs`]).
 
+mod cli;
+mod daemon_memory;
+mod dashboard;
+mod events;
 mod large_log;
 mod many_logs;
 pub mod memory;
@@ -18,6 +23,7 @@ use v0_prune_shared::prune::{Cutoff, RunOptions};
 
 use crate::data;
 use crate::measure::Rounds;
+use crate::procs::{Binaries, Prepared};
 use crate::report::{CaseResult, Outcome};
 
 /// Sizes of the generated inputs; the mode (`--quick`, default, `--full`) picks them.
@@ -48,6 +54,7 @@ pub struct Ctx {
     /// This executable, re-run as a child to measure memory.
     pub exe: PathBuf,
     large_log: Option<PathBuf>,
+    binaries: Prepared,
 }
 
 impl Ctx {
@@ -60,7 +67,25 @@ impl Ctx {
             cutoff: data::cutoff()?,
             exe: std::env::current_exe().context("finding this executable")?,
             large_log: None,
+            binaries: Prepared {
+                binaries: Err("needs the binaries: not looked for".into()),
+                warning: None,
+            },
         })
+    }
+
+    /// What [`crate::procs::prepare`] found, for the cases that run binaries.
+    pub fn set_binaries(&mut self, prepared: Prepared) {
+        self.binaries = prepared;
+    }
+
+    /// The binaries for a process case, or what it needs (its
+    /// `NotMeasured` text); a warning about them goes to `notes`.
+    pub fn binaries(&self, notes: &mut Vec<String>) -> Result<Binaries, String> {
+        if let Some(warning) = &self.binaries.warning {
+            notes.push(warning.clone());
+        }
+        self.binaries.binaries.clone()
     }
 
     /// The prune options every case uses.
@@ -108,30 +133,10 @@ pub trait Case {
     fn title(&self, sizes: &Sizes) -> String;
     /// Generates its data, runs, and returns its rows; observations go to `notes`.
     fn run(&self, ctx: &mut Ctx, notes: &mut Vec<String>) -> Result<Outcome>;
-}
-
-/// A case that cannot be measured yet, shown as such in the table.
-pub struct Pending {
-    id: &'static str,
-    title: &'static str,
-    target: &'static str,
-    needs: &'static str,
-}
-
-impl Case for Pending {
-    fn id(&self) -> &'static str {
-        self.id
-    }
-
-    fn title(&self, _: &Sizes) -> String {
-        self.title.to_string()
-    }
-
-    fn run(&self, _: &mut Ctx, _: &mut Vec<String>) -> Result<Outcome> {
-        Ok(Outcome::NotMeasured {
-            target: self.target.to_string(),
-            needs: self.needs.to_string(),
-        })
+    /// Whether it runs `v0-prune` or `v0-prune-daemon` (which are then
+    /// located, and built if needed, before the cases run).
+    fn needs_binaries(&self) -> bool {
+        false
     }
 }
 
@@ -143,37 +148,12 @@ pub fn all() -> Vec<Box<dyn Case>> {
         Box::new(many_logs::ManyLogs),
         Box::new(second_run::SecondRun),
         Box::new(queue::Queue),
-        Box::new(Pending {
-            id: "cli-return",
-            title: "`v0-prune` return time, daemon running",
-            target: "≤ 10 ms",
-            needs: "needs the daemon",
-        }),
-        Box::new(Pending {
-            id: "shutdown-return",
-            title: "`v0-prune shutdown` return time, daemon idle",
-            target: "≤ 50 ms",
-            needs: "needs the daemon",
-        }),
-        Box::new(Pending {
-            id: "event-latency",
-            title: "event latency daemon → client, 50 subscribers",
-            target: "≤ 1 ms median",
-            needs: "needs the daemon",
-        }),
+        Box::new(cli::CliReturn),
+        Box::new(cli::ShutdownReturn),
+        Box::new(events::EventLatency),
         Box::new(memory::Memory),
-        Box::new(Pending {
-            id: "daemon-memory",
-            title: "daemon RSS idle / peak while pruning the large log",
-            target: "≤ 15 MB idle, ≤ 40 MB peak",
-            needs: "needs the daemon",
-        }),
-        Box::new(Pending {
-            id: "dashboard",
-            title: "dashboard frame at 200×60; idle CPU",
-            target: "≤ 2 ms per frame; < 1% CPU",
-            needs: "needs the dashboard",
-        }),
+        Box::new(daemon_memory::DaemonMemory),
+        Box::new(dashboard::Dashboard),
     ]
 }
 
@@ -205,6 +185,14 @@ pub fn run_all(ctx: &mut Ctx, only: &[String]) -> Vec<CaseResult> {
         });
     }
     results
+}
+
+/// Whether any selected case (all when `only` is empty) runs the binaries.
+pub fn need_binaries(only: &[String]) -> bool {
+    all()
+        .iter()
+        .filter(|case| only.is_empty() || only.iter().any(|id| id == case.id()))
+        .any(|case| case.needs_binaries())
 }
 
 /// The ids of every case, for `--only` validation.

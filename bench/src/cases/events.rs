@@ -1,0 +1,293 @@
+//! Event latency, daemon → subscribed clients, with 50 subscribers.
+//!
+//! Two real daemons on two generated projects: one followed by 50
+//! subscribers, one by a single subscriber (the baseline: what fan-out to 49
+//! more clients costs). Each subscriber is its own connection made with the
+//! shared client library (`Client::connect` + `subscribe`), driven by a task
+//! of this process (two tokio workers). In every round each daemon is
+//! triggered twice, the two daemons taking turns: once with SIGUSR1 (as v0
+//! does) and once with a `RunNow` request on a fresh connection.
+//!
+//! Events carry only millisecond wall-clock stamps (`started_at_ms`), too
+//! coarse for a 1 ms target, so the clock is this process's monotonic one:
+//! from just before `kill(SIGUSR1)` (or before writing `RunNow`) to the
+//! moment each subscriber's `Subscription::next()` returns the decoded
+//! event. Before each trigger the bench waits until every subscriber has
+//! seen the previous run end and no event has come for 20 ms, so everything
+//! received after the trigger is caused by it.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use rustix::process::Signal;
+use tokio::runtime::Runtime;
+use tokio::sync::mpsc;
+use v0_prune_shared::client::{Client, Subscription, Update};
+use v0_prune_shared::paths::BuildDir;
+use v0_prune_shared::protocol::{DaemonState, Event};
+
+use super::{Case, Ctx, Sizes};
+use crate::procs::{Daemon, PATIENCE, Project};
+use crate::report::{Measured, Outcome, Row, Target, Unit};
+
+/// Event latency with 50 subscribers.
+pub struct EventLatency;
+
+/// Subscribers of the measured daemon.
+const SUBSCRIBERS: usize = 50;
+
+/// How long no event may come before a trigger.
+const QUIET: Duration = Duration::from_millis(20);
+
+/// What a subscriber saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Seen {
+    RunStarted,
+    Idle,
+    Other,
+}
+
+/// One event received by one subscriber, and when.
+#[derive(Debug)]
+struct Receipt {
+    client: usize,
+    at: Instant,
+    seen: Seen,
+}
+
+/// How a run is asked for.
+#[derive(Debug, Clone, Copy)]
+enum Trigger {
+    Signal,
+    Request,
+}
+
+/// A daemon and the subscribers following it (tasks of the case's runtime,
+/// which ends them when it is dropped).
+struct Watched {
+    daemon: Daemon,
+    subscribers: usize,
+    receipts: mpsc::UnboundedReceiver<Receipt>,
+}
+
+/// Latencies of one trigger, in milliseconds, one per subscriber.
+struct Latencies {
+    first_event: Vec<f64>,
+    run_started: Vec<f64>,
+}
+
+/// Samples of one (trigger, daemon) pair over the kept rounds.
+#[derive(Default)]
+struct Series {
+    first_event: Vec<f64>,
+    run_started: Vec<f64>,
+    slowest: Vec<f64>,
+}
+
+impl Series {
+    fn add(&mut self, latencies: Latencies) {
+        if let Some(max) = latencies.run_started.iter().copied().reduce(f64::max) {
+            self.slowest.push(max);
+        }
+        self.first_event.extend(latencies.first_event);
+        self.run_started.extend(latencies.run_started);
+    }
+}
+
+impl Case for EventLatency {
+    fn id(&self) -> &'static str {
+        "event-latency"
+    }
+
+    fn title(&self, _: &Sizes) -> String {
+        format!("event latency daemon → client, {SUBSCRIBERS} subscribers")
+    }
+
+    fn needs_binaries(&self) -> bool {
+        true
+    }
+
+    fn run(&self, ctx: &mut Ctx, notes: &mut Vec<String>) -> Result<Outcome> {
+        let binaries = match ctx.binaries(notes) {
+            Ok(binaries) => binaries,
+            Err(needs) => {
+                return Ok(Outcome::NotMeasured {
+                    target: "≤ 1 ms median".into(),
+                    needs,
+                });
+            }
+        };
+        let dir = ctx.case_dir(self.id())?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .context("starting a tokio runtime")?;
+        let mut watched = Vec::new();
+        for (name, subscribers, seed) in [("fifty", SUBSCRIBERS, 71), ("one", 1, 72)] {
+            let project = Project::demo(&dir.join(name), seed)?;
+            let daemon = Daemon::start(&binaries, &project, &rt)?;
+            daemon.wait_idle_after_startup(&rt)?;
+            watched.push(subscribe(&rt, daemon, subscribers)?);
+        }
+        // [trigger][daemon]
+        let mut series: [[Series; 2]; 2] = Default::default();
+        for keep in ctx.rounds.each() {
+            for (t, trigger) in [Trigger::Signal, Trigger::Request].into_iter().enumerate() {
+                for (d, watched) in watched.iter_mut().enumerate() {
+                    let latencies = measure(&rt, watched, trigger)?;
+                    if keep {
+                        series[t][d].add(latencies);
+                    }
+                }
+            }
+        }
+        for watched in watched {
+            watched.daemon.stop()?;
+        }
+        notes.push(format!(
+            "clock: this process's monotonic clock, from just before kill(SIGUSR1) or before writing RunNow (on a fresh connection) to each subscriber task's return from Subscription::next() with the event decoded; the {SUBSCRIBERS} subscribers are separate connections served by 2 tokio workers of this process; events carry only millisecond wall-clock stamps, too coarse to use"
+        ));
+        notes.push(
+            "the same burst carries, before RunStarted, the log line of the trigger (SIGUSR1 only) and of `Starting pruning...` and StateChanged(Running): RunStarted is its 3rd or 4th event; the first-event row is the purest delivery time"
+                .into(),
+        );
+        let [signal, request] = series;
+        let [signal50, signal1] = signal;
+        let [request50, request1] = request;
+        let ms = |name: String, samples: Vec<f64>| Measured::new(name, Unit::Ms, samples);
+        let one = |what: &str| format!("{what}, 1 subscriber");
+        let each = |what: &str| format!("{what}, each of {SUBSCRIBERS}");
+        Ok(Outcome::Measured {
+            rows: vec![
+                Row::compare(
+                    ms(each("SIGUSR1 → RunStarted"), signal50.run_started),
+                    ms(one("SIGUSR1 → RunStarted"), signal1.run_started.clone()),
+                    Target::AtMost(1.0),
+                )
+                .with_note("median over every subscriber of every trigger"),
+                Row::compare(
+                    ms(each("RunNow → RunStarted"), request50.run_started),
+                    ms(one("RunNow → RunStarted"), request1.run_started),
+                    Target::AtMost(1.0),
+                )
+                .with_note("includes the request's trip to the daemon's control loop"),
+                Row::compare(
+                    ms(each("SIGUSR1 → first event"), signal50.first_event),
+                    ms(one("SIGUSR1 → first event"), signal1.first_event),
+                    Target::Info,
+                ),
+                Row::compare(
+                    ms(
+                        format!("SIGUSR1 → RunStarted, slowest of {SUBSCRIBERS}"),
+                        signal50.slowest,
+                    ),
+                    ms(one("SIGUSR1 → RunStarted"), signal1.run_started),
+                    Target::Info,
+                )
+                .with_note("per trigger, the last subscriber to get the event"),
+            ],
+        })
+    }
+}
+
+/// Connects and subscribes `count` clients to `daemon`, each followed by a task.
+fn subscribe(rt: &Runtime, daemon: Daemon, count: usize) -> Result<Watched> {
+    let (tx, receipts) = mpsc::unbounded_channel();
+    for client in 0..count {
+        let build: BuildDir = daemon.build().clone();
+        let subscription = rt
+            .block_on(async move {
+                Client::connect(&build, "v0-prune-bench subscriber")
+                    .await?
+                    .subscribe()
+                    .await
+            })
+            .with_context(|| format!("subscribing client {client}"))?;
+        rt.spawn(follow(subscription, client, tx.clone()));
+    }
+    Ok(Watched {
+        daemon,
+        subscribers: count,
+        receipts,
+    })
+}
+
+/// One subscriber: stamps every event the moment it is decoded.
+async fn follow(mut subscription: Subscription, client: usize, tx: mpsc::UnboundedSender<Receipt>) {
+    while let Ok(Some(update)) = subscription.next().await {
+        let at = Instant::now();
+        let Update::Event { event, .. } = update else {
+            continue;
+        };
+        let seen = match event {
+            Event::RunStarted { .. } => Seen::RunStarted,
+            Event::StateChanged {
+                state: DaemonState::Idle,
+            } => Seen::Idle,
+            _ => Seen::Other,
+        };
+        if tx.send(Receipt { client, at, seen }).is_err() {
+            break;
+        }
+    }
+}
+
+/// Triggers one run and collects, per subscriber, how long its first event
+/// and its RunStarted took; returns once every subscriber saw the run end.
+fn measure(rt: &Runtime, watched: &mut Watched, trigger: Trigger) -> Result<Latencies> {
+    let build = watched.daemon.build().clone();
+    let n = watched.subscribers;
+    let daemon = &watched.daemon;
+    let receipts = &mut watched.receipts;
+    rt.block_on(async {
+        // Quiet: the previous run's last events are in, nothing is on its way.
+        loop {
+            match tokio::time::timeout(QUIET, receipts.recv()).await {
+                Err(_) => break,
+                Ok(Some(_)) => {}
+                Ok(None) => bail!("every subscriber is gone"),
+            }
+        }
+        let control = match trigger {
+            Trigger::Request => Some(Client::connect(&build, "v0-prune-bench").await?),
+            Trigger::Signal => None,
+        };
+        let t0 = Instant::now();
+        match control {
+            Some(mut control) => {
+                control.run_now().await?;
+            }
+            None => daemon.signal(Signal::USR1)?,
+        }
+        let mut first = vec![None; n];
+        let mut started = vec![None; n];
+        let mut ended = vec![false; n];
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        while ended.iter().any(|done| !done) {
+            let receipt = match tokio::time::timeout_at(deadline, receipts.recv()).await {
+                Ok(Some(receipt)) => receipt,
+                Ok(None) => bail!("every subscriber is gone"),
+                Err(_) => bail!(
+                    "not every subscriber saw the run end within {PATIENCE:?}; the daemon's log ends: {}",
+                    daemon.log_tail()
+                ),
+            };
+            let Some(since) = receipt.at.checked_duration_since(t0) else {
+                continue;
+            };
+            let ms = since.as_secs_f64() * 1e3;
+            let c = receipt.client;
+            first[c].get_or_insert(ms);
+            match receipt.seen {
+                Seen::RunStarted => started[c] = Some(ms),
+                Seen::Idle if started[c].is_some() => ended[c] = true,
+                Seen::Idle | Seen::Other => {}
+            }
+        }
+        Ok(Latencies {
+            first_event: first.into_iter().flatten().collect(),
+            run_started: started.into_iter().flatten().collect(),
+        })
+    })
+}
