@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use support::{log_text, options, reason_of, temp_files};
 use v0_prune_shared::paths::BuildDir;
-use v0_prune_shared::prune::{self, PruneEvent, RunReport, ignore_events};
+use v0_prune_shared::prune::{self, Job, PruneEvent, RunReport, ignore_events};
 
 /// Runs a prune on another thread; fails the test if it does not end in time
 /// (a FIFO opened for reading blocks until a writer comes).
@@ -54,11 +54,19 @@ fn logs_that_change_type_vanish_or_shrink_mid_run_are_skipped_with_a_reason() {
         let mut done = false;
         let (logs_in, target_in) = (logs.clone(), target.clone());
         let report = run_within(&build, move |event| {
-            if done || !matches!(event, PruneEvent::Progress { done: 1, .. }) {
+            let walked = matches!(
+                event,
+                PruneEvent::JobStarted {
+                    job: Job::Logs,
+                    ..
+                }
+            );
+            if done || !walked {
                 return;
             }
             done = true;
-            // After a.log, before the others' turn: the walk saw them as logs.
+            // After the walk saw them as logs, before any is pruned (files
+            // are pruned several at a time, so not between two of them).
             std::fs::remove_file(logs_in.join("b.log")).expect("vanish");
             std::fs::remove_file(logs_in.join("c.log")).expect("rm");
             std::fs::create_dir(logs_in.join("c.log")).expect("a directory now");

@@ -12,11 +12,13 @@ pub mod in_place;
 pub mod index;
 pub mod rewrite;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
 
 use filter::{CountingSink, LineFilter};
 use in_place::InPlace;
@@ -178,74 +180,132 @@ pub fn prune_all(
         job: Job::Logs,
         total,
     });
-    for (done, log) in walk.logs.iter().enumerate() {
-        let display = super::relative_display(build, &log.path);
-        let log_holders = holders.remove(&log.id).unwrap_or_default();
-        report.files_examined += 1;
-        let outcome = prune_file(&log.path, &log_holders, options, index.get(&log.path)).map(
-            |(outcome, verified)| {
+    let previous: Vec<Option<&Verified>> =
+        walk.logs.iter().map(|log| index.get(&log.path)).collect();
+    let log_holders: Vec<Vec<Holder>> = walk
+        .logs
+        .iter()
+        .map(|log| holders.remove(&log.id).unwrap_or_default())
+        .collect();
+    let mut done = 0u64;
+    for_each_in_parallel(
+        walk.logs.len(),
+        |i| prune_file(&walk.logs[i].path, &log_holders[i], options, previous[i]),
+        |i, outcome| {
+            let log = &walk.logs[i];
+            let display = super::relative_display(build, &log.path);
+            report.files_examined += 1;
+            let outcome = outcome.map(|(outcome, verified)| {
                 if let Some(verified) = verified {
                     verified_now.insert(log.path.clone(), verified);
                 }
                 outcome
-            },
-        );
-        match outcome {
-            Ok(FileOutcome::Pruned {
-                lines_removed,
-                bytes_before,
-                bytes_after,
-                method,
-            }) => {
-                report.bytes_before += bytes_before;
-                report.bytes_after += bytes_after;
-                report.lines_removed += lines_removed;
-                let bytes_reclaimed = bytes_before.saturating_sub(bytes_after);
-                events(&PruneEvent::ItemPruned {
-                    job: Job::Logs,
-                    item: display.clone(),
-                    detail: format!("{lines_removed} lines"),
-                    bytes_reclaimed,
-                });
-                report.pruned.push(LogOutcome {
-                    path: display,
+            });
+            match outcome {
+                Ok(FileOutcome::Pruned {
                     lines_removed,
                     bytes_before,
                     bytes_after,
                     method,
-                });
+                }) => {
+                    report.bytes_before += bytes_before;
+                    report.bytes_after += bytes_after;
+                    report.lines_removed += lines_removed;
+                    let bytes_reclaimed = bytes_before.saturating_sub(bytes_after);
+                    events(&PruneEvent::ItemPruned {
+                        job: Job::Logs,
+                        item: display.clone(),
+                        detail: format!("{lines_removed} lines"),
+                        bytes_reclaimed,
+                    });
+                    report.pruned.push(LogOutcome {
+                        path: display,
+                        lines_removed,
+                        bytes_before,
+                        bytes_after,
+                        method,
+                    });
+                }
+                Ok(FileOutcome::Unchanged { len }) => {
+                    report.bytes_before += len;
+                    report.bytes_after += len;
+                }
+                Ok(FileOutcome::Skipped(reason)) => {
+                    report.bytes_before += log.len;
+                    report.bytes_after += log.len;
+                    skip(&mut report, events, display, reason);
+                }
+                Err(err) => {
+                    report.bytes_before += log.len;
+                    report.bytes_after += log.len;
+                    let reason = match err.kind() {
+                        io::ErrorKind::NotFound => "vanished while we pruned it".to_string(),
+                        _ => format!("error: {err}"),
+                    };
+                    skip(&mut report, events, display, reason);
+                }
             }
-            Ok(FileOutcome::Unchanged { len }) => {
-                report.bytes_before += len;
-                report.bytes_after += len;
-            }
-            Ok(FileOutcome::Skipped(reason)) => {
-                report.bytes_before += log.len;
-                report.bytes_after += log.len;
-                skip(&mut report, events, display, reason);
-            }
-            Err(err) => {
-                report.bytes_before += log.len;
-                report.bytes_after += log.len;
-                let reason = match err.kind() {
-                    io::ErrorKind::NotFound => "vanished while we pruned it".to_string(),
-                    _ => format!("error: {err}"),
-                };
-                skip(&mut report, events, display, reason);
-            }
-        }
-        events(&PruneEvent::Progress {
-            job: Job::Logs,
-            done: done as u64 + 1,
-            total,
-            bytes_reclaimed: report.bytes_reclaimed(),
-        });
-    }
+            done += 1;
+            events(&PruneEvent::Progress {
+                job: Job::Logs,
+                done,
+                total,
+                bytes_reclaimed: report.bytes_reclaimed(),
+            });
+        },
+    );
     if !options.dry_run {
         // A cache: failing to save it only makes the next run read more.
         let _ = LogIndex::from_run(verified_now).save(&index_path);
     }
     Ok(report)
+}
+
+/// How many files are pruned at once. Pruning a small file is mostly
+/// waiting: for the fsync before its rename, for the filesystem to allocate
+/// the temp file's inode. Overlapping a few of those waits is what makes
+/// thousands of small logs cheap; more threads would only add memory (each
+/// has a read and a write buffer of up to 1 MiB).
+const PARALLEL_FILES: usize = 4;
+
+/// Runs `work(i)` for every `i < count` on up to [`PARALLEL_FILES`]
+/// threads, and hands each result to `done` on this thread, in order of
+/// `i`: reports and events stay in walk order whatever finishes first.
+fn for_each_in_parallel<T: Send>(
+    count: usize,
+    work: impl Fn(usize) -> T + Sync,
+    mut done: impl FnMut(usize, T),
+) {
+    let workers = PARALLEL_FILES.min(count);
+    if workers <= 1 {
+        (0..count).for_each(|i| done(i, work(i)));
+        return;
+    }
+    let next = AtomicUsize::new(0);
+    let (sender, receiver) = mpsc::channel();
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            let (sender, next, work) = (sender.clone(), &next, &work);
+            scope.spawn(move || {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= count || sender.send((i, work(i))).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(sender);
+        let mut waiting = BTreeMap::new();
+        let mut next_in_order = 0;
+        for (i, result) in receiver {
+            waiting.insert(i, result);
+            while let Some(result) = waiting.remove(&next_in_order) {
+                done(next_in_order, result);
+                next_in_order += 1;
+            }
+        }
+    });
 }
 
 fn skip(report: &mut LogsReport, events: EventSink<'_>, item: String, reason: String) {
