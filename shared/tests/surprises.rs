@@ -54,13 +54,7 @@ fn logs_that_change_type_vanish_or_shrink_mid_run_are_skipped_with_a_reason() {
         let mut done = false;
         let (logs_in, target_in) = (logs.clone(), target.clone());
         let report = run_within(&build, move |event| {
-            let walked = matches!(
-                event,
-                PruneEvent::JobStarted {
-                    job: Job::Logs,
-                    ..
-                }
-            );
+            let walked = matches!(event, PruneEvent::JobStarted { job: Job::Logs, .. });
             if done || !walked {
                 return;
             }

@@ -90,18 +90,28 @@ fn prune_with(
     };
     let plan = plan_for(&path, &unlocked, options)?;
     if plan.output.is_none() || options.dry_run {
+        if !options.dry_run {
+            // What a killed pruner left; the locked path below does the same.
+            lock::clear_stale(&build.queue_lock());
+            sweep_stale_temps(&build.mergeq_dir());
+        }
         return Ok(finish(plan, &unlocked, events, 0));
     }
 
     let _lock = QueueLock::acquire(&build.queue_lock(), tuning.lock_wait)?;
     sweep_stale_temps(&build.mergeq_dir());
     let mut retries = 0;
+    let mut unlocked = Some((unlocked, plan));
     loop {
         // mergeq may have written between our first read and the lock.
         let Some(snapshot) = Snapshot::read(&path)? else {
             return Ok(absent(events, retries));
         };
-        let plan = plan_for(&path, &snapshot, options)?;
+        let plan = match unlocked.take() {
+            // Unchanged since the first read: its plan stands (half the parsing).
+            Some((first, plan)) if first.same_as(&snapshot) => plan,
+            _ => plan_for(&path, &snapshot, options)?,
+        };
         let Some(output) = &plan.output else {
             return Ok(finish(plan, &snapshot, events, retries));
         };

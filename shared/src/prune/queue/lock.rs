@@ -68,6 +68,20 @@ impl QueueLock {
     }
 }
 
+/// Removes the lock if the process named in it is dead (a pruner or mergeq
+/// killed while holding it), as a taker would; a run with nothing to prune
+/// never takes the lock, and must still not leave a dead one behind.
+pub(crate) fn clear_stale(path: &Path) {
+    let Ok(holder) = read_lock(path) else {
+        return;
+    };
+    if holder_pid(&holder.content).is_some_and(|pid| !platform::pid_alive(pid)) {
+        if let Err(err) = take_over_stale(path, &holder) {
+            tracing::warn!("could not remove stale lock {}: {err}", path.display());
+        }
+    }
+}
+
 impl Drop for QueueLock {
     fn drop(&mut self) {
         // Someone who (wrongly) judged our lock stale may have replaced it; their

@@ -42,26 +42,10 @@ pub(super) fn plan(bytes: &[u8], cutoff: &Cutoff) -> Result<Plan, Corrupt> {
         let (line, column) = position(bytes, err.valid_up_to());
         Corrupt(format!("invalid UTF-8 at line {line} column {column}"))
     })?;
-    let document: Document<'_> = serde_json::from_str(text).map_err(|err| {
-        // serde_json's message already ends in "at line L column C".
-        Corrupt(err.to_string())
-    })?;
-    if document.duplicate_entries {
-        return Err(Corrupt("the key `entries` appears more than once".into()));
-    }
-    let Some(array) = document.entries else {
-        return Err(Corrupt("it has no `entries` array".into()));
+    let raws = match entries_in_one_pass(text) {
+        Some(raws) => raws,
+        None => entries_with_diagnosis(text, bytes)?,
     };
-    let array_span = span_of(text, array.get())?;
-    let raws: Vec<&RawValue> = serde_json::from_str(array.get()).map_err(|_| {
-        let (line, column) = position(bytes, array_span.0);
-        let kind = serde_json::from_str::<Value>(array.get())
-            .map(|value| kind_of(&value))
-            .unwrap_or("not JSON");
-        Corrupt(format!(
-            "`entries` is {kind}, not an array, at line {line} column {column}"
-        ))
-    })?;
 
     let mut spans = Vec::with_capacity(raws.len());
     let mut keep = Vec::with_capacity(raws.len());
@@ -82,12 +66,47 @@ pub(super) fn plan(bytes: &[u8], cutoff: &Cutoff) -> Result<Plan, Corrupt> {
             }
         }
     }
-    let output = (!removed.is_empty()).then(|| splice(text, array_span, &spans, &keep));
+    let output = (!removed.is_empty()).then(|| splice(text, &spans, &keep));
     Ok(Plan {
         entries: raws.len() as u64,
         removed,
         skipped,
         output,
+    })
+}
+
+/// The entries of a well-formed queue, found in one pass over the text:
+/// `None` for anything unusual (no `entries`, a duplicate one, not an
+/// array, invalid JSON), which [`entries_with_diagnosis`] then explains.
+fn entries_in_one_pass(text: &str) -> Option<Vec<&RawValue>> {
+    let document: FastDocument<'_> = serde_json::from_str(text).ok()?;
+    if document.duplicate_entries {
+        return None;
+    }
+    document.entries
+}
+
+/// The entries of a queue read the slow way, which can say what is wrong.
+fn entries_with_diagnosis<'a>(text: &'a str, bytes: &[u8]) -> Result<Vec<&'a RawValue>, Corrupt> {
+    let document: Document<'_> = serde_json::from_str(text).map_err(|err| {
+        // serde_json's message already ends in "at line L column C".
+        Corrupt(err.to_string())
+    })?;
+    if document.duplicate_entries {
+        return Err(Corrupt("the key `entries` appears more than once".into()));
+    }
+    let Some(array) = document.entries else {
+        return Err(Corrupt("it has no `entries` array".into()));
+    };
+    let array_start = span_of(text, array.get())?.0;
+    serde_json::from_str(array.get()).map_err(|_| {
+        let (line, column) = position(bytes, array_start);
+        let kind = serde_json::from_str::<Value>(array.get())
+            .map(|value| kind_of(&value))
+            .unwrap_or("not JSON");
+        Corrupt(format!(
+            "`entries` is {kind}, not an array, at line {line} column {column}"
+        ))
     })
 }
 
@@ -102,6 +121,75 @@ enum Verdict {
 
 /// The contract's rule: terminal and older than the cutoff by `updated_at`, else `enqueued_at`.
 fn judge(raw: &str, index: usize, cutoff: &Cutoff) -> Verdict {
+    match judge_plain(raw, cutoff) {
+        Some(verdict) => verdict,
+        None => judge_by_value(raw, index, cutoff),
+    }
+}
+
+/// The fields the rule reads, borrowed from the entry's text. Everything
+/// else in the entry is skipped without being built, which is most of the
+/// work on a large queue.
+#[derive(serde::Deserialize)]
+struct RuleFields<'a> {
+    #[serde(borrow, default)]
+    id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    operation: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    branch: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    status: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    updated_at: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    enqueued_at: Option<&'a RawValue>,
+}
+
+/// The rule on the common shape of an entry: an object whose fields are
+/// plain strings (no escapes) and valid timestamps. `None` for anything
+/// else (duplicate keys, escapes, numbers as labels, bad timestamps), which
+/// [`judge_by_value`] decides, with its messages: both give the same verdict.
+fn judge_plain(raw: &str, cutoff: &Cutoff) -> Option<Verdict> {
+    if !raw.starts_with('{') {
+        return None;
+    }
+    let fields: RuleFields<'_> = serde_json::from_str(raw).ok()?;
+    let status = match fields.status {
+        // Absent, null or not a string: not terminal.
+        None => return Some(Verdict::Keep),
+        Some(status) if !status.get().starts_with('"') => return Some(Verdict::Keep),
+        Some(status) => plain(status)?,
+    };
+    if !TERMINAL.contains(&status) {
+        return Some(Verdict::Keep);
+    }
+    let expired = match fields.updated_at.or(fields.enqueued_at) {
+        None => true,
+        Some(stamp) => cutoff.expires(plain(stamp)?.parse::<Timestamp>().ok()?),
+    };
+    if !expired {
+        return Some(Verdict::Keep);
+    }
+    let label = match fields.id.or(fields.operation).or(fields.branch) {
+        Some(label) => plain(label)?.to_string(),
+        None => return None,
+    };
+    Some(Verdict::Remove(RemovedEntry {
+        label,
+        status: status.to_string(),
+    }))
+}
+
+/// A JSON string without escapes, unquoted; `None` for anything else.
+fn plain(raw: &RawValue) -> Option<&str> {
+    let inner = raw.get().strip_prefix('"')?.strip_suffix('"')?;
+    (!inner.contains('\\')).then_some(inner)
+}
+
+/// [`judge`] on a fully parsed entry: any shape, with a message for each
+/// entry it cannot judge.
+fn judge_by_value(raw: &str, index: usize, cutoff: &Cutoff) -> Verdict {
     let value: Value = match serde_json::from_str(raw) {
         Ok(value) => value,
         Err(err) => {
@@ -170,16 +258,21 @@ fn skip(item: String, reason: String) -> Verdict {
 /// Each kept entry is followed by the separator that followed it in the
 /// original (`,\n    ` in jq's layout); the last kept one by whatever closed
 /// the array, so no trailing comma appears.
-fn splice(text: &str, array: (usize, usize), spans: &[(usize, usize)], keep: &[bool]) -> Vec<u8> {
+fn splice(text: &str, spans: &[(usize, usize)], keep: &[bool]) -> Vec<u8> {
     let kept: Vec<usize> = (0..spans.len()).filter(|&i| keep[i]).collect();
     let (Some(first), Some(last)) = (spans.first(), spans.last()) else {
         return text.as_bytes().to_vec();
     };
     let mut out = String::with_capacity(text.len());
     if kept.is_empty() {
-        out.push_str(&text[..array.0]);
+        // JSON allows only whitespace between the brackets and the entries.
+        let open = text[..first.0].trim_end().len().saturating_sub(1);
+        let after = &text[last.1..];
+        let close = last.1 + (after.len() - after.trim_start().len()) + 1;
+        debug_assert!(text[open..].starts_with('[') && text[..close].ends_with(']'));
+        out.push_str(&text[..open]);
         out.push_str("[]");
-        out.push_str(&text[array.1..]);
+        out.push_str(&text[close..]);
         return out.into_bytes();
     }
     out.push_str(&text[..first.0]);
@@ -222,6 +315,44 @@ fn kind_of(value: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
+    }
+}
+
+/// The top level of queue.json with its entries split out in the same pass.
+struct FastDocument<'a> {
+    entries: Option<Vec<&'a RawValue>>,
+    duplicate_entries: bool,
+}
+
+impl<'de> Deserialize<'de> for FastDocument<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(FastDocumentVisitor)
+    }
+}
+
+struct FastDocumentVisitor;
+
+impl<'de> Visitor<'de> for FastDocumentVisitor {
+    type Value = FastDocument<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a merge-queue object like {\"version\":1,\"entries\":[...]}")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut document = FastDocument {
+            entries: None,
+            duplicate_entries: false,
+        };
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if key == "entries" {
+                let entries: Vec<&'de RawValue> = map.next_value()?;
+                document.duplicate_entries |= document.entries.replace(entries).is_some();
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(document)
     }
 }
 
@@ -393,7 +524,56 @@ mod tests {
         ];
         for (entry, expected) in cases {
             assert_eq!(verdict(&entry), expected, "{entry}");
+            assert_eq!(judge_by_value(&entry, 3, &cutoff()), expected, "{entry}");
         }
+    }
+
+    /// The fast path decides only what the full parse decides the same way.
+    #[test]
+    fn the_plain_path_agrees_with_the_full_parse() {
+        let old = "2026-11-28T05:59:59Z";
+        let new = "2026-11-28T06:00:01Z";
+        let mut decided = 0;
+        let statuses = [
+            r#""completed""#,
+            r#""failed""#,
+            r#""conflict""#,
+            r#""pending""#,
+            r#""fail\u0065d""#,
+            "5",
+            "null",
+        ];
+        let stamps = [
+            format!(r#""{old}""#),
+            format!(r#""{new}""#),
+            r#""2026-11-28T07:59:59+02:00""#.into(),
+            r#""soon""#.into(),
+            "null".into(),
+            "17".into(),
+        ];
+        let labels = [r#""a""#, r#""\u0061""#, "42", "null"];
+        for status in statuses {
+            for updated in &stamps {
+                for enqueued in &stamps {
+                    for label in labels {
+                        for extra in ["", r#","status":"pending""#, r#","x":{"y":[1]}"#] {
+                            let entry = format!(
+                                r#"{{"id":{label},"status":{status},"updated_at":{updated},"enqueued_at":{enqueued}{extra}}}"#
+                            );
+                            let full = judge_by_value(&entry, 3, &cutoff());
+                            if let Some(fast) = judge_plain(&entry, &cutoff()) {
+                                decided += 1;
+                                assert_eq!(fast, full, "{entry}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for entry in ["[1,2]", r#"["completed"]"#, "null", r#""x""#] {
+            assert_eq!(judge_plain(entry, &cutoff()), None, "{entry}");
+        }
+        assert!(decided > 500, "the fast path decided only {decided} cases");
     }
 
     #[test]

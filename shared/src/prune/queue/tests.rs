@@ -408,6 +408,31 @@ fn a_stale_lock_is_taken_over_and_released() {
     );
 }
 
+/// A pruner killed after its replace but before releasing the lock leaves
+/// the lock and nothing to prune: the next run still clears it.
+#[test]
+fn a_stale_lock_goes_even_when_nothing_is_left_to_prune() {
+    let text =
+        format!(r#"{{"entries":[{{"id":"a","status":"completed","updated_at":"{FRESH}"}}]}}"#);
+    let (_dir, build) = queue_with(text.as_bytes());
+    let mut child = std::process::Command::new("true").spawn().expect("spawn");
+    let dead = child.id();
+    child.wait().expect("reap");
+    fs::write(build.queue_lock(), format!("v0-prune (pid {dead})\n")).expect("lock");
+    let temp = build
+        .mergeq_dir()
+        .join(format!("{TEMP_PREFIX}{dead}.0.tmp"));
+    fs::write(&temp, b"half").expect("temp");
+    let report = run(&build, &options(false)).0.expect("pruned");
+    assert!(report.removed.is_empty());
+    assert_eq!(fs::read_to_string(build.queue_file()).expect("read"), text);
+    assert!(
+        litter(&build).is_empty(),
+        "left behind: {:?}",
+        litter(&build)
+    );
+}
+
 #[test]
 fn permissions_are_kept_and_dead_pruners_temp_files_swept() {
     let (_dir, build) = queue_with(PRETTY.as_bytes());
