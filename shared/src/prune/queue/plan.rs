@@ -151,7 +151,7 @@ struct RuleFields<'a> {
 /// else (duplicate keys, escapes, numbers as labels, bad timestamps), which
 /// [`judge_by_value`] decides, with its messages: both give the same verdict.
 fn judge_plain(raw: &str, cutoff: &Cutoff) -> Option<Verdict> {
-    if !raw.starts_with('{') {
+    if !raw.starts_with('{') || could_nest_too_deep(raw) {
         return None;
     }
     let fields: RuleFields<'_> = serde_json::from_str(raw).ok()?;
@@ -179,6 +179,13 @@ fn judge_plain(raw: &str, cutoff: &Cutoff) -> Option<Verdict> {
         label,
         status: status.to_string(),
     }))
+}
+
+/// Whether an entry might nest deeper than serde_json's recursion limit
+/// (128), which the full parse refuses and this one would skip over: with
+/// fewer opening brackets than that in all, it cannot.
+fn could_nest_too_deep(raw: &str) -> bool {
+    raw.bytes().filter(|&b| b == b'[' || b == b'{').count() >= 100
 }
 
 /// A JSON string without escapes, unquoted; `None` for anything else.
@@ -556,7 +563,8 @@ mod tests {
             for updated in &stamps {
                 for enqueued in &stamps {
                     for label in labels {
-                        for extra in ["", r#","status":"pending""#, r#","x":{"y":[1]}"#] {
+                        let deep = format!(r#","meta":{}{}"#, "[".repeat(200), "]".repeat(200));
+                        for extra in ["", r#","status":"pending""#, r#","x":{"y":[1]}"#, &deep] {
                             let entry = format!(
                                 r#"{{"id":{label},"status":{status},"updated_at":{updated},"enqueued_at":{enqueued}{extra}}}"#
                             );
