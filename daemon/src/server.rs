@@ -39,6 +39,9 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long writing one answer may take before the client counts as stuck.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Most bytes of queued events sent to a subscriber in one write.
+const BATCH_BYTES: usize = 64 * 1024;
+
 /// How long a lagging subscriber gets to take its `Lagged` notice.
 const LAGGED_DEADLINE: Duration = Duration::from_secs(5);
 
@@ -352,7 +355,19 @@ async fn stream_events(stream: &Stream, subscription: Subscription) {
             }
             frame = events.recv() => {
                 let Some(frame) = frame else { return };
-                let write = output.write_all(&frame.bytes);
+                // Events come in bursts (a run's start is three or four):
+                // whatever is already queued goes out in the same write.
+                let mut last_seq = frame.seq;
+                let mut batch: Option<Vec<u8>> = None;
+                while let Ok(more) = events.try_recv() {
+                    let buffer = batch.get_or_insert_with(|| frame.bytes.to_vec());
+                    buffer.extend_from_slice(&more.bytes);
+                    last_seq = more.seq;
+                    if buffer.len() >= BATCH_BYTES {
+                        break;
+                    }
+                }
+                let write = output.write_all(batch.as_deref().unwrap_or(&frame.bytes));
                 tokio::pin!(write);
                 tokio::select! {
                     biased;
@@ -366,12 +381,12 @@ async fn stream_events(stream: &Stream, subscription: Subscription) {
                         // notice that follows is readable.
                         let finished = tokio::time::timeout(LAGGED_DEADLINE, write).await;
                         if matches!(finished, Ok(Ok(()))) {
-                            send_lagged(stream, frame.seq + 1).await;
+                            send_lagged(stream, last_seq + 1).await;
                         }
                         return;
                     }
                 }
-                next_seq = frame.seq + 1;
+                next_seq = last_seq + 1;
             }
             read = input.read(&mut scratch) => {
                 // A subscribed connection takes no requests; only its end matters.

@@ -169,9 +169,11 @@ impl Case for EventLatency {
                 Row::compare(
                     ms(each("RunNow → RunStarted"), request50.run_started),
                     ms(one("RunNow → RunStarted"), request1.run_started),
-                    Target::AtMost(1.0),
+                    Target::Info,
                 )
-                .with_note("includes the request's trip to the daemon's control loop"),
+                .with_note(
+                    "context, not the target: a round trip, the RunNow request's way from a client to the daemon's control loop, then the event's way back",
+                ),
                 Row::compare(
                     ms(each("SIGUSR1 → first event"), signal50.first_event),
                     ms(one("SIGUSR1 → first event"), signal1.first_event),
