@@ -462,6 +462,33 @@ fn corrupt_queue_is_left_identical_and_logs_are_still_pruned() {
     run.expect_line("Pruned 4 operation(s)");
 }
 
+// ---- versions ---------------------------------------------------------------------
+
+/// `NAME 0.1.0 (abc1234 2026-11-29)`, `(abc1234-dirty ...)`, or `(unknown
+/// commit)` when built without git: both binaries, stamped by build.rs.
+#[test]
+fn both_binaries_name_their_version_and_commit() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for name in ["v0-prune", "v0-prune-daemon"] {
+        let run = Invocation::new(name, dir.path()).args(["--version"]).run();
+        run.expect_code(0);
+        let version = run.stdout.trim_end();
+        let rest = version
+            .strip_prefix(&format!("{name} {} (", env!("CARGO_PKG_VERSION")))
+            .unwrap_or_else(|| panic!("no name and version: {version:?}"));
+        let commit = rest.strip_suffix(')').expect("a closing parenthesis");
+        if commit != "unknown commit" {
+            let (hash, date) = commit.split_once(' ').expect("hash and date");
+            let hash = hash.strip_suffix("-dirty").unwrap_or(hash);
+            assert!(
+                hash.len() >= 7 && hash.bytes().all(|b| b.is_ascii_hexdigit()),
+                "{version}"
+            );
+            assert!(date.len() == 10 && date.as_bytes()[4] == b'-', "{version}");
+        }
+    }
+}
+
 // ---- finding the project --------------------------------------------------------
 
 #[test]

@@ -237,15 +237,7 @@ mod tests {
         let page = text(&page);
         assert!(page.starts_with(".ie") || page.starts_with(".TH"), "{page}");
         assert!(page.contains("\n.TH v0-prune 1 "), "{page}");
-        for name in [
-            "status",
-            "shutdown",
-            "events",
-            "top",
-            "daemon",
-            "completions",
-            "man",
-        ] {
+        for name in crate::cli::subcommand_names() {
             assert!(
                 page.contains(&format!("v0\\-prune\\-{name}(1)")),
                 "no {name}: {page}"
