@@ -263,10 +263,11 @@ pub fn prune_all(
 
 /// How many files are pruned at once. Pruning a small file is mostly
 /// waiting: for the fsync before its rename, for the filesystem to allocate
-/// the temp file's inode. Overlapping a few of those waits is what makes
-/// thousands of small logs cheap; more threads would only add memory (each
-/// has a read and a write buffer of up to 1 MiB).
-const PARALLEL_FILES: usize = 4;
+/// the temp file's inode. Overlapping those waits is what makes thousands of
+/// small logs cheap (10,000 logs on 2 cores: 2 threads 2.05x the time of
+/// `cat`, 4 threads 1.6x, 8 threads 1.35x). Each thread has a read and a
+/// write buffer of at most 1 MiB, so memory stays bounded (16 MiB at most).
+const PARALLEL_FILES: usize = 8;
 
 /// Runs `work(i)` for every `i < count` on up to [`PARALLEL_FILES`]
 /// threads, and hands each result to `done` on this thread, in order of
