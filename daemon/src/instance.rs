@@ -31,7 +31,7 @@ pub fn instance_lock_path(build: &BuildDir) -> PathBuf {
 /// Held for the daemon's whole life; dropping it lets another daemon start.
 #[derive(Debug)]
 pub struct InstanceLock {
-    _file: File,
+    file: File,
 }
 
 /// The outcome of trying to become the daemon of a build directory.
@@ -64,7 +64,7 @@ pub fn acquire(build: &BuildDir) -> io::Result<Instance> {
         .open(&path)
         .map_err(|err| with_path(&path, err))?;
     match flock(&file, FlockOperation::NonBlockingLockExclusive) {
-        Ok(()) => Ok(Instance::Acquired(InstanceLock { _file: file })),
+        Ok(()) => Ok(Instance::Acquired(InstanceLock { file })),
         Err(rustix::io::Errno::WOULDBLOCK) => Ok(Instance::AlreadyRunning {
             pid: wait_for_pid(&build.pid_file()),
         }),
@@ -127,6 +127,15 @@ impl PidFile {
             pid,
         };
         Ok((pid_file, previous))
+    }
+}
+
+impl Drop for InstanceLock {
+    fn drop(&mut self) {
+        // Released explicitly, not by the close alone: a process forked in
+        // the meantime shares the open file until it execs, and would keep
+        // the lock (and a successor out) that long.
+        let _ = flock(&self.file, FlockOperation::Unlock);
     }
 }
 

@@ -430,6 +430,10 @@ mod tests {
                 pid: Some(std::process::id())
             }
         );
+        // Unlocked explicitly: a child another test forks meanwhile shares
+        // the open file (until its exec closes it), so dropping our
+        // descriptor alone may not release the lock at once.
+        flock(&lock, FlockOperation::Unlock).expect("unlock");
         drop(lock);
         assert_eq!(daemon_process(&build), DaemonProcess::NotRunning);
     }
