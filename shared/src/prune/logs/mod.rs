@@ -463,3 +463,49 @@ fn dry_run(path: &Path, options: &RunOptions) -> io::Result<FileOutcome> {
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// Files finish in any order on the worker threads; results still reach
+    /// the report (and the events) in walk order, each exactly once.
+    #[test]
+    fn parallel_work_is_reported_in_order_once_each() {
+        for count in [0, 1, 2, 7, PARALLEL_FILES, 100] {
+            let mut seen = Vec::new();
+            for_each_in_parallel(
+                count,
+                |i| {
+                    // Later items finish first.
+                    std::thread::sleep(Duration::from_micros(((count - i) % 5) as u64 * 200));
+                    (i, std::thread::current().id())
+                },
+                |i, (value, _thread)| {
+                    assert_eq!(i, value);
+                    seen.push(i);
+                },
+            );
+            assert_eq!(seen, (0..count).collect::<Vec<_>>(), "count {count}");
+        }
+    }
+
+    #[test]
+    fn several_threads_do_the_work() {
+        let mut threads = HashSet::new();
+        for_each_in_parallel(
+            64,
+            |_| {
+                std::thread::sleep(Duration::from_millis(2));
+                std::thread::current().id()
+            },
+            |_, thread| {
+                threads.insert(thread);
+            },
+        );
+        assert!(threads.len() > 1, "ran on {} thread(s)", threads.len());
+        assert!(!threads.contains(&std::thread::current().id()));
+    }
+}
