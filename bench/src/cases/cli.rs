@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use anyhow::{Result, ensure};
 
-use super::{Case, Ctx, Sizes};
+use super::{Case, Ctx, Sizes, not_measured};
 use crate::measure::{Contender, race};
 use crate::procs::{self, Daemon, Project};
 use crate::report::{Measured, Outcome, Row, Target, Unit};
@@ -41,13 +41,6 @@ const NONE_RUNNING: &str = "No prune daemon running";
 fn true_command() -> Command {
     let path = PathBuf::from("/bin/true");
     Command::new(if path.is_file() { path } else { "true".into() })
-}
-
-fn not_measured(target: &str, needs: String) -> Outcome {
-    Outcome::NotMeasured {
-        target: target.into(),
-        needs,
-    }
 }
 
 impl Case for CliReturn {

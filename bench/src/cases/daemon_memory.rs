@@ -55,12 +55,7 @@ impl Case for DaemonMemory {
     fn run(&self, ctx: &mut Ctx, notes: &mut Vec<String>) -> Result<Outcome> {
         let binaries = match ctx.binaries(notes) {
             Ok(binaries) => binaries,
-            Err(needs) => {
-                return Ok(Outcome::NotMeasured {
-                    target: "≤ 15 MB idle, ≤ 40 MB peak".into(),
-                    needs,
-                });
-            }
+            Err(needs) => return Ok(super::not_measured("≤ 15 MB idle, ≤ 40 MB peak", needs)),
         };
         let large = ctx.large_log()?;
         let dir = ctx.case_dir(self.id())?;

@@ -110,12 +110,7 @@ impl Case for EventLatency {
     fn run(&self, ctx: &mut Ctx, notes: &mut Vec<String>) -> Result<Outcome> {
         let binaries = match ctx.binaries(notes) {
             Ok(binaries) => binaries,
-            Err(needs) => {
-                return Ok(Outcome::NotMeasured {
-                    target: "≤ 1 ms median".into(),
-                    needs,
-                });
-            }
+            Err(needs) => return Ok(super::not_measured("≤ 1 ms median", needs)),
         };
         let dir = ctx.case_dir(self.id())?;
         let rt = tokio::runtime::Builder::new_multi_thread()

@@ -26,6 +26,15 @@ use crate::measure::Rounds;
 use crate::procs::{Binaries, Prepared};
 use crate::report::{CaseResult, Outcome};
 
+/// The row of a case that needs the real binaries when they are missing:
+/// its target, and the command that builds them.
+pub(crate) fn not_measured(target: &str, needs: String) -> Outcome {
+    Outcome::NotMeasured {
+        target: target.into(),
+        needs,
+    }
+}
+
 /// Sizes of the generated inputs; the mode (`--quick`, default, `--full`) picks them.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Sizes {
