@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio::task::{JoinError, JoinHandle};
 use v0_prune_shared::paths::BuildDir;
+use v0_prune_shared::platform;
 use v0_prune_shared::protocol::{Event, RunRecord, Trigger, clip_text};
 use v0_prune_shared::prune::{self, EventSink, Job, PruneError, PruneEvent, RunOptions, RunReport};
 
@@ -99,22 +100,34 @@ impl ActiveRun {
     ) -> Self {
         let (tx, events) = mpsc::unbounded_channel();
         let handle = tokio::task::spawn_blocking(move || {
-            tracing::dispatcher::with_default(&dispatch, || {
-                let mut last_progress: Option<Instant> = None;
-                let mut forward = |event: &PruneEvent| {
-                    if let PruneEvent::Progress { done, total, .. } = event {
-                        let now = Instant::now();
-                        let recent = last_progress.is_some_and(|at| now - at < PROGRESS_EVERY);
-                        if recent && done < total {
-                            return;
+            // On a thread of its own, at a lower priority: pruning is
+            // housekeeping, and must not slow the user's work or the
+            // daemon's event stream (the blocking pool's threads are reused,
+            // and an unprivileged thread cannot take its priority back).
+            let run = move || {
+                platform::lower_thread_priority();
+                tracing::dispatcher::with_default(&dispatch, || {
+                    let mut last_progress: Option<Instant> = None;
+                    let mut forward = |event: &PruneEvent| {
+                        if let PruneEvent::Progress { done, total, .. } = event {
+                            let now = Instant::now();
+                            let recent = last_progress.is_some_and(|at| now - at < PROGRESS_EVERY);
+                            if recent && done < total {
+                                return;
+                            }
+                            last_progress = Some(now);
                         }
-                        last_progress = Some(now);
-                    }
-                    // The control task outlives the run; if it is gone, so is the daemon.
-                    let _ = tx.send(event.clone());
-                };
-                pruner(&build, &options, &mut forward)
-            })
+                        // The control task outlives the run; if it is gone, so is the daemon.
+                        let _ = tx.send(event.clone());
+                    };
+                    pruner(&build, &options, &mut forward)
+                })
+            };
+            match std::thread::scope(|scope| scope.spawn(run).join()) {
+                Ok(outcome) => outcome,
+                // The blocking task panics in turn, as it did before.
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
         });
         Self {
             run_id,

@@ -16,6 +16,15 @@ use v0_prune_shared::socket::{self, Stream};
 
 use super::*;
 
+/// The nice value of the thread a run prunes on, seen by [`unruly_pruner`].
+static RUN_NICE: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(i32::MIN);
+
+/// This thread's nice value (Linux: per thread).
+fn thread_nice() -> i32 {
+    // SAFETY: plain syscalls on this thread's own id.
+    unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) }
+}
+
 /// Panics on the first run, fails as a whole on the second, succeeds after.
 fn unruly_pruner() -> Pruner {
     let calls = Arc::new(AtomicUsize::new(0));
@@ -23,7 +32,10 @@ fn unruly_pruner() -> Pruner {
         move |_build, _options, _events| match calls.fetch_add(1, Ordering::SeqCst) {
             0 => panic!("boom in the engine"),
             1 => Err(PruneError::Busy("the build dir".into())),
-            _ => Ok(RunReport::default()),
+            _ => {
+                RUN_NICE.store(thread_nice(), Ordering::SeqCst);
+                Ok(RunReport::default())
+            }
         },
     )
 }
@@ -142,6 +154,8 @@ fn a_panicking_or_failing_run_is_recorded_and_the_daemon_keeps_going() {
     assert!(log.contains("Drain requested by unit test"), "{log}");
     assert!(log.trim_end().ends_with("Daemon exiting normally"), "{log}");
     assert!(!build.pid_file().exists());
+    // Housekeeping yields: the run pruned at a lower priority than the daemon.
+    assert_eq!(RUN_NICE.load(Ordering::SeqCst), (thread_nice() + 10).min(19));
 }
 
 #[test]

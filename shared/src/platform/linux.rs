@@ -88,6 +88,16 @@ pub fn start_writeback(file: &File) {
     let _ = unsafe { libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE) };
 }
 
+/// Lowers the calling thread's CPU priority to nice 10 (threads it spawns
+/// afterwards inherit it). On Linux the nice value belongs to the thread, so
+/// the rest of the process is not affected. Best effort: raising one's own
+/// nice value is always allowed, and failing only means the prune competes
+/// as an equal.
+pub fn lower_thread_priority() {
+    // SAFETY: plain syscalls on this thread's own id.
+    let _ = unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10) };
+}
+
 /// The unit collapse-range works in (the filesystem block size).
 pub fn block_size(file: &File) -> io::Result<u64> {
     let vfs = rustix::fs::fstatvfs(file)?;

@@ -10,7 +10,14 @@
 #[cfg(target_os = "linux")]
 mod linux;
 #[cfg(target_os = "linux")]
-pub use linux::{Lease, block_size, collapse_head, open_files, start_writeback, supports_collapse};
+pub use linux::{
+    Lease, block_size, collapse_head, lower_thread_priority, open_files, start_writeback,
+    supports_collapse,
+};
+
+/// Elsewhere the prune runs at the daemon's priority.
+#[cfg(not(target_os = "linux"))]
+pub fn lower_thread_priority() {}
 
 /// Elsewhere the fsync before the rename does all the writing.
 #[cfg(not(target_os = "linux"))]
