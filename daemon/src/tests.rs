@@ -155,7 +155,10 @@ fn a_panicking_or_failing_run_is_recorded_and_the_daemon_keeps_going() {
     assert!(log.trim_end().ends_with("Daemon exiting normally"), "{log}");
     assert!(!build.pid_file().exists());
     // Housekeeping yields: the run pruned at a lower priority than the daemon.
-    assert_eq!(RUN_NICE.load(Ordering::SeqCst), (thread_nice() + 10).min(19));
+    assert_eq!(
+        RUN_NICE.load(Ordering::SeqCst),
+        (thread_nice() + 10).min(19)
+    );
 }
 
 #[test]

@@ -20,6 +20,7 @@ use v0_prune_shared::socket;
 use v0_prune_shared::units::{human_bytes, human_duration};
 
 use crate::daemon_ctl::{self, Probe};
+use v0_prune::top::ui::format;
 
 /// Exit status when the daemon runs.
 pub const EXIT_RUNNING: u8 = 0;
@@ -455,46 +456,12 @@ fn utc(ms: i64) -> Option<String> {
         .map(|at| at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
 }
 
-/// A wall-clock time in the local zone: `14:03:07` today, else `2026-11-27 14:03`.
+/// A wall-clock time: `14:03:07` today, `2026-11-27 14:03` on another day.
 pub(crate) fn clock(at_ms: i64, now_ms: i64, tz: &TimeZone) -> String {
-    let (Ok(at), Ok(now)) = (
-        Timestamp::from_millisecond(at_ms),
-        Timestamp::from_millisecond(now_ms),
-    ) else {
-        return "?".to_owned();
-    };
-    let (at, now) = (
-        at.to_zoned_datetime(tz.clone()),
-        now.to_zoned_datetime(tz.clone()),
-    );
-    if at.date() == now.date() {
-        at.strftime("%H:%M:%S").to_string()
-    } else {
-        at.strftime("%Y-%m-%d %H:%M").to_string()
-    }
+    format::clock_with(at_ms, now_ms, tz, "%Y-%m-%d %H:%M")
 }
 
-/// `3m 10s ago`, or `just now`.
-pub(crate) fn ago(at_ms: i64, now_ms: i64) -> String {
-    let elapsed = now_ms.saturating_sub(at_ms);
-    if elapsed < 1_000 {
-        return "just now".to_owned();
-    }
-    format!("{} ago", span(elapsed))
-}
-
-/// `in 57m 53s`, or `due now`.
-pub(crate) fn until(at_ms: i64, now_ms: i64) -> String {
-    let remaining = at_ms.saturating_sub(now_ms);
-    if remaining < 1_000 {
-        return "due now".to_owned();
-    }
-    format!("in {}", span(remaining))
-}
-
-fn span(ms: i64) -> String {
-    human_duration(Duration::from_millis(u64::try_from(ms).unwrap_or(0)))
-}
+pub(crate) use format::{ago, until};
 
 /// Daemon states for the commands' tests.
 #[cfg(test)]

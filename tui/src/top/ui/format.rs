@@ -9,6 +9,11 @@ use v0_prune_shared::units::human_duration;
 
 /// A wall-clock time: `14:03:07` today, `11-27 14:03` on another day.
 pub fn clock(at_ms: i64, now_ms: i64, tz: &TimeZone) -> String {
+    clock_with(at_ms, now_ms, tz, "%m-%d %H:%M")
+}
+
+/// [`clock`] with the format for another day (`status` has room for the year).
+pub fn clock_with(at_ms: i64, now_ms: i64, tz: &TimeZone, other_day: &str) -> String {
     let (Ok(at), Ok(now)) = (
         Timestamp::from_millisecond(at_ms),
         Timestamp::from_millisecond(now_ms),
@@ -22,7 +27,7 @@ pub fn clock(at_ms: i64, now_ms: i64, tz: &TimeZone) -> String {
     if at.date() == now.date() {
         at.strftime("%H:%M:%S").to_string()
     } else {
-        at.strftime("%m-%d %H:%M").to_string()
+        at.strftime(other_day).to_string()
     }
 }
 

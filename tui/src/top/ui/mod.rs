@@ -7,7 +7,7 @@
 //! and the log (side by side on wide screens), and the key bar. Overlays (help,
 //! the drain question) go on top.
 
-mod format;
+pub mod format;
 mod header;
 mod history;
 mod log;
