@@ -123,7 +123,17 @@ impl ActiveRun {
                     pruner(&build, &options, &mut forward)
                 })
             };
-            match std::thread::scope(|scope| scope.spawn(run).join()) {
+            let joined = std::thread::scope(|scope| {
+                match std::thread::Builder::new()
+                    .name("prune-run".into())
+                    .spawn_scoped(scope, run)
+                {
+                    Ok(thread) => thread.join(),
+                    // Recorded as a failed run, like any panic in it.
+                    Err(err) => panic!("could not start the run's thread: {err}"),
+                }
+            });
+            match joined {
                 Ok(outcome) => outcome,
                 // The blocking task panics in turn, as it did before.
                 Err(panic) => std::panic::resume_unwind(panic),
