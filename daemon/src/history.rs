@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use v0_prune_shared::paths::BuildDir;
+use v0_prune_shared::platform;
 use v0_prune_shared::protocol::{RunRecord, Totals};
 
 /// Runs kept in the file; older ones only count in the totals.
@@ -48,6 +49,32 @@ impl Default for History {
 /// Where the history of `build` lives.
 pub fn history_path(build: &BuildDir) -> PathBuf {
     build.state_dir().join("history.json")
+}
+
+/// Removes the temp files of history saves that a killed daemon left
+/// behind (`.history.json.<pid>.tmp`, nobody working on them any more).
+/// Called by the daemon that holds the instance lock, before it loads.
+pub fn sweep_abandoned_temps(path: &Path) {
+    let Some(dir) = path.parent() else {
+        return;
+    };
+    let Ok(listing) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in listing.flatten() {
+        let name = entry.file_name();
+        let pid = name
+            .to_str()
+            .and_then(|name| name.strip_prefix(".history.json."))
+            .and_then(|rest| rest.strip_suffix(".tmp"))
+            .and_then(|pid| pid.parse::<u32>().ok());
+        if let Some(pid) = pid
+            && pid != std::process::id()
+            && platform::temp_file_abandoned(&entry.path(), pid)
+        {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// A history file that could not be used, and what became of it.
@@ -225,5 +252,26 @@ mod tests {
         history.next_run_id = 2;
         history.save(&path).expect("save");
         assert_eq!(History::load(&path).0.next_run_id, 42);
+    }
+
+    /// A daemon killed while saving leaves its temp file; the next one removes it.
+    #[test]
+    fn a_killed_daemons_temp_file_is_swept_and_ours_is_kept() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("history.json");
+        let mut gone = std::process::Command::new("true").spawn().expect("spawn");
+        let dead = gone.id();
+        gone.wait().expect("reap");
+        let abandoned = dir.path().join(format!(".history.json.{dead}.tmp"));
+        let ours = dir
+            .path()
+            .join(format!(".history.json.{}.tmp", std::process::id()));
+        let unrelated = dir.path().join("notes.tmp");
+        for file in [&abandoned, &ours, &unrelated] {
+            std::fs::write(file, b"{").expect("write");
+        }
+        sweep_abandoned_temps(&path);
+        assert!(!abandoned.exists());
+        assert!(ours.exists() && unrelated.exists());
     }
 }

@@ -176,6 +176,7 @@ async fn serve(
     let _log_guard = tracing::dispatcher::set_default(&dispatch);
 
     let history_path = history_path(&build);
+    history::sweep_abandoned_temps(&history_path);
     let (history, set_aside) = History::load(&history_path);
     let identity = Identity {
         daemon_pid: pid,
