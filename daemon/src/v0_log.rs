@@ -306,15 +306,20 @@ impl Released<'_> {
         let mut state = writer.lock();
         state.released = false;
         let opened = OpenLog::open(&writer.path);
-        let target = match &opened {
-            Ok(log) => log.file.try_clone(),
-            // Somewhere harmless, so nobody blocks on a stand-in nobody reads.
-            Err(_) => File::options().write(true).open("/dev/null"),
+        // Without a log, somewhere harmless: nobody must block on a stand-in nobody reads.
+        let dev_null = match &opened {
+            Ok(_) => None,
+            Err(_) => File::options().write(true).open("/dev/null").ok(),
+        };
+        let target = match (&opened, &dev_null) {
+            (Ok(log), _) => Some(log.file.as_fd()),
+            (Err(_), Some(dev_null)) => Some(dev_null.as_fd()),
+            (Err(_), None) => None,
         };
         let mut result = Ok(());
-        if let Ok(target) = &target {
+        if let Some(target) = target {
             for &fd in &self.fds {
-                if let Err(err) = redirect(target.as_fd(), fd) {
+                if let Err(err) = redirect(target, fd) {
                     result = Err(err);
                 }
             }
