@@ -701,6 +701,30 @@ mod own_log_tests {
     }
 
     #[test]
+    fn a_panic_while_released_still_takes_the_log_up_again() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("prune-daemon.log");
+        let writer = LogWriter::open(&path, false).expect("open");
+        writer.write_line("before");
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _ = writer.replace_while_released(&mut || {
+                writer.write_line("during");
+                panic!("the replacement failed");
+            });
+        }));
+        assert!(panicked.is_err());
+        assert_eq!(
+            writer.file_id(),
+            Some(id_of(&std::fs::metadata(&path).expect("log")))
+        );
+        writer.write_line("after");
+        assert_eq!(
+            std::fs::read_to_string(&path).expect("read"),
+            "before\nduring\nafter\n"
+        );
+    }
+
+    #[test]
     fn the_writer_is_found_from_the_daemons_dispatch() {
         let dir = tempfile::tempdir().expect("tempdir");
         let writer = Arc::new(LogWriter::open(&dir.path().join("d.log"), false).expect("open"));
