@@ -1,9 +1,9 @@
 //! The control loop: one `select!` over the schedule's timer, signals, client
 //! commands and the run in progress. Between runs the daemon sleeps in the
 //! kernel until one of those wakes it; the timer wakes it at least every
-//! [`crate::scheduler::WALL_CHECK_EVERY`] to compare the wall clock with the due time, so a
-//! run that fell due while the machine was suspended starts soon after the
-//! wake (see [`crate::scheduler`]).
+//! [`crate::scheduler::WALL_CHECK_EVERY`] to compare the wall clock with the
+//! due time, so a run that fell due while the machine was suspended starts
+//! soon after the wake (see [`crate::scheduler`]).
 //!
 //! SIGTERM, SIGINT and a client's drain request take one path
 //! ([`Control::drain`]): the run in progress finishes, nothing new starts, and
@@ -394,7 +394,7 @@ mod tests {
     }
 
     impl Clock for SleepyClock {
-        fn now(&self) -> crate::scheduler::Moment {
+        fn now(&self) -> Moment {
             let mono = tokio::time::Instant::now();
             let slept = *self.slept.lock().expect("lock");
             Moment {

@@ -574,7 +574,12 @@ mod reopen_tests {
     fn a_log_replaced_or_removed_under_us_is_reopened() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("prune-daemon.log");
-        let writer = LogWriter::open(&path, false).expect("open");
+        std::fs::write(&path, "").expect("create");
+        // Stands for stdout under v0's `>> prune-daemon.log`.
+        let stdout = OpenOptions::new().append(true).open(&path).expect("stdout");
+        let writer = LogWriter::open(&path, false)
+            .expect("open")
+            .with_std_fds(vec![std::os::fd::AsRawFd::as_raw_fd(&stdout)]);
         writer.write_line("one");
         // v0's bash pruner: rewrite to a temp file, rename over.
         let tmp = dir.path().join("prune-daemon.log.tmp");
@@ -584,6 +589,12 @@ mod reopen_tests {
         assert_eq!(
             std::fs::read_to_string(&path).expect("read"),
             "one (kept)\ntwo\n"
+        );
+        let ino = |meta: std::fs::Metadata| meta.ino();
+        assert_eq!(
+            ino(stdout.metadata().expect("stdout")),
+            ino(std::fs::metadata(&path).expect("log")),
+            "stdout follows the log to the new file"
         );
         std::fs::remove_file(&path).expect("remove");
         writer.write_line("three");
