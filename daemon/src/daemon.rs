@@ -1,6 +1,9 @@
 //! The control loop: one `select!` over the schedule's timer, signals, client
-//! commands and the run in progress. Nothing here polls; between runs the
-//! daemon sleeps in the kernel until one of those wakes it.
+//! commands and the run in progress. Between runs the daemon sleeps in the
+//! kernel until one of those wakes it; the timer wakes it at least every
+//! [`crate::scheduler::WALL_CHECK_EVERY`] to compare the wall clock with the
+//! due time, so a run that fell due while the machine was suspended starts
+//! soon after the wake (see [`crate::scheduler`]).
 //!
 //! SIGTERM, SIGINT and a client's drain request take one path
 //! ([`Control::drain`]): the run in progress finishes, nothing new starts, and
@@ -11,7 +14,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
-use tokio::time::Instant;
 use v0_prune_shared::config::Settings;
 use v0_prune_shared::paths::BuildDir;
 use v0_prune_shared::protocol::{
@@ -22,9 +24,10 @@ use v0_prune_shared::units::{human_bytes, human_duration};
 
 use crate::history::History;
 use crate::hub::Hub;
-use crate::run::{ActiveRun, Finished, Pruner, Step, now_ms};
-use crate::scheduler::{Accepted, Scheduler};
+use crate::run::{ActiveRun, Finished, Pruner, Step};
+use crate::scheduler::{Accepted, Clock, Scheduler, SystemClock};
 use crate::signals::{DaemonSignal, Signals};
+use crate::v0_log;
 
 /// What a client connection asks of the control loop.
 #[derive(Debug)]
@@ -59,6 +62,7 @@ pub struct Control {
     pub pruner: Pruner,
     /// The daemon's log, for the run's thread.
     pub dispatch: tracing::Dispatch,
+    clock: Arc<dyn Clock>,
     scheduler: Scheduler,
     run: Option<ActiveRun>,
     exit_reason: Option<String>,
@@ -75,7 +79,8 @@ impl Control {
         pruner: Pruner,
         dispatch: tracing::Dispatch,
     ) -> Self {
-        let scheduler = Scheduler::new(settings.interval, history.next_run_id, Instant::now());
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let scheduler = Scheduler::new(settings.interval, history.next_run_id, clock.now());
         Self {
             build,
             settings,
@@ -84,10 +89,23 @@ impl Control {
             history_path,
             pruner,
             dispatch,
+            clock,
             scheduler,
             run: None,
             exit_reason: None,
         }
+    }
+
+    /// The same loop reading time from `clock` (a machine that suspends, in tests).
+    #[cfg(test)]
+    fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.scheduler = Scheduler::new(
+            self.settings.interval,
+            self.history.next_run_id,
+            clock.now(),
+        );
+        self.clock = clock;
+        self
     }
 
     /// Runs until drained; returns why the daemon exits.
@@ -101,14 +119,16 @@ impl Control {
             if self.scheduler.draining() && self.run.is_none() {
                 break;
             }
-            let due = self.scheduler.due();
+            let wake = self.scheduler.wake_at(self.clock.now());
             let timer_armed = self.scheduler.waiting_for_timer();
             tokio::select! {
                 signal = signals.recv() => self.on_signal(signal),
                 Some(command) = commands.recv() => self.on_command(command),
                 step = next_step(&mut self.run) => self.on_step(step),
-                () = tokio::time::sleep_until(due), if timer_armed => {
-                    self.trigger(Trigger::Schedule);
+                () = tokio::time::sleep_until(wake), if timer_armed => {
+                    if self.scheduler.is_due(self.clock.now()) {
+                        self.trigger(Trigger::Schedule);
+                    }
                 }
             }
         }
@@ -174,6 +194,10 @@ impl Control {
             cutoff: Cutoff::before(jiff::Timestamp::now(), self.settings.retention),
             dry_run: false,
         };
+        // Our log, which the engine may replace under us where it cannot
+        // prune it in place (see `v0_log`).
+        let own_log = v0_log::writer_of(&self.dispatch)
+            .map(|writer| writer as Arc<dyn v0_prune_shared::prune::logs::OwnLog>);
         let run = ActiveRun::spawn(
             run_id,
             trigger,
@@ -181,6 +205,7 @@ impl Control {
             options,
             Arc::clone(&self.pruner),
             self.dispatch.clone(),
+            own_log,
         );
         self.hub.publish(Event::StateChanged {
             state: DaemonState::Running,
@@ -192,7 +217,7 @@ impl Control {
         });
         // Until this run ends, the next scheduled one is at least an interval away.
         self.hub.publish(Event::NextRun {
-            at_ms: run.started_at_ms + millis(self.settings.interval),
+            at_ms: self.clock.now().after(self.settings.interval).wall_ms(),
         });
         self.run = Some(run);
     }
@@ -223,8 +248,7 @@ impl Control {
         }
         log_outcome(&record, failure.as_deref());
         self.hub.publish(Event::RunFinished { record });
-        let now = Instant::now();
-        let pending = self.scheduler.finish(now);
+        let pending = self.scheduler.finish(self.clock.now());
         if self.scheduler.draining() {
             return;
         }
@@ -234,9 +258,9 @@ impl Control {
                 self.hub.publish(Event::StateChanged {
                     state: DaemonState::Idle,
                 });
-                let wait = self.scheduler.due().saturating_duration_since(now);
+                // The wall-clock time: what a suspend does not shift.
                 self.hub.publish(Event::NextRun {
-                    at_ms: now_ms() + millis(wait),
+                    at_ms: self.scheduler.due().wall_ms(),
                 });
                 tracing::info!(
                     "Sleeping for {}s until next prune cycle",
@@ -336,14 +360,155 @@ pub fn seconds(duration: Duration) -> String {
     }
 }
 
-fn millis(duration: Duration) -> i64 {
-    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
-}
-
 #[cfg(test)]
 mod tests {
+    use std::sync::Mutex;
+
     use super::*;
+    use crate::hub::Identity;
+    use crate::scheduler::{Moment, WALL_CHECK_EVERY};
+    use v0_prune_shared::protocol::Totals;
     use v0_prune_shared::prune::RunReport;
+
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    /// A laptop's clocks: both advance with tokio's (paused) time, and
+    /// [`SleepyClock::suspend`] moves the wall clock alone, as a suspend does.
+    #[derive(Debug)]
+    struct SleepyClock {
+        start: Moment,
+        slept: Mutex<Duration>,
+    }
+
+    impl SleepyClock {
+        fn new() -> Self {
+            Self {
+                start: SystemClock.now(),
+                slept: Mutex::new(Duration::ZERO),
+            }
+        }
+
+        fn suspend(&self, for_: Duration) {
+            *self.slept.lock().expect("lock") += for_;
+        }
+    }
+
+    impl Clock for SleepyClock {
+        fn now(&self) -> Moment {
+            let mono = tokio::time::Instant::now();
+            let slept = *self.slept.lock().expect("lock");
+            Moment {
+                mono,
+                wall: self.start.wall + (mono - self.start.mono) + slept,
+            }
+        }
+    }
+
+    /// Lets the control task work (without letting paused time pass) until
+    /// the hub says it is idle after `runs` runs.
+    async fn idle_after(hub: &Hub, runs: u64) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let snapshot = hub.snapshot();
+            if snapshot.state == DaemonState::Idle
+                && snapshot
+                    .last_run
+                    .as_ref()
+                    .is_some_and(|run| run.run_id == runs)
+            {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "never idle: {snapshot:?}"
+            );
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn a_run_that_fell_due_while_the_machine_slept_starts_within_a_slice_of_waking() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let build = BuildDir::new(dir.path());
+        let settings = Settings {
+            interval: HOUR,
+            ..Settings::default()
+        };
+        let identity = Identity {
+            daemon_pid: 1,
+            project: None,
+            build_dir: dir.path().display().to_string(),
+            started_at_ms: 0,
+            interval_secs: 3600,
+            retention_secs: 3600,
+        };
+        let hub = Arc::new(Hub::new(identity, Totals::default(), &[]));
+        let (ran_tx, mut ran) = mpsc::unbounded_channel();
+        let pruner: Pruner = Arc::new(move |_build, _options, _events| {
+            let _ = ran_tx.send(());
+            Ok(RunReport::default())
+        });
+        let history_path = dir.path().join("history.json");
+        let clock = Arc::new(SleepyClock::new());
+        let control = Control::new(
+            build,
+            settings,
+            Arc::clone(&hub),
+            History::load(&history_path).0,
+            history_path,
+            pruner,
+            tracing::Dispatch::none(),
+        )
+        .with_clock(Arc::clone(&clock) as Arc<dyn Clock>);
+        let signals = Signals::install().expect("signals");
+        let (commands_tx, commands) = mpsc::channel(1);
+        let control = tokio::spawn(control.run(signals, commands));
+
+        ran.recv().await.expect("the startup run");
+        idle_after(&hub, 1).await;
+        let next = clock.now().after(HOUR);
+        assert_eq!(hub.snapshot().next_run_at_ms, Some(next.wall_ms()));
+
+        // Half an hour awake: not due, and the loop keeps waking to look.
+        tokio::time::advance(HOUR / 2).await;
+        assert!(ran.try_recv().is_err(), "not due yet");
+        // Then four and a half hours asleep: the run fell due meanwhile.
+        clock.suspend(HOUR * 9 / 2);
+        assert_eq!(
+            hub.snapshot().next_run_at_ms,
+            Some(next.wall_ms()),
+            "shown at its true time, now past"
+        );
+        let woke = tokio::time::Instant::now();
+        // Paused time jumps to the loop's next timer: its wake-up, or (were
+        // the wall clock ignored) the monotonic due time half an hour on.
+        ran.recv().await.expect("the scheduled run");
+        let waited = woke.elapsed();
+        assert!(
+            waited <= WALL_CHECK_EVERY,
+            "started {waited:?} after the wake"
+        );
+        idle_after(&hub, 2).await;
+        let snapshot = hub.snapshot();
+        assert_eq!(
+            snapshot.last_run.map(|run| run.trigger),
+            Some(Trigger::Schedule)
+        );
+        assert_eq!(
+            snapshot.next_run_at_ms,
+            Some(clock.now().after(HOUR).wall_ms()),
+            "the next one an interval after this run, by the wall clock"
+        );
+
+        commands_tx
+            .send(Command::Drain {
+                client: "test".into(),
+            })
+            .await
+            .expect("drain");
+        let reason = control.await.expect("the loop ends");
+        assert_eq!(reason, "drain requested by test");
+    }
 
     #[test]
     fn the_summary_reads_like_a_sentence() {

@@ -13,6 +13,7 @@ use tokio::task::{JoinError, JoinHandle};
 use v0_prune_shared::paths::BuildDir;
 use v0_prune_shared::platform;
 use v0_prune_shared::protocol::{Event, RunRecord, Trigger, clip_text};
+use v0_prune_shared::prune::logs::{self, OwnLog};
 use v0_prune_shared::prune::{self, EventSink, Job, PruneError, PruneEvent, RunOptions, RunReport};
 
 /// What runs a prune: the engine in production, something that misbehaves in tests.
@@ -89,7 +90,8 @@ impl Tally {
 
 impl ActiveRun {
     /// Starts a run on the blocking pool; `dispatch` carries the daemon's log
-    /// to that thread, so whatever the engine logs lands in our log.
+    /// to that thread, so whatever the engine logs lands in our log, and
+    /// `own_log` tells the engine that log is ours to replace ([`OwnLog`]).
     pub fn spawn(
         run_id: u64,
         trigger: Trigger,
@@ -97,6 +99,7 @@ impl ActiveRun {
         options: RunOptions,
         pruner: Pruner,
         dispatch: tracing::Dispatch,
+        own_log: Option<Arc<dyn OwnLog>>,
     ) -> Self {
         let (tx, events) = mpsc::unbounded_channel();
         let handle = tokio::task::spawn_blocking(move || {
@@ -120,7 +123,12 @@ impl ActiveRun {
                         // The control task outlives the run; if it is gone, so is the daemon.
                         let _ = tx.send(event.clone());
                     };
-                    pruner(&build, &options, &mut forward)
+                    match own_log {
+                        Some(own) => {
+                            logs::with_own_log(own, || pruner(&build, &options, &mut forward))
+                        }
+                        None => pruner(&build, &options, &mut forward),
+                    }
                 })
             };
             let joined = std::thread::scope(|scope| {

@@ -5,20 +5,25 @@
 //! - nobody writing: [`rewrite`] to a temp file and rename (crash-safe, and
 //!   open-append-close writers are carried over under a lease);
 //! - an O_APPEND writer: [`in_place`] collapse of the expired head;
-//! - a positional writer: skipped, with the reason.
+//! - a positional writer: skipped, with the reason;
+//! - this very process's own log ([`OwnLog`], the daemon's
+//!   `logs/prune-daemon.log`) on a filesystem that cannot collapse ranges,
+//!   when no other process writes to it: rewritten while the process has let
+//!   go of it, then taken up again at the new file.
 
 pub mod filter;
 pub mod in_place;
 pub mod index;
 pub mod rewrite;
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 
 use filter::{CountingSink, LineFilter};
 use in_place::InPlace;
@@ -136,6 +141,50 @@ fn remove_if_abandoned(path: &Path, name: &str) {
     }
 }
 
+/// A log that this very process appends to and can move to a new file by
+/// itself: the daemon's `logs/prune-daemon.log`, which v0 also makes the
+/// daemon's stdout and stderr (`nohup ... >> logs/prune-daemon.log 2>&1`).
+///
+/// Such a log is held open by an O_APPEND writer (us), so where ranges
+/// cannot be collapsed it would be skipped like any other; but the writer
+/// can stop writing, let go of the file and take up the new one, so the
+/// engine may rewrite and rename it like a log nobody holds.
+pub trait OwnLog: Send + Sync {
+    /// The file this process appends to now, if it has one open.
+    fn file_id(&self) -> Option<FileId>;
+
+    /// Stops this process writing to the file (lines written meanwhile wait,
+    /// in order) and closes every descriptor it has on it, runs `replace`,
+    /// then points those descriptors at whatever file the path names
+    /// afterwards and writes the waiting lines there. Errors only if the
+    /// file could not be taken up again; `replace` runs at most once.
+    fn replace_while_released(&self, replace: &mut dyn FnMut()) -> io::Result<()>;
+}
+
+thread_local! {
+    static OWN_LOG: RefCell<Option<Arc<dyn OwnLog>>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` (a prune on this thread) knowing that `own` is this process's
+/// own log, which [`prune_all`] may then rewrite under it (see [`OwnLog`]).
+/// Scoped to the thread, like `tracing`'s default dispatcher, so the
+/// engine's options and every caller that has no own log stay as they are.
+pub fn with_own_log<R>(own: Arc<dyn OwnLog>, f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<Arc<dyn OwnLog>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let previous = self.0.take();
+            OWN_LOG.with(|slot| *slot.borrow_mut() = previous);
+        }
+    }
+    let _restore = Restore(OWN_LOG.with(|slot| slot.borrow_mut().replace(own)));
+    f()
+}
+
+fn own_log() -> Option<Arc<dyn OwnLog>> {
+    OWN_LOG.with(|slot| slot.borrow().clone())
+}
+
 /// Prunes every `*.log` under the build directory.
 pub fn prune_all(
     build: &BuildDir,
@@ -187,10 +236,20 @@ pub fn prune_all(
         .iter()
         .map(|log| holders.remove(&log.id).unwrap_or_default())
         .collect();
+    let own = own_log();
+    let own = own.as_deref();
     let mut done = 0u64;
     for_each_in_parallel(
         walk.logs.len(),
-        |i| prune_file(&walk.logs[i].path, &log_holders[i], options, previous[i]),
+        |i| {
+            prune_one(
+                &walk.logs[i].path,
+                &log_holders[i],
+                options,
+                previous[i],
+                own,
+            )
+        },
         |i, outcome| {
             let log = &walk.logs[i];
             let display = super::relative_display(build, &log.path);
@@ -350,6 +409,17 @@ pub fn prune_file(
     options: &RunOptions,
     previous: Option<&Verified>,
 ) -> io::Result<(FileOutcome, Option<Verified>)> {
+    prune_one(path, holders, options, previous, own_log().as_deref())
+}
+
+/// [`prune_file`], told which log (if any) is this process's own.
+fn prune_one(
+    path: &Path,
+    holders: &[Holder],
+    options: &RunOptions,
+    previous: Option<&Verified>,
+    own: Option<&dyn OwnLog>,
+) -> io::Result<(FileOutcome, Option<Verified>)> {
     let me = std::process::id();
     if let Some(writer) = holders
         .iter()
@@ -407,10 +477,15 @@ pub fn prune_file(
             }
             Rewrite::HeldBy(writers) => {
                 if let Some(writer) = writers.iter().find(|h| h.access == Access::Positional) {
-                    return prune_file(path, std::slice::from_ref(writer), options, None);
+                    return prune_one(path, std::slice::from_ref(writer), options, None, own);
                 }
             }
         }
+    }
+    if let Some(own) = own
+        && let Some(outcome) = prune_own_log(path, holders, options, own)?
+    {
+        return Ok(outcome);
     }
     let outcome = match in_place::prune_head(path, options.cutoff)? {
         InPlace::Nothing => FileOutcome::Unchanged {
@@ -429,6 +504,80 @@ pub fn prune_file(
         InPlace::Refused(reason) => FileOutcome::Skipped(reason),
     };
     Ok((outcome, None))
+}
+
+/// Our own log, where it cannot be collapsed in place and no other process
+/// writes to it: rewritten and renamed while we have let go of it
+/// ([`OwnLog::replace_while_released`]), so none of our lines is lost or
+/// torn. `None`: not our log, or not this way (the caller goes on as for any
+/// log held by an appender).
+fn prune_own_log(
+    path: &Path,
+    holders: &[Holder],
+    options: &RunOptions,
+    own: &dyn OwnLog,
+) -> io::Result<Option<(FileOutcome, Option<Verified>)>> {
+    let file = open_regular(path)?;
+    let meta = file.metadata()?;
+    if own.file_id() != Some((meta.dev(), meta.ino())) {
+        return Ok(None);
+    }
+    let me = std::process::id();
+    if holders
+        .iter()
+        .any(|h| h.pid != me && h.access != Access::Read)
+    {
+        // Another writer would lose its lines to a rename: the general rules apply.
+        return Ok(None);
+    }
+    if platform::supports_collapse(&file) {
+        return Ok(None);
+    }
+    // Let go of our log only when there is something to remove.
+    let probe = rewrite::probe_from(&file, 0, options.cutoff)?;
+    if probe.first_drop.is_none() {
+        return Ok(Some((
+            FileOutcome::Unchanged {
+                len: probe.bytes_in,
+            },
+            None,
+        )));
+    }
+    drop(file);
+    let mut rewritten = None;
+    own.replace_while_released(&mut || {
+        rewritten = Some(rewrite::rewrite(path, options.cutoff));
+    })?;
+    let rewritten =
+        rewritten.ok_or_else(|| io::Error::other("our own log is already being replaced"))??;
+    Ok(Some(match rewritten {
+        Rewrite::Unchanged(stats, verified) => (
+            FileOutcome::Unchanged {
+                len: stats.bytes_in,
+            },
+            Some(verified),
+        ),
+        Rewrite::Replaced(stats, verified) => (
+            FileOutcome::Pruned {
+                lines_removed: stats.lines_removed,
+                bytes_before: stats.bytes_in,
+                bytes_after: stats.bytes_out,
+                method: LogMethod::Rewrite,
+            },
+            Some(verified),
+        ),
+        Rewrite::HeldBy(writers) => {
+            let who = writers
+                .iter()
+                .map(|h| format!("pid {} ({})", h.pid, h.command))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let reason = format!(
+                "our own log is also held open for writing by {who}; renaming it would lose their lines"
+            );
+            (FileOutcome::Skipped(reason), None)
+        }
+    }))
 }
 
 /// Opens a log for reading without following a symlink or blocking on a FIFO
