@@ -520,3 +520,74 @@ fn in_tokyo_v0_deletes_current_lines_and_we_do_not() {
     assert_eq!(left(&theirs), "", "v0 deleted the two-hour-old line");
     assert_eq!(left(&mine), format!("[{current}] two hours old\n"));
 }
+
+/// The other documented differences, each shown on v0 and on us.
+#[test]
+fn the_documented_differences_hold() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let v0 = V0::copy(V0Daemon::Disabled);
+    let ours = Lonely::copy();
+    let (theirs, mine) = (Side::new(), Side::new());
+    let stamps = Stamps::now();
+    let binary = format!("[{}] old \0 binary\n[{}] new\n", stamps.old, stamps.new);
+    for side in [&theirs, &mine] {
+        side.write("operations/op-a/state.json", r#"{"phase":"executing"}"#);
+        side.write("operations/op-b/state.json", r#"{"phase":"executing"}"#);
+        side.write("logs/binary.log", &binary);
+        side.write(
+            "logs/a.log",
+            format!("[{}] old\n[{}] new\n", stamps.old, stamps.new),
+        );
+        let log = side.build.join("logs/a.log");
+        std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    }
+    // An unknown name after a known one: v0 prunes the known one first.
+    let v0_run = run(&v0.prune, &theirs, &["op-a", "nope"], None, "UTC");
+    let our_run = run(&ours.prune, &mine, &["op-a", "nope"], None, "UTC");
+    assert_eq!((v0_run.code, our_run.code), (Some(1), Some(1)));
+    v0_run.expect_line("Pruned operation 'op-a'");
+    assert!(!theirs.build.join("operations/op-a").exists());
+    assert!(
+        mine.build.join("operations/op-a").exists(),
+        "ours removed nothing"
+    );
+    assert!(!our_run.stdout.contains("Pruned"), "{}", our_run.stdout);
+    // `--` and `-af`: v0 knows neither.
+    for args in [&["--", "op-b"][..], &["-af"]] {
+        let v0_run = run(&v0.prune, &theirs, args, None, "UTC");
+        assert_eq!(v0_run.stderr, format!("Unknown option: {}\n", args[0]));
+    }
+    run(&ours.prune, &mine, &["-n", "--", "op-b"], None, "UTC").expect_line("Would prune: op-b");
+    // A binary log: v0 never prunes it; a pruned log: v0 leaves it 0600.
+    run(&v0.prune, &theirs, &[], None, "UTC").expect_code(0);
+    run(&ours.prune, &mine, &[], None, "UTC").expect_code(0);
+    let read = |side: &Side, log: &str| std::fs::read(side.build.join(log)).expect("log");
+    assert_eq!(read(&theirs, "logs/binary.log"), binary.as_bytes());
+    assert_eq!(
+        read(&mine, "logs/binary.log"),
+        format!("[{}] new\n", stamps.new).as_bytes()
+    );
+    let mode = |side: &Side| {
+        let meta = std::fs::metadata(side.build.join("logs/a.log")).expect("meta");
+        meta.permissions().mode() & 0o777
+    };
+    assert_eq!((mode(&theirs), mode(&mine)), (0o600, 0o644));
+    // A configured retention, in v0's words.
+    let side = Side::new();
+    side.write("operations/op-a/state.json", r#"{"phase":"executing"}"#);
+    side.write(
+        "logs/a.log",
+        format!("[{}] 100 minutes old\n", stamp(Duration::from_secs(6000))),
+    );
+    side.write(
+        "mergeq/queue.json",
+        json!({ "entries": [{ "status": "completed", "updated_at": stamps.new }] }).to_string(),
+    );
+    let run = Invocation::program(&ours.prune, &side.root)
+        .args(["-n"])
+        .env("V0_PRUNE_RETENTION", "90m")
+        .run();
+    run.expect_code(0)
+        .expect_line("Would prune 1 lines from: logs/a.log")
+        .expect_line("No mergeq entries older than 90 minutes to prune");
+}
