@@ -238,6 +238,7 @@ fn nothing_finished_and_no_operations_dir_have_v0_messages() {
     assert_eq!(project.operations(), ["op-a"]);
 
     let empty = TestProject::bare();
+    std::fs::remove_dir(empty.path("operations")).expect("no operations/");
     empty
         .v0_prune(Vec::<&str>::new())
         .run()

@@ -337,10 +337,17 @@ struct Case<'a> {
 }
 
 fn compare(case: &Case<'_>, v0: &V0, ours: &Path) -> (Side, Side) {
+    compare_with(case, v0, ours, &|_| {})
+}
+
+/// [`compare`], with `setup` run on each twin after it is populated.
+fn compare_with(case: &Case<'_>, v0: &V0, ours: &Path, setup: &dyn Fn(&Side)) -> (Side, Side) {
     let (theirs_side, our_side) = (Side::new(), Side::new());
     let stamps = Stamps::now();
     populate(&theirs_side, case.operations, &stamps);
     populate(&our_side, case.operations, &stamps);
+    setup(&theirs_side);
+    setup(&our_side);
     assert_eq!(theirs_side.files(), our_side.files(), "twins start equal");
     let theirs = run(&v0.prune, &theirs_side, case.args, case.stdin, "UTC");
     let mine = run(ours, &our_side, case.args, case.stdin, "UTC");
@@ -590,4 +597,69 @@ fn the_documented_differences_hold() {
     run.expect_code(0)
         .expect_line("Would prune 1 lines from: logs/a.log")
         .expect_line("No mergeq entries older than 90 minutes to prune");
+}
+
+/// tmux on a side's private server (`TMUX_TMPDIR` is the side's directory,
+/// as in [`run`]); `None` when tmux cannot run here.
+fn tmux(side: &Side, args: &[&str]) -> Option<bool> {
+    Command::new("tmux")
+        .args(args)
+        .env("TMUX_TMPDIR", side.dir.path())
+        .env_remove("TMUX")
+        .output()
+        .ok()
+        .map(|out| out.status.success())
+}
+
+/// v0's question for a named operation whose tmux session runs on this
+/// machine: the warning and `[y/N]` on stdout, `Aborted` (exit 1, nothing
+/// after it) on no, the session killed and the operation pruned on yes.
+#[test]
+fn a_running_session_is_asked_about_as_v0_asks() {
+    let probe = Side::new();
+    if tmux(&probe, &["-V"]) != Some(true) {
+        eprintln!("skipped: tmux is not installed");
+        return;
+    }
+    let host = Command::new("hostname")
+        .arg("-s")
+        .output()
+        .expect("hostname -s");
+    let host = String::from_utf8_lossy(&host.stdout).trim().to_owned();
+    let session = "v0-project-op-s";
+    let v0 = V0::copy(V0Daemon::Disabled);
+    let ours = Lonely::copy();
+    let setup = |side: &Side| {
+        let started = tmux(side, &["new-session", "-d", "-s", session, "sleep 600"]);
+        assert_eq!(started, Some(true), "tmux new-session");
+        side.write(
+            "operations/op-s/state.json",
+            json!({ "phase": "executing", "tmux_session": session, "machine": host }).to_string(),
+        );
+    };
+    let cases: &[(&[&str], Option<&str>)] = &[
+        (&["op-s"], Some("n\n")),
+        (&["op-s", "op-merged"], Some("N\n")),
+        (&["op-merged", "op-s"], Some("n\n")),
+        (&["op-s"], Some("y\n")),
+        (&["--force", "op-s"], None),
+    ];
+    for (args, stdin) in cases {
+        let case = Case {
+            args,
+            stdin: *stdin,
+            operations: true,
+        };
+        let (theirs, mine) = compare_with(&case, &v0, &ours.prune, &setup);
+        assert_eq!(theirs.files(), mine.files(), "{args:?} {stdin:?}");
+        let alive = |side: &Side| tmux(side, &["has-session", "-t", session]);
+        assert_eq!(
+            alive(&theirs),
+            alive(&mine),
+            "{args:?} {stdin:?}: the session"
+        );
+        for side in [&theirs, &mine] {
+            let _ = tmux(side, &["kill-server"]);
+        }
+    }
 }
