@@ -658,8 +658,34 @@ fn a_running_session_is_asked_about_as_v0_asks() {
             alive(&mine),
             "{args:?} {stdin:?}: the session"
         );
+        let declined = matches!(stdin, Some("n\n" | "N\n"));
+        assert_eq!(
+            theirs.build.join("operations/op-s").exists(),
+            declined,
+            "{args:?} {stdin:?}: v0 asked"
+        );
         for side in [&theirs, &mine] {
             let _ = tmux(side, &["kill-server"]);
         }
+    }
+
+    // A documented difference: v0's dry run asks, and kills the session.
+    let (theirs, mine) = (Side::new(), Side::new());
+    let stamps = Stamps::now();
+    for side in [&theirs, &mine] {
+        populate(side, true, &stamps);
+        setup(side);
+    }
+    let v0_run = run(&v0.prune, &theirs, &["-n", "op-s"], Some("y\n"), "UTC");
+    v0_run
+        .expect_code(0)
+        .expect_line(&format!("Warning: Session '{session}' is still running"));
+    let our_run = run(&ours.prune, &mine, &["-n", "op-s"], Some("y\n"), "UTC");
+    our_run.expect_code(0).expect_line("Would prune: op-s");
+    assert!(!our_run.stdout.contains("[y/N]"), "{}", our_run.stdout);
+    let alive = |side: &Side| tmux(side, &["has-session", "-t", session]);
+    assert_eq!((alive(&theirs), alive(&mine)), (Some(false), Some(true)));
+    for side in [&theirs, &mine] {
+        let _ = tmux(side, &["kill-server"]);
     }
 }
