@@ -432,12 +432,13 @@ fn nothing_to_prune_says_what_v0_says() {
     let ours = Lonely::copy();
     for args in [&[][..], &["-n"]] {
         let (theirs, mine) = (Side::new(), Side::new());
+        let stamps = Stamps::now();
         for side in [&theirs, &mine] {
             side.write("operations/op-a/state.json", r#"{"phase":"executing"}"#);
-            side.write("logs/a.log", format!("[{}] current\n", stamp(hours(1))));
+            side.write("logs/a.log", format!("[{}] current\n", stamps.new));
             side.write(
                 "mergeq/queue.json",
-                json!({ "entries": [{ "status": "pending", "enqueued_at": stamp(hours(30)) }] })
+                json!({ "entries": [{ "status": "pending", "enqueued_at": stamps.old }] })
                     .to_string(),
             );
         }

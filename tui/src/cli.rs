@@ -18,7 +18,7 @@ const HELP_TEMPLATE: &str = "\
 {all-args}{after-help}";
 
 /// Heads v0-prune's part of the help, below v0's usage.
-const BEFORE_HELP: &str = "v0-prune: v0's prune above; its options and commands in full:\n";
+const BEFORE_HELP: &str = "v0-prune: v0's prune above; its options and commands in full:";
 
 const AFTER_HELP: &str = "\
 Options may come before or after a command (v0-prune --build-dir D status);
