@@ -110,10 +110,20 @@ fn help_exits_1_and_starts_with_v0_headline() {
 fn unknown_option_is_a_usage_error_exit_1() {
     let project = project_with_operations();
     let before = project.snapshot();
-    let run = project.v0_prune(["--bogus"]).run();
-    run.expect_code(1).expect_stderr("--bogus");
-    assert!(run.stdout.is_empty());
-    before.assert_same(&project.snapshot(), "a usage error");
+    for args in [&["--bogus"][..], &["-n", "--bogus", "op-merged"]] {
+        let run = project.v0_prune(args).run();
+        // v0: `Unknown option: X` on stderr, then its usage on stdout.
+        run.expect_code(1);
+        assert_eq!(run.stderr, "Unknown option: --bogus\n", "{args:?}");
+        assert!(
+            run.stdout
+                .starts_with("v0 prune - Remove operation state\n\nUsage: v0 prune"),
+            "{}",
+            run.stdout
+        );
+        assert!(run.stdout.ends_with("# Preview what would be pruned\n"));
+        before.assert_same(&project.snapshot(), "a usage error");
+    }
 }
 
 #[test]
@@ -174,7 +184,7 @@ fn default_prune_on_the_demo_project_follows_the_contract_rule() {
     }
     run.expect_line(&format!("Pruned {} operation(s)", finished.len()));
     run.expect_line(&format!(
-        "Pruned {} mergeq entries",
+        "Pruned {} mergeq entries older than 6 hours",
         expected.queue_entries_removed
     ));
     assert!(
@@ -228,6 +238,7 @@ fn nothing_finished_and_no_operations_dir_have_v0_messages() {
     assert_eq!(project.operations(), ["op-a"]);
 
     let empty = TestProject::bare();
+    std::fs::remove_dir(empty.path("operations")).expect("no operations/");
     empty
         .v0_prune(Vec::<&str>::new())
         .run()
@@ -308,29 +319,58 @@ fn all_with_closed_stdin_counts_as_no() {
     add_logs_and_queue(&project);
     let before = project.snapshot();
     let run = project.v0_prune(["--all"]).run();
-    run.expect_code(1).expect_stderr("Are you sure? [y/N]");
+    run.expect_code(1)
+        .expect_line("Aborted")
+        .expect_line(&format!(
+            "This will remove ALL operation state in {}/operations/",
+            project.build_dir.display()
+        ));
+    assert!(
+        run.stdout.contains("Are you sure? [y/N] "),
+        "{}",
+        run.stdout
+    );
     assert!(!run.stdout.contains("Pruned all operations"));
     before.assert_same(&project.snapshot(), "a declined --all");
 
-    let run = project.v0_prune(["--all"]).stdin("n\n").run();
-    run.expect_code(1);
-    before.assert_same(&project.snapshot(), "--all answered n");
+    for no in ["n\n", "yes\n", "\n"] {
+        let run = project.v0_prune(["--all"]).stdin(no).run();
+        run.expect_code(1)
+            .expect_line("Are you sure? [y/N] Aborted");
+        before.assert_same(&project.snapshot(), "--all answered n");
+    }
 }
 
 #[test]
 fn all_with_force_or_yes_removes_every_operation() {
     let project = project_with_operations();
+    // A stray file and a symbolic link inside operations/ go with it (the
+    // link itself, never what it points to), as v0's rm -rf.
+    project.write("operations/notes.txt", "stray");
+    let outside = project.temp().join("outside");
+    std::fs::create_dir_all(&outside).expect("outside");
+    std::fs::write(outside.join("keep"), "keep").expect("keep");
+    std::os::unix::fs::symlink(&outside, project.path("operations/link")).expect("symlink");
     let run = project.v0_prune(["--sync", "--all", "--force"]).run();
     run.expect_code(0).expect_line("Pruned all operations");
-    assert!(!run.stderr.contains("Are you sure"));
-    assert_eq!(project.operations(), Vec::<String>::new());
+    assert!(!run.stdout.contains("Are you sure"));
+    assert!(
+        !project.path("operations").exists(),
+        "v0 removes operations/ itself"
+    );
+    assert!(outside.join("keep").is_file(), "a link is never followed");
 
     let project = project_with_operations();
     let run = project.v0_prune(["--sync", "-a"]).stdin("y\n").run();
     run.expect_code(0)
-        .expect_stderr("Are you sure? [y/N]")
-        .expect_line("Pruned all operations");
-    assert_eq!(project.operations(), Vec::<String>::new());
+        .expect_line("Are you sure? [y/N] Pruned all operations");
+    assert!(!project.path("operations").exists());
+
+    // v0: --all wins over names.
+    let project = project_with_operations();
+    let run = project.v0_prune(["--sync", "-a", "-f", "op-merged"]).run();
+    run.expect_code(0).expect_line("Pruned all operations");
+    assert!(!project.path("operations").exists());
 }
 
 // ---- dry run and JSON -----------------------------------------------------------
@@ -345,27 +385,20 @@ fn dry_run_changes_nothing_and_says_what_would_go() {
     for (name, phase) in FINISHED {
         run.expect_line(&format!("Would prune: {name} ({phase})"));
     }
-    run.expect_line("Would prune 3 mergeq entries");
-    assert!(
-        run.stdout
-            .lines()
-            .any(|line| line.starts_with("Would prune 2 lines from logs/mergeq.log (")),
-        "{}",
-        run.stdout
-    );
-    assert!(
-        run.stdout
-            .lines()
-            .any(|line| line.starts_with("Would prune 1 lines from operations-events.log (")),
-        "{}",
-        run.stdout
-    );
+    run.expect_line("Pruning old mergeq entries...")
+        .expect_line("Would prune 3 mergeq entries older than 6 hours")
+        .expect_line("Pruning old log entries...")
+        .expect_line("Would prune 2 lines from: logs/mergeq.log")
+        .expect_line("Would prune 1 lines from: operations-events.log");
     before.assert_same(&project.snapshot(), "a dry run");
 
     let run = project.v0_prune(["-n", "--all"]).run();
-    run.expect_code(0);
+    run.expect_code(0).expect_line(&format!(
+        "Would remove: {}/operations/",
+        project.build_dir.display()
+    ));
     assert!(
-        !run.stderr.contains("Are you sure"),
+        !run.stdout.contains("Are you sure"),
         "a dry run does not ask"
     );
     before.assert_same(&project.snapshot(), "a dry run of --all");
@@ -415,7 +448,9 @@ fn logs_and_queue_are_pruned_with_a_summary() {
     add_logs_and_queue(&project);
     let notes = project.read("notes.log");
     let run = project.v0_prune(["--sync"]).run();
-    run.expect_code(0).expect_line("Pruned 3 mergeq entries");
+    run.expect_code(0)
+        .expect_line("Pruned 3 mergeq entries older than 6 hours")
+        .expect_line("Pruned 2 lines from: logs/mergeq.log");
     assert!(
         run.stdout
             .lines()
@@ -496,7 +531,8 @@ fn no_project_exits_1_with_v0_message_and_hint() {
     let dir = tempfile::tempdir().expect("temp dir");
     let run = Invocation::new("v0-prune", dir.path()).run();
     run.expect_code(1)
-        .expect_stderr("Error: no .v0.rc found in this directory or its parents")
+        .expect_stderr("Error: No .v0.rc found in current directory or parents.\n")
+        .expect_stderr("Run 'v0 init' to create one, or cd to a project with .v0.rc\n")
         .expect_stderr("--build-dir");
     assert!(run.stdout.is_empty());
 }
@@ -505,8 +541,9 @@ fn no_project_exits_1_with_v0_message_and_hint() {
 fn missing_build_dir_is_nothing_to_prune() {
     let project = TestProject::without_build_dir();
     let run = project.v0_prune(Vec::<&str>::new()).run();
-    run.expect_code(0).expect_line("No operations to prune");
-    assert!(run.stdout.contains("does not exist yet"), "{}", run.stdout);
+    // v0 stops right there, exit 0.
+    run.expect_code(0);
+    assert_eq!(run.stdout, "No operations to prune\n");
     assert!(!project.build_dir.exists(), "a prune must not create it");
 }
 
@@ -518,7 +555,8 @@ fn build_dir_flag_and_env_point_at_the_state() {
     let run = Invocation::new("v0-prune", elsewhere.path())
         .args(["-n", "--build-dir", build_dir.as_str()])
         .run();
-    run.expect_code(0).expect_line("Would prune 4 operation(s)");
+    run.expect_code(0)
+        .expect_line("Would prune: op-merged (merged)");
 
     let run = Invocation::new("v0-prune", elsewhere.path())
         .env("BUILD_DIR", &project.build_dir)
@@ -534,7 +572,8 @@ fn subdirectory_of_the_project_finds_it() {
     let sub = project.root.join("src").join("deep");
     std::fs::create_dir_all(&sub).expect("subdir");
     let run = project.v0_prune(["-n"]).cwd(&sub).run();
-    run.expect_code(0).expect_line("Would prune 4 operation(s)");
+    run.expect_code(0)
+        .expect_line("Would prune: op-merged (merged)");
 }
 
 // ---- tmux sessions and the build-directory guard --------------------------------
@@ -554,11 +593,18 @@ fn running_tmux_session_is_asked_about_and_kept_unless_confirmed() {
         json!({ "phase": "executing", "tmux_session": session }),
     );
 
-    let run = project.v0_prune(["--sync", "op-session"]).run();
-    run.expect_code(0)
-        .expect_stderr("Kill session and prune? [y/N]")
-        .expect_line("Skipped: op-session (kept: its tmux session is running)");
+    // v0: a warning and a question on stdout; no is `Aborted`, exit 1,
+    // and nothing after it runs (not even the later names).
+    let run = project
+        .v0_prune(["--sync", "op-session", "op-merged"])
+        .stdin("n\n")
+        .run();
+    run.expect_code(1)
+        .expect_line(&format!("Warning: Session '{session}' is still running"))
+        .expect_line("Kill session and prune? [y/N] Aborted");
+    assert!(!run.stdout.contains("Pruning old"), "{}", run.stdout);
     assert!(project.operations().contains(&"op-session".to_owned()));
+    assert!(project.operations().contains(&"op-merged".to_owned()));
     assert_eq!(project.tmux(&["has-session", "-t", session]), Some(true));
 
     let run = project
@@ -566,7 +612,7 @@ fn running_tmux_session_is_asked_about_and_kept_unless_confirmed() {
         .stdin("y\n")
         .run();
     run.expect_code(0)
-        .expect_line("Pruned operation 'op-session'");
+        .expect_line("Kill session and prune? [y/N] Pruned operation 'op-session'");
     assert!(!project.operations().contains(&"op-session".to_owned()));
     assert_eq!(
         project.tmux(&["has-session", "-t", session]),
@@ -590,7 +636,7 @@ fn force_kills_the_session_without_asking() {
     let run = project.v0_prune(["--sync", "--force", "op-forced"]).run();
     run.expect_code(0)
         .expect_line("Pruned operation 'op-forced'");
-    assert!(!run.stderr.contains("[y/N]"), "{}", run.stderr);
+    assert!(!run.stdout.contains("[y/N]"), "{}", run.stdout);
     assert_eq!(project.tmux(&["has-session", "-t", session]), Some(false));
 }
 
@@ -612,6 +658,8 @@ fn a_directory_that_is_not_a_build_dir_is_refused_unless_forced() {
         .expect_stderr("--force");
     before.assert_same(&Tree::of(dir.path()), "a refused build directory");
 
+    // v0 prunes logs only past its operations part: give it an operations/.
+    std::fs::create_dir_all(photos.join("operations")).expect("operations");
     let run = Invocation::new("v0-prune", dir.path())
         .env("BUILD_DIR", &photos)
         .args(["--sync", "--force"])
@@ -622,4 +670,138 @@ fn a_directory_that_is_not_a_build_dir_is_refused_unless_forced() {
         "",
         "forced: the old line went"
     );
+}
+
+// ---- options before or after a subcommand; names that are subcommands ----------
+
+/// A project with operations named like subcommands, and a directory that
+/// is not a project: only `--build-dir` can lead a command to the project.
+fn project_with_subcommand_names() -> (TestProject, tempfile::TempDir, String) {
+    let project = project_with_operations();
+    for name in ["status", "top", "events", "shutdown", "daemon", "man"] {
+        project.operation(name, json!({ "phase": "executing" }));
+    }
+    let elsewhere = tempfile::tempdir().expect("temp dir");
+    let build_dir = project.build_dir.to_string_lossy().into_owned();
+    (project, elsewhere, build_dir)
+}
+
+#[test]
+fn build_dir_before_or_after_a_subcommand_means_the_same() {
+    let (project, elsewhere, dir) = project_with_subcommand_names();
+    let before = project.snapshot();
+    let cases: [(&str, &[&str], i32); 3] = [
+        ("status", &[], 3),
+        ("events", &[], 3),
+        ("shutdown", &["-n"], 0),
+    ];
+    for (subcommand, extra, code) in cases {
+        let first: Vec<&str> = ["--build-dir", dir.as_str(), subcommand]
+            .into_iter()
+            .chain(extra.iter().copied())
+            .collect();
+        let last: Vec<&str> = std::iter::once(subcommand)
+            .chain(extra.iter().copied())
+            .chain(["--build-dir", dir.as_str()])
+            .collect();
+        let first = Invocation::new("v0-prune", elsewhere.path())
+            .args(&first)
+            .run();
+        let last = Invocation::new("v0-prune", elsewhere.path())
+            .args(&last)
+            .run();
+        first.expect_code(code);
+        last.expect_code(code);
+        assert_eq!(first.stdout, last.stdout, "{subcommand}");
+        assert_eq!(first.stderr, last.stderr, "{subcommand}");
+        let said = format!("{}{}", first.stdout, first.stderr);
+        assert!(
+            !said.contains("not found") && !said.contains(".v0.rc"),
+            "{subcommand}: {said}"
+        );
+        if subcommand == "events" {
+            assert!(said.contains(&dir), "events used --build-dir: {said}");
+        }
+        if subcommand == "status" {
+            assert!(
+                first.stdout.contains(&dir),
+                "{subcommand} used --build-dir: {}",
+                first.stdout
+            );
+        }
+    }
+    // An option of the subcommand's own, before it: `-n shutdown` is `shutdown -n`.
+    let run = Invocation::new("v0-prune", elsewhere.path())
+        .args(["-n", "--build-dir", dir.as_str(), "shutdown"])
+        .run();
+    run.expect_code(0);
+    assert!(!run.stdout.contains("Pruned"), "{}", run.stdout);
+    // One that it does not take is an error before or after it.
+    for args in [&["--all", "status"][..], &["status", "--all"]] {
+        let run = Invocation::new("v0-prune", elsewhere.path())
+            .args(args)
+            .run();
+        run.expect_code(1).expect_stderr("--all");
+    }
+    before.assert_same(&project.snapshot(), "subcommands with --build-dir anywhere");
+}
+
+#[test]
+fn top_and_daemon_take_build_dir_before_or_after() {
+    let (project, elsewhere, dir) = project_with_subcommand_names();
+    // Not a terminal: the dashboard says so, whichever the order; no
+    // operation named `top` is pruned or looked for.
+    for args in [
+        &["--build-dir", dir.as_str(), "top"][..],
+        &["top", "--build-dir", dir.as_str()],
+        &["top"],
+    ] {
+        let run = Invocation::new("v0-prune", &project.root).args(args).run();
+        run.expect_code(1).expect_stderr("needs a terminal");
+    }
+    for args in [
+        &["--build-dir", dir.as_str(), "daemon"][..],
+        &["daemon", "--build-dir", dir.as_str()],
+    ] {
+        let mut daemon = Invocation::new("v0-prune", elsewhere.path())
+            .args(args)
+            .spawn();
+        assert!(
+            v0_prune_e2e::wait_until(v0_prune_e2e::PATIENCE, || project.daemon_pid()
+                == Some(daemon.pid())),
+            "{args:?}: no daemon for the build dir; stderr: {}",
+            daemon.stderr()
+        );
+        project.stop_daemon();
+        let _ = daemon.wait(v0_prune_e2e::PATIENCE);
+    }
+    assert!(project.operations().contains(&"top".to_owned()));
+    assert!(project.operations().contains(&"daemon".to_owned()));
+}
+
+#[test]
+fn a_subcommand_s_name_is_an_operation_only_after_double_dash() {
+    let (project, _elsewhere, _dir) = project_with_subcommand_names();
+    let run = project.v0_prune(["--sync", "--", "top", "status"]).run();
+    run.expect_code(0)
+        .expect_line("Pruned operation 'top'")
+        .expect_line("Pruned operation 'status'");
+    let left = project.operations();
+    assert!(!left.contains(&"top".to_owned()) && !left.contains(&"status".to_owned()));
+    // Options before `--` still count; after it, everything is a name.
+    let run = project.v0_prune(["-n", "--", "events"]).run();
+    run.expect_code(0).expect_line("Would prune: events");
+    let run = project.v0_prune(["--", "-n"]).run();
+    run.expect_code(1)
+        .expect_stderr("Error: Operation '-n' not found");
+    assert!(project.operations().contains(&"events".to_owned()));
+    // `man` without `--` is the man page, and the operation stays.
+    let run = project.v0_prune(["man"]).run();
+    run.expect_code(0);
+    assert!(
+        run.stdout.starts_with(".") || run.stdout.contains(".TH"),
+        "{}",
+        run.stdout
+    );
+    assert!(project.operations().contains(&"man".to_owned()));
 }

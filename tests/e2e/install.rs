@@ -342,7 +342,7 @@ fn install_then_v0_runs_our_binaries_and_uninstall_restores_every_byte() {
     let before = Tree::of_files(project.temp());
     let run = v0.v0(&project, &["prune", "--dry-run"]);
     run.expect_code(0).expect_line(&format!(
-        "Would prune {} mergeq entries",
+        "Would prune {} mergeq entries older than 6 hours",
         expected.queue_entries_removed
     ));
     for name in &expected.finished_operations {

@@ -94,11 +94,13 @@ impl TestProject {
         }
     }
 
-    /// A project with `.v0.rc` and an empty build directory at v0's default
-    /// place (`.v0/build`); tests add exactly the state they need.
+    /// A project with `.v0.rc` and a build directory at v0's default place
+    /// (`.v0/build`) holding only an empty `operations/`, as v0 leaves it once
+    /// it has run (v0's prune stops at `No operations to prune` without one,
+    /// before logs and queue); tests add exactly the state they need.
     pub fn bare() -> Self {
         let project = Self::without_build_dir();
-        std::fs::create_dir_all(&project.build_dir).expect("build dir");
+        std::fs::create_dir_all(project.build_dir.join("operations")).expect("build dir");
         project
     }
 

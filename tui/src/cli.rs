@@ -4,20 +4,26 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use clap::error::ErrorKind;
+use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{Args, Parser, Subcommand};
 
 /// First line of `--help`; v0 users and scripts recognise the command by it.
 pub const HELP_HEADLINE: &str = "v0 prune - Remove operation state";
 
+/// Clap's part of the help, printed after [`V0_USAGE`] for the plain
+/// prune and alone for a subcommand.
 const HELP_TEMPLATE: &str = "\
-{about}
-
-Usage: {usage}
+{before-help}Usage: {usage}
 
 {all-args}{after-help}";
 
+/// Heads v0-prune's part of the help, below v0's usage.
+const BEFORE_HELP: &str = "v0-prune: v0's prune above; its options and commands in full:";
+
 const AFTER_HELP: &str = "\
+Options may come before or after a command (v0-prune --build-dir D status);
+an operation named like a command is pruned after --: v0-prune -- top.
+
 Without names, removes every finished operation: one whose phase is merged or
 cancelled, or completed/pending_merge with merge_status merged. Then the logs
 (*.log lines older than the retention, V0_PRUNE_RETENTION, default 6h) and the
@@ -60,6 +66,7 @@ Exit status:
     long_about = None,
     override_usage = "v0-prune [options] [name...]",
     help_template = HELP_TEMPLATE,
+    before_help = BEFORE_HELP,
     after_help = AFTER_HELP,
     args_conflicts_with_subcommands = true
 )]
@@ -159,8 +166,8 @@ pub struct TopArgs {
 /// Options of the plain prune, v0's first.
 #[derive(Debug, Clone, Default, Args)]
 pub struct PruneArgs {
-    /// Prune every operation, whatever its phase (asks first unless --force or --dry-run)
-    #[arg(short = 'a', long, conflicts_with = "names")]
+    /// Prune every operation and remove operations/ (asks first unless --force or --dry-run; names are then ignored, as in v0)
+    #[arg(short = 'a', long)]
     pub all: bool,
 
     /// Do not ask: kill running tmux sessions and prune; also prune a build directory that does not look like v0's
@@ -192,6 +199,58 @@ pub struct PruneArgs {
     pub names: Vec<String>,
 }
 
+/// v0's own usage text (`bin/v0-prune`'s `usage`), line for line: `--help`
+/// and a usage error print it on stdout, as v0 does.
+pub const V0_USAGE: &str = "\
+v0 prune - Remove operation state
+
+Usage: v0 prune [options] [name...]
+
+Options:
+  -a, --all      Remove ALL operation state (requires confirmation)
+  -f, --force    Skip confirmation prompts
+  -n, --dry-run  Show what would be pruned without removing
+  -h, --help     Show this help message
+
+Without arguments:
+  Prunes completed and cancelled operations (merged, cancelled phases)
+
+With name(s):
+  Prunes the specific named operation(s) (prompts if session is running)
+
+Examples:
+  v0 prune                  # Remove completed/cancelled operations
+  v0 prune auth             # Remove specific operation 'auth'
+  v0 prune auth login       # Remove multiple operations
+  v0 prune --all            # Remove all operation state
+  v0 prune --dry-run        # Preview what would be pruned
+";
+
+/// What to print when parsing stops the command, and where.
+#[derive(Debug)]
+pub struct ExitOutput {
+    /// For stdout (help, version, v0's usage after an unknown option).
+    pub stdout: String,
+    /// For stderr (usage errors).
+    pub stderr: String,
+}
+
+impl ExitOutput {
+    /// Whether this is an error report (something goes to stderr).
+    #[cfg(test)]
+    pub fn use_stderr(&self) -> bool {
+        !self.stderr.is_empty()
+    }
+
+    /// Writes both parts; a closed stdout or stderr is not worth a panic.
+    pub fn print(&self) {
+        use std::io::Write as _;
+        let _ = std::io::stdout().write_all(self.stdout.as_bytes());
+        let _ = std::io::stdout().flush();
+        let _ = std::io::stderr().write_all(self.stderr.as_bytes());
+    }
+}
+
 /// What parsing decided: run, or stop with output already chosen.
 #[derive(Debug)]
 pub enum Parsed {
@@ -199,30 +258,148 @@ pub enum Parsed {
     Run(Cli),
     /// Help, version or a usage error: print `output` and exit with `exit_code`.
     Exit {
-        /// The text clap rendered (help, version or error with usage).
-        output: clap::Error,
+        /// What to print.
+        output: ExitOutput,
         /// v0's code: 0 for --version, 1 for help and usage errors.
         exit_code: u8,
     },
 }
 
-/// Parses arguments with v0's conventions: help and usage errors exit 1 (clap
-/// would use 0 and 2), --version exits 0.
+/// Parses arguments with v0's conventions: `-h`/`--help` print v0's usage
+/// (then ours) and exit 1; an unknown option prints `Unknown option: X` on
+/// stderr and v0's usage on stdout and exits 1; other usage errors exit 1
+/// (clap would use 2); `--version` exits 0.
+///
+/// Options may come before or after a subcommand with the same meaning
+/// (`v0-prune --build-dir D status` is `v0-prune status --build-dir D`); a
+/// name that is also a subcommand is an operation only after `--`.
 pub fn parse<I, T>(args: I) -> Parsed
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
+    use clap::CommandFactory as _;
+    let mut command = Cli::command();
+    command.build();
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    let (args, subcommand) = options_after_subcommand(&command, args);
     match Cli::try_parse_from(args) {
         Ok(cli) => Parsed::Run(cli),
-        Err(output) => {
-            let exit_code = match output.kind() {
-                ErrorKind::DisplayVersion => 0,
-                _ => 1,
+        Err(error) => {
+            let plain_prune = subcommand.is_none();
+            let rendered = error.render().to_string();
+            let (output, exit_code) = match error.kind() {
+                ErrorKind::DisplayVersion => (stdout_only(rendered), 0),
+                ErrorKind::DisplayHelp if plain_prune => {
+                    (stdout_only(format!("{V0_USAGE}\n{rendered}")), 1)
+                }
+                ErrorKind::DisplayHelp | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                    (stdout_only(rendered), 1)
+                }
+                ErrorKind::UnknownArgument if plain_prune => {
+                    let option = match error.get(ContextKind::InvalidArg) {
+                        Some(ContextValue::String(option)) => option.clone(),
+                        _ => String::from("?"),
+                    };
+                    let output = ExitOutput {
+                        stdout: V0_USAGE.to_owned(),
+                        stderr: format!("Unknown option: {option}\n"),
+                    };
+                    (output, 1)
+                }
+                _ => (
+                    ExitOutput {
+                        stdout: String::new(),
+                        stderr: rendered,
+                    },
+                    1,
+                ),
             };
             Parsed::Exit { output, exit_code }
         }
     }
+}
+
+fn stdout_only(stdout: String) -> ExitOutput {
+    ExitOutput {
+        stdout,
+        stderr: String::new(),
+    }
+}
+
+/// Moves options typed before a subcommand to just after it, so clap reads
+/// `v0-prune --build-dir D status` as `v0-prune status --build-dir D`, and
+/// says which subcommand the line names (none: the plain prune).
+///
+/// The first word that is not an option (or an option's value) decides: a
+/// subcommand's name makes it a subcommand, anything else is an operation
+/// name; after `--` every word is an operation name.
+fn options_after_subcommand(
+    command: &clap::Command,
+    args: Vec<OsString>,
+) -> (Vec<OsString>, Option<String>) {
+    let (long_values, short_values) = options_taking_values(command);
+    let mut index = 1;
+    while let Some(word) = args.get(index) {
+        let Some(word) = word.to_str() else {
+            return (args, None);
+        };
+        if word == "--" {
+            return (args, None);
+        }
+        if let Some(long) = word.strip_prefix("--") {
+            let takes_value = !long.contains('=') && long_values.iter().any(|name| name == long);
+            index += if takes_value { 2 } else { 1 };
+            continue;
+        }
+        if let Some(shorts) = word.strip_prefix('-').filter(|s| !s.is_empty()) {
+            // `-t 5` takes the next word; `-t5` and `-nf` do not.
+            let takes_value =
+                shorts.chars().count() == 1 && shorts.chars().all(|c| short_values.contains(&c));
+            index += if takes_value { 2 } else { 1 };
+            continue;
+        }
+        let is_subcommand = command
+            .get_subcommands()
+            .any(|sub| sub.get_name() == word || sub.get_all_aliases().any(|a| a == word));
+        if !is_subcommand {
+            return (args, None);
+        }
+        let name = word.to_owned();
+        if index == 1 {
+            return (args, Some(name));
+        }
+        let mut reordered = Vec::with_capacity(args.len());
+        let mut rest = args.into_iter();
+        reordered.extend(rest.next());
+        let before: Vec<OsString> = rest.by_ref().take(index - 1).collect();
+        reordered.extend(rest.next());
+        reordered.extend(before);
+        reordered.extend(rest);
+        return (reordered, Some(name));
+    }
+    (args, None)
+}
+
+/// The long and short names of every option, of the command or any
+/// subcommand, that takes a value (`--build-dir DIR`, `--timeout SECS`).
+fn options_taking_values(command: &clap::Command) -> (Vec<String>, Vec<char>) {
+    let mut long = Vec::new();
+    let mut short = Vec::new();
+    let commands = std::iter::once(command).chain(command.get_subcommands());
+    for arg in commands.flat_map(clap::Command::get_arguments) {
+        if arg.is_positional() || !arg.get_action().takes_values() {
+            continue;
+        }
+        long.extend(
+            arg.get_long_and_visible_aliases()
+                .into_iter()
+                .flatten()
+                .map(str::to_owned),
+        );
+        short.extend(arg.get_short_and_visible_aliases().into_iter().flatten());
+    }
+    (long, short)
 }
 
 /// The subcommands, from the clap definition (clap's own `help` aside):
@@ -248,14 +425,16 @@ mod tests {
     fn run(args: &[&str]) -> PruneArgs {
         match parse(std::iter::once("v0-prune").chain(args.iter().copied())) {
             Parsed::Run(cli) => cli.prune,
-            Parsed::Exit { output, .. } => panic!("expected a run, got: {output}"),
+            Parsed::Exit { output, .. } => panic!("expected a run, got: {output:?}"),
         }
     }
 
     fn exit_code(args: &[&str]) -> (u8, String) {
         match parse(std::iter::once("v0-prune").chain(args.iter().copied())) {
             Parsed::Run(cli) => panic!("expected an exit, got {cli:?}"),
-            Parsed::Exit { output, exit_code } => (exit_code, output.render().to_string()),
+            Parsed::Exit { output, exit_code } => {
+                (exit_code, format!("{}{}", output.stdout, output.stderr))
+            }
         }
     }
 
@@ -278,21 +457,117 @@ mod tests {
         );
     }
 
-    #[test]
-    fn help_starts_with_v0_headline_and_exits_1() {
-        for flag in ["-h", "--help"] {
-            let (code, text) = exit_code(&[flag]);
-            assert_eq!(code, 1);
-            assert!(text.starts_with(HELP_HEADLINE), "{text}");
-            assert!(text.contains("--dry-run") && text.contains("Examples:"));
-            assert!(text.contains("Exit status:"));
+    fn parsed(args: &[&str]) -> Cli {
+        match parse(std::iter::once("v0-prune").chain(args.iter().copied())) {
+            Parsed::Run(cli) => cli,
+            Parsed::Exit { output, .. } => panic!("{args:?}: expected a run, got: {output:?}"),
         }
+    }
+
+    fn exit(args: &[&str]) -> (u8, ExitOutput) {
+        match parse(std::iter::once("v0-prune").chain(args.iter().copied())) {
+            Parsed::Run(cli) => panic!("{args:?}: expected an exit, got {cli:?}"),
+            Parsed::Exit { output, exit_code } => (exit_code, output),
+        }
+    }
+
+    #[test]
+    fn help_is_v0_s_usage_then_ours_and_exits_1() {
+        for flag in ["-h", "--help"] {
+            let (code, output) = exit(&[flag]);
+            assert_eq!(code, 1);
+            assert!(output.stderr.is_empty());
+            let ours = output.stdout.strip_prefix(V0_USAGE).unwrap_or_else(|| {
+                panic!("help does not start with v0's usage:\n{}", output.stdout)
+            });
+            assert!(
+                ours.starts_with('\n'),
+                "a blank line parts v0's text from ours"
+            );
+            assert!(ours.contains("--build-dir") && ours.contains("Examples:"));
+            assert!(ours.contains("Exit status:"));
+        }
+        assert!(V0_USAGE.starts_with(HELP_HEADLINE));
+    }
+
+    #[test]
+    fn an_unknown_option_is_v0_s_message_then_v0_s_usage() {
+        for args in [
+            &["--bogus"][..],
+            &["-x"],
+            &["-n", "--bogus", "op"],
+            &["--bogus=1"],
+        ] {
+            let (code, output) = exit(args);
+            assert_eq!(code, 1, "{args:?}");
+            assert_eq!(output.stdout, V0_USAGE, "{args:?}");
+            let option = args.iter().find(|a| a.contains("bogus") || **a == "-x");
+            let option = option
+                .map(|o| o.split('=').next().unwrap_or(o))
+                .unwrap_or_default();
+            assert_eq!(
+                output.stderr,
+                format!("Unknown option: {option}\n"),
+                "{args:?}"
+            );
+        }
+        // A subcommand's own unknown option is clap's error for that subcommand.
+        let (code, output) = exit(&["status", "--bogus"]);
+        assert_eq!(code, 1);
+        assert!(output.stdout.is_empty());
+        assert!(
+            output.stderr.contains("v0-prune status"),
+            "{}",
+            output.stderr
+        );
+    }
+
+    #[test]
+    fn options_before_a_subcommand_mean_what_they_mean_after_it() {
+        for args in [
+            &["--build-dir", "/b", "status"][..],
+            &["status", "--build-dir", "/b"][..],
+            &["--build-dir=/b", "status"][..],
+        ] {
+            match parsed(args).command {
+                Some(Command::Status(status)) => {
+                    assert_eq!(status.build_dir, Some(PathBuf::from("/b")), "{args:?}");
+                }
+                other => panic!("{args:?}: {other:?}"),
+            }
+        }
+        match parsed(&["--build-dir", "/b", "top"]).command {
+            Some(Command::Top(top)) => assert_eq!(top.build_dir, Some(PathBuf::from("/b"))),
+            other => panic!("{other:?}"),
+        }
+        // An option that does not apply to the subcommand is an error either way.
+        assert_eq!(exit(&["--all", "status"]).0, 1);
+        assert_eq!(exit(&["status", "--all"]).0, 1);
+    }
+
+    #[test]
+    fn a_subcommand_s_name_is_an_operation_only_after_double_dash() {
+        assert!(matches!(parsed(&["top"]).command, Some(Command::Top(_))));
+        for args in [&["--", "top"][..], &["-n", "--", "top"][..]] {
+            let cli = parsed(args);
+            assert!(cli.command.is_none(), "{args:?}");
+            assert_eq!(cli.prune.names, ["top"], "{args:?}");
+        }
+        // A first word that is not a subcommand makes the rest names.
+        let cli = parsed(&["fix-login", "status"]);
+        assert!(cli.command.is_none());
+        assert_eq!(cli.prune.names, ["fix-login", "status"]);
+    }
+
+    #[test]
+    fn all_with_names_is_v0_s_all() {
+        let args = run(&["--all", "op-a"]);
+        assert!(args.all);
     }
 
     #[test]
     fn usage_errors_exit_1_and_version_exits_0() {
         assert_eq!(exit_code(&["--bogus"]).0, 1);
-        assert_eq!(exit_code(&["--all", "op-a"]).0, 1);
         assert_eq!(exit_code(&["--build-dir"]).0, 1);
         let (code, text) = exit_code(&["--version"]);
         assert_eq!(code, 0);

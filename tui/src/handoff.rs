@@ -74,23 +74,26 @@ impl From<anyhow::Error> for Fallback {
 }
 
 /// Hands the logs and merge queue to the daemon of `project`: starts it if
-/// it is not running, asks it to run now, prints `Pruning logs in
-/// background...` and the log's path on `out`, and returns. With `wait`,
-/// also waits for that run and prints its summary (errors on `err`).
+/// it is not running, asks it to run now, prints v0's `Pruning logs in
+/// background...` and `View logs: tail -f <log>` on `out` (the command dim
+/// when `color`, as v0's `C_DIM`), and returns. With `wait`, also waits for
+/// that run and prints its summary (errors on `err`).
 ///
 /// With the daemon running this is one connection and two round trips.
 pub fn hand_off(
     project: &Project,
     wait: bool,
+    color: bool,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<HandOff, Fallback> {
-    daemon_ctl::block_on(hand_off_async(project, wait, out, err))?
+    daemon_ctl::block_on(hand_off_async(project, wait, color, out, err))?
 }
 
 async fn hand_off_async(
     project: &Project,
     wait: bool,
+    color: bool,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<HandOff, Fallback> {
@@ -104,7 +107,7 @@ async fn hand_off_async(
             DaemonProcess::NotRunning => (daemon_ctl::start(project).await?, true),
             DaemonProcess::Running { pid } => match socket_after_grace(project).await {
                 Some(client) => (client, false),
-                None => return signal_only(pid, wait, log, out).map_err(Fallback),
+                None => return signal_only(pid, wait, color, log, out).map_err(Fallback),
             },
         },
         Err(error) => {
@@ -132,7 +135,7 @@ async fn hand_off_async(
                 .context("asking the daemon to run now")?;
             handoff.run_id = Some(run.run_id);
         }
-        announce(out, &handoff).map_err(write_failed)?;
+        announce(out, &handoff, color).map_err(write_failed)?;
         return Ok(handoff);
     }
 
@@ -159,7 +162,7 @@ async fn hand_off_async(
         }
     };
     handoff.run_id = Some(run_id);
-    announce(out, &handoff).map_err(write_failed)?;
+    announce(out, &handoff, color).map_err(write_failed)?;
     writeln!(out, "Waiting for the daemon's run #{run_id} to finish...").map_err(write_failed)?;
     out.flush().map_err(write_failed)?;
     let record = match already_finished(&snapshot, run_id) {
@@ -220,6 +223,7 @@ async fn socket_after_grace(project: &Project) -> Option<Client> {
 fn signal_only(
     pid: Option<u32>,
     wait: bool,
+    color: bool,
     log: PathBuf,
     out: &mut dyn Write,
 ) -> anyhow::Result<HandOff> {
@@ -241,13 +245,23 @@ fn signal_only(
         log,
         finished: None,
     };
-    announce(out, &handoff)?;
+    announce(out, &handoff, color)?;
     Ok(handoff)
 }
 
-fn announce(out: &mut dyn Write, handoff: &HandOff) -> std::io::Result<()> {
+/// v0's two lines; `color` dims the command as v0's `C_DIM`/`C_RESET` do.
+fn announce(out: &mut dyn Write, handoff: &HandOff, color: bool) -> std::io::Result<()> {
+    let (dim, reset) = if color {
+        ("\x1b[2m", "\x1b[0m")
+    } else {
+        ("", "")
+    };
     writeln!(out, "Pruning logs in background...")?;
-    writeln!(out, "Log: {}", handoff.log.display())?;
+    writeln!(
+        out,
+        "View logs: {dim}tail -f {}{reset}",
+        handoff.log.display()
+    )?;
     out.flush()
 }
 
@@ -385,6 +399,31 @@ mod tests {
         assert!(
             out.ends_with("No expired log lines or mergeq entries to prune\n"),
             "{out}"
+        );
+    }
+
+    #[test]
+    fn the_announcement_is_v0_s_dimmed_only_with_colour() {
+        let handoff = HandOff {
+            daemon_pid: 7,
+            started: true,
+            run_id: None,
+            log: PathBuf::from("/p/.v0/build/logs/prune-daemon.log"),
+            finished: None,
+        };
+        let mut plain = Vec::new();
+        announce(&mut plain, &handoff, false).expect("write");
+        assert_eq!(
+            String::from_utf8(plain).expect("utf-8"),
+            "Pruning logs in background...\n\
+             View logs: tail -f /p/.v0/build/logs/prune-daemon.log\n"
+        );
+        let mut dim = Vec::new();
+        announce(&mut dim, &handoff, true).expect("write");
+        assert!(
+            String::from_utf8(dim)
+                .expect("utf-8")
+                .ends_with("View logs: \x1b[2mtail -f /p/.v0/build/logs/prune-daemon.log\x1b[0m\n")
         );
     }
 

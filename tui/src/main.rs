@@ -12,7 +12,7 @@ mod report;
 mod shutdown_cmd;
 mod status_cmd;
 
-use std::io::{self, Write as _};
+use std::io::{self, IsTerminal as _, Write as _};
 use std::process::ExitCode;
 
 use cli::Parsed;
@@ -23,8 +23,8 @@ fn main() -> ExitCode {
     let cli = match cli::parse(std::env::args_os()) {
         Parsed::Run(cli) => cli,
         Parsed::Exit { output, exit_code } => {
-            // clap sends help and version to stdout, usage errors to stderr.
-            let _ = output.print();
+            // Help, version and v0's usage to stdout, usage errors to stderr.
+            output.print();
             return ExitCode::from(exit_code);
         }
     };
@@ -44,10 +44,14 @@ fn main() -> ExitCode {
     let stderr = io::stderr();
     let stdin = io::stdin();
     let (mut out, mut err, mut input) = (stdout.lock(), stderr.lock(), stdin.lock());
+    // v0 colours when stdout is a terminal or V0_FORCE_COLOR is set.
+    let color = io::stdout().is_terminal()
+        || std::env::var_os("V0_FORCE_COLOR").is_some_and(|v| !v.is_empty());
     let mut console = Console {
         out: &mut out,
         err: &mut err,
         input: &mut input,
+        color,
     };
     match prune_cmd::run(&cli.prune, &mut console) {
         Ok(Outcome::Done) => ExitCode::SUCCESS,

@@ -1,28 +1,39 @@
-//! The plain `v0-prune`: finished operations first, then logs and the merge
-//! queue in this process, as v0's `prune` does with `--dry-run` (and, until the
-//! daemon exists, always).
+//! The plain `v0-prune`: v0's `prune`, path for path and line for line
+//! (`bin/v0-prune`), with our additions (bytes reclaimed, what was skipped and
+//! why) on lines of their own.
+//!
+//! First the operations (finished ones, named ones, or `--all`), then a blank
+//! line and the logs and merge queue: handed to the prune daemon, or pruned in
+//! this process under v0's `Pruning old mergeq entries...` / `Pruning old log
+//! entries...` headings with `--dry-run`, `--sync`, or when no daemon can be
+//! started (v0's synchronous fallback).
 
 use std::io::{self, BufRead, Write};
 
 use anyhow::{Context, Result, anyhow};
-use v0_prune_shared::config::Project;
+use v0_prune_shared::config::{self, ConfigError, Project};
 use v0_prune_shared::paths::BuildDir;
 use v0_prune_shared::prune::guard;
 use v0_prune_shared::prune::operations::{self, Confirm, OperationsRequest, Selection};
-use v0_prune_shared::prune::{self, Cutoff, PruneError, RunLock, RunOptions, RunReport};
+use v0_prune_shared::prune::{
+    self, Cutoff, OperationsReport, PruneError, RunLock, RunOptions, RunReport,
+};
 
 use crate::cli::PruneArgs;
 use crate::report::{self, CommandReport, SelectionKind};
 
-/// Where the command talks: stdout for results, stderr for prompts and
-/// errors, stdin for answers. Tests give it buffers.
+/// Where the command talks: stdout for results and v0's prompts (v0 prompts
+/// on stdout), stderr for errors, stdin for answers. Tests give it buffers.
 pub struct Console<'a> {
-    /// Results (or the JSON document).
+    /// Results and prompts (or only the JSON document, with `--json`).
     pub out: &'a mut dyn Write,
-    /// Prompts, notes and errors.
+    /// Errors and notes.
     pub err: &'a mut dyn Write,
     /// Answers to prompts; end of input means "no".
     pub input: &'a mut dyn BufRead,
+    /// v0's colours (`C_DIM` in `View logs:`): stdout is a terminal or
+    /// `V0_FORCE_COLOR` is set, as in v0's `v0-common.sh`.
+    pub color: bool,
 }
 
 /// How the command ended, for the exit status.
@@ -30,8 +41,20 @@ pub struct Console<'a> {
 pub enum Outcome {
     /// Everything asked for was done (exit 0).
     Done,
-    /// Something failed or was refused; already reported on stderr (exit 1).
+    /// Something failed or was refused; already reported (exit 1).
     Failed,
+}
+
+/// v0's answer to "no .v0.rc": its two lines, then how to point us elsewhere.
+const NO_PROJECT: &str = "No .v0.rc found in current directory or parents.\n\
+     Run 'v0 init' to create one, or cd to a project with .v0.rc\n\
+     (or pass --build-dir DIR / set BUILD_DIR)";
+
+/// The operations part's end: go on to logs and queue, or stop here with
+/// this exit status, as v0 does after `No operations to prune` or `Aborted`.
+enum Step {
+    Continue(Option<OperationsReport>),
+    Stop(Outcome),
 }
 
 /// Runs the prune: discovery, operations, then logs and merge queue.
@@ -40,159 +63,330 @@ pub enum Outcome {
 /// user did not confirm; job errors after that are printed and give
 /// [`Outcome::Failed`] once everything else ran.
 pub fn run(args: &PruneArgs, console: &mut Console<'_>) -> Result<Outcome> {
-    let project = crate::daemon_ctl::discover(args.build_dir.as_deref())?;
+    let project = match config::discover(args.build_dir.as_deref()) {
+        Ok(project) => project,
+        Err(ConfigError::NoProject) => return Err(anyhow!(NO_PROJECT)),
+        Err(err) => {
+            return Err(anyhow::Error::new(err).context("reading the v0 project's settings"));
+        }
+    };
     let build = &project.build_dir;
-    let (selection, kind) = selection(args);
     let exists = build_dir_exists(build)?;
     if exists {
         // Before anything is read or removed: a BUILD_DIR pointing at `/` or
         // at a home directory must not have its logs "pruned".
         guard::check_build_dir(build, args.force)?;
     }
-
-    let mut declined_all = false;
-    let request = OperationsRequest {
-        selection,
-        dry_run: args.dry_run,
-        force: args.force,
-    };
-    let operations = {
-        let Console { err, input, .. } = console;
-        let mut confirm = |question: Confirm<'_>| {
-            let (answer, all) = confirm(&mut **err, &mut **input, args, &question);
-            declined_all |= all && !answer;
-            answer
-        };
-        operations::prune(build, &request, &mut confirm, &mut prune::ignore_events)
-    };
-    let operations = match operations {
-        Ok(report) => report,
-        // The user's own input was wrong: say so and touch nothing else.
-        Err(err @ (PruneError::InvalidOperationName(_) | PruneError::OperationNotFound(_))) => {
-            writeln!(console.err, "Error: {err}")?;
-            return Ok(Outcome::Failed);
-        }
-        Err(err) => {
-            return finish_after_operations_error(args, console, &project, kind, exists, err);
-        }
-    };
-    if declined_all {
-        writeln!(
-            console.err,
-            "Aborted: no operations were pruned (answer y, or pass --force)"
-        )?;
-        return Ok(Outcome::Failed);
-    }
-
-    if exists && !args.dry_run && !args.sync && !args.json {
-        report::write_operations(console.out, &operations, kind, args.dry_run)?;
-        match crate::handoff::hand_off(&project, args.wait, console.out, console.err) {
-            Ok(handoff) => {
-                return Ok(if handoff.failed() {
-                    Outcome::Failed
-                } else {
-                    Outcome::Done
-                });
+    let kind = selection_kind(args);
+    let mut errors = Vec::new();
+    let operations = match operations_part(args, console, build, kind, &mut errors)? {
+        Step::Continue(report) => report,
+        Step::Stop(outcome) => {
+            if args.json {
+                let report = CommandReport {
+                    build_dir: build.root().to_path_buf(),
+                    build_dir_exists: exists,
+                    dry_run: args.dry_run,
+                    selection: kind,
+                    operations: None,
+                    run: None,
+                    errors,
+                };
+                report::write_json(console.out, &report).context("writing the JSON report")?;
             }
-            Err(fallback) => {
-                writeln!(console.err, "note: {fallback}")?;
-                let run = prune_logs_and_queue(build, &project, false, console)?;
-                report::write_run(console.out, &run)?;
-                for error in &run.errors {
+            return Ok(outcome);
+        }
+    };
+    if args.json {
+        let run = prune_logs_and_queue(build, &project, args.dry_run, console)?;
+        errors.extend(run.errors.iter().cloned());
+        let report = CommandReport {
+            build_dir: build.root().to_path_buf(),
+            build_dir_exists: exists,
+            dry_run: args.dry_run,
+            selection: kind,
+            operations,
+            run: Some(run),
+            errors,
+        };
+        report::write_json(console.out, &report).context("writing the JSON report")?;
+        return finish(console, &report.errors);
+    }
+    // v0: a blank line between the operations and the logs and queue.
+    writeln!(console.out)?;
+    if !args.dry_run && !args.sync {
+        let handoff =
+            crate::handoff::hand_off(&project, args.wait, console.color, console.out, console.err);
+        match handoff {
+            Ok(handoff) => {
+                if handoff.failed() {
+                    errors.push("the daemon's run reported errors".into());
+                }
+                for error in &errors {
                     writeln!(console.err, "Error: {error}")?;
                 }
-                return Ok(if run.errors.is_empty() {
-                    Outcome::Done
-                } else {
-                    Outcome::Failed
-                });
+                return Ok(outcome(&errors));
             }
+            Err(fallback) => writeln!(console.err, "note: {fallback}")?,
         }
     }
-    let run = if exists {
-        Some(prune_logs_and_queue(
-            build,
-            &project,
-            args.dry_run,
-            console,
-        )?)
-    } else {
-        None
-    };
-    let errors = run
-        .as_ref()
-        .map(|run| run.errors.clone())
-        .unwrap_or_default();
-    let report = CommandReport {
-        build_dir: build.root().to_path_buf(),
-        build_dir_exists: exists,
-        dry_run: args.dry_run,
-        selection: kind,
-        operations: Some(operations),
-        run,
-        errors,
-    };
-    print(args, console, &report)
+    let run = prune_logs_and_queue(build, &project, args.dry_run, console)?;
+    let retention = report::retention_words(project.settings.retention);
+    report::write_sections(console.out, &run, &retention)?;
+    errors.extend(run.errors.iter().cloned());
+    finish(console, &errors)
 }
 
-/// The operations job failed part-way (filesystem trouble): report it, still
-/// prune logs and queue, and fail at the end.
-fn finish_after_operations_error(
-    args: &PruneArgs,
-    console: &mut Console<'_>,
-    project: &Project,
-    kind: SelectionKind,
-    exists: bool,
-    err: PruneError,
-) -> Result<Outcome> {
-    let build = &project.build_dir;
-    let run = if exists {
-        Some(prune_logs_and_queue(build, project, args.dry_run, console)?)
-    } else {
-        None
-    };
-    let mut errors = vec![format!("operations: {err}")];
-    errors.extend(run.iter().flat_map(|run| run.errors.iter().cloned()));
-    let report = CommandReport {
-        build_dir: build.root().to_path_buf(),
-        build_dir_exists: exists,
-        dry_run: args.dry_run,
-        selection: kind,
-        operations: None,
-        run,
-        errors,
-    };
-    print(args, console, &report)
-}
-
-/// Prints the report (human or JSON) and the errors, and decides the outcome.
-fn print(args: &PruneArgs, console: &mut Console<'_>, report: &CommandReport) -> Result<Outcome> {
-    if args.json {
-        report::write_json(console.out, report).context("writing the JSON report")?;
-    } else {
-        if let Some(operations) = &report.operations {
-            report::write_operations(console.out, operations, report.selection, args.dry_run)
-                .context("writing the report")?;
-        }
-        match &report.run {
-            Some(run) => report::write_run(console.out, run).context("writing the report")?,
-            None if !report.build_dir_exists => writeln!(
-                console.out,
-                "Nothing else to prune: the build directory {} does not exist yet",
-                report.build_dir.display()
-            )?,
-            None => {}
-        }
-    }
-    for error in &report.errors {
+fn finish(console: &mut Console<'_>, errors: &[String]) -> Result<Outcome> {
+    console.out.flush()?;
+    for error in errors {
         writeln!(console.err, "Error: {error}")?;
     }
-    console.out.flush()?;
-    Ok(if report.errors.is_empty() {
+    Ok(outcome(errors))
+}
+
+fn outcome(errors: &[String]) -> Outcome {
+    if errors.is_empty() {
         Outcome::Done
     } else {
         Outcome::Failed
-    })
+    }
+}
+
+/// The operations, in v0's words. A filesystem error part-way is recorded
+/// in `errors` and the logs and queue still run (the exit status will be 1).
+fn operations_part(
+    args: &PruneArgs,
+    console: &mut Console<'_>,
+    build: &BuildDir,
+    kind: SelectionKind,
+    errors: &mut Vec<String>,
+) -> Result<Step> {
+    let result = match kind {
+        SelectionKind::All => prune_all(args, console, build),
+        SelectionKind::Named => prune_named(args, console, build),
+        SelectionKind::Finished => prune_finished(args, console, build),
+    };
+    match result {
+        Ok(step) => Ok(step),
+        // The user's own input was wrong: say so, as v0 does, and stop.
+        Err(err @ (PruneError::InvalidOperationName(_) | PruneError::OperationNotFound(_))) => {
+            if !args.json {
+                writeln!(console.err, "Error: {err}")?;
+            }
+            errors.push(err.to_string());
+            Ok(Step::Stop(Outcome::Failed))
+        }
+        Err(err) => {
+            errors.push(format!("operations: {err}"));
+            Ok(Step::Continue(None))
+        }
+    }
+}
+
+/// Whether `operations/` is there; v0 stops at `No operations to prune` when not.
+fn operations_present(build: &BuildDir) -> bool {
+    std::fs::symlink_metadata(build.operations_dir()).is_ok_and(|meta| meta.is_dir())
+}
+
+/// Prompts go where v0 puts them (stdout), except under `--json`, whose
+/// stdout is the document alone.
+fn prompt_writer<'c>(args: &PruneArgs, console: &'c mut Console<'_>) -> &'c mut dyn Write {
+    if args.json {
+        &mut *console.err
+    } else {
+        &mut *console.out
+    }
+}
+
+/// `--all`: one question, then `operations/` goes as a whole, as v0's
+/// `rm -rf "${BUILD_DIR}/operations"` (never following a symbolic link).
+fn prune_all(
+    args: &PruneArgs,
+    console: &mut Console<'_>,
+    build: &BuildDir,
+) -> Result<Step, PruneError> {
+    let dir = build.operations_dir();
+    if !operations_present(build) {
+        // A symbolic link is refused by the engine with its own error.
+        if std::fs::symlink_metadata(&dir).is_ok_and(|meta| meta.file_type().is_symlink()) {
+            operations::prune(
+                build,
+                &all_request(args),
+                &mut |_| true,
+                &mut prune::ignore_events,
+            )?;
+        }
+        say(args, console, "No operations to prune")?;
+        return Ok(Step::Stop(Outcome::Done));
+    }
+    if !args.force && !args.dry_run {
+        let Console {
+            out, err, input, ..
+        } = console;
+        let prompt: &mut dyn Write = if args.json { &mut **err } else { &mut **out };
+        let question = format!(
+            "This will remove ALL operation state in {}/operations/\n",
+            build.root().display()
+        );
+        write_io(prompt, &question)?;
+        if !ask(prompt, &mut **input, "Are you sure? [y/N] ") {
+            write_io(prompt, "Aborted\n")?;
+            return Ok(Step::Stop(Outcome::Failed));
+        }
+    }
+    let report = operations::prune(
+        build,
+        &all_request(args),
+        &mut |_| true,
+        &mut prune::ignore_events,
+    )?;
+    if args.dry_run {
+        say(
+            args,
+            console,
+            &format!("Would remove: {}/operations/", build.root().display()),
+        )?;
+    } else {
+        // The engine removed each operation; what is left (stray files,
+        // symbolic links, never followed) goes with the directory.
+        if let Err(err) = std::fs::remove_dir_all(&dir) {
+            if err.kind() != io::ErrorKind::NotFound {
+                return Err(PruneError::io(&dir, err));
+            }
+        }
+        say(args, console, "Pruned all operations")?;
+    }
+    Ok(Step::Continue(Some(report)))
+}
+
+fn all_request(args: &PruneArgs) -> OperationsRequest {
+    OperationsRequest {
+        selection: Selection::All,
+        dry_run: args.dry_run,
+        // The question was asked above, in v0's words.
+        force: true,
+    }
+}
+
+/// Named operations, one after the other as v0 does, but every name is
+/// checked first: a bad or unknown name stops the command before anything
+/// is removed (v0 removes the names before it).
+fn prune_named(
+    args: &PruneArgs,
+    console: &mut Console<'_>,
+    build: &BuildDir,
+) -> Result<Step, PruneError> {
+    let mut names: Vec<&String> = Vec::new();
+    for name in &args.names {
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    for name in &names {
+        operations::validate_name(name)?;
+        let is_dir =
+            std::fs::symlink_metadata(build.operations_dir().join(name)).is_ok_and(|m| m.is_dir());
+        if !is_dir {
+            return Err(PruneError::OperationNotFound((*name).clone()));
+        }
+    }
+    let mut total = OperationsReport {
+        present: true,
+        ..OperationsReport::default()
+    };
+    for name in names {
+        let request = OperationsRequest {
+            selection: Selection::Named(vec![name.clone()]),
+            dry_run: args.dry_run,
+            force: args.force,
+        };
+        let mut declined = false;
+        let report = {
+            let Console {
+                out, err, input, ..
+            } = &mut *console;
+            let prompt: &mut dyn Write = if args.json { &mut **err } else { &mut **out };
+            let mut confirm = |question: Confirm<'_>| {
+                let yes = confirm_session(prompt, &mut **input, &question);
+                declined |= !yes;
+                yes
+            };
+            operations::prune(build, &request, &mut confirm, &mut prune::ignore_events)?
+        };
+        if declined {
+            write_io(prompt_writer(args, console), "Aborted\n")?;
+            return Ok(Step::Stop(Outcome::Failed));
+        }
+        for operation in &report.pruned {
+            let line = if args.dry_run {
+                format!("Would prune: {}", operation.name)
+            } else {
+                format!("Pruned operation '{}'", operation.name)
+            };
+            say(args, console, &line)?;
+        }
+        total.examined += report.examined;
+        total.pruned.extend(report.pruned);
+        total.skipped.extend(report.skipped);
+    }
+    Ok(Step::Continue(Some(total)))
+}
+
+/// Finished operations (v0's default).
+fn prune_finished(
+    args: &PruneArgs,
+    console: &mut Console<'_>,
+    build: &BuildDir,
+) -> Result<Step, PruneError> {
+    if !operations_present(build)
+        && !std::fs::symlink_metadata(build.operations_dir()).is_ok_and(|m| m.is_symlink())
+    {
+        say(args, console, "No operations to prune")?;
+        return Ok(Step::Stop(Outcome::Done));
+    }
+    let request = OperationsRequest {
+        selection: Selection::Finished,
+        dry_run: args.dry_run,
+        force: args.force,
+    };
+    let report = operations::prune(build, &request, &mut |_| false, &mut prune::ignore_events)?;
+    if !args.json {
+        report::write_finished(console.out, &report, args.dry_run).map_err(console_error)?;
+    }
+    Ok(Step::Continue(Some(report)))
+}
+
+/// One line of v0's output on stdout (nothing under `--json`).
+fn say(args: &PruneArgs, console: &mut Console<'_>, line: &str) -> Result<(), PruneError> {
+    if args.json {
+        return Ok(());
+    }
+    writeln!(console.out, "{line}").map_err(console_error)
+}
+
+fn write_io(out: &mut dyn Write, text: &str) -> Result<(), PruneError> {
+    out.write_all(text.as_bytes()).map_err(console_error)
+}
+
+fn console_error(err: io::Error) -> PruneError {
+    PruneError::io(std::path::Path::new("<stdout>"), err)
+}
+
+/// A named operation's tmux session runs: v0's warning and question.
+fn confirm_session(
+    prompt: &mut dyn Write,
+    input: &mut dyn BufRead,
+    question: &Confirm<'_>,
+) -> bool {
+    match question {
+        Confirm::KillSession { session, .. } => {
+            let _ = writeln!(prompt, "Warning: Session '{session}' is still running");
+            ask(prompt, input, "Kill session and prune? [y/N] ")
+        }
+        // `--all` asks before calling the engine.
+        Confirm::RemoveAll { .. } => true,
+    }
 }
 
 /// A missing build directory is a project that has not run yet: nothing to
@@ -212,58 +406,30 @@ fn build_dir_exists(build: &BuildDir) -> Result<bool> {
     }
 }
 
-fn selection(args: &PruneArgs) -> (Selection, SelectionKind) {
+fn selection_kind(args: &PruneArgs) -> SelectionKind {
+    // v0: --all wins over names.
     if args.all {
-        (Selection::All, SelectionKind::All)
+        SelectionKind::All
     } else if args.names.is_empty() {
-        (Selection::Finished, SelectionKind::Finished)
+        SelectionKind::Finished
     } else {
-        (Selection::Named(args.names.clone()), SelectionKind::Named)
+        SelectionKind::Named
     }
 }
 
-/// Answers the engine's question, asking the user unless the flags already
-/// answer it. Returns (answer, whether it was the --all question).
-fn confirm(
-    err: &mut dyn Write,
-    input: &mut dyn BufRead,
-    args: &PruneArgs,
-    question: &Confirm<'_>,
-) -> (bool, bool) {
-    match question {
-        Confirm::KillSession { operation, session } => {
-            // A dry run kills nothing, so there is nothing to ask.
-            if args.force || args.dry_run {
-                return (true, false);
-            }
-            let _ = writeln!(
-                err,
-                "Operation '{operation}' has a running tmux session '{session}'."
-            );
-            (ask(err, input, "Kill session and prune? [y/N] "), false)
-        }
-        Confirm::RemoveAll { count } => {
-            if args.force || args.dry_run {
-                return (true, true);
-            }
-            let _ = writeln!(err, "This will prune all {count} operation(s).");
-            (ask(err, input, "Are you sure? [y/N] "), true)
-        }
-    }
-}
-
-/// Asks a y/N question; only `y`/`yes` is yes, and a closed stdin is no.
-fn ask(err: &mut dyn Write, input: &mut dyn BufRead, prompt: &str) -> bool {
-    let _ = write!(err, "{prompt}");
-    let _ = err.flush();
+/// Asks a y/N question as v0 does: only `y` or `Y` (surrounding blanks
+/// aside) is yes, and a closed stdin is no.
+fn ask(prompt: &mut dyn Write, input: &mut dyn BufRead, question: &str) -> bool {
+    let _ = write!(prompt, "{question}");
+    let _ = prompt.flush();
     let mut answer = String::new();
     match input.read_line(&mut answer) {
         Ok(0) | Err(_) => {
             // Keep the terminal tidy: the user never pressed Enter.
-            let _ = writeln!(err);
+            let _ = writeln!(prompt);
             false
         }
-        Ok(_) => matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes"),
+        Ok(_) => matches!(answer.trim_matches([' ', '\t', '\n', '\r']), "y" | "Y"),
     }
 }
 
@@ -272,6 +438,7 @@ fn ask(err: &mut dyn Write, input: &mut dyn BufRead, prompt: &str) -> bool {
 /// A real run holds `.prune-daemon.lock`, waiting (and saying so) if another
 /// prune holds it. A dry run does not take the lock: it only reads, and
 /// creating the lock file would change the tree it promised not to touch.
+/// A build directory that does not exist has nothing to prune.
 fn prune_logs_and_queue(
     build: &BuildDir,
     project: &Project,
@@ -282,7 +449,7 @@ fn prune_logs_and_queue(
         cutoff: Cutoff::before(jiff::Timestamp::now(), project.settings.retention),
         dry_run,
     };
-    if dry_run {
+    if dry_run || !build.root().is_dir() {
         return Ok(prune::run_locked(
             build,
             &options,
@@ -312,51 +479,37 @@ fn prune_logs_and_queue(
 mod tests {
     use super::*;
 
-    fn args() -> PruneArgs {
-        PruneArgs::default()
-    }
-
-    fn answer(input: &str, args: &PruneArgs, question: Confirm<'_>) -> (bool, String) {
-        let mut err = Vec::new();
+    fn answer(input: &str, question: &str) -> (bool, String) {
+        let mut out = Vec::new();
         let mut input = input.as_bytes();
-        let (answer, _) = confirm(&mut err, &mut input, args, &question);
-        (answer, String::from_utf8(err).expect("utf-8"))
+        let yes = ask(&mut out, &mut input, question);
+        (yes, String::from_utf8(out).expect("utf-8"))
     }
 
     #[test]
-    fn only_y_or_yes_confirms_and_eof_is_no() {
-        let kill = || Confirm::KillSession {
-            operation: "op",
-            session: "v0-op",
-        };
-        assert!(answer("y\n", &args(), kill()).0);
-        assert!(answer("YES\n", &args(), kill()).0);
-        assert!(!answer("n\n", &args(), kill()).0);
-        assert!(!answer("\n", &args(), kill()).0);
-        assert!(!answer("maybe\n", &args(), kill()).0);
-        let (yes, prompt) = answer("", &args(), kill());
+    fn only_y_confirms_as_in_v0_and_eof_is_no() {
+        for yes in ["y\n", "Y\n", "  y \n", "y"] {
+            assert!(answer(yes, "? ").0, "{yes:?}");
+        }
+        for no in ["n\n", "\n", "yes\n", "maybe\n", "yy\n"] {
+            assert!(!answer(no, "? ").0, "{no:?}");
+        }
+        let (yes, prompt) = answer("", "Kill session and prune? [y/N] ");
         assert!(!yes, "closed stdin must mean no");
-        assert!(
-            prompt.contains("Kill session and prune? [y/N] "),
-            "{prompt}"
-        );
+        assert_eq!(prompt, "Kill session and prune? [y/N] \n");
     }
 
     #[test]
-    fn force_and_dry_run_answer_without_asking() {
-        let forced = PruneArgs {
-            force: true,
-            ..args()
+    fn a_running_session_gets_v0_s_warning_then_its_question() {
+        let mut out = Vec::new();
+        let question = Confirm::KillSession {
+            operation: "auth",
+            session: "v0-p-auth",
         };
-        let (yes, prompt) = answer("", &forced, Confirm::RemoveAll { count: 3 });
-        assert!(yes && prompt.is_empty());
-        let dry = PruneArgs {
-            dry_run: true,
-            ..args()
-        };
-        let (yes, prompt) = answer("", &dry, Confirm::RemoveAll { count: 3 });
-        assert!(yes && prompt.is_empty());
-        let (yes, prompt) = answer("", &args(), Confirm::RemoveAll { count: 3 });
-        assert!(!yes && prompt.contains("Are you sure? [y/N] "));
+        assert!(confirm_session(&mut out, &mut "y\n".as_bytes(), &question));
+        assert_eq!(
+            String::from_utf8(out).expect("utf-8"),
+            "Warning: Session 'v0-p-auth' is still running\nKill session and prune? [y/N] "
+        );
     }
 }

@@ -7,6 +7,7 @@
 
 use std::io::{self, Write};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::Serialize;
 use v0_prune_shared::prune::{OperationsReport, RunReport};
@@ -43,63 +44,100 @@ pub struct CommandReport {
     pub errors: Vec<String>,
 }
 
-/// Prints the operations part in v0's words.
-pub fn write_operations(
+/// Prints v0's default prune (finished operations) in its words:
+/// `Pruned: <name> (<phase>)` per operation and `Pruned N operation(s)`, or
+/// `Would prune: <name> (<phase>)` in a dry run, or `No completed or
+/// cancelled operations to prune`. Our addition: `Skipped: <name> (<why>)`
+/// for operations left alone (unreadable state, symbolic links).
+pub fn write_finished(
     out: &mut dyn Write,
     report: &OperationsReport,
-    selection: SelectionKind,
     dry_run: bool,
 ) -> io::Result<()> {
-    if !report.present {
-        return writeln!(out, "No operations to prune");
-    }
-    if report.pruned.is_empty() {
-        match selection {
-            SelectionKind::Finished => {
-                writeln!(out, "No completed or cancelled operations to prune")?
-            }
-            // A declined session leaves a Named report empty; its skip says why.
-            SelectionKind::Named if !report.skipped.is_empty() => {}
-            SelectionKind::All | SelectionKind::Named => writeln!(out, "No operations to prune")?,
-        }
-        return write_operation_skips(out, report);
-    }
+    let verb = if dry_run { "Would prune" } else { "Pruned" };
     for operation in &report.pruned {
-        match (dry_run, selection) {
-            (true, _) => writeln!(out, "Would prune: {} ({})", operation.name, operation.phase)?,
-            (false, SelectionKind::Named) => {
-                writeln!(out, "Pruned operation '{}'", operation.name)?
-            }
-            (false, SelectionKind::Finished) => {
-                writeln!(out, "Pruned: {} ({})", operation.name, operation.phase)?
-            }
-            // v0 says one sentence for --all, written below.
-            (false, SelectionKind::All) => {}
-        }
+        writeln!(out, "{verb}: {} ({})", operation.name, operation.phase)?;
     }
-    write_operation_skips(out, report)?;
-    let count = report.pruned.len();
-    match (dry_run, selection) {
-        (true, SelectionKind::Named) => Ok(()),
-        (true, _) => writeln!(out, "Would prune {count} operation(s)"),
-        (false, SelectionKind::Finished) if count > 0 => {
-            writeln!(out, "Pruned {count} operation(s)")
-        }
-        (false, SelectionKind::All) if count > 0 => writeln!(out, "Pruned all operations"),
-        (false, _) => Ok(()),
-    }
-}
-
-/// Operations left alone (unreadable state, symlinks, a declined session), and why.
-fn write_operation_skips(out: &mut dyn Write, report: &OperationsReport) -> io::Result<()> {
     for skipped in &report.skipped {
         writeln!(out, "Skipped: {} ({})", skipped.item, skipped.reason)?;
+    }
+    let count = report.pruned.len();
+    if count == 0 {
+        writeln!(out, "No completed or cancelled operations to prune")?;
+    } else if !dry_run {
+        writeln!(out, "Pruned {count} operation(s)")?;
     }
     Ok(())
 }
 
-/// Prints the logs and merge-queue part: per item, then a total with bytes
-/// reclaimed. Errors are not printed here; they go to stderr.
+/// The retention in v0's words: `6 hours` as in `older than 6 hours`, and
+/// the same form for a configured one (`1 hour`, `90 minutes`, `45 seconds`).
+pub fn retention_words(retention: Duration) -> String {
+    let seconds = retention.as_secs();
+    let (count, unit) = if seconds > 0 && seconds % 3600 == 0 {
+        (seconds / 3600, "hour")
+    } else if seconds > 0 && seconds % 60 == 0 {
+        (seconds / 60, "minute")
+    } else {
+        (seconds, "second")
+    };
+    let plural = if count == 1 { "" } else { "s" };
+    format!("{count} {unit}{plural}")
+}
+
+/// Prints the logs and merge-queue part as v0's synchronous prune does
+/// (`v0_prune_mergeq`, then `v0_prune_logs`, under their headings), and
+/// after each job our additions: what was skipped and why, then the bytes
+/// reclaimed. `retention` is [`retention_words`] of the retention.
+pub fn write_sections(out: &mut dyn Write, run: &RunReport, retention: &str) -> io::Result<()> {
+    let verb = if run.dry_run { "Would prune" } else { "Pruned" };
+    writeln!(out, "Pruning old mergeq entries...")?;
+    let queue = &run.queue;
+    let entries = queue.removed.len();
+    // v0 says nothing of a missing or empty queue, even in a dry run.
+    if queue.present && queue.entries_before > 0 {
+        if entries > 0 {
+            writeln!(
+                out,
+                "{verb} {entries} mergeq entries older than {retention}"
+            )?;
+        } else if run.dry_run {
+            writeln!(out, "No mergeq entries older than {retention} to prune")?;
+        }
+    }
+    for skipped in &queue.skipped {
+        writeln!(out, "Skipped {}: {}", skipped.item, skipped.reason)?;
+    }
+    writeln!(out)?;
+    writeln!(out, "Pruning old log entries...")?;
+    for log in &run.logs.pruned {
+        writeln!(out, "{verb} {} lines from: {}", log.lines_removed, log.path)?;
+    }
+    if run.logs.pruned.is_empty() && run.dry_run {
+        writeln!(out, "No log entries older than {retention} to prune")?;
+    }
+    for skipped in &run.logs.skipped {
+        writeln!(out, "Skipped {}: {}", skipped.item, skipped.reason)?;
+    }
+    let files = run.logs.pruned.len();
+    if files > 0 || entries > 0 {
+        let bytes = human_bytes(run.bytes_reclaimed());
+        let total = format!(
+            "{} log lines from {files} file(s), {entries} mergeq entries",
+            run.logs.lines_removed
+        );
+        if run.dry_run {
+            writeln!(out, "Would reclaim {bytes} ({total})")?;
+        } else {
+            writeln!(out, "Reclaimed {bytes} ({total})")?;
+        }
+    }
+    Ok(())
+}
+
+/// Prints the logs and merge-queue part in one block: per item, then a
+/// total with bytes reclaimed (`v0-prune shutdown`'s report). Errors are not
+/// printed here; they go to stderr.
 pub fn write_run(out: &mut dyn Write, report: &RunReport) -> io::Result<()> {
     let verb = if report.dry_run {
         "Would prune"
@@ -177,30 +215,16 @@ mod tests {
     #[test]
     fn finished_operations_in_v0_words() {
         let report = ops(&[("a", "merged"), ("b", "cancelled")]);
-        let printed = text(|out| write_operations(out, &report, SelectionKind::Finished, false));
+        let printed = text(|out| write_finished(out, &report, false));
         assert_eq!(
             printed,
             "Pruned: a (merged)\nPruned: b (cancelled)\nPruned 2 operation(s)\n"
         );
-        let none = text(|out| write_operations(out, &ops(&[]), SelectionKind::Finished, false));
+        // v0's dry run lists them and gives no total.
+        let dry = text(|out| write_finished(out, &report, true));
+        assert_eq!(dry, "Would prune: a (merged)\nWould prune: b (cancelled)\n");
+        let none = text(|out| write_finished(out, &ops(&[]), false));
         assert_eq!(none, "No completed or cancelled operations to prune\n");
-        let absent = OperationsReport::default();
-        let printed = text(|out| write_operations(out, &absent, SelectionKind::Finished, false));
-        assert_eq!(printed, "No operations to prune\n");
-    }
-
-    #[test]
-    fn named_all_and_dry_run_in_v0_words() {
-        let report = ops(&[("a", "executing")]);
-        let named = text(|out| write_operations(out, &report, SelectionKind::Named, false));
-        assert_eq!(named, "Pruned operation 'a'\n");
-        let all = text(|out| write_operations(out, &report, SelectionKind::All, false));
-        assert_eq!(all, "Pruned all operations\n");
-        let dry = text(|out| write_operations(out, &report, SelectionKind::All, true));
-        assert_eq!(
-            dry,
-            "Would prune: a (executing)\nWould prune 1 operation(s)\n"
-        );
     }
 
     #[test]
@@ -210,23 +234,77 @@ mod tests {
             item: "broken".into(),
             reason: "state.json is not valid JSON".into(),
         });
-        let printed = text(|out| write_operations(out, &report, SelectionKind::Finished, false));
+        let printed = text(|out| write_finished(out, &report, false));
         assert_eq!(
             printed,
-            "No completed or cancelled operations to prune\n\
-             Skipped: broken (state.json is not valid JSON)\n"
+            "Skipped: broken (state.json is not valid JSON)\n\
+             No completed or cancelled operations to prune\n"
         );
     }
 
     #[test]
-    fn declined_session_is_reported_as_skipped() {
-        let mut report = ops(&[]);
-        report.skipped.push(Skipped {
-            item: "a".into(),
-            reason: "its tmux session is running".into(),
-        });
-        let printed = text(|out| write_operations(out, &report, SelectionKind::Named, false));
-        assert_eq!(printed, "Skipped: a (its tmux session is running)\n");
+    fn retention_in_v0_words() {
+        assert_eq!(retention_words(Duration::from_secs(6 * 3600)), "6 hours");
+        assert_eq!(retention_words(Duration::from_secs(3600)), "1 hour");
+        assert_eq!(retention_words(Duration::from_secs(90 * 60)), "90 minutes");
+        assert_eq!(retention_words(Duration::from_secs(60)), "1 minute");
+        assert_eq!(retention_words(Duration::from_secs(45)), "45 seconds");
+    }
+
+    #[test]
+    fn sections_say_what_v0_says_then_our_additions() {
+        let printed = text(|out| write_sections(out, &run_report(false), "6 hours"));
+        assert_eq!(
+            printed,
+            "Pruning old mergeq entries...\n\
+             Pruned 1 mergeq entries older than 6 hours\n\
+             \n\
+             Pruning old log entries...\n\
+             Pruned 120 lines from: logs/mergeq.log\n\
+             Skipped logs/worker.log: held open by a writer without O_APPEND (pid 7)\n\
+             Reclaimed 3.2 KiB (120 log lines from 1 file(s), 1 mergeq entries)\n"
+        );
+        let dry = text(|out| write_sections(out, &run_report(true), "2 hours"));
+        assert!(
+            dry.contains("\nWould prune 1 mergeq entries older than 2 hours\n"),
+            "{dry}"
+        );
+        assert!(
+            dry.contains("\nWould prune 120 lines from: logs/mergeq.log\n"),
+            "{dry}"
+        );
+        assert!(
+            dry.ends_with(
+                "Would reclaim 3.2 KiB (120 log lines from 1 file(s), 1 mergeq entries)\n"
+            )
+        );
+    }
+
+    #[test]
+    fn an_empty_dry_run_says_v0_s_nothing_lines_and_a_real_run_says_nothing() {
+        let mut report = RunReport {
+            dry_run: true,
+            ..RunReport::default()
+        };
+        report.queue.present = true;
+        report.queue.entries_before = 2;
+        assert_eq!(
+            text(|out| write_sections(out, &report, "6 hours")),
+            "Pruning old mergeq entries...\n\
+             No mergeq entries older than 6 hours to prune\n\
+             \n\
+             Pruning old log entries...\n\
+             No log entries older than 6 hours to prune\n"
+        );
+        report.queue.entries_before = 0;
+        assert!(
+            !text(|out| write_sections(out, &report, "6 hours")).contains("mergeq entries older")
+        );
+        report.dry_run = false;
+        assert_eq!(
+            text(|out| write_sections(out, &report, "6 hours")),
+            "Pruning old mergeq entries...\n\nPruning old log entries...\n"
+        );
     }
 
     fn run_report(dry_run: bool) -> RunReport {
