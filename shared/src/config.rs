@@ -115,9 +115,10 @@ pub enum ConfigError {
 /// Discovers the project from the process's environment and current directory.
 ///
 /// The current directory may be gone (v0 starts the daemon from wherever the
-/// user is, a worktree removed since, say): then no `.v0.rc` is looked for
-/// up the tree, and only absolute paths (`BUILD_DIR`, `V0_ROOT`,
-/// `--build-dir`) can name the project.
+/// user is, a worktree removed since, say): then `.v0.rc` is looked for up
+/// from `$PWD`, the path it had, as v0's bash does, and otherwise only
+/// absolute paths (`BUILD_DIR`, `V0_ROOT`, `--build-dir`) can name the
+/// project.
 pub fn discover(build_dir_flag: Option<&Path>) -> Result<Project, ConfigError> {
     let cwd = std::env::current_dir();
     discover_from(
@@ -174,7 +175,13 @@ pub fn discover_from(
     };
     let root = match cwd {
         Ok(cwd) => find_root(cwd).or_else(from_v0_root),
-        Err(_) => from_v0_root(),
+        // Bash's `pwd`, and so v0's own search, still gives `$PWD` when the
+        // directory is gone: search up from there too (its parents may exist).
+        Err(_) => env_nonempty("PWD")
+            .map(PathBuf::from)
+            .filter(|pwd| pwd.is_absolute())
+            .and_then(|pwd| find_root(&pwd))
+            .or_else(from_v0_root),
     };
     let rc = match &root {
         Some(root) => read_rc(root, env)?,

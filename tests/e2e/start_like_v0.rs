@@ -113,6 +113,23 @@ fn every_command_works_from_a_removed_directory_with_build_dir_alone() {
         run.stdout
     );
 
+    // No BUILD_DIR, but the removed directory was inside the project: found
+    // from $PWD's parents, as v0's bash finds it.
+    let inside = project.root.join("worktree");
+    std::fs::create_dir_all(&inside).expect("a directory in the project");
+    let run = Invocation::program(Path::new("/bin/bash"), &inside)
+        .args(["-c", "rmdir \"$PWD\" && exec \"$@\"", "bash"])
+        .args([bin("v0-prune")])
+        .args(["status"])
+        .run();
+    expect_ok(&run);
+    assert!(
+        run.stdout.contains(&format!("running (pid {pid}")),
+        "{}{}",
+        run.stdout,
+        run.stderr
+    );
+
     // A relative BUILD_DIR cannot be resolved there: a clear error.
     let run = from_removed_dir(&project, &["--dry-run"])
         .env("BUILD_DIR", "project/.v0/build")

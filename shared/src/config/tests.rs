@@ -313,6 +313,20 @@ fn a_gone_current_directory_still_finds_the_project_through_build_dir_or_v0_root
 }
 
 #[test]
+fn a_gone_current_directory_searches_up_from_pwd_as_bash_would() {
+    let gone = Err(std::io::ErrorKind::NotFound);
+    let dir = project_with("PROJECT=p\n");
+    let removed = dir.path().join("worktree/sub");
+    let env = env_of(&[("PWD", &text(&removed))]);
+    let project = discover_from(&env, gone, None).expect("found from $PWD");
+    assert_eq!(project.root.as_deref(), Some(dir.path()));
+    assert_eq!(project.build_dir.root(), dir.path().join(".v0/build"));
+    // A relative PWD is no help.
+    let err = discover_from(&env_of(&[("PWD", "worktree")]), gone, None).expect_err("relative");
+    assert!(matches!(err, ConfigError::NoCurrentDir { .. }), "{err}");
+}
+
+#[test]
 fn a_gone_current_directory_with_relative_or_no_paths_is_a_clear_error() {
     let gone = Err(std::io::ErrorKind::NotFound);
     for (env, flag, var) in [
