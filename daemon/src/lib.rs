@@ -318,29 +318,32 @@ async fn take_over(build: &BuildDir, pid: u32, signals: &mut Signals) -> anyhow:
          after its current run (SIGTERM)",
         bash.pid
     );
-    let stopping = {
-        let build = build.clone();
-        tokio::task::spawn_blocking(move || {
-            takeover::stop_bash_daemon(&build, bash, takeover::TAKEOVER_WAIT)
-        })
+    // Polled here, not waited for on a blocking thread: a SIGTERM meanwhile
+    // must end us at once, and a runtime waits for its blocking tasks.
+    let outcome = match takeover::Stopping::ask(build, bash) {
+        Err(err) => Err(err),
+        Ok(stopping) => loop {
+            match stopping.check(takeover::TAKEOVER_WAIT) {
+                Ok(Some(stopped)) => break Ok(stopped),
+                Err(err) => break Err(err),
+                Ok(None) => {}
+            }
+            tokio::select! {
+                () = tokio::time::sleep(takeover::POLL_EVERY) => {}
+                signal = signals.recv() => match signal {
+                    signals::DaemonSignal::WakeUp => {}
+                    stop => {
+                        tracing::info!(
+                            "Received {} while waiting for v0's bash prune daemon; exiting",
+                            stop.name()
+                        );
+                        return Ok(false);
+                    }
+                },
+            }
+        },
     };
-    tokio::pin!(stopping);
-    let outcome = loop {
-        tokio::select! {
-            outcome = &mut stopping => break outcome,
-            signal = signals.recv() => match signal {
-                signals::DaemonSignal::WakeUp => {}
-                stop => {
-                    tracing::info!(
-                        "Received {} while waiting for v0's bash prune daemon; exiting",
-                        stop.name()
-                    );
-                    return Ok(false);
-                }
-            },
-        }
-    };
-    match outcome.context("the wait for v0's bash prune daemon failed")? {
+    match outcome {
         Ok(stopped) => {
             tracing::info!("{}", stopped.message());
             Ok(true)

@@ -215,43 +215,76 @@ pub fn run_in_progress(build: &BuildDir) -> bool {
     }
 }
 
+/// v0's bash daemon after SIGTERM, on its way out.
+#[derive(Debug)]
+pub struct Stopping {
+    build: BuildDir,
+    pid: u32,
+    was_running: bool,
+    asked: Instant,
+}
+
+impl Stopping {
+    /// Sends SIGTERM: it finishes its current run, then exits.
+    pub fn ask(build: &BuildDir, daemon: BashDaemon) -> Result<Self, TakeoverError> {
+        let BashDaemon { pid } = daemon;
+        let was_running = run_in_progress(build);
+        let asked = Instant::now();
+        if let Some(raw) = i32::try_from(pid).ok().and_then(Pid::from_raw) {
+            match rustix::process::kill_process(raw, Signal::TERM) {
+                Ok(()) | Err(rustix::io::Errno::SRCH) => {}
+                Err(err) => {
+                    return Err(TakeoverError::Signal {
+                        pid,
+                        source: err.into(),
+                    });
+                }
+            }
+        }
+        Ok(Self {
+            build: build.clone(),
+            pid,
+            was_running,
+            asked,
+        })
+    }
+
+    /// `Some` once it has exited; `Err` once `within` has passed since the
+    /// SIGTERM and it still has not.
+    pub fn check(&self, within: Duration) -> Result<Option<Stopped>, TakeoverError> {
+        if process_gone(self.pid) {
+            return Ok(Some(Stopped {
+                pid: self.pid,
+                was_running: self.was_running,
+                waited: self.asked.elapsed(),
+            }));
+        }
+        if self.asked.elapsed() >= within {
+            return Err(TakeoverError::StillRunning {
+                pid: self.pid,
+                waited: within,
+                still_running: run_in_progress(&self.build),
+            });
+        }
+        Ok(None)
+    }
+}
+
+/// How often [`Stopping::check`] is worth calling.
+pub const POLL_EVERY: Duration = POLL;
+
 /// Asks v0's bash daemon to stop (SIGTERM: it finishes its current run, then
-/// exits) and waits up to `within` for it to be gone. Never interrupts a run
-/// and never escalates to SIGKILL.
+/// exits) and waits up to `within` for it to be gone, blocking. Never
+/// interrupts a run and never escalates to SIGKILL.
 pub fn stop_bash_daemon(
     build: &BuildDir,
     daemon: BashDaemon,
     within: Duration,
 ) -> Result<Stopped, TakeoverError> {
-    let BashDaemon { pid } = daemon;
-    let was_running = run_in_progress(build);
-    let start = Instant::now();
-    let raw = i32::try_from(pid).ok().and_then(Pid::from_raw);
-    if let Some(raw) = raw {
-        match rustix::process::kill_process(raw, Signal::TERM) {
-            Ok(()) | Err(rustix::io::Errno::SRCH) => {}
-            Err(err) => {
-                return Err(TakeoverError::Signal {
-                    pid,
-                    source: err.into(),
-                });
-            }
-        }
-    }
+    let stopping = Stopping::ask(build, daemon)?;
     loop {
-        if process_gone(pid) {
-            return Ok(Stopped {
-                pid,
-                was_running,
-                waited: start.elapsed(),
-            });
-        }
-        if start.elapsed() >= within {
-            return Err(TakeoverError::StillRunning {
-                pid,
-                waited: within,
-                still_running: run_in_progress(build),
-            });
+        if let Some(stopped) = stopping.check(within)? {
+            return Ok(stopped);
         }
         std::thread::sleep(POLL);
     }

@@ -214,12 +214,10 @@ fn ours_takes_over_from_v0s_bash_daemon_between_its_runs() {
     ours.wait_exit(PATIENCE);
 }
 
-#[test]
-fn a_bash_daemon_in_its_run_finishes_it_before_ours_starts() {
-    let v0 = V0Copy::new(false);
-    let tree = Tree::with_logs(2, 2);
-    // A merge queue, so v0's run calls `jq`; our `jq` holds the run until the
-    // gate file goes: a long run, in v0's real daemon.
+/// v0's bash daemon, started by v0's starter on `tree`, in the middle of a
+/// run that lasts until the returned gate file is removed: a merge queue
+/// makes its run call `jq`, and our `jq` first waits for the gate.
+fn bash_daemon_in_a_long_run(v0: &V0Copy, tree: &Tree) -> (u32, PathBuf) {
     let mergeq = tree.root().join("mergeq");
     std::fs::create_dir_all(&mergeq).expect("mergeq");
     std::fs::write(
@@ -249,13 +247,22 @@ fn a_bash_daemon_in_its_run_finishes_it_before_ours_starts() {
     let (started, said) = v0.prune_daemon_start(tree.root(), Some(&shims));
     assert!(started, "v0's own daemon did not start: {said}");
     let bash = tree.pid_file().expect("the bash daemon's pid");
-    let mut reaper = Reaper(vec![bash]);
     tree.wait_for_log("Starting pruning...", 1);
     let run_lock = tree.build().run_lock();
     assert!(
         wait_until(PATIENCE, || run_lock_held(&run_lock)),
         "v0's run never took its lock"
     );
+    (bash, gate)
+}
+
+#[test]
+fn a_bash_daemon_in_its_run_finishes_it_before_ours_starts() {
+    let v0 = V0Copy::new(false);
+    let tree = Tree::with_logs(2, 2);
+    let (bash, gate) = bash_daemon_in_a_long_run(&v0, &tree);
+    let mut reaper = Reaper(vec![bash]);
+    let run_lock = tree.build().run_lock();
 
     let mut ours = tree.spawn("3600");
     reaper.0.push(ours.pid);
@@ -292,6 +299,38 @@ fn a_bash_daemon_in_its_run_finishes_it_before_ours_starts() {
     assert_eq!(tree.pid_file(), Some(ours.pid));
     signal(ours.pid, Signal::TERM);
     ours.wait_exit(PATIENCE);
+}
+
+#[test]
+fn sigterm_while_waiting_for_the_bash_daemon_ends_ours_without_starting() {
+    let v0 = V0Copy::new(false);
+    let tree = Tree::with_logs(2, 2);
+    let (bash, gate) = bash_daemon_in_a_long_run(&v0, &tree);
+    let mut reaper = Reaper(vec![bash]);
+    let mut ours = tree.spawn("3600");
+    reaper.0.push(ours.pid);
+    tree.wait_for_log("asking it to stop after its current run", 1);
+    let asked = Instant::now();
+    signal(ours.pid, Signal::TERM);
+    let status = ours.wait_exit(PATIENCE);
+    let took = asked.elapsed();
+    assert!(status.success(), "{status}");
+    assert!(took < Duration::from_millis(500), "took {took:?}");
+    tree.wait_for_log(
+        "Received SIGTERM while waiting for v0's bash prune daemon; exiting",
+        1,
+    );
+    assert_eq!(tree.count("Prune daemon starting"), 1, "ours never started");
+    // v0's daemon was not interrupted: it finishes its run, then exits.
+    assert!(!gone(bash));
+    assert_eq!(tree.pid_file(), Some(bash));
+    std::fs::remove_file(&gate).expect("open the gate");
+    assert!(wait_until(PATIENCE, || gone(bash)), "{}", tree.log());
+    assert!(
+        tree.log()
+            .contains("Pruned 1 mergeq entries older than 6 hours")
+    );
+    assert_eq!(tree.pid_file(), None, "v0's daemon removed its pid file");
 }
 
 fn run_lock_held(path: &Path) -> bool {
