@@ -319,19 +319,24 @@ mod tests {
         }
     }
 
-    /// A bash script named like v0's daemon, running `body`; its pid is in
-    /// the pid file.
-    fn fake_bash_daemon(build: &BuildDir, body: &str) -> Child {
+    /// A bash script named like v0's daemon, running `setup` (its traps,
+    /// its lock), then `body`; returns once `setup` is done and the pid
+    /// file names it.
+    fn fake_bash_daemon(build: &BuildDir, setup: &str, body: &str) -> Child {
         let script = build.root().join("bin").join(DAEMON_NAME);
+        let ready = build.root().join("ready");
         std::fs::create_dir_all(script.parent().expect("bin")).expect("bin dir");
-        std::fs::write(&script, format!("#!/bin/bash\n{body}\n")).expect("script");
+        std::fs::write(
+            &script,
+            format!("#!/bin/bash\n{setup}\n: > '{}'\n{body}\n", ready.display()),
+        )
+        .expect("script");
         std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
         let child = Command::new(&script).spawn().expect("start the script");
         std::fs::write(build.pid_file(), format!("{}\n", child.id())).expect("pid file");
-        // Until bash has exec'ed, the command line is ours.
         let deadline = Instant::now() + Duration::from_secs(10);
-        while find_bash_daemon(build, None).is_none() {
-            assert!(Instant::now() < deadline, "the script never showed up");
+        while !ready.exists() || find_bash_daemon(build, None).is_none() {
+            assert!(Instant::now() < deadline, "the script never got ready");
             std::thread::sleep(POLL);
         }
         child
@@ -356,7 +361,7 @@ mod tests {
     fn one_that_ignores_sigterm_is_waited_for_boundedly_and_named_in_the_error() {
         let dir = tempfile::tempdir().expect("tempdir");
         let build = BuildDir::new(dir.path());
-        let mut child = fake_bash_daemon(&build, "trap '' TERM\nwhile :; do sleep 0.05; done");
+        let mut child = fake_bash_daemon(&build, "trap '' TERM", "while :; do sleep 0.05; done");
         let daemon = find_bash_daemon(&build, None).expect("found");
         assert_eq!(daemon.pid, child.id());
         let started = Instant::now();
@@ -384,17 +389,13 @@ mod tests {
         let mut child = fake_bash_daemon(
             &build,
             &format!(
-                "stop=''\ntrap 'stop=1' TERM\nexec 200>'{lock}'\nflock -n 200\n\
-                 for i in $(seq 1 8); do sleep 0.05; done\nflock -u 200\n\
-                 [ -n \"$stop\" ] && exit 0\nsleep 30",
+                "stop=''\ntrap 'stop=1' TERM\nexec 200>'{lock}'\nflock -n 200",
                 lock = build.run_lock().display()
             ),
+            "for i in $(seq 1 8); do sleep 0.05; done\nflock -u 200\n\
+             [ -n \"$stop\" ] && exit 0\nsleep 30",
         );
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !run_in_progress(&build) {
-            assert!(Instant::now() < deadline, "the run never started");
-            std::thread::sleep(POLL);
-        }
+        assert!(run_in_progress(&build), "the run holds its lock");
         let daemon = find_bash_daemon(&build, None).expect("found");
         let stopped = stop_bash_daemon(&build, daemon, Duration::from_secs(20)).expect("stops");
         assert!(stopped.was_running);
