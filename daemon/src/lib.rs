@@ -11,7 +11,13 @@
 //! directory; [`v0_log`] writes v0's log format; the control loop in
 //! [`daemon`] drives runs ([`run`]) on the schedule of [`scheduler`], reacting
 //! to [`signals`] and to client commands from [`server`]; every change is
-//! published through [`hub`] and runs are remembered in [`history`].
+//! published through [`hub`] and runs are remembered in [`history`]. At start,
+//! [`takeover`] lets a v0 bash daemon still running for the build directory
+//! finish its run and exit first.
+//!
+//! The daemon never depends on the directory it was started from: v0 starts
+//! it from wherever the user is, which may be removed a moment later. The
+//! build directory is made absolute once, and [`run_daemon`] then moves to `/`.
 
 mod daemon;
 mod history;
@@ -21,6 +27,7 @@ mod run;
 mod scheduler;
 mod server;
 mod signals;
+pub mod takeover;
 mod v0_log;
 
 use std::path::Path;
@@ -105,10 +112,23 @@ impl DaemonExit {
 ///
 /// Refuses a build directory that is `/`, the home directory or does not look
 /// like v0's (see `shared::prune::guard`), unless `V0_PRUNE_FORCE=1`.
+///
+/// Resolves the build directory once (through symlinks) and then changes to
+/// `/`, so neither a removed starting directory nor a relative path can
+/// affect it later, and it pins no directory the user may want to remove.
 pub fn run_daemon(options: DaemonOptions) -> anyhow::Result<DaemonExit> {
+    let mut options = options;
     let force = std::env::var("V0_PRUNE_FORCE").is_ok_and(|v| v == "1");
     v0_prune_shared::prune::guard::check_build_dir(&options.build_dir, force)
         .map_err(|err| anyhow::anyhow!("{err} (for the daemon: set V0_PRUNE_FORCE=1)"))?;
+    let root = std::fs::canonicalize(options.build_dir.root()).with_context(|| {
+        format!(
+            "the build directory {} cannot be resolved",
+            options.build_dir.root().display()
+        )
+    })?;
+    options.build_dir = BuildDir::new(root);
+    std::env::set_current_dir("/").context("could not change to /")?;
     run_with(options, run::engine(), true)
 }
 
@@ -158,7 +178,7 @@ pub(crate) fn run_with(
 async fn serve(
     options: DaemonOptions,
     pruner: Pruner,
-    signals: Signals,
+    mut signals: Signals,
     echo: bool,
 ) -> anyhow::Result<()> {
     let DaemonOptions {
@@ -166,7 +186,6 @@ async fn serve(
         project,
         settings,
     } = options;
-    let pid = std::process::id();
     let log_path = build.daemon_log();
     let writer = Arc::new(
         LogWriter::open(&log_path, echo)
@@ -174,6 +193,10 @@ async fn serve(
     );
     let dispatch = v0_log::dispatch(Arc::clone(&writer));
     let _log_guard = tracing::dispatcher::set_default(&dispatch);
+    let pid = std::process::id();
+    if !take_over(&build, pid, &mut signals).await? {
+        return Ok(());
+    }
 
     let history_path = history_path(&build);
     history::sweep_abandoned_temps(&history_path);
@@ -279,6 +302,61 @@ async fn serve(
     drop(pid_file);
     tracing::info!("Daemon exiting normally");
     Ok(())
+}
+
+/// Lets v0's bash daemon, if one still runs for `build`, finish its run and
+/// exit before we start; logs what happened. `Ok(false)`: SIGTERM or SIGINT
+/// came meanwhile, and we exit without starting. An error when it does not
+/// exit in time: two daemons must never run at once.
+async fn take_over(build: &BuildDir, pid: u32, signals: &mut Signals) -> anyhow::Result<bool> {
+    // v0's `prune_daemon_start` writes our own pid to the pid file: not a foreign one.
+    let Some(bash) = takeover::find_bash_daemon(build, Some(pid)) else {
+        return Ok(true);
+    };
+    tracing::info!(
+        "v0's bash prune daemon (PID {}) runs for this build directory; asking it to stop \
+         after its current run (SIGTERM)",
+        bash.pid
+    );
+    // Polled here, not waited for on a blocking thread: a SIGTERM meanwhile
+    // must end us at once, and a runtime waits for its blocking tasks.
+    let outcome = match takeover::Stopping::ask(build, bash) {
+        Err(err) => Err(err),
+        Ok(stopping) => loop {
+            match stopping.check(takeover::TAKEOVER_WAIT) {
+                Ok(Some(stopped)) => break Ok(stopped),
+                Err(err) => break Err(err),
+                Ok(None) => {}
+            }
+            tokio::select! {
+                () = tokio::time::sleep(takeover::POLL_EVERY) => {}
+                signal = signals.recv() => match signal {
+                    signals::DaemonSignal::WakeUp => {}
+                    stop => {
+                        tracing::info!(
+                            "Received {} while waiting for v0's bash prune daemon; exiting",
+                            stop.name()
+                        );
+                        return Ok(false);
+                    }
+                },
+            }
+        },
+    };
+    match outcome {
+        Ok(stopped) => {
+            tracing::info!("{}", stopped.message());
+            Ok(true)
+        }
+        Err(err) => {
+            tracing::error!("{err}");
+            Err(anyhow::anyhow!(
+                "not started: v0's bash prune daemon (PID {}) still runs for {}",
+                bash.pid,
+                build.root().display()
+            ))
+        }
+    }
 }
 
 #[cfg(test)]

@@ -10,8 +10,11 @@ use v0_prune_daemon::{DaemonOptions, run_daemon};
 /// start and then every interval, in the foreground.
 ///
 /// SIGUSR1 runs a prune now; SIGTERM or SIGINT finish the current run and exit.
-/// The build directory comes from BUILD_DIR, else from the nearest .v0.rc;
-/// V0_PRUNE_INTERVAL and V0_PRUNE_RETENTION set the schedule and what is kept.
+/// The build directory comes from BUILD_DIR, else from the nearest .v0.rc
+/// (or $V0_ROOT's); V0_PRUNE_INTERVAL and V0_PRUNE_RETENTION set the schedule
+/// and what is kept. It runs in / and never needs the directory it was
+/// started from. If v0's own bash daemon still runs for the build directory,
+/// it is asked to stop (SIGTERM) and left to finish its run first.
 /// Logs to BUILD_DIR/logs/prune-daemon.log; `v0-prune status` and
 /// `v0-prune events` show it live.
 #[derive(Debug, Parser)]

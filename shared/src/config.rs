@@ -4,7 +4,10 @@
 //! upwards holding `.v0.rc`, else `$V0_ROOT`; the build directory is
 //! `V0_BUILD_DIR` from `.v0.rc` (default `.v0/build`), unless `BUILD_DIR` is in
 //! the environment; our `--build-dir` flag beats both. `.v0.rc` is a bash
-//! file: [`rc`] reads its assignments without executing it.
+//! file: [`rc`] reads its assignments (and those of the `.v0.profile.rc` it
+//! sources) without executing it. The current directory is only a starting
+//! point for the search: when it is gone, `BUILD_DIR` and `V0_ROOT` (which v0
+//! exports to everything it starts) still work.
 
 mod duration;
 pub mod rc;
@@ -89,6 +92,16 @@ pub enum ConfigError {
         /// What was expected.
         reason: String,
     },
+    /// The current directory is gone or unreadable, and neither `BUILD_DIR`
+    /// nor `V0_ROOT` names the project.
+    #[error(
+        "the current directory cannot be read ({source}), so no .v0.rc can be found from it; \
+         set BUILD_DIR or V0_ROOT to absolute paths, or pass --build-dir"
+    )]
+    NoCurrentDir {
+        /// Why `getcwd` failed.
+        source: std::io::Error,
+    },
     /// Reading `.v0.rc` failed.
     #[error("cannot read {path}: {source}")]
     Io {
@@ -100,12 +113,19 @@ pub enum ConfigError {
 }
 
 /// Discovers the project from the process's environment and current directory.
+///
+/// The current directory may be gone (v0 starts the daemon from wherever the
+/// user is, a worktree removed since, say): then `.v0.rc` is looked for up
+/// from `$PWD`, the path it had, as v0's bash does, and otherwise only
+/// absolute paths (`BUILD_DIR`, `V0_ROOT`, `--build-dir`) can name the
+/// project.
 pub fn discover(build_dir_flag: Option<&Path>) -> Result<Project, ConfigError> {
-    let cwd = std::env::current_dir().map_err(|source| ConfigError::Io {
-        path: PathBuf::from("."),
-        source,
-    })?;
-    discover_with(&|name| std::env::var(name).ok(), &cwd, build_dir_flag)
+    let cwd = std::env::current_dir();
+    discover_from(
+        &|name| std::env::var(name).ok(),
+        cwd.as_deref().map_err(|err| err.kind()),
+        build_dir_flag,
+    )
 }
 
 /// [`discover`] with the environment and the (absolute) current directory
@@ -119,12 +139,50 @@ pub fn discover_with(
     cwd: &Path,
     build_dir_flag: Option<&Path>,
 ) -> Result<Project, ConfigError> {
+    discover_from(env, Ok(cwd), build_dir_flag)
+}
+
+/// [`discover_with`] where the current directory may be unknown (`Err` with
+/// why `getcwd` failed: it was removed, most often).
+pub fn discover_from(
+    env: &dyn Fn(&str) -> Option<String>,
+    cwd: Result<&Path, std::io::ErrorKind>,
+    build_dir_flag: Option<&Path>,
+) -> Result<Project, ConfigError> {
     let env_nonempty = |name: &str| env(name).filter(|v| !v.is_empty());
-    let root = find_root(cwd).or_else(|| {
+    // A relative path needs the current directory; without one it is an
+    // error naming the variable, never a guess.
+    let resolve = |var: &str, base: Option<&Path>, path: &Path| -> Result<PathBuf, ConfigError> {
+        match (path.is_absolute(), base, cwd) {
+            (true, _, _) => Ok(absolute(Path::new("/"), path)),
+            (false, Some(base), _) => Ok(absolute(base, path)),
+            (false, None, Ok(cwd)) => Ok(absolute(cwd, path)),
+            (false, None, Err(kind)) => Err(ConfigError::InvalidSetting {
+                var: var.into(),
+                value: path.display().to_string(),
+                reason: format!(
+                    "a relative path, but the current directory cannot be read ({}); \
+                     give an absolute path",
+                    std::io::Error::from(kind)
+                ),
+            }),
+        }
+    };
+    let from_v0_root = || {
         env_nonempty("V0_ROOT")
-            .map(|r| absolute(cwd, Path::new(&r)))
+            .and_then(|r| resolve("V0_ROOT", None, Path::new(&r)).ok())
             .filter(|r| r.join(RC_FILE).is_file())
-    });
+    };
+    let root = match cwd {
+        Ok(cwd) => find_root(cwd).or_else(from_v0_root),
+        // Bash's `pwd`, and so v0's own search, still gives `$PWD` when the
+        // directory is gone: search up from there too (its parents may exist).
+        Err(_) => env_nonempty("PWD")
+            .map(PathBuf::from)
+            .filter(|pwd| pwd.is_absolute())
+            .and_then(|pwd| find_root(&pwd))
+            .or_else(from_v0_root),
+    };
     let rc = match &root {
         Some(root) => read_rc(root, env)?,
         None => rc::RcFile::default(),
@@ -138,14 +196,21 @@ pub fn discover_with(
                 reason: "expected a directory".into(),
             });
         }
-        (absolute(cwd, flag), BuildDirSource::Flag)
+        (resolve("--build-dir", None, flag)?, BuildDirSource::Flag)
     } else if let Some(dir) = env_nonempty("BUILD_DIR") {
-        (absolute(cwd, Path::new(&dir)), BuildDirSource::Env)
+        (
+            resolve("BUILD_DIR", None, Path::new(&dir))?,
+            BuildDirSource::Env,
+        )
     } else if let Some(root) = &root {
         match rc_nonempty("V0_BUILD_DIR") {
             Some(dir) => (absolute(root, Path::new(dir)), BuildDirSource::RcFile),
             None => (root.join(".v0/build"), BuildDirSource::Default),
         }
+    } else if let Err(kind) = cwd {
+        return Err(ConfigError::NoCurrentDir {
+            source: kind.into(),
+        });
     } else {
         return Err(ConfigError::NoProject);
     };
@@ -162,7 +227,11 @@ pub fn discover_with(
         },
     };
     Ok(Project {
-        name: rc_nonempty("PROJECT").map(str::to_string),
+        // v0 exports `PROJECT` to what it starts; `.v0.rc`, when found, wins
+        // as it does when v0 sources it.
+        name: rc_nonempty("PROJECT")
+            .map(str::to_string)
+            .or_else(|| env_nonempty("PROJECT")),
         root,
         build_dir: BuildDir::new(build_dir),
         source,
@@ -173,11 +242,19 @@ pub fn discover_with(
 fn read_rc(root: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<rc::RcFile, ConfigError> {
     let path = root.join(RC_FILE);
     let bytes = std::fs::read(&path).map_err(|source| ConfigError::Io { path, source })?;
+    // Only this one file, at this one place, is ever read for a `source` line;
+    // one that cannot be read is skipped, as bash's `[[ -f ]] && source` would.
+    let profile = || {
+        std::fs::read(root.join(rc::PROFILE_FILE))
+            .ok()
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+    };
     // A stray non-UTF-8 byte (a comment in Latin-1) must not hide the assignments.
-    Ok(rc::RcFile::parse(
+    Ok(rc::RcFile::parse_with_profile(
         &String::from_utf8_lossy(&bytes),
         root,
         env,
+        &profile,
     ))
 }
 

@@ -20,7 +20,7 @@ use rustix::fs::{FlockOperation, flock};
 use rustix::process::{Pid, PidfdFlags, Signal};
 use tokio::io::unix::AsyncFd;
 use v0_prune::top::spawn::{DAEMON_BIN, daemon_command, find_daemon};
-use v0_prune_daemon::{DaemonOptions, instance_lock_path, read_pid, run_daemon};
+use v0_prune_daemon::{DaemonOptions, instance_lock_path, read_pid, run_daemon, takeover};
 use v0_prune_shared::client::{Client, ClientError};
 use v0_prune_shared::config::{self, ConfigError, Project};
 use v0_prune_shared::paths::BuildDir;
@@ -185,8 +185,31 @@ pub async fn probe(build: &BuildDir, client_name: &str, timeout: Duration) -> Pr
 /// /dev/null, stdout and stderr appended to its log, `BUILD_DIR` set) and
 /// waits until its socket answers. If another daemon wins a simultaneous
 /// start, the connection is to that one.
+///
+/// If v0's own bash daemon still runs for the build directory (installed
+/// over, not yet restarted), it is first asked to stop and left to finish
+/// its current run; stderr says so. Should it not exit in time, nothing is
+/// started and the error says what to do.
 pub async fn start(project: &Project) -> anyhow::Result<Client> {
     let build = &project.build_dir;
+    if let Some(bash) = takeover::find_bash_daemon(build, None) {
+        if takeover::run_in_progress(build) {
+            eprintln!(
+                "v0's bash prune daemon (pid {}) is in a prune run; waiting for it to finish...",
+                bash.pid
+            );
+        }
+        let stopping = {
+            let build = build.clone();
+            tokio::task::spawn_blocking(move || {
+                takeover::stop_bash_daemon(&build, bash, takeover::TAKEOVER_WAIT)
+            })
+        };
+        let stopped = stopping
+            .await
+            .context("waiting for v0's bash prune daemon")??;
+        eprintln!("{}", stopped.message());
+    }
     let exe = find_daemon().ok_or_else(|| {
         anyhow!("{DAEMON_BIN} was found neither next to this program nor on PATH")
     })?;

@@ -9,6 +9,14 @@
 //! (`source ...`, conditionals, functions, command substitution, an unterminated
 //! quote, `NAME=value command`) assigns nothing. Assignments inside an `if` are
 //! taken unconditionally: that is the price of not executing the file.
+//!
+//! One `source` is followed: the `.v0.rc` that `v0 init` writes sources
+//! `.v0.profile.rc` from the project root (user settings, gitignored). A line
+//! that sources that file name in the project root (`source
+//! "${V0_ROOT:-$(dirname "${BASH_SOURCE[0]}")}/.v0.profile.rc"`, `.
+//! "$V0_ROOT/.v0.profile.rc"`, or the root spelled out) has its assignments
+//! read in place, the same way; the profile's own `source` lines are not
+//! followed (no loops), and no other file is ever read.
 
 use std::collections::HashMap;
 use std::iter::Peekable;
@@ -21,37 +29,136 @@ pub struct RcFile {
     values: HashMap<String, String>,
 }
 
+/// The profile `v0 init` makes `.v0.rc` source, in the project root.
+pub const PROFILE_FILE: &str = ".v0.profile.rc";
+
+/// Reads the project's [`PROFILE_FILE`] when a `.v0.rc` line sources it;
+/// `None` when there is none (or it cannot be read: bash would skip it too).
+pub type ProfileReader<'a> = dyn Fn() -> Option<String> + 'a;
+
 impl RcFile {
     /// Parses the text of the `.v0.rc` found in `root`, expanding references
-    /// with `env` as the process environment.
+    /// with `env` as the process environment. Follows no `source` line.
     pub fn parse(text: &str, root: &Path, env: &dyn Fn(&str) -> Option<String>) -> Self {
         let mut rc = RcFile::default();
-        let root = root.to_string_lossy().into_owned();
+        rc.read(text, &root.to_string_lossy(), env, None);
+        rc
+    }
+
+    /// [`RcFile::parse`] that also reads the profile, as v0 does: in place of
+    /// a line sourcing `root/.v0.profile.rc`, and once more after the file
+    /// when `V0_DEVELOP_BRANCH` is still v0's default `main` (v0's
+    /// `v0_load_config` sources the profile itself then).
+    pub fn parse_with_profile(
+        text: &str,
+        root: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+        profile: &ProfileReader<'_>,
+    ) -> Self {
+        let mut rc = RcFile::default();
+        let root = root.to_string_lossy();
+        rc.read(text, &root, env, Some(profile));
+        if rc.get("V0_DEVELOP_BRANCH").unwrap_or("main") == "main" {
+            if let Some(text) = profile() {
+                rc.read(&text, &root, env, None);
+            }
+        }
+        rc
+    }
+
+    fn read(
+        &mut self,
+        text: &str,
+        root: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+        profile: Option<&ProfileReader<'_>>,
+    ) {
         for line in text.lines() {
             // `lines` drops a CRLF's `\r` only before a `\n`; a last line may
             // keep one, and a build directory ending in `\r` helps nobody.
             let line = line.strip_suffix('\r').unwrap_or(line);
+            let lookup = |var: &str| self.lookup(var, root, env);
             let Some((name, raw)) = assignment(line) else {
+                let follow = profile.is_some() && sources_profile(line, root, &lookup);
+                // The profile's own `source` lines are not followed.
+                if let Some(text) = profile.filter(|_| follow).and_then(|read| read()) {
+                    self.read(&text, root, env, None);
+                }
                 continue;
             };
-            let lookup = |var: &str| -> Option<String> {
-                rc.values
-                    .get(var)
-                    .cloned()
-                    .or_else(|| (var == "V0_ROOT").then(|| root.clone()))
-                    .or_else(|| env(var))
-            };
             if let Some(value) = parse_value(raw, &lookup) {
-                rc.values.insert(name.to_string(), value);
+                self.values.insert(name.to_string(), value);
             }
         }
-        rc
+    }
+
+    /// A name's value for expansion: the file so far, `V0_ROOT` (the project
+    /// root, which v0 sets before sourcing), then the environment.
+    fn lookup(
+        &self,
+        var: &str,
+        root: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Option<String> {
+        self.values
+            .get(var)
+            .cloned()
+            .or_else(|| (var == "V0_ROOT").then(|| root.to_string()))
+            .or_else(|| env(var))
     }
 
     /// The value assigned to `name`, if the file assigns it.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.values.get(name).map(String::as_str)
     }
+}
+
+/// Whether `line` is (or ends with) `source FILE` / `. FILE` naming
+/// [`PROFILE_FILE`] in the project root `root`: after `&&`, `||` or `;`, maybe
+/// behind a `[[ -f ... ]]` test. The directory may be `$V0_ROOT`,
+/// `${V0_ROOT}`, `${V0_ROOT:-anything}` (v0 sets `V0_ROOT` before sourcing),
+/// `$(dirname "${BASH_SOURCE[0]}")` (the `.v0.rc`'s own directory, which is
+/// the root), or anything that expands to the root.
+fn sources_profile(line: &str, root: &str, lookup: &Lookup<'_>) -> bool {
+    let line = line.trim();
+    // The last command of the line.
+    let command = ["&&", "||", ";"]
+        .iter()
+        .filter_map(|sep| line.rfind(sep).map(|i| i + sep.len()))
+        .max()
+        .map_or(line, |start| &line[start..])
+        .trim();
+    let Some(arg) = command
+        .strip_prefix("source")
+        .or_else(|| command.strip_prefix('.'))
+        .filter(|rest| rest.starts_with([' ', '\t']))
+        .map(str::trim)
+    else {
+        return false;
+    };
+    let arg = arg
+        .strip_prefix('"')
+        .and_then(|a| a.strip_suffix('"'))
+        .unwrap_or(arg);
+    let Some(dir) = arg
+        .strip_suffix(PROFILE_FILE)
+        .and_then(|d| d.strip_suffix('/'))
+    else {
+        return false;
+    };
+    let root_alias = [
+        "$V0_ROOT",
+        "${V0_ROOT}",
+        "$(dirname \"${BASH_SOURCE[0]}\")",
+        "$(dirname \"$BASH_SOURCE\")",
+    ];
+    if root_alias.contains(&dir)
+        || ((dir.starts_with("${V0_ROOT:-") || dir.starts_with("${V0_ROOT-")) && dir.ends_with('}'))
+    {
+        return true;
+    }
+    // Spelled some other way: it must expand, without running anything, to the root.
+    parse_value(dir, lookup).is_some_and(|dir| Path::new(&dir) == Path::new(root))
 }
 
 /// Splits `[export] NAME=raw` into the name and the unparsed value.
@@ -220,6 +327,39 @@ mod tests {
             "EMPTY" => Some(String::new()),
             _ => None,
         })
+    }
+
+    #[test]
+    fn the_lines_that_source_the_projects_profile() {
+        let lookup = |var: &str| match var {
+            "V0_ROOT" => Some("/proj".to_string()),
+            "HERE" => Some("/proj".to_string()),
+            "ELSE" => Some("/else".to_string()),
+            _ => None,
+        };
+        #[rustfmt::skip]
+        let table: &[(&str, bool)] = &[
+            // What `v0 init` writes.
+            (r#"[[ -f "${V0_ROOT:-$(dirname "${BASH_SOURCE[0]}")}/.v0.profile.rc" ]] && source "${V0_ROOT:-$(dirname "${BASH_SOURCE[0]}")}/.v0.profile.rc""#, true),
+            ("source \"$V0_ROOT/.v0.profile.rc\"", true),
+            (". ${V0_ROOT}/.v0.profile.rc", true),
+            ("  source \"$(dirname \"${BASH_SOURCE[0]}\")/.v0.profile.rc\"", true),
+            ("[ -f /proj/.v0.profile.rc ] && . /proj/.v0.profile.rc", true),
+            ("true; source \"$HERE/.v0.profile.rc\"", true),
+            // Other files, other directories, not a source at all.
+            ("source /else/.v0.profile.rc", false),
+            ("source \"$ELSE/.v0.profile.rc\"", false),
+            ("source \"$V0_ROOT/other.rc\"", false),
+            ("source \"$V0_ROOT/x.v0.profile.rc\"", false),
+            ("source .v0.profile.rc", false),
+            ("sourced $V0_ROOT/.v0.profile.rc", false),
+            ("echo $V0_ROOT/.v0.profile.rc", false),
+            ("# source $V0_ROOT/.v0.profile.rc", false),
+            ("source \"$(cat list)/.v0.profile.rc\"", false),
+        ];
+        for (line, expected) in table {
+            assert_eq!(sources_profile(line, "/proj", &lookup), *expected, "{line}");
+        }
     }
 
     #[test]

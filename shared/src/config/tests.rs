@@ -261,3 +261,168 @@ fn the_rc_file_is_read_not_executed() {
     assert_eq!(project.name.as_deref(), Some("safe"));
     assert_eq!(project.source, BuildDirSource::Default);
 }
+
+/// What `v0 init` writes (its `branch_line` when the branch was generated),
+/// trimmed to what matters here.
+const V0_INIT_RC: &str = r#"# v0 project configuration
+PROJECT="inited"
+ISSUE_PREFIX="in"    # Issue IDs: in-abc123
+
+# Build and merge configuration
+# V0_DEVELOP_BRANCH defined in .v0.profile.rc (user-specific)
+[[ -f "${V0_ROOT:-$(dirname "${BASH_SOURCE[0]}")}/.v0.profile.rc" ]] && source "${V0_ROOT:-$(dirname "${BASH_SOURCE[0]}")}/.v0.profile.rc"
+V0_GIT_REMOTE="agent"        # Git remote for push/fetch (local agent remote)
+
+# Build state directories
+V0_BUILD_DIR=".v0/build"          # Build state directory
+"#;
+
+#[test]
+fn a_gone_current_directory_still_finds_the_project_through_build_dir_or_v0_root() {
+    let gone = Err(std::io::ErrorKind::NotFound);
+    let dir = project_with("PROJECT=p\nV0_BUILD_DIR=${V0_ROOT}/bd\nV0_PRUNE_RETENTION=2h\n");
+    let build = dir.path().join("b");
+
+    // BUILD_DIR alone, as v0 exports it (with PROJECT): no .v0.rc needed.
+    let env = env_of(&[("BUILD_DIR", &text(&build)), ("PROJECT", "from-env")]);
+    let project = discover_from(&env, gone, None).expect("BUILD_DIR alone");
+    assert_eq!(project.build_dir.root(), build);
+    assert_eq!(project.source, BuildDirSource::Env);
+    assert_eq!(project.root, None);
+    assert_eq!(project.name.as_deref(), Some("from-env"));
+
+    // With V0_ROOT too, the rc file's settings and name count.
+    let env = env_of(&[
+        ("BUILD_DIR", &text(&build)),
+        ("V0_ROOT", &text(dir.path())),
+        ("PROJECT", "from-env"),
+    ]);
+    let project = discover_from(&env, gone, None).expect("with V0_ROOT");
+    assert_eq!(project.build_dir.root(), build);
+    assert_eq!(project.name.as_deref(), Some("p"), "the rc file wins");
+    assert_eq!(project.settings.retention, Duration::from_secs(7200));
+
+    // V0_ROOT alone: the rc file's build directory.
+    let env = env_of(&[("V0_ROOT", &text(dir.path()))]);
+    let project = discover_from(&env, gone, None).expect("V0_ROOT alone");
+    assert_eq!(project.build_dir.root(), dir.path().join("bd"));
+
+    // The flag, absolute.
+    let project = discover_from(&env_of(&[]), gone, Some(&build)).expect("flag");
+    assert_eq!(project.build_dir.root(), build);
+}
+
+#[test]
+fn a_gone_current_directory_searches_up_from_pwd_as_bash_would() {
+    let gone = Err(std::io::ErrorKind::NotFound);
+    let dir = project_with("PROJECT=p\n");
+    let removed = dir.path().join("worktree/sub");
+    let env = env_of(&[("PWD", &text(&removed))]);
+    let project = discover_from(&env, gone, None).expect("found from $PWD");
+    assert_eq!(project.root.as_deref(), Some(dir.path()));
+    assert_eq!(project.build_dir.root(), dir.path().join(".v0/build"));
+    // A relative PWD is no help.
+    let err = discover_from(&env_of(&[("PWD", "worktree")]), gone, None).expect_err("relative");
+    assert!(matches!(err, ConfigError::NoCurrentDir { .. }), "{err}");
+}
+
+#[test]
+fn a_gone_current_directory_with_relative_or_no_paths_is_a_clear_error() {
+    let gone = Err(std::io::ErrorKind::NotFound);
+    for (env, flag, var) in [
+        (env_of(&[("BUILD_DIR", "rel/b")]), None, "BUILD_DIR"),
+        (env_of(&[]), Some(Path::new("rel")), "--build-dir"),
+    ] {
+        let err = discover_from(&env, gone, flag).expect_err("relative");
+        let message = err.to_string();
+        assert!(
+            message.starts_with(&format!("invalid {var}=\"rel")),
+            "{message}"
+        );
+        assert!(
+            message.contains("the current directory cannot be read")
+                && message.contains("absolute path"),
+            "{message}"
+        );
+    }
+    let err = discover_from(&env_of(&[("V0_ROOT", "relative/root")]), gone, None)
+        .expect_err("nothing usable");
+    assert!(matches!(err, ConfigError::NoCurrentDir { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains("set BUILD_DIR or V0_ROOT to absolute paths"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_profile_that_v0_init_makes_the_rc_file_source_counts() {
+    let dir = project_with(V0_INIT_RC);
+    std::fs::write(
+        dir.path().join(".v0.profile.rc"),
+        "# v0 user profile\nexport V0_DEVELOP_BRANCH=\"v0/agent/me-1234\"\n\
+         export V0_PRUNE_RETENTION=3h\nV0_PRUNE_INTERVAL=\"${V0_PRUNE_INTERVAL:-15m}\"\n\
+         V0_BUILD_DIR=from-profile\n",
+    )
+    .expect("profile");
+    let check = |project: Project| {
+        assert_eq!(project.name.as_deref(), Some("inited"));
+        assert_eq!(project.settings.retention, Duration::from_secs(3 * 3600));
+        assert_eq!(project.settings.interval, Duration::from_secs(15 * 60));
+        // As in bash: the rc file's later line wins over the profile's.
+        assert_eq!(project.build_dir.root(), dir.path().join(".v0/build"));
+    };
+    check(discover_with(&env_of(&[]), dir.path(), None).expect("from the root"));
+    // From a removed directory, through V0_ROOT as v0 exports it.
+    let env = env_of(&[("V0_ROOT", &text(dir.path()))]);
+    check(discover_from(&env, Err(std::io::ErrorKind::NotFound), None).expect("from V0_ROOT"));
+
+    // Without the source line, v0 still reads the profile when the branch is
+    // left at `main`; not when the rc file names another branch.
+    std::fs::write(dir.path().join(RC_FILE), "PROJECT=x\n").expect("rc");
+    std::fs::write(dir.path().join(".v0.profile.rc"), "V0_PRUNE_RETENTION=5h\n").expect("p");
+    let project = discover_with(&env_of(&[]), dir.path(), None).expect("default branch");
+    assert_eq!(project.settings.retention, Duration::from_secs(5 * 3600));
+    std::fs::write(dir.path().join(RC_FILE), "V0_DEVELOP_BRANCH=dev\n").expect("rc");
+    let project = discover_with(&env_of(&[]), dir.path(), None).expect("other branch");
+    assert_eq!(project.settings.retention, DEFAULT_RETENTION);
+}
+
+#[test]
+fn only_the_projects_own_profile_is_read_and_never_executed_or_looped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let marker = dir.path().join("executed");
+    let elsewhere = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        elsewhere.path().join(".v0.profile.rc"),
+        "V0_PRUNE_RETENTION=9h\n",
+    )
+    .expect("foreign profile");
+    std::fs::write(elsewhere.path().join("other.rc"), "V0_PRUNE_RETENTION=8h\n").expect("other");
+    std::fs::write(
+        dir.path().join(RC_FILE),
+        format!(
+            "V0_DEVELOP_BRANCH=dev\nsource {e}/.v0.profile.rc\n. {e}/other.rc\n\
+             source \"$V0_ROOT/.v0.profile.rc\"\n",
+            e = text(elsewhere.path())
+        ),
+    )
+    .expect("rc");
+    // The profile sources itself and the rc file, and tries to run something.
+    std::fs::write(
+        dir.path().join(".v0.profile.rc"),
+        format!(
+            "V0_PRUNE_INTERVAL=7m\nsource \"$V0_ROOT/.v0.profile.rc\"\n. \"${{V0_ROOT}}/.v0.rc\"\n\
+             touch {m}\nV0_PRUNE_RETENTION=\"$(touch {m})\"\n",
+            m = text(&marker)
+        ),
+    )
+    .expect("profile");
+    let project = discover_with(&env_of(&[]), dir.path(), None).expect("discover");
+    assert_eq!(project.settings.interval, Duration::from_secs(7 * 60));
+    assert_eq!(
+        project.settings.retention, DEFAULT_RETENTION,
+        "no other directory's profile, no other file"
+    );
+    assert!(!marker.exists(), "nothing in the profile may run");
+}
