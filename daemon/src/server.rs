@@ -37,7 +37,7 @@ pub const MAX_WATCHERS: usize = 256;
 /// Control connections (status, run now, drain) served at once, beside the
 /// watchers. Each lasts one short exchange, so only a flood of them can fill
 /// this, and only for as long as the flood lasts.
-pub const MAX_CONTROL: usize = 32;
+pub const MAX_CONTROL: usize = 64;
 
 /// Connections still before their first request (saying hello), whatever
 /// they turn out to be.

@@ -104,7 +104,7 @@ pub fn ignore_file_size_signal() {
 }
 
 /// Descriptors the daemon wants: every watcher, control and opening
-/// connection at once (256 + 32 + 64), the files a run prunes, with room.
+/// connection at once (256 + 64 + 64), the files a run prunes, with room.
 const WANTED_OPEN_FILES: u64 = 4096;
 
 /// Raises this process's soft open-file limit towards [`WANTED_OPEN_FILES`]
