@@ -26,6 +26,7 @@ const CASES: [&str; 11] = [
     "cli-return",
     "shutdown-return",
     "event-latency",
+    "watchers",
     "memory",
     "daemon-memory",
     "dashboard",
@@ -225,7 +226,7 @@ fn quick_run_writes_every_case_with_numbers() {
         );
     }
     assert_eq!(rows(cases, "daemon-memory").len(), 4);
-    for id in ["cli-return", "shutdown-return", "event-latency"] {
+    for id in ["cli-return", "shutdown-return", "event-latency", "watchers"] {
         assert!(
             rows(cases, id).iter().all(|(_, unit)| *unit == "ms"),
             "{id}"
@@ -233,6 +234,13 @@ fn quick_run_writes_every_case_with_numbers() {
     }
     assert_eq!(rows(cases, "cli-return").len(), 2);
     assert_eq!(rows(cases, "shutdown-return").len(), 2);
+    let watchers = rows(cases, "watchers");
+    assert_eq!(watchers.len(), 3, "{watchers:?}");
+    assert!(
+        watchers[0].0.contains("status round trip, 256 watchers"),
+        "{watchers:?}"
+    );
+    assert!(watchers[2].0.contains("each of 256"), "{watchers:?}");
     let events = rows(cases, "event-latency");
     assert_eq!(events.len(), 4);
     assert!(events[0].0.contains("each of 50"), "{events:?}");

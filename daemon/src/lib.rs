@@ -45,7 +45,7 @@ use v0_prune_shared::protocol::Event;
 pub use daemon::summary as run_summary;
 pub use history::{HISTORY_CAP, History, history_path};
 pub use instance::{instance_lock_path, read_pid};
-pub use server::{HELLO_TIMEOUT, MAX_CONNECTIONS};
+pub use server::{HELLO_TIMEOUT, MAX_CONTROL, MAX_OPENING, MAX_WATCHERS, watchers_full_reason};
 
 use crate::daemon::Control;
 use crate::hub::{Hub, Identity};
@@ -117,6 +117,8 @@ impl DaemonExit {
 /// `/`, so neither a removed starting directory nor a relative path can
 /// affect it later, and it pins no directory the user may want to remove.
 pub fn run_daemon(options: DaemonOptions) -> anyhow::Result<DaemonExit> {
+    // Hundreds of watchers need more descriptors than macOS's default 256.
+    v0_prune_shared::platform::raise_open_file_limit();
     let mut options = options;
     let force = std::env::var("V0_PRUNE_FORCE").is_ok_and(|v| v == "1");
     v0_prune_shared::prune::guard::check_build_dir(&options.build_dir, force)

@@ -4,7 +4,10 @@
 //! half a frame, a huge length prefix, silence, not reading) can stall the
 //! daemon or another client:
 //! - only our own user is served (peer uid checked; the socket is 0600);
-//! - at most [`MAX_CONNECTIONS`] at once, the rest are told so and closed;
+//! - watchers (`Subscribe`) and control exchanges (`Status`, `RunNow`,
+//!   `Drain`) have budgets of their own ([`MAX_WATCHERS`], [`MAX_CONTROL`]),
+//!   so no number of watchers can keep `status` or `v0 shutdown` out; a
+//!   connection over a budget is told which one, in a `Rejected`, and closed;
 //! - the hello must arrive within [`HELLO_TIMEOUT`], requests within
 //!   [`IDLE_TIMEOUT`] of each other, and answers are written with a timeout;
 //! - subscribers read from a bounded queue the daemon fills without waiting
@@ -15,7 +18,7 @@ use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt as _};
-use tokio::sync::{Notify, Semaphore, mpsc, oneshot, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use v0_prune_shared::protocol::{
     ClientMessage, DaemonMessage, FrameReader, PROTOCOL_VERSION, ProtocolError, is_compatible,
@@ -27,8 +30,18 @@ use crate::daemon::Command;
 use crate::hub::{Hub, Subscription};
 use crate::run::now_ms;
 
-/// Connections served at once; more are refused with a reason.
-pub const MAX_CONNECTIONS: usize = 64;
+/// Watchers (`v0-prune top`, `v0-prune events`) served at once; the next
+/// one gets `Rejected` with [`watchers_full_reason`].
+pub const MAX_WATCHERS: usize = 256;
+
+/// Control connections (status, run now, drain) served at once, beside the
+/// watchers. Each lasts one short exchange, so only a flood of them can fill
+/// this, and only for as long as the flood lasts.
+pub const MAX_CONTROL: usize = 64;
+
+/// Connections still before their first request (saying hello), whatever
+/// they turn out to be.
+pub const MAX_OPENING: usize = 64;
 
 /// How long a new client has to say hello.
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(3);
@@ -45,6 +58,9 @@ const BATCH_BYTES: usize = 64 * 1024;
 /// How long a lagging subscriber gets to take its `Lagged` notice.
 const LAGGED_DEADLINE: Duration = Duration::from_secs(5);
 
+/// How long a refused client gets to finish sending its hello before we answer.
+const REFUSAL_HELLO_WAIT: Duration = Duration::from_millis(500);
+
 /// At most one "too many connections" line per this many milliseconds.
 const REFUSAL_LOG_EVERY_MS: i64 = 10_000;
 
@@ -55,7 +71,9 @@ const CLIENT_NAME_MAX: usize = 64;
 struct Shared {
     hub: Arc<Hub>,
     commands: mpsc::Sender<Command>,
-    slots: Arc<Semaphore>,
+    opening: Arc<Semaphore>,
+    watchers: Arc<Semaphore>,
+    control: Arc<Semaphore>,
     shutdown: watch::Receiver<bool>,
     streaming: Arc<Streaming>,
     last_refusal_log_ms: AtomicI64,
@@ -112,7 +130,9 @@ impl Server {
         let shared = Arc::new(Shared {
             hub,
             commands,
-            slots: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
+            opening: Arc::new(Semaphore::new(MAX_OPENING)),
+            watchers: Arc::new(Semaphore::new(MAX_WATCHERS)),
+            control: Arc::new(Semaphore::new(MAX_CONTROL)),
             shutdown: shutdown.clone(),
             streaming: Arc::clone(&streaming),
             last_refusal_log_ms: AtomicI64::new(i64::MIN),
@@ -177,11 +197,16 @@ async fn serve_connection(stream: Stream, shared: Arc<Shared>) {
         .await;
         return;
     }
-    let Ok(_slot) = Arc::clone(&shared.slots).try_acquire_owned() else {
-        shared.log_refusal();
-        let reason =
-            format!("too many connections (the limit is {MAX_CONNECTIONS}); try again in a moment");
-        reject(&stream, &reason).await;
+    let Ok(opening) = Arc::clone(&shared.opening).try_acquire_owned() else {
+        shared.log_refusal(Budget::Opening);
+        // Take the hello the client is sending first, so that its write
+        // succeeds and it reads our reason instead of a broken pipe.
+        let _ = tokio::time::timeout(
+            REFUSAL_HELLO_WAIT,
+            FrameReader::new().read::<_, ClientMessage>(&mut &stream),
+        )
+        .await;
+        reject(&stream, &Budget::Opening.reason()).await;
         return;
     };
     let mut reader = FrameReader::new();
@@ -212,7 +237,7 @@ async fn serve_connection(stream: Stream, shared: Arc<Shared>) {
             return;
         }
     };
-    serve_requests(&stream, reader, &client, &shared).await;
+    serve_requests(&stream, reader, &client, &shared, opening).await;
 }
 
 /// Answers the hello; false when the conversation ends here.
@@ -240,9 +265,19 @@ async fn hello(stream: &Stream, version: u32, client: &str) -> bool {
     false
 }
 
-async fn serve_requests(stream: &Stream, mut reader: FrameReader, client: &str, shared: &Shared) {
+async fn serve_requests(
+    stream: &Stream,
+    mut reader: FrameReader,
+    client: &str,
+    shared: &Shared,
+    opening: OwnedSemaphorePermit,
+) {
     let mut shutdown = shared.shutdown.clone();
     let mut input = stream;
+    // The connection's place, held for its life: among those opening until
+    // its first request says what it is, then a control or a watcher place.
+    let mut _seat = opening;
+    let mut sorted = false;
     loop {
         let request = tokio::select! {
             read = tokio::time::timeout(IDLE_TIMEOUT, reader.read(&mut input)) => read,
@@ -257,6 +292,22 @@ async fn serve_requests(stream: &Stream, mut reader: FrameReader, client: &str, 
             }
             Ok(Ok(request)) => request,
         };
+        if matches!(request, ClientMessage::Subscribe) {
+            let Ok(watcher) = Arc::clone(&shared.watchers).try_acquire_owned() else {
+                shared.log_refusal(Budget::Watchers);
+                reject(stream, &Budget::Watchers.reason()).await;
+                return;
+            };
+            _seat = watcher;
+        } else if !sorted {
+            let Ok(control) = Arc::clone(&shared.control).try_acquire_owned() else {
+                shared.log_refusal(Budget::Control);
+                reject(stream, &Budget::Control.reason()).await;
+                return;
+            };
+            _seat = control;
+            sorted = true;
+        }
         let answer = match request {
             ClientMessage::Hello { .. } => DaemonMessage::Error {
                 message: "hello was already said on this connection".to_owned(),
@@ -423,13 +474,48 @@ async fn reject(stream: &Stream, reason: &str) {
     let _ = tokio::time::timeout(Duration::from_secs(1), write_frame(&mut output, &message)).await;
 }
 
+/// A budget a connection can find full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Budget {
+    Opening,
+    Control,
+    Watchers,
+}
+
+impl Budget {
+    /// The words a refused client prints, with the limit and what to do.
+    fn reason(self) -> String {
+        match self {
+            Self::Opening => format!(
+                "{MAX_OPENING} connections are opening at once (its limit); try again in a moment"
+            ),
+            Self::Control => format!(
+                "it is answering {MAX_CONTROL} status, run-now and drain requests at once (its limit); try again in a moment"
+            ),
+            Self::Watchers => watchers_full_reason(),
+        }
+    }
+}
+
+/// Why a watcher over [`MAX_WATCHERS`] is refused, in the words the clients print.
+pub fn watchers_full_reason() -> String {
+    format!(
+        "it already serves {MAX_WATCHERS} watchers (its limit); close some `v0-prune top` or `v0-prune events`"
+    )
+}
+
 impl Shared {
-    fn log_refusal(&self) {
+    fn log_refusal(&self, budget: Budget) {
         let now = now_ms();
         let last = self.last_refusal_log_ms.load(Ordering::Relaxed);
         if now.saturating_sub(last) >= REFUSAL_LOG_EVERY_MS {
             self.last_refusal_log_ms.store(now, Ordering::Relaxed);
-            tracing::warn!("Refusing clients: {MAX_CONNECTIONS} connections are open already");
+            let what = match budget {
+                Budget::Opening => format!("{MAX_OPENING} connections are opening at once"),
+                Budget::Control => format!("{MAX_CONTROL} control requests are in progress"),
+                Budget::Watchers => format!("{MAX_WATCHERS} watchers are connected"),
+            };
+            tracing::warn!("Refusing clients: {what}");
         }
     }
 }

@@ -67,7 +67,8 @@ pub enum ClientError {
         /// The daemon's socket.
         socket: PathBuf,
     },
-    /// The daemon refused this connection.
+    /// The daemon refused this connection: it is running and answering, but
+    /// at a limit (too many watchers, say) or unwilling (another user).
     #[error("the prune daemon refused the connection: {0}")]
     Rejected(String),
     /// The daemon could not carry out a request.
@@ -202,9 +203,18 @@ impl Client {
             version: PROTOCOL_VERSION,
             client: name.to_owned(),
         };
-        write_frame(&mut &stream, &hello).await?;
         let mut frames = FrameReader::new();
-        match frames.read(&mut &stream).await? {
+        let written = write_frame(&mut &stream, &hello).await;
+        let answer = frames.read(&mut &stream).await;
+        if let Err(err) = written {
+            // A daemon that refuses us may close before our hello is out:
+            // its reason is still there to read, and it is the real answer.
+            return Err(match answer {
+                Ok(DaemonMessage::Rejected { reason }) => ClientError::Rejected(reason),
+                _ => err.into(),
+            });
+        }
+        match answer? {
             DaemonMessage::Hello {
                 version,
                 daemon_pid,
@@ -316,8 +326,15 @@ impl Client {
         let stream = &self.stream;
         let frames = &mut self.frames;
         let exchange = async move {
-            write_frame(&mut &*stream, &message).await?;
-            frames.read::<_, DaemonMessage>(&mut &*stream).await
+            let written = write_frame(&mut &*stream, &message).await;
+            let answer = frames.read::<_, DaemonMessage>(&mut &*stream).await;
+            match (written, answer) {
+                (Ok(()), answer) => answer,
+                // Refused and closed before our request was out: the
+                // refusal is the answer, not the broken pipe.
+                (Err(_), Ok(refused @ DaemonMessage::Rejected { .. })) => Ok(refused),
+                (Err(err), _) => Err(err),
+            }
         };
         let answer = tokio::time::timeout(self.timeout, exchange)
             .await

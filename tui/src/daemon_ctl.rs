@@ -58,10 +58,18 @@ pub fn block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::Output> 
 }
 
 /// Prints a command's error the way every `v0-prune` command does, and
-/// gives the exit status 1.
+/// gives the exit status 1, or [`EXIT_REFUSED`](crate::status_cmd::EXIT_REFUSED)
+/// when the daemon turned us away because it is at a limit (busy, not broken).
 pub fn report_error(error: &anyhow::Error) -> ExitCode {
     eprintln!("Error: {error:#}");
-    ExitCode::from(1)
+    let refused = error
+        .chain()
+        .any(|cause| matches!(cause.downcast_ref(), Some(ClientError::Rejected(_))));
+    ExitCode::from(if refused {
+        crate::status_cmd::EXIT_REFUSED
+    } else {
+        1
+    })
 }
 
 /// Whether a daemon process runs for a build directory, without talking to it.

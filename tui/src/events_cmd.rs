@@ -14,7 +14,7 @@ use anyhow::{Context as _, anyhow};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use v0_prune_daemon::run_summary;
-use v0_prune_shared::client::{DEFAULT_TIMEOUT, Update};
+use v0_prune_shared::client::{ClientError, DEFAULT_TIMEOUT, Update};
 use v0_prune_shared::config::Project;
 use v0_prune_shared::protocol::Event;
 use v0_prune_shared::prune::Job;
@@ -76,6 +76,10 @@ async fn follow(
             )?;
             return Ok(ExitCode::from(EXIT_NOT_RUNNING));
         }
+        Probe::Unresponsive {
+            error: error @ ClientError::Rejected(_),
+            ..
+        } => return Err(error.into()),
         Probe::Unresponsive { pid, error } => {
             let pid = pid.map_or_else(String::new, |pid| format!(" (pid {pid})"));
             return Err(anyhow::Error::new(error).context(format!(

@@ -1,6 +1,7 @@
 //! `v0-prune status [--json]`: whether the prune daemon runs, what it is
 //! doing, how its last run went and when the next one is. Exit status as
-//! `systemctl status`: 0 running, 3 not running, 1 when it cannot be told.
+//! `systemctl status` (0 running, 3 not running), and two more that tell
+//! busy from broken: 5 running but not answering, 6 running but refusing us.
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -26,6 +27,13 @@ use v0_prune::top::ui::format;
 pub const EXIT_RUNNING: u8 = 0;
 /// Exit status when it does not (as `systemctl status`).
 pub const EXIT_NOT_RUNNING: u8 = 3;
+/// Exit status when a daemon process holds the build directory but does not
+/// answer on its socket within the timeout (stuck, or its socket is gone).
+pub const EXIT_NOT_ANSWERING: u8 = 5;
+/// Exit status when the daemon answers but refuses this client because it
+/// is at a limit (too many watchers or requests at once): busy, not broken.
+/// Every `v0-prune` command that talks to the daemon exits with it then.
+pub const EXIT_REFUSED: u8 = 6;
 
 /// Arguments of `v0-prune status`.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -59,7 +67,8 @@ pub fn status(project: &Project, json: bool, out: &mut dyn Write) -> anyhow::Res
     Ok(ExitCode::from(match found {
         Found::Running { .. } => EXIT_RUNNING,
         Found::NotRunning { .. } => EXIT_NOT_RUNNING,
-        Found::Unresponsive { .. } => 1,
+        Found::Unresponsive { .. } => EXIT_NOT_ANSWERING,
+        Found::Refused { .. } => EXIT_REFUSED,
     }))
 }
 
@@ -79,6 +88,11 @@ enum Found {
         pid: Option<u32>,
         error: String,
     },
+    /// Running and answering, but it turned this request away (at a limit).
+    Refused {
+        pid: Option<u32>,
+        reason: String,
+    },
 }
 
 async fn find(project: &Project) -> anyhow::Result<Found> {
@@ -89,6 +103,10 @@ async fn find(project: &Project) -> anyhow::Result<Found> {
                 Ok(snapshot) => Found::Running {
                     socket: client.socket_path().to_owned(),
                     snapshot: Box::new(snapshot),
+                },
+                Err(ClientError::Rejected(reason)) => Found::Refused {
+                    pid: Some(client.daemon_pid()),
+                    reason,
                 },
                 Err(error) => Found::Unresponsive {
                     pid: Some(client.daemon_pid()),
@@ -102,6 +120,10 @@ async fn find(project: &Project) -> anyhow::Result<Found> {
                     totals: history.map(|h| h.totals).filter(|t| t.runs > 0),
                 }
             }
+            Probe::Unresponsive {
+                pid,
+                error: ClientError::Rejected(reason),
+            } => Found::Refused { pid, reason },
             Probe::Unresponsive { pid, error } => Found::Unresponsive {
                 pid,
                 error: match error {
@@ -126,6 +148,9 @@ fn read_history(project: &Project) -> Option<History> {
 /// `status --json`: one object, stable names, times as RFC 3339 UTC.
 #[derive(Debug, Serialize)]
 struct StatusView {
+    /// `running`, `not_running`, `not_answering` or `refused` (busy: at a
+    /// limit), as the exit status 0, 3, 5 or 6 says.
+    daemon: &'static str,
     running: bool,
     /// Set when a daemon process exists but its status could not be read.
     error: Option<String>,
@@ -187,6 +212,7 @@ impl StatusView {
     fn new(project: &Project, found: &Found, now_ms: i64) -> Self {
         let build = &project.build_dir;
         let mut view = Self {
+            daemon: "not_running",
             running: false,
             error: None,
             pid: None,
@@ -207,6 +233,7 @@ impl StatusView {
         };
         match found {
             Found::Running { snapshot, socket } => {
+                view.daemon = "running";
                 view.running = true;
                 view.pid = Some(snapshot.daemon_pid);
                 view.daemon_version = Some(snapshot.daemon_version.clone());
@@ -231,9 +258,16 @@ impl StatusView {
             }
             Found::Unresponsive { pid, error } => {
                 // Something holds the daemon's place; what it does is unknown.
+                view.daemon = "not_answering";
                 view.running = pid.is_some();
                 view.pid = *pid;
                 view.error = Some(error.clone());
+            }
+            Found::Refused { pid, reason } => {
+                view.daemon = "refused";
+                view.running = true;
+                view.pid = *pid;
+                view.error = Some(reason.clone());
             }
         }
         view
@@ -369,6 +403,13 @@ fn write_human(
                 out,
                 "  what to do: look at its log; `v0-prune shutdown` stops it (killing it if it must)"
             )?;
+        }
+        Found::Refused { pid, reason } => {
+            let pid = pid.map_or_else(|| "pid unknown".to_owned(), |pid| format!("pid {pid}"));
+            writeln!(out, "Prune daemon: running, busy ({pid})")?;
+            writeln!(out, "  build dir:  {}", build.root().display())?;
+            writeln!(out, "  log:        {}", build.daemon_log().display())?;
+            writeln!(out, "  refused:    {reason}")?;
         }
     }
     Ok(())

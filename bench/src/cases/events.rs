@@ -288,3 +288,113 @@ fn measure(rt: &Runtime, watched: &mut Watched, trigger: Trigger) -> Result<Late
         })
     })
 }
+
+/// Control and events with the daemon at its watcher limit.
+///
+/// Two real daemons again: one followed by [`MAX_WATCHERS`] subscribers (the
+/// limit), one by a single subscriber (the baseline). Each round asks each
+/// daemon, on a fresh connection as every CLI command makes one, for its
+/// status and for a run (connect, hello, request, answer: the whole round
+/// trip a `v0-prune status` pays), and measures SIGUSR1 → RunStarted at each
+/// subscriber as [`EventLatency`] does.
+pub struct WatcherLoad;
+
+/// The daemon's watcher limit (`daemon::MAX_WATCHERS`).
+const MAX_WATCHERS: usize = 256;
+
+impl Case for WatcherLoad {
+    fn id(&self) -> &'static str {
+        "watchers"
+    }
+
+    fn title(&self, _: &Sizes) -> String {
+        format!("status, RunNow and events with {MAX_WATCHERS} watchers connected")
+    }
+
+    fn needs_binaries(&self) -> bool {
+        true
+    }
+
+    fn run(&self, ctx: &mut Ctx, notes: &mut Vec<String>) -> Result<Outcome> {
+        let binaries = match ctx.binaries(notes) {
+            Ok(binaries) => binaries,
+            Err(needs) => return Ok(super::not_measured("≤ 5 ms / ≤ 2 ms median", needs)),
+        };
+        let dir = ctx.case_dir(self.id())?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .context("starting a tokio runtime")?;
+        let mut watched = Vec::new();
+        for (name, subscribers, seed) in [("limit", MAX_WATCHERS, 81), ("one", 1, 82)] {
+            let project = Project::demo(&dir.join(name), seed)?;
+            let daemon = Daemon::start(&binaries, &project, &rt)?;
+            daemon.wait_idle_after_startup(&rt)?;
+            watched.push(subscribe(&rt, daemon, subscribers)?);
+        }
+        // [daemon]
+        let mut status: [Vec<f64>; 2] = Default::default();
+        let mut run_now: [Vec<f64>; 2] = Default::default();
+        let mut events: [Series; 2] = Default::default();
+        for keep in ctx.rounds.each() {
+            for (d, watched) in watched.iter_mut().enumerate() {
+                let build = watched.daemon.build().clone();
+                let (asked, requested) = rt.block_on(async {
+                    let t0 = Instant::now();
+                    let mut client = Client::connect(&build, "v0-prune-bench status").await?;
+                    client.status().await?;
+                    let asked = t0.elapsed();
+                    let t0 = Instant::now();
+                    let mut client = Client::connect(&build, "v0-prune-bench run now").await?;
+                    client.run_now().await?;
+                    let requested = t0.elapsed();
+                    // Let that run end before the next trigger is timed.
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    anyhow::Ok((asked, requested))
+                })?;
+                let latencies = measure(&rt, watched, Trigger::Signal)?;
+                if keep {
+                    status[d].push(asked.as_secs_f64() * 1e3);
+                    run_now[d].push(requested.as_secs_f64() * 1e3);
+                    events[d].add(latencies);
+                }
+            }
+        }
+        for watched in watched {
+            watched.daemon.stop()?;
+        }
+        notes.push(format!(
+            "watchers: {MAX_WATCHERS} subscribed connections (the daemon's limit) on 2 tokio workers of this process; status and RunNow each on a fresh connection, timed from before connecting to the decoded answer"
+        ));
+        let [status_limit, status_one] = status;
+        let [run_now_limit, run_now_one] = run_now;
+        let [events_limit, events_one] = events;
+        let ms = |name: String, samples: Vec<f64>| Measured::new(name, Unit::Ms, samples);
+        let at_limit = |what: &str| format!("{what}, {MAX_WATCHERS} watchers");
+        let one = |what: &str| format!("{what}, 1 watcher");
+        Ok(Outcome::Measured {
+            rows: vec![
+                Row::compare(
+                    ms(at_limit("status round trip"), status_limit),
+                    ms(one("status round trip"), status_one),
+                    Target::AtMost(5.0),
+                ),
+                Row::compare(
+                    ms(at_limit("RunNow round trip"), run_now_limit),
+                    ms(one("RunNow round trip"), run_now_one),
+                    Target::AtMost(5.0),
+                ),
+                Row::compare(
+                    ms(
+                        format!("SIGUSR1 → RunStarted, each of {MAX_WATCHERS}"),
+                        events_limit.run_started,
+                    ),
+                    ms(one("SIGUSR1 → RunStarted"), events_one.run_started),
+                    Target::AtMost(2.0),
+                )
+                .with_note("median over every watcher of every trigger"),
+            ],
+        })
+    }
+}

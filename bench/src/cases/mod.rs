@@ -160,6 +160,7 @@ pub fn all() -> Vec<Box<dyn Case>> {
         Box::new(cli::CliReturn),
         Box::new(cli::ShutdownReturn),
         Box::new(events::EventLatency),
+        Box::new(events::WatcherLoad),
         Box::new(memory::Memory),
         Box::new(daemon_memory::DaemonMemory),
         Box::new(dashboard::Dashboard),

@@ -103,6 +103,35 @@ pub fn ignore_file_size_signal() {
     unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
 }
 
+/// Descriptors the daemon wants: every watcher, control and opening
+/// connection at once (256 + 64 + 64), the files a run prunes, with room.
+const WANTED_OPEN_FILES: u64 = 4096;
+
+/// Raises this process's soft open-file limit towards [`WANTED_OPEN_FILES`]
+/// (never above the hard limit, never lowering it), so a daemon serving
+/// hundreds of watchers does not run out of descriptors where the default
+/// is low (256 on macOS; 1024 on many Linux systems). Returns the soft limit
+/// in force afterwards, `None` if it could not be read.
+pub fn raise_open_file_limit() -> Option<u64> {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let current = getrlimit(Resource::Nofile);
+    let soft = current.current?;
+    let wanted = current
+        .maximum
+        .map_or(WANTED_OPEN_FILES, |hard| hard.min(WANTED_OPEN_FILES));
+    if soft >= wanted {
+        return Some(soft);
+    }
+    let raised = Rlimit {
+        current: Some(wanted),
+        maximum: current.maximum,
+    };
+    match setrlimit(Resource::Nofile, raised) {
+        Ok(()) => Some(wanted),
+        Err(_) => Some(soft),
+    }
+}
+
 /// This machine's host name, as v0 records it in an operation's `machine` field.
 pub fn hostname() -> String {
     rustix::system::uname()
@@ -114,6 +143,18 @@ pub fn hostname() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_open_file_limit_is_raised_to_what_the_daemon_needs_or_the_hard_limit() {
+        use rustix::process::{Resource, getrlimit};
+        let soft = raise_open_file_limit().expect("a soft limit");
+        let now = getrlimit(Resource::Nofile);
+        assert_eq!(now.current, Some(soft), "the returned limit is in force");
+        let cap = now
+            .maximum
+            .map_or(WANTED_OPEN_FILES, |hard| hard.min(WANTED_OPEN_FILES));
+        assert!(soft >= cap, "soft {soft} below {cap}");
+    }
 
     #[test]
     fn our_own_pid_is_alive_and_an_absurd_one_is_not() {

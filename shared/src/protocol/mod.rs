@@ -14,7 +14,7 @@
 //! 2. The daemon answers [`DaemonMessage::Hello`] with *its* version, always,
 //!    even when the versions differ, so the client can say exactly what is
 //!    wrong; on a mismatch the daemon then closes the connection. The daemon
-//!    may instead answer [`DaemonMessage::Rejected`] (too many connections, a
+//!    may instead answer [`DaemonMessage::Rejected`] (at a connection limit, a
 //!    peer of another user) and close.
 //! 3. Then requests, one at a time, each answered by exactly one message:
 //!    - [`ClientMessage::Status`] → [`DaemonMessage::Status`]
