@@ -90,7 +90,7 @@ pub enum Command {
                             v0-prune top --demo     try it on a generated project (removed on quit)"
     )]
     Top(TopArgs),
-    /// Whether the prune daemon runs, what it does, its last and next run (exit 0 running, 3 not)
+    /// Whether the prune daemon runs, what it does, its last and next run (exit 0 running, 3 not, 5 stuck, 6 busy)
     #[command(after_help = STATUS_AFTER_HELP)]
     Status(crate::status_cmd::StatusArgs),
     /// Stop the prune daemon after its current run, then prune once more (v0 shutdown's part)
@@ -119,7 +119,9 @@ Examples:
 Exit status:
   0  the daemon is running
   1  an error: no v0 project, or the daemon's state could not be read
-  3  the daemon is not running";
+  3  the daemon is not running
+  5  a daemon holds the build directory but does not answer within 2 s (stuck?)
+  6  the daemon runs but refused this request: it is at a limit (busy, not broken)";
 
 const SHUTDOWN_AFTER_HELP: &str = "\
 Examples:
@@ -141,7 +143,8 @@ Examples:
 Exit status:
   0  the daemon exited, or Ctrl-C
   1  an error, or the stream fell behind and was dropped
-  3  the daemon is not running";
+  3  the daemon is not running
+  6  refused: the daemon already serves its limit of 256 watchers";
 
 const DAEMON_AFTER_HELP: &str = "\
 SIGUSR1 runs a prune now; SIGTERM or SIGINT finish the current run and exit.
