@@ -867,7 +867,7 @@ fn top_in_tmux(v0: &RealV0, project: &V0Project, pid: u32) {
 }
 
 #[test]
-fn v0_shutdown_drains_at_once_and_prunes_in_utc_whatever_the_time_zone() {
+fn v0_shutdown_stops_any_daemon_at_once_and_prunes_in_utc_whatever_the_time_zone() {
     let v0 = RealV0::new();
     let project = v0.init_project();
     let tokyo = [("TZ", "Asia/Tokyo")];
@@ -898,8 +898,37 @@ fn v0_shutdown_drains_at_once_and_prunes_in_utc_whatever_the_time_zone() {
         "v0's bash pruner, in Tokyo, deletes the young lines too:\n{kept}"
     );
 
-    // Ours: the same shutdown through v0's bin/v0-shutdown.
+    // Installed while v0's bash daemon runs: v0's shutdown, through our
+    // hooks, stops it all the same.
+    v0.v0(&project, &["prune"])
+        .expect_code(0)
+        .expect_line("Pruning logs in background...");
+    // (Its log lost the first daemon's stamped lines to the Tokyo prune.)
+    let bash_pid = project.daemon_pid().expect("v0's bash daemon");
+    let started = format!("Prune daemon starting (PID: {bash_pid}");
+    assert!(
+        wait_until(PATIENCE, || {
+            let log = project.daemon_log();
+            log.find(&started)
+                .is_some_and(|at| log[at..].contains("Sleeping for 3600s"))
+        }),
+        "v0's second bash daemon is idle:\n{}",
+        project.daemon_log()
+    );
     v0.install_ours(&[]).expect_code(0);
+    let run = v0.v0(&project, &["shutdown"]);
+    run.expect_code(0)
+        .expect_line("Background pruning stopped")
+        .expect_stderr(&format!(
+            "The prune daemon (pid {bash_pid}) is not v0-prune's"
+        ));
+    assert!(
+        process_gone(bash_pid),
+        "v0's bash daemon is gone when v0 shutdown returns"
+    );
+    assert!(project.daemon_pid().is_none());
+
+    // Ours: the same shutdown through v0's bin/v0-shutdown.
     v0.v0(&project, &["prune"]).expect_code(0);
     project.wait_for_daemon_log("Pruning complete", 1);
     let pid = project.daemon_pid().expect("our daemon's pid file");

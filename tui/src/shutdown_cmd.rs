@@ -23,6 +23,7 @@ use v0_prune_daemon::{read_pid, run_summary};
 use v0_prune_shared::client::{Client, DEFAULT_TIMEOUT, Subscription, Update};
 use v0_prune_shared::config::Project;
 use v0_prune_shared::paths::BuildDir;
+use v0_prune_shared::platform;
 use v0_prune_shared::protocol::{DaemonState, Event};
 use v0_prune_shared::prune::{
     self, Cutoff, LogsReport, PruneError, QueueReport, RunLock, RunOptions, Skipped,
@@ -209,8 +210,27 @@ async fn stop(
     let hello_within = DEFAULT_TIMEOUT.min(options.timeout.max(Duration::from_millis(200)));
     let (daemon, exited) = match daemon_ctl::probe(build, CLIENT_NAME, hello_within).await {
         Probe::NotRunning => {
-            writeln!(out, "No prune daemon running")?;
-            return Ok(Stopped::NotRunning);
+            let Some(pid) = foreign_daemon(build) else {
+                writeln!(out, "No prune daemon running")?;
+                return Ok(Stopped::NotRunning);
+            };
+            // v0's own bash daemon, still running from before the install:
+            // no lock or socket of ours, only the pid file names it. v0's
+            // prune_daemon_wait would stop it; so do we, without polling.
+            writeln!(out, "Waiting for background pruning to complete...")?;
+            out.flush()?;
+            writeln!(
+                err,
+                "The prune daemon (pid {pid}) is not v0-prune's (v0's own, started before v0-prune was installed?); asking it to stop with SIGTERM"
+            )?;
+            let daemon = DaemonPid::open(pid);
+            daemon
+                .signal(Signal::TERM)
+                .with_context(|| format!("sending SIGTERM to the prune daemon (pid {pid})"))?;
+            let exited = tokio::time::timeout_at(deadline, daemon.exited())
+                .await
+                .is_ok();
+            (daemon, exited)
         }
         Probe::Answering(client) => {
             writeln!(out, "Waiting for background pruning to complete...")?;
@@ -273,6 +293,14 @@ async fn stop(
     }
     writeln!(out, "Background pruning stopped")?;
     Ok(Stopped::Killed)
+}
+
+/// The pid of a live process that `.prune-daemon.pid` names while no
+/// daemon of ours holds the build directory: v0's bash daemon. (Like v0's
+/// own tools, we trust the pid file.)
+fn foreign_daemon(build: &BuildDir) -> Option<u32> {
+    read_pid(&build.pid_file())
+        .filter(|pid| *pid != std::process::id() && platform::pid_alive(*pid))
 }
 
 /// Drains an answering daemon: follows its events (to show what we wait
