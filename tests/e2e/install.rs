@@ -961,6 +961,29 @@ fn v0_shutdown_stops_any_daemon_at_once_and_prunes_in_utc_whatever_the_time_zone
 }
 
 #[test]
+fn a_pid_file_naming_another_program_stops_nothing() {
+    // A daemon killed long ago left its pid file; the pid now is a `sleep`.
+    let project = TestProject::bare();
+    let mut other = Command::new("sleep").arg("60").spawn().expect("sleep");
+    project.write(".prune-daemon.pid", format!("{}\n", other.id()));
+    for args in [&["shutdown", "--drain-only"][..], &["shutdown"][..]] {
+        let run = project.v0_prune(args).run();
+        run.expect_code(0);
+        assert!(!run.stderr.contains("SIGTERM"), "{args:?}: {}", run.stderr);
+        assert!(
+            other.try_wait().expect("sleep's status").is_none(),
+            "{args:?} signalled an unrelated process"
+        );
+    }
+    project
+        .v0_prune(["shutdown"])
+        .run()
+        .expect_line("No prune daemon running");
+    let _ = other.kill();
+    let _ = other.wait();
+}
+
+#[test]
 fn the_hooks_replace_v0s_functions_in_every_command_while_our_binary_is_there() {
     let v0 = RealV0::new();
     // What a v0 command sees: v0-common.sh sourced, then `type` of each function.

@@ -296,11 +296,15 @@ async fn stop(
 }
 
 /// The pid of a live process that `.prune-daemon.pid` names while no
-/// daemon of ours holds the build directory: v0's bash daemon. (Like v0's
-/// own tools, we trust the pid file.)
+/// daemon of ours holds the build directory: v0's bash daemon. A pid reused
+/// by another program (after a daemon was killed) is left alone where its
+/// command line can be read; elsewhere we trust the pid file, as v0 does.
 fn foreign_daemon(build: &BuildDir) -> Option<u32> {
-    read_pid(&build.pid_file())
-        .filter(|pid| *pid != std::process::id() && platform::pid_alive(*pid))
+    read_pid(&build.pid_file()).filter(|pid| {
+        *pid != std::process::id()
+            && platform::pid_alive(*pid)
+            && platform::command_line_mentions(*pid, "prune-daemon") != Some(false)
+    })
 }
 
 /// Drains an answering daemon: follows its events (to show what we wait
