@@ -530,11 +530,11 @@ fn acquire_run_lock(build: &BuildDir, err: &mut dyn Write) -> anyhow::Result<Run
     }
 }
 
-/// The retention as v0 words its fixed one ("6 hours"): the largest unit
-/// that divides it, so 90 minutes stay "90 minutes".
+/// The retention as v0 words its fixed one ("6 hours"): hours, minutes or
+/// seconds, the largest that divides it, so 90 minutes stay "90 minutes".
 pub fn retention_words(retention: Duration) -> String {
     let secs = retention.as_secs();
-    let (count, unit) = [(86_400, "day"), (3_600, "hour"), (60, "minute")]
+    let (count, unit) = [(3_600, "hour"), (60, "minute")]
         .into_iter()
         .find(|(size, _)| secs >= *size && secs % size == 0)
         .map_or((secs, "second"), |(size, unit)| (secs / size, unit));
@@ -632,8 +632,7 @@ mod tests {
             (6 * 3600, "6 hours"),
             (3600, "1 hour"),
             (90 * 60, "90 minutes"),
-            (2 * 86_400, "2 days"),
-            (86_400, "1 day"),
+            (2 * 86_400, "48 hours"),
             (45, "45 seconds"),
             (3601, "3601 seconds"),
         ] {
