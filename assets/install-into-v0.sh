@@ -1,51 +1,74 @@
 #!/bin/sh
-# install-into-v0.sh: puts v0-prune's two binaries into a v0 install, in place
-# of v0's bash bin/v0-prune and bin/v0-prune-daemon, and takes them out again.
-# Run with --help for the usage. POSIX sh; every check is made before the
-# first change, and every file is replaced by a rename, so a v0 command (or a
-# prune daemon) running from bin/ meanwhile keeps its old file.
+# install-into-v0.sh: puts v0-prune into a v0 install, and takes it out again.
+# Replaces v0's bash bin/v0-prune and bin/v0-prune-daemon with our binaries,
+# and hooks v0's pruning functions (so `v0 shutdown` uses us) by one line
+# appended to packages/cli/lib/v0-common.sh that sources our
+# packages/cli/lib/v0-prune-hooks.sh. Run with --help for the usage.
+# POSIX sh; every check is made before the first change, and every file is
+# replaced by a rename, so a v0 command (or a prune daemon) running meanwhile
+# keeps its old file.
 set -eu
 
 PROG=install-into-v0.sh
-# The files we replace, by name under bin/; v0-shutdown only with --patch-shutdown.
+# The binaries we replace, under bin/.
 BINARIES="v0-prune v0-prune-daemon"
+COMMON=packages/cli/lib/v0-common.sh
+HOOKS=packages/cli/lib/v0-prune-hooks.sh
+# What we append to $COMMON: it loads $HOOKS, which sits beside it.
+HOOK_LINE='if [ -f "${BASH_SOURCE[0]%/*}/v0-prune-hooks.sh" ]; then source "${BASH_SOURCE[0]%/*}/v0-prune-hooks.sh"; fi # v0-prune: loads its pruning functions; install-into-v0.sh --uninstall removes this line'
+# v0's functions the hooks replace, where v0 defines them, and who calls them.
+PRUNING=packages/core/lib/pruning.sh
+PRUNE_DAEMON=packages/core/lib/prune-daemon.sh
+SHUTDOWN=bin/v0-shutdown
 BACKUP=.v0-prune-backup
 MANIFEST=MANIFEST
 INSTALLED=INSTALLED
 
 SCRIPT_DIR=$(CDPATH='' cd -P -- "$(dirname -- "$0")" && pwd -P)
 REPO_DIR=$(dirname -- "$SCRIPT_DIR")
-PATCH_FILE=$SCRIPT_DIR/v0-shutdown.patch
+HOOKS_FILE=$SCRIPT_DIR/v0-prune-hooks.sh
 
 usage() {
 	cat <<EOF
-Usage: $PROG [--from DIR] [--patch-shutdown] [--dry-run] V0_DIR
-       $PROG --uninstall [--dry-run] V0_DIR
+Usage: $PROG [--from DIR] [--dry-run] [V0_DIR]
+       $PROG --uninstall [--dry-run] [V0_DIR]
 
-Installs v0-prune and v0-prune-daemon into V0_DIR/bin, so that \`v0 prune\`,
-\`v0 prune top\` and v0's own starts of its prune daemon run them. V0_DIR is
-v0's install directory: the one holding bin/v0 and bin/v0-prune.
+Installs v0-prune into the v0 install V0_DIR, so that \`v0 prune\`, \`v0 prune
+top\`, v0's own starts of its prune daemon and \`v0 shutdown\` run v0-prune:
 
-The first install saves v0's original files in V0_DIR/bin/$BACKUP/
-(with a $MANIFEST); running it again updates the binaries and keeps that
+  bin/v0-prune, bin/v0-prune-daemon   replaced by our binaries
+  $HOOKS     added: v0-prune's prune_daemon_wait,
+                                      v0_prune_mergeq and v0_prune_logs
+  $COMMON         one line appended that loads it
+
+V0_DIR is v0's install directory, the one holding bin/v0. Without it: the v0
+that \`command -v v0\` finds (through symbolic links, as bin/v0 does), else
+v0's default install directory, \${V0_INSTALL:-~/.local/share/v0}. The chosen
+v0 and its version are printed first.
+
+A v0 whose files are not what this version of v0-prune knows (bash
+bin/v0-prune, the functions it replaces defined where it expects them and
+called by bin/v0-shutdown) is refused, and nothing is changed.
+
+The first install saves v0's original files in V0_DIR/bin/$BACKUP/ (with a
+$MANIFEST); running it again updates what it installed and keeps that
 backup. --uninstall puts the originals back, byte for byte and with their
-modes, and removes the backup.
+modes, and removes what it added and the backup.
 
 Options:
   --from DIR        take the binaries from DIR (default: target/release of this
                     repository, $REPO_DIR/target/release:
                     build them with \`cargo build --release\`; after
                     \`cargo install\`: --from ~/.cargo/bin)
-  --patch-shutdown  also apply assets/v0-shutdown.patch to bin/v0-shutdown, so
-                    \`v0 shutdown\` calls \`v0-prune shutdown\` (backed up too)
   --uninstall       restore v0's original files and remove the backup
   -n, --dry-run     print what would be done; change nothing
   -h, --help        print this help
 
 Examples:
-  cargo build --release && $PROG ~/.local/share/v0
-  $PROG --patch-shutdown ~/.local/share/v0
-  $PROG --uninstall ~/.local/share/v0
+  cargo build --release && $PROG       the v0 on PATH
+  $PROG ~/.local/share/v0             a given v0 install
+  $PROG --dry-run                     what it would change
+  $PROG --uninstall                   v0's own files again
 
 Exit status: 0 done (or nothing to do), 1 an error (nothing was changed),
 2 a usage error.
@@ -77,7 +100,6 @@ report() {
 FROM=
 TARGET=
 UNINSTALL=0
-PATCH_SHUTDOWN=0
 DRY_RUN=0
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -92,8 +114,8 @@ while [ $# -gt 0 ]; do
 		;;
 	--from=*) FROM=${1#--from=} ;;
 	--uninstall) UNINSTALL=1 ;;
-	--patch-shutdown) PATCH_SHUTDOWN=1 ;;
 	-n | --dry-run) DRY_RUN=1 ;;
+	--patch-shutdown) usage_error "--patch-shutdown is gone: \`v0 shutdown\` now uses v0-prune through the hooks every install puts in place" ;;
 	--)
 		shift
 		break
@@ -112,10 +134,8 @@ if [ $# -gt 0 ]; then
 	fi
 	TARGET=$1
 fi
-[ -n "$TARGET" ] || usage_error "which v0 install? Give its directory (the one holding bin/v0)"
-if [ "$UNINSTALL" = 1 ]; then
-	[ -z "$FROM" ] || usage_error "--from makes no sense with --uninstall"
-	[ "$PATCH_SHUTDOWN" = 0 ] || usage_error "--patch-shutdown makes no sense with --uninstall (the patch is undone with the rest)"
+if [ "$UNINSTALL" = 1 ] && [ -n "$FROM" ]; then
+	usage_error "--from makes no sense with --uninstall"
 fi
 
 # ---- small helpers ----
@@ -135,20 +155,92 @@ is_elf() {
 	[ "$(od -An -tx1 -N4 -- "$1" 2>/dev/null | tr -d ' \n')" = 7f454c46 ]
 }
 
+# Whether a file is a bash script (its first line runs bash).
+is_bash_script() {
+	case $(sed -n 1p -- "$1" 2>/dev/null) in
+	'#!'*bash*) return 0 ;;
+	*) return 1 ;;
+	esac
+}
+
 # The value of field 2.. of the line for $2 in file $1 ("" if none).
 lookup() {
 	[ -f "$1" ] || return 0
 	awk -v name="$2" '$1 == name { $1 = ""; sub(/^ /, ""); print; exit }' "$1"
 }
 
+# Where a MANIFEST name lives in the install: a path relative to it; a bare
+# name (written by earlier versions of this script) is under bin/.
+target_of() {
+	case $1 in
+	*/*) printf '%s\n' "$1" ;;
+	*) printf 'bin/%s\n' "$1" ;;
+	esac
+}
+
 case_known_name() {
 	case $1 in
+	bin/v0-prune | bin/v0-prune-daemon | "$COMMON" | "$HOOKS") return 0 ;;
+	# Earlier versions: bare names under bin/, and a patched v0-shutdown.
 	v0-prune | v0-prune-daemon | v0-shutdown) return 0 ;;
 	*) return 1 ;;
 	esac
 }
 
-# ---- the v0 install ----
+# Whether a bash file defines function $2.
+defines() {
+	grep -Eq "^[[:space:]]*(function[[:space:]]+)?$2[[:space:]]*\(\)" -- "$1" 2>/dev/null
+}
+
+# ---- which v0 ----
+
+# Whether $1 holds a v0 install: an executable bin/v0 and a bin/v0-prune.
+looks_like_v0() {
+	[ -f "$1/bin/v0" ] && [ -x "$1/bin/v0" ] && [ -f "$1/bin/v0-prune" ]
+}
+
+# The install directory of the v0 program $1, following symbolic links the
+# way bin/v0 finds its own directory.
+install_dir_of() {
+	source=$1
+	hops=0
+	while [ -L "$source" ]; do
+		hops=$((hops + 1))
+		[ "$hops" -le 40 ] || return 1
+		dir=$(CDPATH='' cd -P -- "$(dirname -- "$source")" && pwd -P) || return 1
+		source=$(readlink -- "$source") || return 1
+		case $source in /*) ;; *) source=$dir/$source ;; esac
+	done
+	CDPATH='' cd -P -- "$(dirname -- "$source")/.." 2>/dev/null && pwd -P
+}
+
+DEFAULT_V0=${V0_INSTALL:-${HOME:-}/.local/share/v0}
+HOW=
+if [ -z "$TARGET" ]; then
+	tried=
+	on_path=$(command -v v0 2>/dev/null || true)
+	case $on_path in
+	/*)
+		if found=$(install_dir_of "$on_path") && looks_like_v0 "$found"; then
+			TARGET=$found
+			HOW="the v0 on PATH: $on_path"
+		else
+			tried="the v0 on PATH ($on_path) is not inside a v0 install (no bin/v0 and bin/v0-prune beside it)"
+		fi
+		;;
+	*) tried="no v0 on PATH" ;;
+	esac
+	if [ -z "$TARGET" ]; then
+		if [ -n "${HOME:-}${V0_INSTALL:-}" ] && looks_like_v0 "$DEFAULT_V0"; then
+			TARGET=$DEFAULT_V0
+			HOW="v0's default install directory; $tried"
+		else
+			die "which v0? $tried, and $DEFAULT_V0 (v0's default install directory) holds no v0 install; give its directory (the one holding bin/v0) as an argument"
+		fi
+	fi
+else
+	HOW="given"
+fi
 
 [ -e "$TARGET" ] || die "$TARGET: no such directory"
 [ -d "$TARGET" ] || die "$TARGET is not a directory"
@@ -167,13 +259,21 @@ if ! [ -f "$BIN/v0-prune" ]; then
 	fi
 	die "$V0 does not look like a v0 install: it has bin/v0 but no bin/v0-prune$hint; nothing changed"
 fi
-CHECKED=$BINARIES
-if [ "$PATCH_SHUTDOWN" = 1 ]; then
-	CHECKED="$CHECKED v0-shutdown"
+
+VERSION=
+if [ -f "$V0/VERSION" ]; then
+	VERSION=$(sed -n 1p -- "$V0/VERSION")
 fi
-for name in $CHECKED; do
-	if [ -L "$BIN/$name" ]; then
-		die "bin/$name in $V0 is a symbolic link; run this on the directory holding v0's real files; nothing changed"
+if [ -z "$VERSION" ]; then
+	VERSION=$("$BIN/v0" --version 2>/dev/null | sed -n '1s/^v0 //p') || VERSION=
+fi
+echo "v0 ${VERSION:-(unknown version)} at $V0 ($HOW)"
+
+# ---- the v0 install: what we change must be what we know ----
+
+for name in bin/v0-prune bin/v0-prune-daemon "$COMMON" "$HOOKS"; do
+	if [ -L "$V0/$name" ]; then
+		die "$name in $V0 is a symbolic link; run this on the directory holding v0's real files; nothing changed"
 	fi
 done
 if [ -L "$BIN/$BACKUP" ] || { [ -e "$BIN/$BACKUP" ] && ! [ -d "$BIN/$BACKUP" ]; }; then
@@ -207,31 +307,40 @@ backed_up() {
 # files over new ones.
 check_still_ours() {
 	name=$1
-	[ -f "$BIN/$name" ] || return 0
+	path=$V0/$(target_of "$name")
+	[ -f "$path" ] || return 0
 	recorded=$(lookup "$BIN/$BACKUP/$INSTALLED" "$name")
 	[ -n "$recorded" ] || return 0
-	[ "$(checksum "$BIN/$name")" != "$recorded" ] || return 0
-	if ! { [ -f "$BIN/$BACKUP/$name" ] && cmp -s -- "$BIN/$name" "$BIN/$BACKUP/$name"; }; then
-		die "bin/$name in $V0 has changed since $PROG installed it (was v0 upgraded or reinstalled?), so the backup in bin/$BACKUP is stale: restoring it would put older files over newer ones. If bin/$name is v0's own again, remove bin/$BACKUP by hand; nothing changed"
+	[ "$(checksum "$path")" != "$recorded" ] || return 0
+	if ! { [ -f "$BIN/$BACKUP/$name" ] && cmp -s -- "$path" "$BIN/$BACKUP/$name"; }; then
+		die "$(target_of "$name") in $V0 has changed since $PROG installed it (was v0 upgraded or reinstalled?), so the backup in bin/$BACKUP is stale: restoring it would put older files over newer ones. If $(target_of "$name") is v0's own again, remove bin/$BACKUP by hand; nothing changed"
 	fi
 }
 
 STAGE=
-TRY=
 cleanup() {
 	if [ -n "$STAGE" ]; then
 		rm -rf -- "$STAGE"
-	fi
-	if [ -n "$TRY" ]; then
-		rm -rf -- "$TRY"
 	fi
 }
 trap cleanup EXIT
 trap 'exit 1' HUP INT TERM
 
-# A private directory in bin/, so every move from it is a rename on one filesystem.
+# A private directory in $1 (a directory of the install), so every move
+# from it is a rename on one filesystem; in a dry run, one in $TMPDIR, so
+# nothing in the install is touched.
 make_stage() {
-	STAGE=$(mktemp -d "$BIN/.v0-prune-install.XXXXXX") || die "cannot create a temporary directory in $BIN"
+	cleanup
+	if [ "$DRY_RUN" = 1 ]; then
+		STAGE=$(mktemp -d "${TMPDIR:-/tmp}/v0-prune-install.XXXXXX") || die "cannot create a temporary directory"
+	else
+		STAGE=$(mktemp -d "$1/.v0-prune-install.XXXXXX") || die "cannot create a temporary directory in $1"
+	fi
+}
+
+# Puts the staged file $1 in place at $2 (both absolute), by a rename.
+place() {
+	mv -f -- "$1" "$2"
 }
 
 # ---- uninstall ----
@@ -243,30 +352,35 @@ if [ "$UNINSTALL" = 1 ]; then
 	for name in $(printf '%s\n' "$entries" | awk '{ print $1 }'); do
 		check_still_ours "$name"
 	done
-	[ "$DRY_RUN" = 1 ] || make_stage
+	for name in $(printf '%s\n' "$entries" | awk '{ print $1 }'); do
+		dir=$(dirname -- "$V0/$(target_of "$name")")
+		[ "$DRY_RUN" = 1 ] || [ -w "$dir" ] || die "cannot write to $dir; nothing changed"
+	done
 	# A here-document, not a pipe: a failure must stop us before the backup goes.
 	while read -r name state mode; do
 		[ -n "$name" ] || continue
+		path=$(target_of "$name")
 		if [ "$state" = absent ]; then
-			if [ -e "$BIN/$name" ]; then
-				[ "$DRY_RUN" = 1 ] || rm -f -- "$BIN/$name"
-				report removed remove "bin/$name (v0 had none)"
+			if [ -e "$V0/$path" ]; then
+				[ "$DRY_RUN" = 1 ] || rm -f -- "$V0/$path"
+				report removed remove "$path (v0 had none)"
 			fi
 			continue
 		fi
 		if [ "$DRY_RUN" = 0 ]; then
-			cp -p -- "$BIN/$BACKUP/$name" "$STAGE/$name"
-			case $mode in [0-7][0-7][0-7] | [0-7][0-7][0-7][0-7]) chmod "$mode" "$STAGE/$name" ;; esac
-			mv -f -- "$STAGE/$name" "$BIN/$name"
+			make_stage "$(dirname -- "$V0/$path")"
+			cp -p -- "$BIN/$BACKUP/$name" "$STAGE/file"
+			case $mode in [0-7][0-7][0-7] | [0-7][0-7][0-7][0-7]) chmod "$mode" "$STAGE/file" ;; esac
+			place "$STAGE/file" "$V0/$path"
 		fi
-		report restored restore "bin/$name from bin/$BACKUP/$name (mode ${mode:-unchanged})"
+		report restored restore "$path from bin/$BACKUP/$name (mode ${mode:-unchanged})"
 	done <<ENTRIES
 $entries
 ENTRIES
 	[ "$DRY_RUN" = 1 ] || rm -rf -- "${BIN:?}/$BACKUP"
 	report removed remove "bin/$BACKUP"
 	if [ "$DRY_RUN" = 0 ]; then
-		echo "Done: $V0 runs v0's own prune scripts again. A prune daemon started from the removed binary keeps running until stopped (SIGTERM, or v0 shutdown)."
+		echo "Done: $V0 runs v0's own prune scripts and functions again. A prune daemon started from the removed binary keeps running until stopped (SIGTERM, or v0 shutdown)."
 	fi
 	exit 0
 fi
@@ -284,6 +398,7 @@ fi
 [ -d "$FROM" ] || die "--from $FROM: no such directory"
 FROM=$(CDPATH='' cd -P -- "$FROM" && pwd -P)
 [ "$FROM" != "$BIN" ] || die "--from is $V0's own bin/: give the directory where v0-prune was built (e.g. target/release); nothing changed"
+[ -f "$HOOKS_FILE" ] || die "$HOOKS_FILE is missing from this checkout; nothing changed"
 VERSIONS=
 for name in $BINARIES; do
 	if ! [ -f "$FROM/$name" ] || ! [ -x "$FROM/$name" ]; then
@@ -300,84 +415,103 @@ for name in $BINARIES; do
 "
 done
 
-# ---- install: what to back up, and the checks before the first change ----
+# ---- install: is this a v0 we know? ----
 
-FILES=$BINARIES
-[ "$PATCH_SHUTDOWN" = 0 ] || FILES="$FILES v0-shutdown"
-TO_BACK_UP=
+# Refuses this v0 (nothing is changed yet), saying what did not match.
+unknown_v0() {
+	die "v0 ${VERSION:-(unknown version)} at $V0 is not a v0 this v0-prune knows how to hook into: $* (is this v0 newer than this v0-prune?); nothing changed"
+}
+
+FILES="bin/v0-prune bin/v0-prune-daemon $HOOKS $COMMON"
+# A v0 upgraded in place since the last install: said first, as such.
 for name in $FILES; do
 	if backed_up "$name"; then
 		check_still_ours "$name"
+	fi
+done
+
+[ -f "$V0/$COMMON" ] || unknown_v0 "it has no $COMMON (the library every v0 command sources)"
+for lib in "$PRUNING" "$PRUNE_DAEMON"; do
+	grep -Eq "^[[:space:]]*(source|\.)[[:space:]].*/$lib[\"']?[[:space:]]*(#.*)?$" -- "$V0/$COMMON" ||
+		unknown_v0 "$COMMON does not source $lib"
+done
+for fn in v0_prune_mergeq v0_prune_logs; do
+	defines "$V0/$PRUNING" "$fn" || unknown_v0 "$PRUNING does not define $fn"
+done
+defines "$V0/$PRUNE_DAEMON" prune_daemon_wait || unknown_v0 "$PRUNE_DAEMON does not define prune_daemon_wait"
+[ -f "$V0/$SHUTDOWN" ] || unknown_v0 "it has no $SHUTDOWN"
+for fn in prune_daemon_wait v0_prune_mergeq v0_prune_logs; do
+	grep -Eq "(^|[^[:alnum:]_])$fn([^[:alnum:]_]|$)" -- "$V0/$SHUTDOWN" ||
+		unknown_v0 "$SHUTDOWN does not call $fn, so v0-prune's $fn would not be used by \`v0 shutdown\`"
+done
+
+TO_BACK_UP=
+for name in $FILES; do
+	if backed_up "$name"; then
 		continue
 	fi
-	# Never save one of our own binaries as "v0's original".
-	if [ "$name" != v0-shutdown ] && [ -f "$BIN/$name" ] && is_elf "$BIN/$name"; then
-		die "bin/$name in $V0 is already a compiled program, not v0's bash script, and there is no backup of v0's original: reinstall v0 first (or restore its bin/$name), then run $PROG again; nothing changed"
-	fi
+	path=$V0/$name
+	case $name in
+	bin/*)
+		# Never save one of our own binaries as "v0's original".
+		if [ -f "$path" ] && is_elf "$path"; then
+			die "$name in $V0 is already a compiled program, not v0's bash script, and there is no backup of v0's original: reinstall v0 first (or restore its $name), then run $PROG again; nothing changed"
+		fi
+		if [ -f "$path" ] && ! { is_bash_script "$path" && grep -q 'v0-common\.sh' -- "$path"; }; then
+			unknown_v0 "$name is not v0's bash script (a #!...bash script that sources v0-common.sh)"
+		fi
+		;;
+	"$HOOKS")
+		[ ! -e "$path" ] || unknown_v0 "it already has a $HOOKS that $PROG did not put there (no backup records it)"
+		;;
+	"$COMMON")
+		if grep -qF 'v0-prune-hooks.sh' -- "$path"; then
+			die "$COMMON in $V0 already loads v0-prune-hooks.sh, but there is no backup of v0's original: reinstall v0 first, then run $PROG again; nothing changed"
+		fi
+		;;
+	esac
 	TO_BACK_UP="$TO_BACK_UP $name"
 done
 
-SHUTDOWN_PATCHED=0
-if [ "$PATCH_SHUTDOWN" = 1 ]; then
-	[ -f "$BIN/v0-shutdown" ] || die "$V0 has no bin/v0-shutdown to patch; nothing changed"
-	[ -f "$PATCH_FILE" ] || die "the patch $PATCH_FILE is missing; nothing changed"
-	command -v patch >/dev/null 2>&1 || die "--patch-shutdown needs the \`patch\` program, which is not on PATH; nothing changed"
-	if backed_up v0-shutdown && [ -n "$(lookup "$BIN/$BACKUP/$INSTALLED" v0-shutdown)" ]; then
-		SHUTDOWN_PATCHED=1
-	fi
-fi
-
-if [ "$DRY_RUN" = 0 ]; then
-	make_stage
-fi
-
-# The patch, tried on a copy: it must apply cleanly before anything changes.
-if [ "$PATCH_SHUTDOWN" = 1 ] && [ "$SHUTDOWN_PATCHED" = 0 ]; then
-	TRY=$(mktemp -d "${TMPDIR:-/tmp}/v0-prune-patch.XXXXXX") || die "cannot create a temporary directory"
-	mkdir "$TRY/bin"
-	cp -p -- "$BIN/v0-shutdown" "$TRY/bin/v0-shutdown"
-	if ! out=$(patch -p1 -N -s -d "$TRY" <"$PATCH_FILE" 2>&1); then
-		# Rejects went to the scratch copy, which is about to go.
-		printf '%s\n' "$out" | sed -e 's/ -- saving rejects to file .*//' -e 's/^/patch: /' >&2
-		die "$PATCH_FILE does not apply to $V0/bin/v0-shutdown (it was written against the contract's description of v0-shutdown, not v0's own file): make the change by hand as README.md's \"Using with v0\" says, or install without --patch-shutdown; nothing changed"
-	fi
-	if [ "$DRY_RUN" = 0 ]; then
-		cp -p -- "$TRY/bin/v0-shutdown" "$STAGE/v0-shutdown"
-	fi
-fi
+# Every directory we write to, before the first change.
+for dir in "$BIN" "$(dirname -- "$V0/$COMMON")"; do
+	[ "$DRY_RUN" = 1 ] || [ -w "$dir" ] || die "cannot write to $dir; nothing changed"
+done
 
 # ---- install: back up (once), then replace ----
 
-# Backups: a new backup directory is built in the stage and renamed into
+# Backups: a new backup directory is built in a stage and renamed into
 # place, so it exists complete or not at all.
 if [ -n "$TO_BACK_UP" ]; then
 	dest=$BIN/$BACKUP
 	if [ "$HAVE_BACKUP" = 0 ] && [ "$DRY_RUN" = 0 ]; then
+		make_stage "$BIN"
 		dest=$STAGE/$BACKUP
 		mkdir "$dest"
 		{
 			echo "# v0's original files, saved by v0-prune's $PROG; \`$PROG --uninstall\` restores them."
-			echo "# name, state (original: saved here; absent: v0 had none), mode"
+			echo "# path in the v0 install, state (original: saved here; absent: v0 had none), mode"
 		} >"$dest/$MANIFEST"
 	fi
 	for name in $TO_BACK_UP; do
-		if [ -f "$BIN/$name" ]; then
-			mode=$(mode_of "$BIN/$name")
+		if [ -f "$V0/$name" ]; then
+			mode=$(mode_of "$V0/$name")
 			if [ "$DRY_RUN" = 0 ]; then
-				cp -p -- "$BIN/$name" "$dest/.$name.tmp"
-				mv -f -- "$dest/.$name.tmp" "$dest/$name"
+				mkdir -p -- "$(dirname -- "$dest/$name")"
+				cp -p -- "$V0/$name" "$dest/$name.tmp"
+				mv -f -- "$dest/$name.tmp" "$dest/$name"
 				cp -p -- "$dest/$MANIFEST" "$dest/.$MANIFEST.tmp"
 				echo "$name original $mode" >>"$dest/.$MANIFEST.tmp"
 				mv -f -- "$dest/.$MANIFEST.tmp" "$dest/$MANIFEST"
 			fi
-			report "backed up" "back up" "bin/$name -> bin/$BACKUP/$name (mode $mode)"
+			report "backed up" "back up" "$name -> bin/$BACKUP/$name (mode $mode)"
 		else
 			if [ "$DRY_RUN" = 0 ]; then
 				cp -p -- "$dest/$MANIFEST" "$dest/.$MANIFEST.tmp"
 				echo "$name absent" >>"$dest/.$MANIFEST.tmp"
 				mv -f -- "$dest/.$MANIFEST.tmp" "$dest/$MANIFEST"
 			fi
-			report noted note "v0 has no bin/$name (--uninstall will remove ours)"
+			report noted note "v0 has no $name (--uninstall will remove ours)"
 		fi
 	done
 	if [ "$HAVE_BACKUP" = 0 ] && [ "$DRY_RUN" = 0 ]; then
@@ -389,8 +523,8 @@ for name in $FILES; do
 	*" $name "*) ;;
 	*)
 		case $(lookup "$BIN/$BACKUP/$MANIFEST" "$name") in
-		absent*) echo "kept the note that v0 has no bin/$name of its own (bin/$BACKUP/$MANIFEST)" ;;
-		*) echo "kept the backup of v0's original bin/$name (bin/$BACKUP/$name)" ;;
+		absent*) echo "kept the note that v0 has no $name of its own (bin/$BACKUP/$MANIFEST)" ;;
+		*) echo "kept the backup of v0's original $name (bin/$BACKUP/$name)" ;;
 		esac
 		;;
 	esac
@@ -401,37 +535,51 @@ record_installed() {
 	if [ "$DRY_RUN" = 0 ]; then
 		{
 			[ -f "$BIN/$BACKUP/$INSTALLED" ] && awk -v name="$1" '$1 != name' "$BIN/$BACKUP/$INSTALLED"
-			echo "$1 $(checksum "$BIN/$1")"
+			echo "$1 $(checksum "$V0/$1")"
 		} >"$BIN/$BACKUP/.$INSTALLED.tmp"
 		mv -f -- "$BIN/$BACKUP/.$INSTALLED.tmp" "$BIN/$BACKUP/$INSTALLED"
 	fi
 }
 
+# Puts file $1 (built in the stage by the caller) at $V0/$2 unless that holds the same bytes.
+install_file() {
+	if [ -f "$V0/$2" ] && cmp -s -- "$1" "$V0/$2"; then
+		echo "up to date: $2 ($3)"
+		rm -f -- "$1"
+	else
+		[ "$DRY_RUN" = 1 ] || place "$1" "$V0/$2"
+		report installed install "$2 ($3)"
+	fi
+	record_installed "$2"
+}
+
 for name in $BINARIES; do
 	version=$(printf '%s' "$VERSIONS" | awk -v name="$name" '$1 == name { $1 = ""; sub(/^ /, ""); print; exit }')
-	if [ -f "$BIN/$name" ] && cmp -s -- "$FROM/$name" "$BIN/$name"; then
-		echo "up to date: bin/$name ($version)"
-	else
-		if [ "$DRY_RUN" = 0 ]; then
-			cp -- "$FROM/$name" "$STAGE/$name"
-			chmod 755 "$STAGE/$name"
-			mv -f -- "$STAGE/$name" "$BIN/$name"
-		fi
-		report installed install "bin/$name ($version, from $FROM)"
-	fi
-	record_installed "$name"
+	make_stage "$BIN"
+	cp -- "$FROM/$name" "$STAGE/$name"
+	chmod 755 "$STAGE/$name"
+	install_file "$STAGE/$name" "bin/$name" "$version, from $FROM"
 done
 
-if [ "$PATCH_SHUTDOWN" = 1 ]; then
-	if [ "$SHUTDOWN_PATCHED" = 1 ]; then
-		echo "up to date: bin/v0-shutdown (patched earlier)"
-	else
-		[ "$DRY_RUN" = 1 ] || mv -f -- "$STAGE/v0-shutdown" "$BIN/v0-shutdown"
-		report patched patch "bin/v0-shutdown with assets/v0-shutdown.patch (\`v0 shutdown\` calls \`v0-prune shutdown\`)"
-		record_installed v0-shutdown
-	fi
+# The hooks first, then the line that loads them.
+make_stage "$(dirname -- "$V0/$HOOKS")"
+cp -- "$HOOKS_FILE" "$STAGE/hooks"
+chmod 644 "$STAGE/hooks"
+install_file "$STAGE/hooks" "$HOOKS" "prune_daemon_wait, v0_prune_mergeq and v0_prune_logs run v0-prune"
+
+# v0-common.sh: v0's original (from the backup once there is one) plus our line.
+original=$V0/$COMMON
+if backed_up "$COMMON"; then
+	original=$BIN/$BACKUP/$COMMON
 fi
+make_stage "$(dirname -- "$V0/$COMMON")"
+cp -p -- "$original" "$STAGE/common"
+if [ -s "$STAGE/common" ] && [ "$(tail -c 1 -- "$STAGE/common" | od -An -c | tr -d ' ')" != '\n' ]; then
+	echo >>"$STAGE/common"
+fi
+printf '%s\n' "$HOOK_LINE" >>"$STAGE/common"
+install_file "$STAGE/common" "$COMMON" "one line appended: it loads $HOOKS"
 
 if [ "$DRY_RUN" = 0 ]; then
-	echo "Done: \`v0 prune\`, \`v0 prune top\` and v0's prune daemon run v0-prune in $V0. Undo with: $PROG --uninstall $V0"
+	echo "Done: \`v0 prune\`, \`v0 prune top\`, v0's prune daemon and \`v0 shutdown\` run v0-prune in $V0. Undo with: $PROG --uninstall $V0"
 fi

@@ -3,6 +3,11 @@
 //! returning the moment it has exited; kills it if it has not within the
 //! timeout; then prunes the merge queue and logs once more, here.
 //!
+//! Its two halves also run alone, for v0's own `bin/v0-shutdown`: once
+//! installed (`assets/v0-prune-hooks.sh`), v0's `prune_daemon_wait` runs
+//! `--drain-only`, and `v0_prune_mergeq` / `v0_prune_logs` run `--only
+//! mergeq` / `--only logs`, which print those functions' own lines.
+//!
 //! Exit status: 0 done; 1 an error (or the final prune reported errors);
 //! 4 the daemon had to be killed (the final prune still ran).
 
@@ -18,8 +23,11 @@ use v0_prune_daemon::{read_pid, run_summary};
 use v0_prune_shared::client::{Client, DEFAULT_TIMEOUT, Subscription, Update};
 use v0_prune_shared::config::Project;
 use v0_prune_shared::paths::BuildDir;
+use v0_prune_shared::platform;
 use v0_prune_shared::protocol::{DaemonState, Event};
-use v0_prune_shared::prune::{self, Cutoff, PruneError, RunLock, RunOptions};
+use v0_prune_shared::prune::{
+    self, Cutoff, LogsReport, PruneError, QueueReport, RunLock, RunOptions, Skipped,
+};
 use v0_prune_shared::units::human_bytes;
 
 use crate::daemon_ctl::{self, DaemonPid, DaemonProcess, Probe};
@@ -47,9 +55,52 @@ pub struct ShutdownArgs {
     /// Say what would be stopped and pruned; change nothing
     #[arg(short = 'n', long)]
     pub dry_run: bool,
+    /// Only stop the daemon (its current run finishes first); prune nothing,
+    /// print nothing but warnings
+    ///
+    /// v0's prune_daemon_wait: once installed into v0, v0's own `v0 shutdown`
+    /// runs this between its lines "Waiting for background pruning to
+    /// complete..." and "Background pruning stopped".
+    ///
+    /// Example: v0-prune shutdown --drain-only
+    #[arg(long, conflicts_with_all = ["dry_run", "only"])]
+    pub drain_only: bool,
+    /// Leave the daemon alone; prune only the merge queue or only the logs,
+    /// in v0's words
+    ///
+    /// v0's v0_prune_mergeq and v0_prune_logs [--dry-run]: once installed
+    /// into v0, `v0 shutdown` runs these after "Pruning old mergeq
+    /// entries..." and "Pruning old log entries...", and they print v0's
+    /// lines ("Pruned 3 mergeq entries older than 6 hours", "Pruned 40 lines
+    /// from: logs/worker.log"), plus a line per item left alone and why.
+    ///
+    /// Examples: v0-prune shutdown --only mergeq;
+    /// v0-prune shutdown --only logs --dry-run
+    #[arg(long, value_enum, value_name = "PART")]
+    pub only: Option<Part>,
     /// The build directory (overrides BUILD_DIR and .v0.rc)
     #[arg(long, value_name = "DIR")]
     pub build_dir: Option<PathBuf>,
+}
+
+/// One half of the final prune, for `--only`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Part {
+    /// `mergeq/queue.json`: old completed, failed and conflict entries (v0_prune_mergeq).
+    Mergeq,
+    /// Every `*.log`: lines older than the retention (v0_prune_logs).
+    Logs,
+}
+
+/// What `v0-prune shutdown` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Stop the daemon, then prune merge queue and logs once more.
+    Full,
+    /// Stop the daemon, silently but for warnings (`--drain-only`).
+    DrainOnly,
+    /// Prune one part in v0's words; leave the daemon alone (`--only`).
+    Only(Part),
 }
 
 /// How to shut down.
@@ -62,6 +113,8 @@ pub struct ShutdownOptions {
     /// Show progress on one line rewritten in place (stderr is a terminal)
     /// rather than a line per change.
     pub live_progress: bool,
+    /// All, or one half.
+    pub mode: Mode,
 }
 
 /// `v0-prune shutdown` from `main`: discovery, the command, errors on stderr.
@@ -70,6 +123,11 @@ pub fn main(args: &ShutdownArgs) -> ExitCode {
         timeout: Duration::from_secs(args.timeout),
         dry_run: args.dry_run,
         live_progress: io::stderr().is_terminal(),
+        mode: match (args.drain_only, args.only) {
+            (true, _) => Mode::DrainOnly,
+            (false, Some(part)) => Mode::Only(part),
+            (false, None) => Mode::Full,
+        },
     };
     let result = daemon_ctl::discover(args.build_dir.as_deref()).and_then(|project| {
         let (stdout, stderr) = (io::stdout(), io::stderr());
@@ -97,6 +155,25 @@ pub fn shutdown(
     err: &mut dyn Write,
 ) -> anyhow::Result<ExitCode> {
     let build = &project.build_dir;
+    match options.mode {
+        Mode::Full => {}
+        Mode::DrainOnly => {
+            let stopped = if build.root().is_dir() {
+                daemon_ctl::block_on(stop(build, options, &mut io::sink(), err))??
+            } else {
+                Stopped::NotRunning
+            };
+            return Ok(ExitCode::from(match stopped {
+                Stopped::Killed => EXIT_KILLED,
+                Stopped::NotRunning | Stopped::Drained => 0,
+            }));
+        }
+        Mode::Only(part) => {
+            let clean = prune_part(project, part, options.dry_run, out, err)?;
+            out.flush()?;
+            return Ok(ExitCode::from(if clean { 0 } else { 1 }));
+        }
+    }
     let stopped = if options.dry_run {
         match daemon_ctl::daemon_process(build) {
             DaemonProcess::Running { pid: Some(pid) } => {
@@ -133,14 +210,35 @@ async fn stop(
     let hello_within = DEFAULT_TIMEOUT.min(options.timeout.max(Duration::from_millis(200)));
     let (daemon, exited) = match daemon_ctl::probe(build, CLIENT_NAME, hello_within).await {
         Probe::NotRunning => {
-            writeln!(out, "No prune daemon running")?;
-            return Ok(Stopped::NotRunning);
+            let Some(pid) = foreign_daemon(build) else {
+                writeln!(out, "No prune daemon running")?;
+                return Ok(Stopped::NotRunning);
+            };
+            // v0's own bash daemon, still running from before the install:
+            // no lock or socket of ours, only the pid file names it. v0's
+            // prune_daemon_wait would stop it; so do we, without polling.
+            writeln!(out, "Waiting for background pruning to complete...")?;
+            out.flush()?;
+            writeln!(
+                err,
+                "The prune daemon (pid {pid}) is not v0-prune's (v0's own, started before v0-prune was installed?); asking it to stop with SIGTERM"
+            )?;
+            let daemon = DaemonPid::open(pid);
+            daemon
+                .signal(Signal::TERM)
+                .with_context(|| format!("sending SIGTERM to the prune daemon (pid {pid})"))?;
+            let exited = tokio::time::timeout_at(deadline, daemon.exited())
+                .await
+                .is_ok();
+            (daemon, exited)
         }
         Probe::Answering(client) => {
             writeln!(out, "Waiting for background pruning to complete...")?;
             out.flush()?;
             let daemon = DaemonPid::open(client.daemon_pid());
-            let mut progress = Progress::new(options.live_progress);
+            // v0's own shutdown waits without a word; a terminal still sees what for.
+            let quiet = options.mode == Mode::DrainOnly && !options.live_progress;
+            let mut progress = Progress::new(options.live_progress, quiet);
             let exited = drain(build, client, &daemon, deadline, &mut progress, err).await?;
             progress.clear(err)?;
             (daemon, exited)
@@ -195,6 +293,18 @@ async fn stop(
     }
     writeln!(out, "Background pruning stopped")?;
     Ok(Stopped::Killed)
+}
+
+/// The pid of a live process that `.prune-daemon.pid` names while no
+/// daemon of ours holds the build directory: v0's bash daemon. A pid reused
+/// by another program (after a daemon was killed) is left alone where its
+/// command line can be read; elsewhere we trust the pid file, as v0 does.
+fn foreign_daemon(build: &BuildDir) -> Option<u32> {
+    read_pid(&build.pid_file()).filter(|pid| {
+        *pid != std::process::id()
+            && platform::pid_alive(*pid)
+            && platform::command_line_mentions(*pid, "prune-daemon") != Some(false)
+    })
 }
 
 /// Drains an answering daemon: follows its events (to show what we wait
@@ -254,15 +364,24 @@ async fn next_update(events: &mut Option<Subscription>) -> Option<Update> {
 #[derive(Debug)]
 struct Progress {
     live: bool,
+    /// Print nothing at all.
+    quiet: bool,
     shown: Option<String>,
 }
 
 impl Progress {
-    fn new(live: bool) -> Self {
-        Self { live, shown: None }
+    fn new(live: bool, quiet: bool) -> Self {
+        Self {
+            live,
+            quiet,
+            shown: None,
+        }
     }
 
     fn show(&mut self, err: &mut dyn Write, update: &Update) -> io::Result<()> {
+        if self.quiet {
+            return Ok(());
+        }
         let text = match update {
             Update::Snapshot { snapshot, .. } => match &snapshot.current_run {
                 Some(run) => format!("waiting for run #{}: {}", run.run_id, progress(run)),
@@ -338,18 +457,7 @@ fn final_prune(
         // Only reads; taking the lock would create its file.
         prune::run_locked(build, &options, &mut prune::ignore_events)
     } else {
-        let _lock = match RunLock::try_acquire(build) {
-            Ok(lock) => lock,
-            Err(PruneError::Busy(_)) => {
-                writeln!(
-                    err,
-                    "Another prune is running in {} (it holds .prune-daemon.lock); waiting for it to finish...",
-                    build.root().display()
-                )?;
-                RunLock::acquire(build).context("waiting for the other prune to finish")?
-            }
-            Err(error) => return Err(anyhow::Error::new(error).context("taking the prune lock")),
-        };
+        let _lock = acquire_run_lock(build, err)?;
         prune::run_locked(build, &options, &mut prune::ignore_events)
     };
     report::write_run(out, &report).context("writing the report")?;
@@ -357,6 +465,130 @@ fn final_prune(
         writeln!(err, "Error: {error}")?;
     }
     Ok(report.errors.is_empty())
+}
+
+/// `--only PART`: one half of the final prune, under the run lock (a dry
+/// run only reads), printed as v0's function for it prints. False when it
+/// reported errors (printed on `err`).
+fn prune_part(
+    project: &Project,
+    part: Part,
+    dry_run: bool,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> anyhow::Result<bool> {
+    let build = &project.build_dir;
+    // v0's functions return without a word when there is no build directory.
+    if !build.root().is_dir() {
+        return Ok(true);
+    }
+    let options = RunOptions {
+        cutoff: Cutoff::before(jiff::Timestamp::now(), project.settings.retention),
+        dry_run,
+    };
+    let _lock = if dry_run {
+        None
+    } else {
+        Some(acquire_run_lock(build, err)?)
+    };
+    let age = retention_words(project.settings.retention);
+    let result = match part {
+        Part::Mergeq => prune::queue::prune(build, &options, &mut prune::ignore_events)
+            .map(|queue| write_v0_mergeq(out, &queue, dry_run, &age)),
+        Part::Logs => prune::logs::prune_all(build, &options, &mut prune::ignore_events)
+            .map(|logs| write_v0_logs(out, &logs, dry_run, &age)),
+    };
+    match result {
+        Ok(written) => {
+            written.context("writing the report")?;
+            Ok(true)
+        }
+        Err(error) => {
+            let what = match part {
+                Part::Mergeq => "merge queue",
+                Part::Logs => "logs",
+            };
+            writeln!(err, "Error: {what}: {error}")?;
+            Ok(false)
+        }
+    }
+}
+
+/// The run lock, waiting (and saying so) while another prune holds it.
+fn acquire_run_lock(build: &BuildDir, err: &mut dyn Write) -> anyhow::Result<RunLock> {
+    match RunLock::try_acquire(build) {
+        Ok(lock) => Ok(lock),
+        Err(PruneError::Busy(_)) => {
+            writeln!(
+                err,
+                "Another prune is running in {} (it holds .prune-daemon.lock); waiting for it to finish...",
+                build.root().display()
+            )?;
+            RunLock::acquire(build).context("waiting for the other prune to finish")
+        }
+        Err(error) => Err(anyhow::Error::new(error).context("taking the prune lock")),
+    }
+}
+
+/// The retention as v0 words its fixed one ("6 hours"): hours, minutes or
+/// seconds, the largest that divides it, so 90 minutes stay "90 minutes".
+pub fn retention_words(retention: Duration) -> String {
+    let secs = retention.as_secs();
+    let (count, unit) = [(3_600, "hour"), (60, "minute")]
+        .into_iter()
+        .find(|(size, _)| secs >= *size && secs % size == 0)
+        .map_or((secs, "second"), |(size, unit)| (secs / size, unit));
+    let plural = if count == 1 { "" } else { "s" };
+    format!("{count} {unit}{plural}")
+}
+
+/// What v0's `v0_prune_mergeq [--dry-run]` prints, plus the entries we kept
+/// on purpose and why. Nothing without a queue or with an empty one, as v0.
+fn write_v0_mergeq(
+    out: &mut dyn Write,
+    queue: &QueueReport,
+    dry_run: bool,
+    age: &str,
+) -> io::Result<()> {
+    if !queue.present || queue.entries_before == 0 {
+        return Ok(());
+    }
+    let removed = queue.removed.len();
+    match (removed, dry_run) {
+        (0, false) => {}
+        (0, true) => writeln!(out, "No mergeq entries older than {age} to prune")?,
+        (n, false) => writeln!(out, "Pruned {n} mergeq entries older than {age}")?,
+        (n, true) => writeln!(out, "Would prune {n} mergeq entries older than {age}")?,
+    }
+    write_skips(out, &queue.skipped)
+}
+
+/// What v0's `v0_prune_logs [--dry-run]` prints, plus the files we left
+/// alone and why. Nothing when there is no `*.log` at all, as v0.
+fn write_v0_logs(
+    out: &mut dyn Write,
+    logs: &LogsReport,
+    dry_run: bool,
+    age: &str,
+) -> io::Result<()> {
+    if logs.files_examined == 0 && logs.skipped.is_empty() {
+        return Ok(());
+    }
+    let verb = if dry_run { "Would prune" } else { "Pruned" };
+    for log in &logs.pruned {
+        writeln!(out, "{verb} {} lines from: {}", log.lines_removed, log.path)?;
+    }
+    if logs.pruned.is_empty() && dry_run {
+        writeln!(out, "No log entries older than {age} to prune")?;
+    }
+    write_skips(out, &logs.skipped)
+}
+
+fn write_skips(out: &mut dyn Write, skipped: &[Skipped]) -> io::Result<()> {
+    for skip in skipped {
+        writeln!(out, "Skipped {}: {}", skip.item, skip.reason)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -388,9 +620,104 @@ mod tests {
         }
     }
 
+    fn printed(write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> String {
+        let mut buffer = Vec::new();
+        write(&mut buffer).expect("writing to a Vec");
+        String::from_utf8(buffer).expect("utf-8")
+    }
+
+    #[test]
+    fn the_retention_in_v0s_words() {
+        for (secs, words) in [
+            (6 * 3600, "6 hours"),
+            (3600, "1 hour"),
+            (90 * 60, "90 minutes"),
+            (2 * 86_400, "48 hours"),
+            (45, "45 seconds"),
+            (3601, "3601 seconds"),
+        ] {
+            assert_eq!(retention_words(Duration::from_secs(secs)), words);
+        }
+    }
+
+    #[test]
+    fn only_mergeq_prints_what_v0_prune_mergeq_prints() {
+        let mut queue = QueueReport {
+            present: true,
+            entries_before: 5,
+            removed: vec![
+                prune::RemovedEntry {
+                    label: "a".into(),
+                    status: "completed".into(),
+                };
+                2
+            ],
+            ..QueueReport::default()
+        };
+        let age = "6 hours";
+        assert_eq!(
+            printed(|out| write_v0_mergeq(out, &queue, false, age)),
+            "Pruned 2 mergeq entries older than 6 hours\n"
+        );
+        assert_eq!(
+            printed(|out| write_v0_mergeq(out, &queue, true, age)),
+            "Would prune 2 mergeq entries older than 6 hours\n"
+        );
+        queue.removed.clear();
+        assert_eq!(printed(|out| write_v0_mergeq(out, &queue, false, age)), "");
+        assert_eq!(
+            printed(|out| write_v0_mergeq(out, &queue, true, age)),
+            "No mergeq entries older than 6 hours to prune\n"
+        );
+        // v0 says nothing of a missing or empty queue, even in a dry run.
+        queue.entries_before = 0;
+        assert_eq!(printed(|out| write_v0_mergeq(out, &queue, true, age)), "");
+        let absent = QueueReport::default();
+        assert_eq!(printed(|out| write_v0_mergeq(out, &absent, true, age)), "");
+    }
+
+    #[test]
+    fn only_logs_prints_what_v0_prune_logs_prints_and_our_skips() {
+        let mut logs = LogsReport {
+            files_examined: 3,
+            pruned: vec![prune::LogOutcome {
+                path: "logs/mergeq.log".into(),
+                lines_removed: 12,
+                bytes_before: 100,
+                bytes_after: 10,
+                method: prune::LogMethod::Rewrite,
+            }],
+            skipped: vec![Skipped {
+                item: "logs/worker.log".into(),
+                reason: "held open by a writer without O_APPEND (pid 7)".into(),
+            }],
+            ..LogsReport::default()
+        };
+        let age = "6 hours";
+        assert_eq!(
+            printed(|out| write_v0_logs(out, &logs, false, age)),
+            "Pruned 12 lines from: logs/mergeq.log\n\
+             Skipped logs/worker.log: held open by a writer without O_APPEND (pid 7)\n"
+        );
+        logs.skipped.clear();
+        assert_eq!(
+            printed(|out| write_v0_logs(out, &logs, true, age)),
+            "Would prune 12 lines from: logs/mergeq.log\n"
+        );
+        logs.pruned.clear();
+        assert_eq!(printed(|out| write_v0_logs(out, &logs, false, age)), "");
+        assert_eq!(
+            printed(|out| write_v0_logs(out, &logs, true, age)),
+            "No log entries older than 6 hours to prune\n"
+        );
+        // No *.log at all: v0 returns before its "No log entries" line.
+        logs.files_examined = 0;
+        assert_eq!(printed(|out| write_v0_logs(out, &logs, true, age)), "");
+    }
+
     #[test]
     fn without_a_terminal_each_change_is_one_line_and_progress_is_quiet() {
-        let mut progress = Progress::new(false);
+        let mut progress = Progress::new(false, false);
         let mut err = Vec::new();
         for update in [
             run_started(12),
@@ -409,7 +736,7 @@ mod tests {
 
     #[test]
     fn on_a_terminal_one_line_is_rewritten_then_cleared() {
-        let mut progress = Progress::new(true);
+        let mut progress = Progress::new(true, false);
         let mut err = Vec::new();
         progress.show(&mut err, &progress_event(340)).expect("show");
         progress.clear(&mut err).expect("clear");
@@ -431,7 +758,7 @@ mod tests {
             bytes_reclaimed: 0,
             current: None,
         });
-        let mut progress = Progress::new(false);
+        let mut progress = Progress::new(false, false);
         let mut err = Vec::new();
         progress
             .show(
