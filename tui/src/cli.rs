@@ -128,6 +128,8 @@ Examples:
   v0-prune shutdown                 drain the daemon, then prune once more
   v0-prune shutdown --timeout 60    give its current run a minute before killing it
   v0-prune shutdown -n              say what would be stopped and pruned
+  v0-prune shutdown --drain-only    only stop the daemon (v0's prune_daemon_wait, after the install)
+  v0-prune shutdown --only logs -n  only v0's log section, as v0_prune_logs --dry-run prints it
 
 Exit status:
   0  the daemon stopped (or was not running) and the final prune went well
