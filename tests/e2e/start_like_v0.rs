@@ -222,6 +222,8 @@ fn a_project_made_by_v0_init_is_found_with_its_profile_settings() {
     // profile's 1 h.
     let build = root.join(".v0/build");
     std::fs::create_dir_all(build.join("logs")).expect("build dir");
+    // v0 prunes logs only where operations/ exists (else: `No operations to prune`).
+    std::fs::create_dir_all(build.join("operations")).expect("operations dir");
     let (old, new) = (stamp(hours(2)), stamp(hours(0)));
     let worker = build.join("logs/worker.log");
     std::fs::write(&worker, format!("[{old}] two hours ago\n[{new}] now\n")).expect("log");
@@ -289,6 +291,16 @@ fn plain_prune_takes_over_from_v0s_bash_daemon() {
     );
     let bash = project.daemon_pid().expect("the bash daemon's pid");
     project.wait_for_daemon_log("Sleeping for 3600s until next prune cycle");
+
+    // `status` names it for what it is, and says what will happen to it.
+    let status = project.v0_prune(["status"]).run();
+    status.expect_code(0).expect_line(&format!(
+        "Prune daemon: v0's own bash daemon (pid {bash}), not v0-prune's"
+    ));
+    let json = project.v0_prune(["status", "--json"]).run();
+    let json: serde_json::Value = serde_json::from_str(&json.stdout).expect("status JSON");
+    assert_eq!(json["daemon"], "v0_bash_daemon", "{json}");
+    assert_eq!(json["pid"], bash, "{json}");
 
     let run = project
         .v0_prune(Vec::<&str>::new())

@@ -19,11 +19,10 @@ use std::time::Duration;
 use anyhow::{Context as _, anyhow};
 use rustix::process::Signal;
 use tokio::time::Instant;
-use v0_prune_daemon::{read_pid, run_summary};
+use v0_prune_daemon::{read_pid, run_summary, takeover};
 use v0_prune_shared::client::{Client, DEFAULT_TIMEOUT, Subscription, Update};
 use v0_prune_shared::config::Project;
 use v0_prune_shared::paths::BuildDir;
-use v0_prune_shared::platform;
 use v0_prune_shared::protocol::{DaemonState, Event};
 use v0_prune_shared::prune::{
     self, Cutoff, LogsReport, PruneError, QueueReport, RunLock, RunOptions, Skipped,
@@ -295,16 +294,12 @@ async fn stop(
     Ok(Stopped::Killed)
 }
 
-/// The pid of a live process that `.prune-daemon.pid` names while no
-/// daemon of ours holds the build directory: v0's bash daemon. A pid reused
-/// by another program (after a daemon was killed) is left alone where its
-/// command line can be read; elsewhere we trust the pid file, as v0 does.
+/// The pid of v0's bash daemon when `.prune-daemon.pid` names one while no
+/// daemon of ours holds the build directory; the same test the takeover
+/// uses, so a pid reused by another program (after a daemon was killed) is
+/// left alone.
 fn foreign_daemon(build: &BuildDir) -> Option<u32> {
-    read_pid(&build.pid_file()).filter(|pid| {
-        *pid != std::process::id()
-            && platform::pid_alive(*pid)
-            && platform::command_line_mentions(*pid, "prune-daemon") != Some(false)
-    })
+    takeover::find_bash_daemon(build, Some(std::process::id())).map(|bash| bash.pid)
 }
 
 /// Drains an answering daemon: follows its events (to show what we wait

@@ -11,7 +11,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde::Serialize;
-use v0_prune_daemon::{History, history_path, run_summary};
+use v0_prune_daemon::{History, history_path, run_summary, takeover};
 use v0_prune_shared::client::{ClientError, DEFAULT_TIMEOUT};
 use v0_prune_shared::config::Project;
 use v0_prune_shared::protocol::{
@@ -65,7 +65,7 @@ pub fn status(project: &Project, json: bool, out: &mut dyn Write) -> anyhow::Res
     }
     out.flush()?;
     Ok(ExitCode::from(match found {
-        Found::Running { .. } => EXIT_RUNNING,
+        Found::Running { .. } | Found::BashDaemon { .. } => EXIT_RUNNING,
         Found::NotRunning { .. } => EXIT_NOT_RUNNING,
         Found::Unresponsive { .. } => EXIT_NOT_ANSWERING,
         Found::Refused { .. } => EXIT_REFUSED,
@@ -87,6 +87,11 @@ enum Found {
     Unresponsive {
         pid: Option<u32>,
         error: String,
+    },
+    /// v0's own bash daemon, still running after an install: not ours to
+    /// ask, but a prune daemon all the same (`v0-prune` takes it over).
+    BashDaemon {
+        pid: u32,
     },
     /// Running and answering, but it turned this request away (at a limit).
     Refused {
@@ -114,6 +119,9 @@ async fn find(project: &Project) -> anyhow::Result<Found> {
                 },
             },
             Probe::NotRunning => {
+                if let Some(bash) = takeover::find_bash_daemon(build, None) {
+                    return Ok(Found::BashDaemon { pid: bash.pid });
+                }
                 let history = read_history(project);
                 Found::NotRunning {
                     last_run: history.as_ref().and_then(|h| h.runs.back().cloned()),
@@ -149,7 +157,8 @@ fn read_history(project: &Project) -> Option<History> {
 #[derive(Debug, Serialize)]
 struct StatusView {
     /// `running`, `not_running`, `not_answering` or `refused` (busy: at a
-    /// limit), as the exit status 0, 3, 5 or 6 says.
+    /// limit), as the exit status 0, 3, 5 or 6 says; `v0_bash_daemon` (exit
+    /// 0) when v0's own daemon still runs after an install.
     daemon: &'static str,
     running: bool,
     /// Set when a daemon process exists but its status could not be read.
@@ -262,6 +271,11 @@ impl StatusView {
                 view.running = pid.is_some();
                 view.pid = *pid;
                 view.error = Some(error.clone());
+            }
+            Found::BashDaemon { pid } => {
+                view.daemon = "v0_bash_daemon";
+                view.running = true;
+                view.pid = Some(*pid);
             }
             Found::Refused { pid, reason } => {
                 view.daemon = "refused";
@@ -402,6 +416,18 @@ fn write_human(
             writeln!(
                 out,
                 "  what to do: look at its log; `v0-prune shutdown` stops it (killing it if it must)"
+            )?;
+        }
+        Found::BashDaemon { pid } => {
+            writeln!(
+                out,
+                "Prune daemon: v0's own bash daemon (pid {pid}), not v0-prune's"
+            )?;
+            writeln!(out, "  build dir:  {}", build.root().display())?;
+            writeln!(out, "  log:        {}", build.daemon_log().display())?;
+            writeln!(
+                out,
+                "  what to do: `v0-prune` stops it after its current run and starts v0-prune-daemon"
             )?;
         }
         Found::Refused { pid, reason } => {

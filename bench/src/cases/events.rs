@@ -27,7 +27,7 @@ use v0_prune_shared::paths::BuildDir;
 use v0_prune_shared::protocol::{DaemonState, Event};
 
 use super::{Case, Ctx, Sizes};
-use crate::procs::{Daemon, PATIENCE, Project};
+use crate::procs::{Binaries, Daemon, PATIENCE, Project};
 use crate::report::{Measured, Outcome, Row, Target, Unit};
 
 /// Event latency with 50 subscribers.
@@ -113,18 +113,13 @@ impl Case for EventLatency {
             Err(needs) => return Ok(super::not_measured("≤ 1 ms median", needs)),
         };
         let dir = ctx.case_dir(self.id())?;
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .context("starting a tokio runtime")?;
-        let mut watched = Vec::new();
-        for (name, subscribers, seed) in [("fifty", SUBSCRIBERS, 71), ("one", 1, 72)] {
-            let project = Project::demo(&dir.join(name), seed)?;
-            let daemon = Daemon::start(&binaries, &project, &rt)?;
-            daemon.wait_idle_after_startup(&rt)?;
-            watched.push(subscribe(&rt, daemon, subscribers)?);
-        }
+        let (rt, mut watched) = watch_two(
+            &binaries,
+            [
+                (&dir.join("fifty"), SUBSCRIBERS, 71),
+                (&dir.join("one"), 1, 72),
+            ],
+        )?;
         // [trigger][daemon]
         let mut series: [[Series; 2]; 2] = Default::default();
         for keep in ctx.rounds.each() {
@@ -186,6 +181,28 @@ impl Case for EventLatency {
             ],
         })
     }
+}
+
+/// Starts a runtime and two daemons on demo projects (directory, watchers,
+/// seed), each followed by that many subscribers: the measured one and its
+/// baseline.
+fn watch_two(
+    binaries: &Binaries,
+    daemons: [(&std::path::Path, usize, u64); 2],
+) -> Result<(Runtime, Vec<Watched>)> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting a tokio runtime")?;
+    let mut watched = Vec::new();
+    for (dir, subscribers, seed) in daemons {
+        let project = Project::demo(dir, seed)?;
+        let daemon = Daemon::start(binaries, &project, &rt)?;
+        daemon.wait_idle_after_startup(&rt)?;
+        watched.push(subscribe(&rt, daemon, subscribers)?);
+    }
+    Ok((rt, watched))
 }
 
 /// Connects and subscribes `count` clients to `daemon`, each followed by a task.
@@ -321,18 +338,13 @@ impl Case for WatcherLoad {
             Err(needs) => return Ok(super::not_measured("≤ 5 ms / ≤ 2 ms median", needs)),
         };
         let dir = ctx.case_dir(self.id())?;
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .context("starting a tokio runtime")?;
-        let mut watched = Vec::new();
-        for (name, subscribers, seed) in [("limit", MAX_WATCHERS, 81), ("one", 1, 82)] {
-            let project = Project::demo(&dir.join(name), seed)?;
-            let daemon = Daemon::start(&binaries, &project, &rt)?;
-            daemon.wait_idle_after_startup(&rt)?;
-            watched.push(subscribe(&rt, daemon, subscribers)?);
-        }
+        let (rt, mut watched) = watch_two(
+            &binaries,
+            [
+                (&dir.join("limit"), MAX_WATCHERS, 81),
+                (&dir.join("one"), 1, 82),
+            ],
+        )?;
         // [daemon]
         let mut status: [Vec<f64>; 2] = Default::default();
         let mut run_now: [Vec<f64>; 2] = Default::default();

@@ -132,19 +132,6 @@ pub fn raise_open_file_limit() -> Option<u64> {
     }
 }
 
-/// Whether process `pid`'s command line mentions `needle` (v0's bash
-/// daemon runs as `bash .../bin/v0-prune-daemon`): `None` where this cannot
-/// be told (no procfs, or the process is gone or not ours to read).
-pub fn command_line_mentions(pid: u32, needle: &str) -> Option<bool> {
-    if cfg!(target_os = "linux") {
-        let line = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-        let needle = needle.as_bytes();
-        Some(line.windows(needle.len()).any(|window| window == needle))
-    } else {
-        None
-    }
-}
-
 /// This machine's host name, as v0 records it in an operation's `machine` field.
 pub fn hostname() -> String {
     rustix::system::uname()
@@ -156,24 +143,6 @@ pub fn hostname() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[cfg(target_os = "linux")]
-    #[test]
-    fn a_command_line_is_read_from_procfs() {
-        let me = std::process::id();
-        let exe = std::env::current_exe().expect("the test's path");
-        let name = exe
-            .file_name()
-            .expect("a name")
-            .to_string_lossy()
-            .into_owned();
-        assert_eq!(command_line_mentions(me, &name), Some(true));
-        assert_eq!(
-            command_line_mentions(me, "v0-prune-daemon-not-me"),
-            Some(false)
-        );
-        assert_eq!(command_line_mentions(u32::MAX, "x"), None);
-    }
 
     #[test]
     fn the_open_file_limit_is_raised_to_what_the_daemon_needs_or_the_hard_limit() {
