@@ -458,6 +458,24 @@ fn nothing_to_prune_says_what_v0_says() {
         }
         assert_eq!(theirs.files(), mine.files(), "{args:?}");
     }
+    // No `*.log` and no queue at all: v0's two functions say nothing, even
+    // in a dry run, under their headings.
+    let (theirs, mine) = (Side::new(), Side::new());
+    for side in [&theirs, &mine] {
+        side.write("operations/op-a/state.json", r#"{"phase":"executing"}"#);
+    }
+    let v0_run = run(&v0.prune, &theirs, &["-n"], None, "UTC");
+    let our_run = run(&ours.prune, &mine, &["-n"], None, "UTC");
+    assert_eq!(
+        normalized(&v0_run.stdout, &theirs.root),
+        without_additions(&our_run.stdout, &mine.root),
+        "no logs, no queue"
+    );
+    assert!(
+        !v0_run.stdout.contains("older than"),
+        "v0 says nothing of logs or queue it does not have:\n{}",
+        v0_run.stdout
+    );
 }
 
 /// The background hand-off: v0's `bin/v0-prune-daemon` runs ours, and our

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Serialize;
-use v0_prune_shared::prune::{OperationsReport, RunReport};
+use v0_prune_shared::prune::{LogsReport, OperationsReport, QueueReport, RunReport, Skipped};
 use v0_prune_shared::units::human_bytes;
 
 /// Which operations the user asked for; it decides v0's wording.
@@ -90,35 +90,12 @@ pub fn retention_words(retention: Duration) -> String {
 /// after each job our additions: what was skipped and why, then the bytes
 /// reclaimed. `retention` is [`retention_words`] of the retention.
 pub fn write_sections(out: &mut dyn Write, run: &RunReport, retention: &str) -> io::Result<()> {
-    let verb = if run.dry_run { "Would prune" } else { "Pruned" };
     writeln!(out, "Pruning old mergeq entries...")?;
-    let queue = &run.queue;
-    let entries = queue.removed.len();
-    // v0 says nothing of a missing or empty queue, even in a dry run.
-    if queue.present && queue.entries_before > 0 {
-        if entries > 0 {
-            writeln!(
-                out,
-                "{verb} {entries} mergeq entries older than {retention}"
-            )?;
-        } else if run.dry_run {
-            writeln!(out, "No mergeq entries older than {retention} to prune")?;
-        }
-    }
-    for skipped in &queue.skipped {
-        writeln!(out, "Skipped {}: {}", skipped.item, skipped.reason)?;
-    }
+    write_v0_mergeq(out, &run.queue, run.dry_run, retention)?;
     writeln!(out)?;
     writeln!(out, "Pruning old log entries...")?;
-    for log in &run.logs.pruned {
-        writeln!(out, "{verb} {} lines from: {}", log.lines_removed, log.path)?;
-    }
-    if run.logs.pruned.is_empty() && run.dry_run {
-        writeln!(out, "No log entries older than {retention} to prune")?;
-    }
-    for skipped in &run.logs.skipped {
-        writeln!(out, "Skipped {}: {}", skipped.item, skipped.reason)?;
-    }
+    write_v0_logs(out, &run.logs, run.dry_run, retention)?;
+    let entries = run.queue.removed.len();
     let files = run.logs.pruned.len();
     if files > 0 || entries > 0 {
         let bytes = human_bytes(run.bytes_reclaimed());
@@ -131,6 +108,53 @@ pub fn write_sections(out: &mut dyn Write, run: &RunReport, retention: &str) -> 
         } else {
             writeln!(out, "Reclaimed {bytes} ({total})")?;
         }
+    }
+    Ok(())
+}
+
+/// What v0's `v0_prune_mergeq [--dry-run]` prints, plus the entries we kept
+/// on purpose and why. Nothing without a queue or with an empty one, as v0.
+pub fn write_v0_mergeq(
+    out: &mut dyn Write,
+    queue: &QueueReport,
+    dry_run: bool,
+    age: &str,
+) -> io::Result<()> {
+    if queue.present && queue.entries_before > 0 {
+        match (queue.removed.len(), dry_run) {
+            (0, false) => {}
+            (0, true) => writeln!(out, "No mergeq entries older than {age} to prune")?,
+            (n, false) => writeln!(out, "Pruned {n} mergeq entries older than {age}")?,
+            (n, true) => writeln!(out, "Would prune {n} mergeq entries older than {age}")?,
+        }
+    }
+    write_skips(out, &queue.skipped)
+}
+
+/// What v0's `v0_prune_logs [--dry-run]` prints, plus the files we left
+/// alone and why. Nothing when there is no `*.log` at all, as v0.
+pub fn write_v0_logs(
+    out: &mut dyn Write,
+    logs: &LogsReport,
+    dry_run: bool,
+    age: &str,
+) -> io::Result<()> {
+    if logs.files_examined == 0 && logs.skipped.is_empty() {
+        return Ok(());
+    }
+    let verb = if dry_run { "Would prune" } else { "Pruned" };
+    for log in &logs.pruned {
+        writeln!(out, "{verb} {} lines from: {}", log.lines_removed, log.path)?;
+    }
+    if logs.pruned.is_empty() && dry_run {
+        writeln!(out, "No log entries older than {age} to prune")?;
+    }
+    write_skips(out, &logs.skipped)
+}
+
+fn write_skips(out: &mut dyn Write, skipped: &[Skipped]) -> io::Result<()> {
+    for skip in skipped {
+        writeln!(out, "Skipped {}: {}", skip.item, skip.reason)?;
     }
     Ok(())
 }
@@ -249,6 +273,8 @@ mod tests {
         assert_eq!(retention_words(Duration::from_secs(90 * 60)), "90 minutes");
         assert_eq!(retention_words(Duration::from_secs(60)), "1 minute");
         assert_eq!(retention_words(Duration::from_secs(45)), "45 seconds");
+        assert_eq!(retention_words(Duration::from_secs(2 * 86_400)), "48 hours");
+        assert_eq!(retention_words(Duration::from_secs(3601)), "3601 seconds");
     }
 
     #[test]
@@ -288,6 +314,7 @@ mod tests {
         };
         report.queue.present = true;
         report.queue.entries_before = 2;
+        report.logs.files_examined = 1;
         assert_eq!(
             text(|out| write_sections(out, &report, "6 hours")),
             "Pruning old mergeq entries...\n\
@@ -300,6 +327,9 @@ mod tests {
         assert!(
             !text(|out| write_sections(out, &report, "6 hours")).contains("mergeq entries older")
         );
+        // No `*.log` at all: v0's find comes back empty and it says nothing.
+        report.logs.files_examined = 0;
+        assert!(!text(|out| write_sections(out, &report, "6 hours")).contains("log entries older"));
         report.dry_run = false;
         assert_eq!(
             text(|out| write_sections(out, &report, "6 hours")),

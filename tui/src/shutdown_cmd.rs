@@ -24,13 +24,11 @@ use v0_prune_shared::client::{Client, DEFAULT_TIMEOUT, Subscription, Update};
 use v0_prune_shared::config::Project;
 use v0_prune_shared::paths::BuildDir;
 use v0_prune_shared::protocol::{DaemonState, Event};
-use v0_prune_shared::prune::{
-    self, Cutoff, LogsReport, PruneError, QueueReport, RunLock, RunOptions, Skipped,
-};
+use v0_prune_shared::prune::{self, Cutoff, PruneError, RunLock, RunOptions};
 use v0_prune_shared::units::human_bytes;
 
 use crate::daemon_ctl::{self, DaemonPid, DaemonProcess, Probe};
-use crate::report;
+use crate::report::{self, retention_words, write_v0_logs, write_v0_mergeq};
 use crate::status_cmd::progress;
 
 /// Exit status when the daemon did not stop in time and was killed.
@@ -525,71 +523,11 @@ fn acquire_run_lock(build: &BuildDir, err: &mut dyn Write) -> anyhow::Result<Run
     }
 }
 
-/// The retention as v0 words its fixed one ("6 hours"): hours, minutes or
-/// seconds, the largest that divides it, so 90 minutes stay "90 minutes".
-pub fn retention_words(retention: Duration) -> String {
-    let secs = retention.as_secs();
-    let (count, unit) = [(3_600, "hour"), (60, "minute")]
-        .into_iter()
-        .find(|(size, _)| secs >= *size && secs % size == 0)
-        .map_or((secs, "second"), |(size, unit)| (secs / size, unit));
-    let plural = if count == 1 { "" } else { "s" };
-    format!("{count} {unit}{plural}")
-}
-
-/// What v0's `v0_prune_mergeq [--dry-run]` prints, plus the entries we kept
-/// on purpose and why. Nothing without a queue or with an empty one, as v0.
-fn write_v0_mergeq(
-    out: &mut dyn Write,
-    queue: &QueueReport,
-    dry_run: bool,
-    age: &str,
-) -> io::Result<()> {
-    if !queue.present || queue.entries_before == 0 {
-        return Ok(());
-    }
-    let removed = queue.removed.len();
-    match (removed, dry_run) {
-        (0, false) => {}
-        (0, true) => writeln!(out, "No mergeq entries older than {age} to prune")?,
-        (n, false) => writeln!(out, "Pruned {n} mergeq entries older than {age}")?,
-        (n, true) => writeln!(out, "Would prune {n} mergeq entries older than {age}")?,
-    }
-    write_skips(out, &queue.skipped)
-}
-
-/// What v0's `v0_prune_logs [--dry-run]` prints, plus the files we left
-/// alone and why. Nothing when there is no `*.log` at all, as v0.
-fn write_v0_logs(
-    out: &mut dyn Write,
-    logs: &LogsReport,
-    dry_run: bool,
-    age: &str,
-) -> io::Result<()> {
-    if logs.files_examined == 0 && logs.skipped.is_empty() {
-        return Ok(());
-    }
-    let verb = if dry_run { "Would prune" } else { "Pruned" };
-    for log in &logs.pruned {
-        writeln!(out, "{verb} {} lines from: {}", log.lines_removed, log.path)?;
-    }
-    if logs.pruned.is_empty() && dry_run {
-        writeln!(out, "No log entries older than {age} to prune")?;
-    }
-    write_skips(out, &logs.skipped)
-}
-
-fn write_skips(out: &mut dyn Write, skipped: &[Skipped]) -> io::Result<()> {
-    for skip in skipped {
-        writeln!(out, "Skipped {}: {}", skip.item, skip.reason)?;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use v0_prune_shared::protocol::{RunProgress, Trigger};
+    use v0_prune_shared::prune::{LogsReport, QueueReport, Skipped};
 
     fn run_started(run_id: u64) -> Update {
         Update::Event {
@@ -619,20 +557,6 @@ mod tests {
         let mut buffer = Vec::new();
         write(&mut buffer).expect("writing to a Vec");
         String::from_utf8(buffer).expect("utf-8")
-    }
-
-    #[test]
-    fn the_retention_in_v0s_words() {
-        for (secs, words) in [
-            (6 * 3600, "6 hours"),
-            (3600, "1 hour"),
-            (90 * 60, "90 minutes"),
-            (2 * 86_400, "48 hours"),
-            (45, "45 seconds"),
-            (3601, "3601 seconds"),
-        ] {
-            assert_eq!(retention_words(Duration::from_secs(secs)), words);
-        }
     }
 
     #[test]
