@@ -75,11 +75,10 @@ pub fn prune_head(path: &Path, cutoff: Cutoff) -> io::Result<InPlace> {
         .custom_flags(libc::O_NOFOLLOW)
         .open(path)?;
     if !platform::supports_collapse(&file) {
-        return Ok(InPlace::Refused(
-            "held open by an appender on a filesystem that cannot collapse ranges (only ext4 and xfs can); \
-             rewriting it would lose the writer's next lines"
-                .into(),
-        ));
+        return Ok(InPlace::Refused(format!(
+            "held open by an appender {}; rewriting it would lose the writer's next lines",
+            platform::WHY_NO_COLLAPSE
+        )));
     }
     let bytes_before = file.metadata()?.len();
     let head = match scan_head(&file, cutoff)? {
