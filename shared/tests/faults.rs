@@ -512,6 +512,12 @@ fn other_mounts_inside_the_build_dir_are_never_entered() {
     // A directory elsewhere on the same filesystem, bind-mounted in: same
     // st_dev, still another mount.
     std::fs::write(elsewhere.path().join("system.log"), &text).expect("write");
+    if v0_prune_shared::platform::mount_id(dir.path()).is_none() {
+        // Only Linux's statx tells a bind mount apart (macOS has none); the
+        // portable build compares st_dev alone, as macOS does.
+        eprintln!("note: no mount ids on this platform; sub-case skipped");
+        return;
+    }
     let Some(_bound) = Mount::bind(elsewhere.path(), &bound_dir) else {
         return;
     };

@@ -303,6 +303,9 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("d.log");
         std::fs::write(&path, format!("{}{}", new(1), old(2))).expect("write");
+        if !platform::supports_collapse(&File::open(&path).expect("open")) {
+            return;
+        }
         assert_eq!(
             prune_head(&path, cutoff()).expect("prune"),
             InPlace::Nothing
@@ -348,6 +351,23 @@ mod tests {
             after.ends_with("\n[2026-11-28T01:00:00Z] half a li"),
             "{after:?}"
         );
+    }
+
+    #[test]
+    fn without_collapse_a_held_log_is_refused_with_the_reason_and_left_alone() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("d.log");
+        let content = (0..200).map(old).collect::<String>() + &new(1);
+        std::fs::write(&path, &content).expect("write");
+        if platform::supports_collapse(&File::open(&path).expect("open")) {
+            return;
+        }
+        let outcome = prune_head(&path, cutoff()).expect("prune");
+        let InPlace::Refused(reason) = outcome else {
+            panic!("{outcome:?}")
+        };
+        assert!(reason.contains(platform::WHY_NO_COLLAPSE), "{reason}");
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), content);
     }
 
     #[test]
