@@ -7,9 +7,11 @@
 //! Sub-cases that need root (a tmpfs, a bind mount, switching to uid 65534)
 //! print a note and return when they cannot run.
 
+#[cfg(target_os = "linux")]
 use std::ffi::CString;
 use std::fs::OpenOptions;
 use std::io::Write;
+#[cfg(target_os = "linux")]
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
@@ -188,8 +190,10 @@ fn a_file_size_limit_fails_writes_part_way_and_changes_nothing() {
 }
 
 /// Unmounts (lazily) when dropped, so a failing test leaves no mount behind.
+#[cfg(target_os = "linux")]
 struct Mount(PathBuf);
 
+#[cfg(target_os = "linux")]
 impl Mount {
     fn tmpfs(at: &Path, size: &str) -> Option<Self> {
         Self::tmpfs_with(at, &format!("size={size}"))
@@ -244,6 +248,7 @@ impl Mount {
     }
 }
 
+#[cfg(target_os = "linux")]
 impl Drop for Mount {
     fn drop(&mut self) {
         let target = CString::new(self.0.as_os_str().as_bytes()).expect("path");
@@ -252,6 +257,8 @@ impl Drop for Mount {
     }
 }
 
+// Mounting a tmpfs or a bind mount is Linux's mount(2).
+#[cfg(target_os = "linux")]
 #[test]
 fn a_full_disk_fails_the_rewrite_keeps_the_original_and_frees_the_temp() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -494,6 +501,7 @@ fn walk_all(root: &Path) -> Vec<PathBuf> {
 
 // ------------------------------------------------------- other mounts
 
+#[cfg(target_os = "linux")]
 #[test]
 fn other_mounts_inside_the_build_dir_are_never_entered() {
     if !is_root() {

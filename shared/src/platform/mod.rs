@@ -125,6 +125,37 @@ pub fn temp_file_abandoned(path: &std::path::Path, pid: u32) -> bool {
     }
 }
 
+/// A pidfd for `pid` (Linux's `pidfd_open`): signals sent through it cannot
+/// reach a process that reused the pid. Elsewhere `NOSYS`, and callers use
+/// the pid itself.
+pub fn pidfd_open(pid: Pid) -> rustix::io::Result<std::os::fd::OwnedFd> {
+    #[cfg(target_os = "linux")]
+    {
+        rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty())
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = pid;
+        Err(rustix::io::Errno::NOSYS)
+    }
+}
+
+/// Sends `signal` through a pidfd from [`pidfd_open`] (`pidfd_send_signal`).
+pub fn pidfd_send_signal(
+    pidfd: &std::os::fd::OwnedFd,
+    signal: rustix::process::Signal,
+) -> rustix::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        rustix::process::pidfd_send_signal(pidfd, signal)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (pidfd, signal);
+        Err(rustix::io::Errno::NOSYS)
+    }
+}
+
 /// Makes a write past the file-size limit (RLIMIT_FSIZE) fail with EFBIG, which
 /// the engine reports and recovers from, instead of killing the process.
 pub fn ignore_file_size_signal() {

@@ -105,7 +105,7 @@ pub fn holders(
 /// `FREAD` and `FWRITE` from `<sys/fcntl.h>`: the open-file flags (`fg_flag`)
 /// macOS reports in `proc_fileinfo.fi_openflags` are `O_*` flags with the
 /// access mode as two bits, not as `O_RDONLY`/`O_WRONLY`/`O_RDWR`.
-#[cfg_attr(not(target_os = "macos"), allow(dead_code))]
+#[cfg(test)]
 const FREAD: u32 = 0x1;
 #[cfg_attr(not(target_os = "macos"), allow(dead_code))]
 const FWRITE: u32 = 0x2;
