@@ -5,6 +5,7 @@
 
 use std::ffi::OsStr;
 use std::fs::OpenOptions;
+#[cfg(target_os = "linux")]
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -359,7 +360,9 @@ impl Daemon {
             .stderr(log);
         // SAFETY: runs in the child between fork and exec, where only
         // async-signal-safe calls are allowed; prctl(2) is one, and the
-        // closure allocates nothing and takes no lock.
+        // closure allocates nothing and takes no lock. (Linux only: macOS has
+        // no parent-death signal; the bench stops its daemons itself.)
+        #[cfg(target_os = "linux")]
         unsafe {
             command.pre_exec(|| {
                 rustix::process::set_parent_process_death_signal(Some(Signal::TERM))

@@ -17,9 +17,11 @@ use v0_prune_shared::socket::{self, Stream};
 use super::*;
 
 /// The nice value of the thread a run prunes on, seen by [`unruly_pruner`].
+#[cfg(target_os = "linux")]
 static RUN_NICE: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(i32::MIN);
 
-/// This thread's nice value (Linux: per thread).
+/// This thread's nice value (Linux: per thread; macOS lowers a QoS class instead).
+#[cfg(target_os = "linux")]
 fn thread_nice() -> i32 {
     // SAFETY: plain syscalls on this thread's own id.
     unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) }
@@ -33,6 +35,7 @@ fn unruly_pruner() -> Pruner {
             0 => panic!("boom in the engine"),
             1 => Err(PruneError::Busy("the build dir".into())),
             _ => {
+                #[cfg(target_os = "linux")]
                 RUN_NICE.store(thread_nice(), Ordering::SeqCst);
                 Ok(RunReport::default())
             }
@@ -155,6 +158,7 @@ fn a_panicking_or_failing_run_is_recorded_and_the_daemon_keeps_going() {
     assert!(log.trim_end().ends_with("Daemon exiting normally"), "{log}");
     assert!(!build.pid_file().exists());
     // Housekeeping yields: the run pruned at a lower priority than the daemon.
+    #[cfg(target_os = "linux")]
     assert_eq!(
         RUN_NICE.load(Ordering::SeqCst),
         (thread_nice() + 10).min(19)

@@ -21,14 +21,7 @@ fn fifos_symlinks_and_directories_named_log_are_left_alone() {
     let outside = tempfile::tempdir().expect("tempdir");
     let build = BuildDir::new(dir.path());
     let fifo = dir.path().join("pipe.log");
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        &fifo,
-        rustix::fs::FileType::Fifo,
-        0o600.into(),
-        0,
-    )
-    .expect("mkfifo");
+    mkfifo(&fifo).expect("mkfifo");
     symlink("/nonexistent/target.log", dir.path().join("dangling.log")).expect("symlink");
     symlink(dir.path().join("loop.log"), dir.path().join("loop.log")).expect("symlink");
     let target = outside.path().join("secret.log");
@@ -153,4 +146,16 @@ fn a_100_mb_line_is_streamed_with_bounded_memory() {
         grown < 40 * 1024,
         "peak RSS grew by {grown} KiB while pruning a 100 MB line"
     );
+}
+
+/// mkfifo(3): rustix's `mknodat` is Linux's, and these tests also type-check for macOS.
+fn mkfifo(path: &std::path::Path) -> std::io::Result<()> {
+    let path = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()))
+        .map_err(std::io::Error::other)?;
+    // SAFETY: a valid NUL-terminated path.
+    if unsafe { libc::mkfifo(path.as_ptr(), 0o600) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }

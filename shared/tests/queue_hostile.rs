@@ -300,14 +300,7 @@ fn files_that_are_not_a_queue_at_all_are_refused_untouched() {
         if kind == "dir" {
             std::fs::create_dir(build.queue_file()).expect("dir");
         } else {
-            rustix::fs::mknodat(
-                rustix::fs::CWD,
-                build.queue_file(),
-                rustix::fs::FileType::Fifo,
-                0o600.into(),
-                0,
-            )
-            .expect("fifo");
+            mkfifo(&build.queue_file()).expect("fifo");
         }
         match prune(&build) {
             Err(PruneError::CorruptQueue { message, .. }) => {
@@ -315,5 +308,17 @@ fn files_that_are_not_a_queue_at_all_are_refused_untouched() {
             }
             other => panic!("{kind}: {other:?}"),
         }
+    }
+}
+
+/// mkfifo(3): rustix's `mknodat` is Linux's, and these tests also type-check for macOS.
+fn mkfifo(path: &std::path::Path) -> std::io::Result<()> {
+    let path = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()))
+        .map_err(std::io::Error::other)?;
+    // SAFETY: a valid NUL-terminated path.
+    if unsafe { libc::mkfifo(path.as_ptr(), 0o600) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
     }
 }

@@ -65,14 +65,7 @@ fn logs_that_change_type_vanish_or_shrink_mid_run_are_skipped_with_a_reason() {
             std::fs::remove_file(logs_in.join("c.log")).expect("rm");
             std::fs::create_dir(logs_in.join("c.log")).expect("a directory now");
             std::fs::remove_file(logs_in.join("d.log")).expect("rm");
-            rustix::fs::mknodat(
-                rustix::fs::CWD,
-                logs_in.join("d.log"),
-                rustix::fs::FileType::Fifo,
-                0o600.into(),
-                0,
-            )
-            .expect("a FIFO now");
+            mkfifo(&logs_in.join("d.log")).expect("a FIFO now");
             std::fs::remove_file(logs_in.join("e.log")).expect("rm");
             std::os::unix::fs::symlink(&target_in, logs_in.join("e.log")).expect("symlink");
             std::fs::write(logs_in.join("f.log"), "").expect("truncated");
@@ -156,4 +149,16 @@ fn a_log_truncated_by_someone_else_mid_rewrite_stays_truncated() {
         outcomes.push(reason_of(&report, "big.log").map(str::to_owned));
     }
     eprintln!("truncated mid-rewrite: {outcomes:?}");
+}
+
+/// mkfifo(3): rustix's `mknodat` is Linux's, and these tests also type-check for macOS.
+fn mkfifo(path: &std::path::Path) -> std::io::Result<()> {
+    let path = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()))
+        .map_err(std::io::Error::other)?;
+    // SAFETY: a valid NUL-terminated path.
+    if unsafe { libc::mkfifo(path.as_ptr(), 0o600) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow};
 use rustix::fs::{FlockOperation, flock};
-use rustix::process::{Pid, PidfdFlags, Signal};
+use rustix::process::{Pid, Signal};
 use tokio::io::unix::AsyncFd;
 use v0_prune::top::spawn::{DAEMON_BIN, daemon_command, find_daemon};
 use v0_prune_daemon::{DaemonOptions, instance_lock_path, read_pid, run_daemon, takeover};
@@ -135,13 +135,21 @@ fn instance_lock(build: &BuildDir) -> LockState {
 }
 
 /// The pid holding a flock on the file `(dev, ino)`, from `/proc/locks`.
+#[cfg(target_os = "linux")]
 fn lock_holder(dev: u64, ino: u64) -> Option<u32> {
     let text = std::fs::read_to_string("/proc/locks").ok()?;
     holder_in_proc_locks(&text, rustix::fs::major(dev), rustix::fs::minor(dev), ino)
 }
 
+/// No `/proc/locks` here (macOS): the pid file names the daemon.
+#[cfg(not(target_os = "linux"))]
+fn lock_holder(_dev: u64, _ino: u64) -> Option<u32> {
+    None
+}
+
 /// Parses `/proc/locks` lines like `1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF`
 /// (device numbers in hex, inode in decimal); waiters (`->`) hold nothing.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 fn holder_in_proc_locks(text: &str, major: u32, minor: u32, ino: u64) -> Option<u32> {
     text.lines().find_map(|line| {
         let fields: Vec<&str> = line.split_whitespace().collect();
@@ -313,7 +321,7 @@ impl DaemonPid {
     /// Takes hold of `pid` (which must be the daemon's: from its hello or its lock).
     pub fn open(pid: u32) -> Self {
         let raw = i32::try_from(pid).ok().and_then(Pid::from_raw);
-        let opened = raw.map(|raw| rustix::process::pidfd_open(raw, PidfdFlags::empty()));
+        let opened = raw.map(platform::pidfd_open);
         match opened {
             Some(Ok(fd)) => Self {
                 pid,
@@ -343,7 +351,7 @@ impl DaemonPid {
     pub fn signal(&self, signal: Signal) -> io::Result<()> {
         let result = match (&self.pidfd, self.gone_at_open) {
             (_, true) => return Ok(()),
-            (Some(fd), _) => rustix::process::pidfd_send_signal(fd, signal),
+            (Some(fd), _) => platform::pidfd_send_signal(fd, signal),
             (None, _) => match i32::try_from(self.pid).ok().and_then(Pid::from_raw) {
                 Some(pid) => rustix::process::kill_process(pid, signal),
                 None => return Ok(()),

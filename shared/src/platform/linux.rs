@@ -1,5 +1,9 @@
 //! Linux: procfs for who holds a file, collapse-range for in-place pruning,
 //! and write leases to know that nobody else has a file open.
+//!
+//! In the test-only `portable` build only [`processes`] (procfs in the shape
+//! of macOS's process list) and [`lower_thread_priority`] are used; the rest
+//! is replaced by `portable.rs`.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
@@ -60,6 +64,84 @@ pub fn open_files(files: &HashSet<FileId>) -> HashMap<FileId, Vec<Holder>> {
     found
 }
 
+/// Every process's open files among `wanted`, in the shape macOS's libproc
+/// scan produces (portable build only): `/proc/<pid>/fd` (a `stat` per
+/// descriptor, `fdinfo` flags for those that match), the effective uid from
+/// `/proc/<pid>/status`. Where the table cannot be read (another user's
+/// process, a non-dumpable one) the process is [`Table::Denied`], and
+/// `portable::holders` decides whether it counts as a writer.
+#[cfg(feature = "portable")]
+pub fn processes(wanted: &HashSet<FileId>) -> Vec<super::portable::Process> {
+    use super::portable::{Process, Table};
+    let mut list = Vec::new();
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return list;
+    };
+    for proc_entry in procs.flatten() {
+        let name = proc_entry.file_name();
+        let Some(pid) = name.to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let dir = proc_entry.path();
+        let uid = std::fs::read_to_string(dir.join("status"))
+            .ok()
+            .and_then(|status| {
+                let line = status.lines().find_map(|l| l.strip_prefix("Uid:"))?;
+                line.split_whitespace().nth(1)?.parse::<u32>().ok()
+            });
+        let command = std::fs::read_to_string(dir.join("comm"))
+            .map(|s| s.trim_end().to_string())
+            .unwrap_or_else(|_| "?".to_string());
+        let table = match std::fs::read_dir(dir.join("fd")) {
+            Err(err) if err.kind() == io::ErrorKind::NotFound => continue, // exited
+            Err(_) => Table::Denied,
+            Ok(fds) => {
+                let mut files = Vec::new();
+                let mut denied = false;
+                for fd_entry in fds.flatten() {
+                    let stat = match rustix::fs::stat(fd_entry.path()) {
+                        Ok(stat) => stat,
+                        Err(rustix::io::Errno::NOENT) => continue, // closed meanwhile
+                        Err(_) => {
+                            denied = true;
+                            break;
+                        }
+                    };
+                    let id = (stat.st_dev, stat.st_ino);
+                    if !wanted.contains(&id) {
+                        continue;
+                    }
+                    let fdinfo = dir.join("fdinfo").join(fd_entry.file_name());
+                    let access = match std::fs::read_to_string(fdinfo) {
+                        Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
+                        Err(_) => None,
+                        Ok(info) => access_from_fdinfo(&info),
+                    };
+                    match access {
+                        Some(access) => files.push((id, access)),
+                        None => {
+                            denied = true;
+                            break;
+                        }
+                    }
+                }
+                if denied {
+                    Table::Denied
+                } else {
+                    Table::Files(files)
+                }
+            }
+        };
+        list.push(Process {
+            pid,
+            uid,
+            command,
+            table,
+        });
+    }
+    list
+}
+
 /// Reads the open flags (octal) from an fdinfo text.
 fn access_from_fdinfo(info: &str) -> Option<Access> {
     let flags = info
@@ -96,6 +178,37 @@ pub fn start_writeback(file: &File) {
 pub fn lower_thread_priority() {
     // SAFETY: plain syscalls on this thread's own id.
     let _ = unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10) };
+}
+
+/// Whether [`Lease`] works here: yes (on filesystems and files that allow it).
+pub const LEASES_AVAILABLE: bool = true;
+
+/// Why a log held by an O_APPEND writer cannot be pruned in place (when
+/// [`supports_collapse`] says no).
+pub const WHY_NO_COLLAPSE: &str =
+    "on a filesystem that cannot collapse ranges (only ext4 and xfs can)";
+
+/// Copies `len` bytes between two files inside the kernel
+/// (`copy_file_range(2)`), advancing both offsets; an error (an old kernel,
+/// two filesystems) makes the engine copy by reading instead.
+pub fn copy_file_range(
+    source: &File,
+    off_in: &mut u64,
+    target: &File,
+    off_out: &mut u64,
+    len: usize,
+) -> io::Result<usize> {
+    rustix::fs::copy_file_range(source, Some(off_in), target, Some(off_out), len)
+        .map_err(io::Error::from)
+}
+
+/// The id of the mount `path` is on (`statx(STATX_MNT_ID)`, Linux 5.8+),
+/// `None` where the kernel does not say. A bind mount has the `st_dev` of its
+/// filesystem; only the mount id tells it apart.
+pub fn mount_id(path: &std::path::Path) -> Option<u64> {
+    use rustix::fs::{AtFlags, CWD, StatxFlags, statx};
+    let stat = statx(CWD, path, AtFlags::SYMLINK_NOFOLLOW, StatxFlags::MNT_ID).ok()?;
+    (stat.stx_mask & StatxFlags::MNT_ID.bits() != 0).then_some(stat.stx_mnt_id)
 }
 
 /// The unit collapse-range works in (the filesystem block size).

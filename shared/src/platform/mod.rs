@@ -1,27 +1,45 @@
-//! Everything that depends on the operating system, in one place so macOS can follow.
+//! Everything that depends on the operating system, in one place.
 //!
-//! Linux is the platform we test on: who holds a file open comes from procfs
+//! Linux (`linux.rs`): who holds a file open comes from procfs
 //! ([`open_files`]), in-place pruning uses `fallocate(FALLOC_FL_COLLAPSE_RANGE)`
 //! ([`collapse_head`]), and "is anybody else holding this file?" is answered
-//! by a file lease ([`Lease`]). Another platform provides the same functions;
-//! where it cannot (no collapse, no leases) the engine falls back to skipping
-//! held files and to a short drain after rename, as documented in ARCHITECTURE.md.
+//! by a file lease ([`Lease`]).
+//!
+//! macOS (`macos.rs` + `portable.rs`): holders come from libproc; there is no
+//! collapse-range and no lease, so a file held by an O_APPEND writer is
+//! skipped with the reason, and a rewrite checks for holders just before its
+//! rename and drains the old file after it (ARCHITECTURE.md, "Platform").
+//!
+//! The `portable` feature (test-only, never shipped) builds that macOS
+//! fallback on Linux, with procfs standing in for libproc, so the engine's
+//! tests exercise it here. The engine calls only the names exported below.
 
 #[cfg(target_os = "linux")]
+#[cfg_attr(feature = "portable", allow(dead_code))]
 mod linux;
+#[cfg(target_os = "macos")]
+mod macos;
+#[cfg(any(not(target_os = "linux"), feature = "portable"))]
+mod portable;
+
 #[cfg(target_os = "linux")]
+pub use linux::lower_thread_priority;
+#[cfg(all(target_os = "linux", not(feature = "portable")))]
 pub use linux::{
-    Lease, block_size, collapse_head, lower_thread_priority, open_files, start_writeback,
-    supports_collapse,
+    LEASES_AVAILABLE, Lease, WHY_NO_COLLAPSE, block_size, collapse_head, copy_file_range, mount_id,
+    open_files, start_writeback, supports_collapse,
+};
+#[cfg(target_os = "macos")]
+pub use macos::lower_thread_priority;
+#[cfg(any(not(target_os = "linux"), feature = "portable"))]
+pub use portable::{
+    LEASES_AVAILABLE, Lease, WHY_NO_COLLAPSE, block_size, collapse_head, copy_file_range, mount_id,
+    open_files, start_writeback, supports_collapse,
 };
 
 /// Elsewhere the prune runs at the daemon's priority.
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
 pub fn lower_thread_priority() {}
-
-/// Elsewhere the fsync before the rename does all the writing.
-#[cfg(not(target_os = "linux"))]
-pub fn start_writeback(_file: &std::fs::File) {}
 
 use rustix::process::{Pid, test_kill_process};
 
@@ -36,6 +54,9 @@ pub enum Access {
     /// Open for writing at its own offset (`cmd > file.log`, `script`): any
     /// change under it leaves a hole of NULs or loses lines.
     Positional,
+    /// A process the system will not let us inspect (macOS and the portable
+    /// build): it may hold the file for writing, so it counts as a writer.
+    Unknown,
 }
 
 /// A process holding a file open.
@@ -77,7 +98,7 @@ pub fn temp_file_abandoned(path: &std::path::Path, pid: u32) -> bool {
     if pid == std::process::id() {
         return false;
     }
-    #[cfg(target_os = "linux")]
+    #[cfg(all(target_os = "linux", not(feature = "portable")))]
     {
         use std::os::unix::fs::OpenOptionsExt;
         let Ok(file) = std::fs::OpenOptions::new()
@@ -89,10 +110,49 @@ pub fn temp_file_abandoned(path: &std::path::Path, pid: u32) -> bool {
         };
         matches!(Lease::try_take(&file), Ok(Some(_)))
     }
+    #[cfg(any(not(target_os = "linux"), feature = "portable"))]
+    {
+        // No lease to ask: look for holders instead (one who may not be
+        // inspected counts as one).
+        use std::os::unix::fs::MetadataExt;
+        let Ok(meta) = std::fs::symlink_metadata(path) else {
+            return false;
+        };
+        let id = (meta.dev(), meta.ino());
+        open_files(&[id].into_iter().collect())
+            .get(&id)
+            .is_none_or(|holders| holders.is_empty())
+    }
+}
+
+/// A pidfd for `pid` (Linux's `pidfd_open`): signals sent through it cannot
+/// reach a process that reused the pid. Elsewhere `NOSYS`, and callers use
+/// the pid itself.
+pub fn pidfd_open(pid: Pid) -> rustix::io::Result<std::os::fd::OwnedFd> {
+    #[cfg(target_os = "linux")]
+    {
+        rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty())
+    }
     #[cfg(not(target_os = "linux"))]
     {
-        let _ = path;
-        false
+        let _ = pid;
+        Err(rustix::io::Errno::NOSYS)
+    }
+}
+
+/// Sends `signal` through a pidfd from [`pidfd_open`] (`pidfd_send_signal`).
+pub fn pidfd_send_signal(
+    pidfd: &std::os::fd::OwnedFd,
+    signal: rustix::process::Signal,
+) -> rustix::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        rustix::process::pidfd_send_signal(pidfd, signal)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (pidfd, signal);
+        Err(rustix::io::Errno::NOSYS)
     }
 }
 

@@ -1,7 +1,7 @@
 //! The logs job: every `*.log` under the build directory loses its expired entries.
 //!
-//! How a file is pruned depends on who holds it open, found once per run from
-//! procfs ([`crate::platform::open_files`]):
+//! How a file is pruned depends on who holds it open, found once per run
+//! (procfs on Linux, libproc on macOS: [`crate::platform::open_files`]):
 //! - nobody writing: [`rewrite`] to a temp file and rename (crash-safe, and
 //!   open-append-close writers are carried over under a lease);
 //! - an O_APPEND writer: [`in_place`] collapse of the expired head;
@@ -62,7 +62,7 @@ pub struct Walk {
 pub fn walk(root: &Path) -> io::Result<Walk> {
     let root_dev = std::fs::symlink_metadata(root)?.dev();
     // A bind mount has the st_dev of its filesystem; only the mount id tells it apart.
-    let root_mount = mount_id(root);
+    let root_mount = platform::mount_id(root);
     let euid = rustix::process::geteuid();
     let mut walk = Walk::default();
     let mut stack = vec![root.to_path_buf()];
@@ -83,7 +83,7 @@ pub fn walk(root: &Path) -> io::Result<Walk> {
             let name = entry.file_name();
             let name = name.to_string_lossy();
             if meta.is_dir() {
-                let same_mount = root_mount.is_none() || mount_id(&path) == root_mount;
+                let same_mount = root_mount.is_none() || platform::mount_id(&path) == root_mount;
                 if meta.dev() == root_dev && same_mount {
                     stack.push(path);
                 } else {
@@ -121,13 +121,6 @@ pub fn walk(root: &Path) -> io::Result<Walk> {
     }
     walk.logs.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(walk)
-}
-
-/// The id of the mount `path` is on (Linux 5.8+), `None` where the kernel does not say.
-fn mount_id(path: &Path) -> Option<u64> {
-    use rustix::fs::{AtFlags, CWD, StatxFlags, statx};
-    let stat = statx(CWD, path, AtFlags::SYMLINK_NOFOLLOW, StatxFlags::MNT_ID).ok()?;
-    (stat.stx_mask & StatxFlags::MNT_ID.bits() != 0).then_some(stat.stx_mnt_id)
 }
 
 /// A temp file `.name.<pid>.<n>.v0-prune-tmp` nobody works on any more is a crashed run's leftover.
@@ -431,6 +424,13 @@ fn prune_one(
         );
         return Ok((FileOutcome::Skipped(reason), None));
     }
+    if let Some(hidden) = holders.iter().find(|h| h.access == Access::Unknown) {
+        let reason = format!(
+            "pid {} ({}) may be writing to it: the system does not let us see its open files, so it counts as a writer",
+            hidden.pid, hidden.command
+        );
+        return Ok((FileOutcome::Skipped(reason), None));
+    }
     let appender = holders.iter().any(|h| h.access == Access::Append);
     if let Some(previous) = previous.filter(|_| !appender) {
         let file = open_regular(path)?;
@@ -476,7 +476,10 @@ fn prune_one(
                 return Ok((outcome, Some(verified)));
             }
             Rewrite::HeldBy(writers) => {
-                if let Some(writer) = writers.iter().find(|h| h.access == Access::Positional) {
+                if let Some(writer) = writers
+                    .iter()
+                    .find(|h| matches!(h.access, Access::Positional | Access::Unknown))
+                {
                     return prune_one(path, std::slice::from_ref(writer), options, None, own);
                 }
             }

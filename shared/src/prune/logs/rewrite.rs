@@ -13,6 +13,12 @@
 //! rename wait for us, and tells us it happened (the lease is "broken"). We
 //! hold a second lease on the new file so nobody writes there before the
 //! late writer's lines have been carried over, which keeps them in order.
+//!
+//! Without leases (macOS, and the test-only portable build:
+//! [`platform::LEASES_AVAILABLE`]) we look for holders once more right before
+//! the rename, write the new file with O_APPEND, and after the rename drain
+//! the old file until two holder scans [`DRAIN_GAP`] apart find no writer on
+//! it. ARCHITECTURE.md ("Platform") states what that leaves open.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
@@ -34,6 +40,12 @@ const LATE_WRITER_WAIT: Duration = Duration::from_millis(500);
 
 /// How long we retry the lease while only readers or short-lived writers hold the file.
 const LEASE_RETRY: Duration = Duration::from_millis(50);
+
+/// Without leases: how far apart two holder scans of the old file must both
+/// find no writer before we stop draining it. A writer whose `open()` of the
+/// old path began before the rename has its descriptor in place by the second
+/// scan unless that one system call took longer than this.
+pub const DRAIN_GAP: Duration = Duration::from_millis(10);
 
 /// What a rewrite did.
 #[derive(Debug)]
@@ -67,10 +79,15 @@ pub fn rewrite(path: &Path, cutoff: Cutoff) -> io::Result<Rewrite> {
         return Ok(Rewrite::Unchanged(stats, verified));
     }
 
-    let source_lease = match take_lease_or_classify(&source, &meta)? {
-        LeaseOutcome::Taken(lease) => Some(lease),
-        LeaseOutcome::Unavailable => None,
-        LeaseOutcome::Writers(holders) => return Ok(Rewrite::HeldBy(holders)),
+    let source_lease = if platform::LEASES_AVAILABLE {
+        match take_lease_or_classify(&source, &meta)? {
+            LeaseOutcome::Taken(lease) => Some(lease),
+            LeaseOutcome::Unavailable => None,
+            LeaseOutcome::Writers(holders) => return Ok(Rewrite::HeldBy(holders)),
+        }
+    } else {
+        // No lease to take: the holder check comes after the fsync, as late as possible.
+        None
     };
     // Lines appended before the lease was granted.
     filter.pump(&mut &source, &mut sink)?;
@@ -85,6 +102,27 @@ pub fn rewrite(path: &Path, cutoff: Cutoff) -> io::Result<Rewrite> {
     let mut temp = sink.into_temp()?;
     temp.file.sync_all()?;
     let target_file = temp.file.try_clone()?;
+    // Without leases, what the new file holds is recorded now, before anyone
+    // else can append to it; what the drain adds lies beyond and is read next run.
+    let verified_before_rename = if platform::LEASES_AVAILABLE {
+        None
+    } else {
+        let writers: Vec<Holder> = other_holders(&meta)
+            .into_iter()
+            .filter(|h| h.access != Access::Read)
+            .collect();
+        if !writers.is_empty() {
+            // The temp file goes with `temp`; the log is untouched.
+            return Ok(Rewrite::HeldBy(writers));
+        }
+        let stats = filter.stats();
+        Some(Verified::record(
+            &target_file,
+            &target_file.metadata()?,
+            stats.output_complete,
+            stats.earliest_kept,
+        ))
+    };
     let target_lease = Lease::try_take(&target_file)?;
     std::fs::rename(&temp.path, path)?;
     temp.keep = true;
@@ -106,12 +144,15 @@ pub fn rewrite(path: &Path, cutoff: Cutoff) -> io::Result<Rewrite> {
     // Nobody else has written to the new file yet: record what it holds.
     temp.flush()?;
     let stats = filter.stats().clone();
-    let verified = Verified::record(
-        &target_file,
-        &target_file.metadata()?,
-        stats.output_complete,
-        stats.earliest_kept,
-    );
+    let verified = match verified_before_rename {
+        Some(verified) => verified,
+        None => Verified::record(
+            &target_file,
+            &target_file.metadata()?,
+            stats.output_complete,
+            stats.earliest_kept,
+        ),
+    };
     drop(target_lease);
     // No directory fsync: after a crash that loses the rename, the path still
     // names the old, complete file (the next run prunes it again), and one
@@ -183,7 +224,8 @@ fn other_holders(meta: &std::fs::Metadata) -> Vec<Holder> {
 }
 
 /// Lets writers that opened the old file during the rename finish, copying
-/// what they write, until a lease held for a moment stays unbroken: then
+/// what they write, until a lease held for a moment stays unbroken (or,
+/// without leases, two holder scans [`DRAIN_GAP`] apart find no writer): then
 /// nobody is left who could still write to the old file.
 fn wait_for_late_writers(
     source: &File,
@@ -193,6 +235,7 @@ fn wait_for_late_writers(
     leases_available: bool,
 ) -> io::Result<()> {
     let deadline = Instant::now() + LATE_WRITER_WAIT;
+    let mut clean_since: Option<Instant> = None;
     loop {
         filter.pump(&mut &*source, temp)?;
         match Lease::try_take(source)? {
@@ -205,14 +248,19 @@ fn wait_for_late_writers(
                     return Ok(());
                 }
             }
-            None => {
-                if !leases_available && other_holders(meta).iter().all(|h| h.access == Access::Read)
-                {
-                    // No lease to be had here and no writer in sight: drain once more and go.
-                    filter.pump(&mut &*source, temp)?;
-                    return Ok(());
+            None if !leases_available => {
+                if other_holders(meta).iter().all(|h| h.access == Access::Read) {
+                    let first_clean = *clean_since.get_or_insert_with(Instant::now);
+                    if first_clean.elapsed() >= DRAIN_GAP {
+                        // No writer in sight twice, far enough apart: drain once more and go.
+                        filter.pump(&mut &*source, temp)?;
+                        return Ok(());
+                    }
+                } else {
+                    clean_since = None;
                 }
             }
+            None => {}
         }
         if Instant::now() >= deadline {
             filter.pump(&mut &*source, temp)?;
@@ -270,20 +318,15 @@ impl KeptSink for TempSink<'_> {
     }
 }
 
-/// Copies the untouched prefix in the kernel (no trip through our memory).
+/// Copies the untouched prefix in the kernel (no trip through our memory)
+/// where the platform can, else by reading and writing.
 fn copy_prefix(source: &File, target: &File, len: u64) -> io::Result<()> {
     let (mut off_in, mut off_out) = (0u64, 0u64);
     while off_in < len {
         let chunk = usize::try_from(len - off_in)
             .unwrap_or(usize::MAX)
             .min(1 << 30);
-        match rustix::fs::copy_file_range(
-            source,
-            Some(&mut off_in),
-            target,
-            Some(&mut off_out),
-            chunk,
-        ) {
+        match platform::copy_file_range(source, &mut off_in, target, &mut off_out, chunk) {
             Ok(0) => {
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
@@ -342,9 +385,12 @@ impl Temp {
             .unwrap_or_default();
         let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
         let path = dir.join(format!(".{name}.{}.{n}{TEMP_SUFFIX}", std::process::id()));
+        // Without leases nothing keeps writers off the new file while we drain
+        // the old one into it: O_APPEND puts our lines after theirs, never over them.
         let file = OpenOptions::new()
             .read(true)
             .write(true)
+            .append(!platform::LEASES_AVAILABLE)
             .create_new(true)
             .mode(0o600)
             .open(&path)?;

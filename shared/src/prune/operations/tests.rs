@@ -143,14 +143,14 @@ fn unreadable_state_is_skipped_with_a_reason_never_removed_by_default() {
     std::fs::create_dir_all(build.operations_dir().join("no-state")).expect("mkdir");
     let fifo = build.operations_dir().join("fifo");
     std::fs::create_dir_all(&fifo).expect("mkdir");
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        fifo.join("state.json"),
-        rustix::fs::FileType::Fifo,
-        rustix::fs::Mode::from_raw_mode(0o600),
-        0,
-    )
-    .expect("mkfifo");
+    // mkfifo(3), which macOS has too (rustix's mknodat is Linux's).
+    let fifo_path = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(
+        fifo.join("state.json").as_os_str(),
+    ))
+    .expect("path");
+    // SAFETY: a valid NUL-terminated path.
+    let rc = unsafe { libc::mkfifo(fifo_path.as_ptr(), 0o600) };
+    assert_eq!(rc, 0, "mkfifo: {}", std::io::Error::last_os_error());
     op(&build, "done", r#"{"phase":"merged"}"#);
 
     let report = run(&build, Selection::Finished, false, true).expect("prune");
