@@ -132,10 +132,10 @@ impl std::error::Error for TakeoverError {
 /// (our own pid, which v0's starter writes there) never counts.
 pub fn find_bash_daemon(build: &BuildDir, own: Option<u32>) -> Option<BashDaemon> {
     let pid = read_pid(&build.pid_file())?;
-    if Some(pid) == own || process_gone(pid) {
+    if Some(pid) == own || platform::process_gone(pid) {
         return None;
     }
-    let args = command_line(pid)?;
+    let args = platform::process_args(pid)?;
     is_bash_daemon(&args).then_some(BashDaemon { pid })
 }
 
@@ -158,46 +158,6 @@ fn is_bash_daemon(args: &[String]) -> bool {
         .skip(1)
         .find(|arg| !arg.starts_with('-'))
         .is_some_and(|script| name(script).as_deref() == Some(DAEMON_NAME))
-}
-
-/// A process's arguments: `/proc/PID/cmdline`, else `ps` (macOS, BSD), split
-/// at blanks there.
-fn command_line(pid: u32) -> Option<Vec<String>> {
-    match std::fs::read(format!("/proc/{pid}/cmdline")) {
-        Ok(bytes) => Some(
-            bytes
-                .split(|b| *b == 0)
-                .filter(|arg| !arg.is_empty())
-                .map(|arg| String::from_utf8_lossy(arg).into_owned())
-                .collect(),
-        ),
-        Err(_) if Path::new("/proc/self/cmdline").exists() => None,
-        Err(_) => {
-            let output = std::process::Command::new("ps")
-                .args(["-ww", "-o", "args=", "-p", &pid.to_string()])
-                .stdin(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .output()
-                .ok()?;
-            let text = String::from_utf8_lossy(&output.stdout);
-            Some(text.split_whitespace().map(str::to_owned).collect())
-        }
-    }
-}
-
-/// Whether `pid` has exited: no such process, or a zombie nobody reaped yet.
-fn process_gone(pid: u32) -> bool {
-    if !platform::pid_alive(pid) {
-        return true;
-    }
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            // The state follows the command name, which is in parentheses.
-            let after = stat.rsplit_once(')')?.1;
-            after.split_whitespace().next().map(|state| state == "Z")
-        })
-        .unwrap_or(false)
 }
 
 /// Whether somebody holds `.prune-daemon.lock`, i.e. a prune run is going on.
@@ -252,7 +212,7 @@ impl Stopping {
     /// `Some` once it has exited; `Err` once `within` has passed since the
     /// SIGTERM and it still has not.
     pub fn check(&self, within: Duration) -> Result<Option<Stopped>, TakeoverError> {
-        if process_gone(self.pid) {
+        if platform::process_gone(self.pid) {
             return Ok(Some(Stopped {
                 pid: self.pid,
                 was_running: self.was_running,

@@ -382,25 +382,10 @@ impl DaemonPid {
             }
         }
         // Without a pidfd there is nothing to wake us: look every few milliseconds.
-        while !process_gone(self.pid) {
+        while !platform::process_gone(self.pid) {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
-}
-
-/// Whether `pid` has exited: no such process, or a zombie nobody reaped yet.
-pub fn process_gone(pid: u32) -> bool {
-    if !platform::pid_alive(pid) {
-        return true;
-    }
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            // The state follows the command name, which is in parentheses.
-            let after = stat.rsplit_once(')')?.1;
-            after.split_whitespace().next().map(|state| state == "Z")
-        })
-        .unwrap_or(false)
 }
 
 /// Arguments of `v0-prune daemon`.
@@ -484,16 +469,16 @@ mod tests {
             .spawn()
             .expect("sleep");
         let daemon = DaemonPid::open(child.id());
-        assert!(!process_gone(child.id()));
+        assert!(!platform::process_gone(child.id()));
         daemon.signal(Signal::KILL).expect("kill");
         tokio::time::timeout(Duration::from_secs(5), daemon.exited())
             .await
             .expect("woken when it exits");
         // Not reaped yet: a zombie counts as gone.
-        assert!(process_gone(child.id()));
+        assert!(platform::process_gone(child.id()));
         let mut child = child;
         let _ = child.wait();
-        assert!(process_gone(child.id()));
+        assert!(platform::process_gone(child.id()));
         daemon
             .signal(Signal::TERM)
             .expect("a gone process is no error");

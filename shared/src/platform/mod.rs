@@ -192,6 +192,50 @@ pub fn raise_open_file_limit() -> Option<u64> {
     }
 }
 
+/// A process's arguments, to tell what a pid file names (v0's bash daemon
+/// runs as `bash .../bin/v0-prune-daemon`): `/proc/<pid>/cmdline` on Linux,
+/// else `ps -o args=` (macOS, the BSDs: the kernel's own argument list,
+/// split at blanks). `None` when the process is gone or not ours to read.
+pub fn process_args(pid: u32) -> Option<Vec<String>> {
+    match std::fs::read(format!("/proc/{pid}/cmdline")) {
+        Ok(bytes) => Some(
+            bytes
+                .split(|b| *b == 0)
+                .filter(|arg| !arg.is_empty())
+                .map(|arg| String::from_utf8_lossy(arg).into_owned())
+                .collect(),
+        ),
+        Err(_) if std::path::Path::new("/proc/self/cmdline").exists() => None,
+        Err(_) => {
+            let output = std::process::Command::new("ps")
+                .args(["-ww", "-o", "args=", "-p", &pid.to_string()])
+                .stdin(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .output()
+                .ok()?;
+            let text = String::from_utf8_lossy(&output.stdout);
+            let args: Vec<String> = text.split_whitespace().map(str::to_owned).collect();
+            (!args.is_empty()).then_some(args)
+        }
+    }
+}
+
+/// Whether `pid` has exited: no such process, or (where procfs tells) a
+/// zombie nobody reaped yet, which still answers kill -0.
+pub fn process_gone(pid: u32) -> bool {
+    if !pid_alive(pid) {
+        return true;
+    }
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            // The state follows the command name, which is in parentheses.
+            let after = stat.rsplit_once(')')?.1;
+            after.split_whitespace().next().map(|state| state == "Z")
+        })
+        .unwrap_or(false)
+}
+
 /// This machine's host name, as v0 records it in an operation's `machine` field.
 pub fn hostname() -> String {
     rustix::system::uname()
@@ -203,6 +247,23 @@ pub fn hostname() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn our_own_arguments_are_read_and_a_gone_process_is_gone() {
+        let args = process_args(std::process::id()).expect("our own arguments");
+        let exe = std::env::current_exe().expect("the test's path");
+        let name = exe.file_name().expect("a name").to_string_lossy();
+        assert!(args[0].ends_with(name.as_ref()), "{args:?}");
+        assert!(!process_gone(std::process::id()));
+        let mut child = std::process::Command::new("true").spawn().expect("true");
+        let pid = child.id();
+        // Exited but not reaped: a zombie, gone all the same.
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        assert!(process_gone(pid), "a zombie is gone");
+        let _ = child.wait();
+        assert!(process_gone(pid));
+        assert_eq!(process_args(u32::MAX), None);
+    }
 
     #[test]
     fn the_open_file_limit_is_raised_to_what_the_daemon_needs_or_the_hard_limit() {
