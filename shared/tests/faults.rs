@@ -49,6 +49,17 @@ fn queue_text(entries: usize) -> String {
 
 // ------------------------------------------------------- the child pruner
 
+/// Tests here spawn children through `fork` (a `pre_exec` step), and a child
+/// holds every descriptor of this process until it execs: a lease taken by
+/// another test's prune meanwhile fails as if a writer held the log. So the
+/// tests of this file run one at a time.
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Not a test on its own: a pruner child that prints its report as JSON.
 #[test]
 fn report_process() {
@@ -146,6 +157,7 @@ fn is_root() -> bool {
 
 #[test]
 fn a_file_size_limit_fails_writes_part_way_and_changes_nothing() {
+    let _serial = one_at_a_time();
     let dir = tempfile::tempdir().expect("tempdir");
     let build = BuildDir::new(dir.path());
     std::fs::create_dir_all(build.logs_dir()).expect("logs");
@@ -261,6 +273,7 @@ impl Drop for Mount {
 #[cfg(target_os = "linux")]
 #[test]
 fn a_full_disk_fails_the_rewrite_keeps_the_original_and_frees_the_temp() {
+    let _serial = one_at_a_time();
     let dir = tempfile::tempdir().expect("tempdir");
     let Some(_mount) = Mount::tmpfs(dir.path(), "1m") else {
         return;
@@ -307,6 +320,7 @@ fn chmod(path: &Path, mode: u32) {
 /// log that belongs to someone else, which that someone holds open.
 #[test]
 fn an_unprivileged_pruner_meets_read_only_unreadable_and_foreign_files() {
+    let _serial = one_at_a_time();
     if !is_root() {
         eprintln!("note: not root, cannot switch to uid {NOBODY}; sub-case skipped");
         return;
@@ -418,6 +432,7 @@ fn hidden_process() {
 #[cfg(target_os = "linux")]
 #[test]
 fn a_process_whose_files_we_may_not_see_counts_as_a_writer_without_leases() {
+    let _serial = one_at_a_time();
     if !is_root() {
         eprintln!("note: not root, cannot switch to uid {NOBODY}; sub-case skipped");
         return;
@@ -504,6 +519,7 @@ fn walk_all(root: &Path) -> Vec<PathBuf> {
 #[cfg(target_os = "linux")]
 #[test]
 fn other_mounts_inside_the_build_dir_are_never_entered() {
+    let _serial = one_at_a_time();
     if !is_root() {
         eprintln!("note: not root, cannot mount; sub-case skipped");
         return;
@@ -559,6 +575,7 @@ fn other_mounts_inside_the_build_dir_are_never_entered() {
 
 #[test]
 fn the_child_pruner_reads_its_report_back() {
+    let _serial = one_at_a_time();
     // The harness above is only as good as its plumbing: an unrestricted child
     // prunes and reports like the library does in-process.
     let dir = tempfile::tempdir().expect("tempdir");
