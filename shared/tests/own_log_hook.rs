@@ -141,7 +141,9 @@ fn without_the_hook_or_with_a_second_writer_our_log_is_skipped() {
     let report = logs::prune_all(&build, &options(), &mut ignore_events).expect("prune");
     assert_eq!(report.skipped.len(), 1, "{report:?}");
     assert!(
-        report.skipped[0].reason.contains("cannot collapse ranges"),
+        // tmpfs says it cannot collapse ranges; the portable build (as
+        // macOS) that it has no collapse-range at all.
+        report.skipped[0].reason.contains("collapse"),
         "{report:?}"
     );
 
