@@ -377,7 +377,7 @@ impl Case for WatcherLoad {
             watched.daemon.stop()?;
         }
         notes.push(format!(
-            "watchers: {MAX_WATCHERS} subscribed connections (the daemon's limit) on 2 tokio workers of this process; status and RunNow each on a fresh connection, timed from before connecting to the decoded answer"
+            "{MAX_WATCHERS} subscribed connections (the daemon's limit) on 2 tokio workers of this process; status and RunNow each on a fresh connection, timed from before connecting to the decoded answer"
         ));
         let [status_limit, status_one] = status;
         let [run_now_limit, run_now_one] = run_now;
