@@ -150,9 +150,10 @@ mode_of() {
 	stat -c %a -- "$1" 2>/dev/null || stat -f %Lp -- "$1"
 }
 
-# Whether a file is a compiled program (ELF), not one of v0's bash scripts.
-is_elf() {
-	[ "$(od -An -tx1 -N4 -- "$1" 2>/dev/null | tr -d ' \n')" = 7f454c46 ]
+# Whether a file is a compiled program (ELF on Linux, Mach-O on macOS), not
+# a script: non-empty, and not starting with "#!".
+is_compiled() {
+	[ -s "$1" ] && [ "$(od -An -c -N2 -- "$1" 2>/dev/null | tr -d ' \n')" != '#!' ]
 }
 
 # Whether a file is a bash script (its first line runs bash).
@@ -454,7 +455,7 @@ for name in $FILES; do
 	case $name in
 	bin/*)
 		# Never save one of our own binaries as "v0's original".
-		if [ -f "$path" ] && is_elf "$path"; then
+		if [ -f "$path" ] && is_compiled "$path"; then
 			die "$name in $V0 is already a compiled program, not v0's bash script, and there is no backup of v0's original: reinstall v0 first (or restore its $name), then run $PROG again; nothing changed"
 		fi
 		if [ -f "$path" ] && ! { is_bash_script "$path" && grep -q 'v0-common\.sh' -- "$path"; }; then

@@ -17,13 +17,14 @@
 # bin/v0-prune of this install, from this file's place (packages/cli/lib/).
 _V0_PRUNE_BIN="${BASH_SOURCE[0]%/*}/../../../bin/v0-prune"
 
-# _v0_prune_is_ours: whether bin/v0-prune is v0-prune's binary (an ELF file)
-# and not v0's bash script, put back by hand; if not, v0's functions stay.
+# _v0_prune_is_ours: whether bin/v0-prune is v0-prune's binary (an ELF file
+# on Linux, Mach-O on macOS: anything but a script) and not v0's bash script,
+# put back by hand; if not, v0's functions stay.
 _v0_prune_is_ours() {
   local magic=""
-  [[ -f "${_V0_PRUNE_BIN}" ]] && [[ -x "${_V0_PRUNE_BIN}" ]] || return 1
-  LC_ALL=C read -r -n 4 magic < "${_V0_PRUNE_BIN}" 2>/dev/null || true
-  [[ "${magic}" == $'\x7fELF' ]]
+  [[ -f "${_V0_PRUNE_BIN}" ]] && [[ -x "${_V0_PRUNE_BIN}" ]] && [[ -s "${_V0_PRUNE_BIN}" ]] || return 1
+  LC_ALL=C read -r -n 2 magic < "${_V0_PRUNE_BIN}" 2>/dev/null || true
+  [[ "${magic}" != "#!" ]]
 }
 
 # _v0_prune <args>: bin/v0-prune for the project of the calling v0 command.
