@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use v0_prune_e2e::{
-    Invocation, Outcome, PATIENCE, TestProject, TmuxPane, bin, hours, process_gone, stamp,
-    wait_until,
+    Invocation, Outcome, PATIENCE, TestProject, TmuxPane, bin, copy_real_v0, hours, process_gone,
+    real_v0, stamp, wait_until,
 };
 use v0_prune_shared::config::{DEFAULT_INTERVAL, DEFAULT_RETENTION};
 use v0_prune_shared::demo::{self, DemoSpec};
@@ -44,24 +44,6 @@ fn repo() -> PathBuf {
         .to_path_buf()
 }
 
-/// v0 as published, read-only: `shared/v0` beside the repository (CI: a
-/// sibling of the clone; a worktree: a sibling of an ancestor).
-fn shared_v0() -> PathBuf {
-    let found = repo()
-        .ancestors()
-        .skip(1)
-        .map(|dir| dir.join("shared/v0"))
-        .find(|v0| v0.join("bin/v0").is_file());
-    found.unwrap_or_else(|| {
-        panic!(
-            "the real v0 is missing: these tests copy it from shared/v0 beside the repository \
-             ({}/../shared/v0, or beside an ancestor of {}); put v0 as published there",
-            repo().display(),
-            repo().display()
-        )
-    })
-}
-
 fn script() -> PathBuf {
     repo().join("assets/install-into-v0.sh")
 }
@@ -77,7 +59,7 @@ fn binaries() -> PathBuf {
 
 /// v0's version, as its VERSION file says.
 fn v0_version() -> String {
-    std::fs::read_to_string(shared_v0().join("VERSION"))
+    std::fs::read_to_string(real_v0().join("VERSION"))
         .expect("v0's VERSION")
         .trim()
         .to_owned()
@@ -103,14 +85,6 @@ fn lines_starting<'a>(outcome: &'a Outcome, prefix: &str) -> Vec<&'a str> {
 
 fn set_mode(path: &Path, mode: u32) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
-}
-
-fn mode(path: &Path) -> u32 {
-    std::fs::metadata(path)
-        .expect("metadata")
-        .permissions()
-        .mode()
-        & 0o7777
 }
 
 /// Files larger than this (installed debug binaries: tens of MB) are
@@ -260,33 +234,11 @@ struct RealV0 {
     tmux: TempDir,
 }
 
-/// Copies v0 to `to` as `cp -r` does; the directories are made writable (as
-/// in a user's install: v0's files keep their modes).
-fn copy_v0(to: &Path) {
-    let status = Command::new("cp")
-        .arg("-r")
-        .arg(shared_v0())
-        .arg(to)
-        .status()
-        .expect("cp");
-    assert!(status.success(), "cp -r {} failed", shared_v0().display());
-    let mut pending = vec![to.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        set_mode(&dir, mode(&dir) | 0o700);
-        for entry in std::fs::read_dir(&dir).expect("readable dir") {
-            let path = entry.expect("dir entry").path();
-            if std::fs::symlink_metadata(&path).expect("metadata").is_dir() {
-                pending.push(path);
-            }
-        }
-    }
-}
-
 impl RealV0 {
     fn new() -> Self {
         let dir = tempfile::tempdir().expect("a temp dir");
         let root = dir.path().join("v0");
-        copy_v0(&root);
+        copy_real_v0(&root);
         let (home, stubs) = (dir.path().join("home"), dir.path().join("stubs"));
         std::fs::create_dir_all(&home).expect("home");
         std::fs::create_dir_all(&stubs).expect("stubs");
@@ -639,12 +591,12 @@ fn a_v0_init_project_driven_through_v0s_own_commands_from_install_to_uninstall()
         );
         assert_eq!(
             std::fs::read(v0.path(&format!("{BACKUP}/bin/{name}"))).expect("backup"),
-            std::fs::read(shared_v0().join(format!("bin/{name}"))).expect("v0's"),
+            std::fs::read(real_v0().join(format!("bin/{name}"))).expect("v0's"),
             "the backup of bin/{name} is v0's original"
         );
     }
     let common = std::fs::read_to_string(v0.path(COMMON)).expect("v0-common.sh");
-    let original = std::fs::read_to_string(shared_v0().join(COMMON)).expect("v0's");
+    let original = std::fs::read_to_string(real_v0().join(COMMON)).expect("v0's");
     let appended = common
         .strip_prefix(original.as_str())
         .expect("v0's v0-common.sh, only appended to");
@@ -1044,7 +996,7 @@ fn without_an_argument_it_finds_v0_on_path_through_links_then_in_its_default_pla
     // Homebrew's layout: PATH holds a link to a link into the keg.
     let keg = at("homebrew/Cellar/v0/0.4.0");
     std::fs::create_dir_all(keg.parent().expect("Cellar/v0")).expect("Cellar");
-    copy_v0(&keg);
+    copy_real_v0(&keg);
     std::fs::create_dir_all(at("homebrew/bin")).expect("homebrew/bin");
     std::os::unix::fs::symlink("../Cellar/v0/0.4.0/bin/v0", at("homebrew/bin/v0")).expect("link");
     std::fs::create_dir_all(at("path")).expect("path dir");
@@ -1053,7 +1005,7 @@ fn without_an_argument_it_finds_v0_on_path_through_links_then_in_its_default_pla
     let home = at("home");
     let default = home.join(".local/share/v0");
     std::fs::create_dir_all(default.parent().expect("share")).expect("share");
-    copy_v0(&default);
+    copy_real_v0(&default);
     let version = v0_version();
     let from = binaries();
     let run = |path: &OsStr, args: &[&str]| {

@@ -8,32 +8,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use v0_prune_e2e::{
-    Invocation, Outcome, PATIENCE, TestProject, bin, hours, process_gone, stamp, wait_until,
+    Invocation, Outcome, PATIENCE, TestProject, bin, copy_real_v0, hours, process_gone, stamp,
+    wait_until,
 };
 
-/// The real v0, read-only: `$V0_SOURCE`, else the first `shared/v0` beside
-/// the workspace or one of its parents.
-fn v0_source() -> PathBuf {
-    if let Some(dir) = std::env::var_os("V0_SOURCE") {
-        return PathBuf::from(dir);
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .map(|dir| dir.join("shared/v0"))
-        .find(|dir| dir.join("bin/v0-prune-daemon").is_file())
-        .expect("the real v0: set V0_SOURCE to a checkout of it (../shared/v0)")
-}
-
-/// `cp -r` of the real v0 into `into/v0`.
+/// A copy of the real v0 in `into/v0`.
 fn copy_v0(into: &Path) -> PathBuf {
     let root = into.join("v0");
-    let status = Command::new("cp")
-        .arg("-r")
-        .arg(v0_source())
-        .arg(&root)
-        .status()
-        .expect("cp");
-    assert!(status.success(), "cp -r of v0 failed");
+    copy_real_v0(&root);
     root
 }
 

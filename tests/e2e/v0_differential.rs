@@ -15,22 +15,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use v0_prune_e2e::{Invocation, Outcome, PATIENCE, bin, hours, stamp, wait_until};
-
-/// Where the real v0 is: `V0_SOURCE_DIR`, else `../shared/v0` beside the
-/// workspace (as in this project's checkout layout).
-fn v0_source() -> PathBuf {
-    let candidates = [
-        std::env::var_os("V0_SOURCE_DIR").map(PathBuf::from),
-        Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/v0")),
-        Some(PathBuf::from("/work/shared/v0")),
-    ];
-    candidates
-        .into_iter()
-        .flatten()
-        .find(|dir| dir.join("bin/v0-prune").is_file())
-        .expect("the real v0 (../shared/v0 or V0_SOURCE_DIR) is needed for this test")
-}
+use v0_prune_e2e::{Invocation, Outcome, PATIENCE, bin, copy_real_v0, hours, stamp, wait_until};
 
 /// How v0 may start its daemon.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -203,13 +188,7 @@ impl V0 {
     fn copy(daemon: V0Daemon) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let v0 = dir.path().join("v0");
-        let status = Command::new("cp")
-            .arg("-r")
-            .arg(v0_source())
-            .arg(&v0)
-            .status()
-            .expect("cp");
-        assert!(status.success(), "cp -r v0");
+        copy_real_v0(&v0);
         let script = match daemon {
             V0Daemon::Disabled => "#!/bin/sh\nexit 1\n".to_owned(),
             V0Daemon::Ours => format!(
