@@ -108,6 +108,14 @@ pub fn prune_head(path: &Path, cutoff: Cutoff) -> io::Result<InPlace> {
     if let Err(err) = platform::collapse_head(&file, collapse) {
         // Put the expired bytes back: the file is exactly as before.
         file.write_all_at(&original, collapse)?;
+        // Splitting an extent can need a block: on a full disk the collapse
+        // fails, and the log could not be pruned (not refused on purpose).
+        if matches!(
+            err.raw_os_error(),
+            Some(libc::ENOSPC | libc::EDQUOT | libc::EIO | libc::EROFS)
+        ) {
+            return Err(err);
+        }
         return Ok(InPlace::Refused(format!(
             "collapse-range failed ({err}); left unchanged"
         )));

@@ -52,8 +52,11 @@ pub struct LogFile {
 pub struct Walk {
     /// Regular `*.log` files, in a stable order.
     pub logs: Vec<LogFile>,
-    /// Entries left alone (not regular files, unreadable dirs, other mounts).
+    /// Entries left alone on purpose (not regular files, other mounts).
     pub skipped: Vec<(PathBuf, String)>,
+    /// Directories that could not be read, with the error and what to do:
+    /// any logs in them could not be pruned.
+    pub failed: Vec<(PathBuf, String)>,
 }
 
 /// Finds every regular `*.log` under `root`, never following symbolic links
@@ -70,8 +73,18 @@ pub fn walk(root: &Path) -> io::Result<Walk> {
         let entries = match std::fs::read_dir(&dir) {
             Ok(entries) => entries,
             Err(err) => {
-                walk.skipped
-                    .push((dir, format!("cannot read directory: {err}")));
+                match super::could_not_prune(&err) {
+                    Some(reason) => {
+                        let (kind, advice) = reason.split_once(": ").unwrap_or((&reason, ""));
+                        let reason = format!(
+                            "{kind}: cannot read this directory, so no log in it was pruned; {advice}"
+                        );
+                        walk.failed.push((dir, reason));
+                    }
+                    None => walk
+                        .skipped
+                        .push((dir, format!("cannot read directory: {err}"))),
+                }
                 continue;
             }
         };
@@ -217,6 +230,10 @@ pub fn prune_all(
         });
         report.skipped.push(skipped);
     }
+    for (path, reason) in walk.failed {
+        let item = super::relative_display(build, &path);
+        fail(&mut report, events, item, reason);
+    }
     let total = walk.logs.len() as u64;
     events(&PruneEvent::JobStarted {
         job: Job::Logs,
@@ -290,11 +307,12 @@ pub fn prune_all(
                 Err(err) => {
                     report.bytes_before += log.len;
                     report.bytes_after += log.len;
-                    let reason = match err.kind() {
-                        io::ErrorKind::NotFound => "vanished while we pruned it".to_string(),
-                        _ => format!("error: {err}"),
-                    };
-                    skip(&mut report, events, display, reason);
+                    // A full disk, an I/O error: could not be pruned. A log
+                    // that vanished or changed type: left alone on purpose.
+                    match super::could_not_prune(&err) {
+                        Some(reason) => fail(&mut report, events, display, reason),
+                        None => skip(&mut report, events, display, left_alone(&err)),
+                    }
                 }
             }
             done += 1;
@@ -359,6 +377,28 @@ fn for_each_in_parallel<T: Send>(
             }
         }
     });
+}
+
+/// Why a log is left alone after an error that is no failure ([`super::could_not_prune`]).
+fn left_alone(err: &io::Error) -> String {
+    match err.raw_os_error() {
+        Some(libc::ENOENT) => "vanished while we pruned it".to_string(),
+        Some(libc::ELOOP) => {
+            "became a symbolic link while we pruned it; never followed".to_string()
+        }
+        Some(libc::EISDIR) => "not a regular file (any more)".to_string(),
+        _ => err.to_string(),
+    }
+}
+
+/// An error stopped the prune of `item`: reported as failed, never as skipped.
+fn fail(report: &mut LogsReport, events: EventSink<'_>, item: String, reason: String) {
+    let failed = Skipped { item, reason };
+    events(&PruneEvent::ItemFailed {
+        job: Job::Logs,
+        failed: failed.clone(),
+    });
+    report.failed.push(failed);
 }
 
 fn skip(report: &mut LogsReport, events: EventSink<'_>, item: String, reason: String) {
