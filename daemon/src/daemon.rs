@@ -540,6 +540,7 @@ mod tests {
                 bytes_before: 20_000,
                 bytes_after: 5_460,
                 method: v0_prune_shared::prune::LogMethod::Rewrite,
+                reason: String::new(),
             };
             3
         ];

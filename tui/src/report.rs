@@ -386,6 +386,7 @@ mod tests {
                     bytes_before: 4096,
                     bytes_after: 1024,
                     method: LogMethod::Rewrite,
+                    reason: String::new(),
                 }],
                 skipped: vec![Skipped {
                     item: "logs/worker.log".into(),

@@ -628,6 +628,7 @@ mod tests {
                 bytes_before: 100,
                 bytes_after: 10,
                 method: prune::LogMethod::Rewrite,
+                reason: String::new(),
             }],
             skipped: vec![Skipped {
                 item: "logs/worker.log".into(),

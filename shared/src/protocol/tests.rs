@@ -476,6 +476,7 @@ fn a_record_summarises_the_engine_report() {
                 bytes_before: 1000,
                 bytes_after: 400,
                 method: LogMethod::DryRun,
+                reason: String::new(),
             }],
             skipped: vec![],
             failed: vec![],

@@ -178,6 +178,9 @@ pub enum LogMethod {
     InPlace,
     /// Dry run: nothing written.
     DryRun,
+    /// Nobody held it and its expired lines formed a head of at least a
+    /// block: collapsed in place under a write lease, nothing copied.
+    InPlaceUnheld,
 }
 
 /// What happened to one log that lost lines.
@@ -193,6 +196,10 @@ pub struct LogOutcome {
     pub bytes_after: u64,
     /// How it was pruned.
     pub method: LogMethod,
+    /// Why this method, in words (e.g. why a log nobody holds was rewritten
+    /// rather than pruned in place); empty in reports from older versions.
+    #[serde(default)]
+    pub reason: String,
 }
 
 /// The logs job's report.
