@@ -398,7 +398,6 @@ fn the_same_log_held_by_an_appender_is_pruned_in_place_and_frees_the_space() {
 /// (c) A log nobody holds whose expired part is a head, on the same full
 /// disk: pruned in place like a held one, the space freed.
 #[test]
-#[ignore = "needs engine's in-place for unheld logs"]
 fn an_unheld_log_with_an_expired_head_is_pruned_in_place_on_a_full_disk() {
     let Some(disk) = FullDisk::mount() else {
         return;
@@ -406,6 +405,7 @@ fn an_unheld_log_with_an_expired_head_is_pruned_in_place_on_a_full_disk() {
     let (_, kept) = write_log(&disk.log(), false);
     disk.fill();
     let free_before = disk.free();
+    let inode = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(disk.log()).expect("stat"));
 
     let run = disk.project.v0_prune(["--sync"]).run();
     run.expect_code(0);
@@ -428,5 +428,7 @@ fn an_unheld_log_with_an_expired_head_is_pruned_in_place_on_a_full_disk() {
         freed as f64 / MIB as f64
     );
     assert_pruned_in_place(&std::fs::read(disk.log()).expect("read"), &kept);
+    let now = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(disk.log()).expect("stat"));
+    assert_eq!(now, inode, "in place: the same file, not a renamed copy");
     assert_eq!(disk.temp_files(), Vec::<PathBuf>::new());
 }
