@@ -119,11 +119,13 @@ fn prune_with(
             Ok(replaced) => replaced,
             // The disk, not the queue, is at fault: the queue stays as it was
             // and the report says it could not be pruned, and why.
-            Err(PruneError::Io { source, .. }) if super::could_not_prune(&source).is_some() => {
-                let reason = super::could_not_prune(&source).unwrap_or_default();
-                let item = super::relative_display(build, &path);
-                return Ok(failed(plan, &snapshot, events, retries, item, reason));
-            }
+            Err(PruneError::Io { path: at, source }) => match super::could_not_prune(&source) {
+                Some(reason) => {
+                    let item = super::relative_display(build, &path);
+                    return Ok(failed(plan, &snapshot, events, retries, item, reason));
+                }
+                None => return Err(PruneError::Io { path: at, source }),
+            },
             Err(err) => return Err(err),
         };
         if replaced {
