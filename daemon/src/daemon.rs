@@ -320,9 +320,22 @@ fn log_outcome(record: &RunRecord, failure: Option<&str>) {
             "... and {unlisted} more skipped (only the first {RECORD_SKIPPED} are listed)"
         );
     }
+    for failed in &record.failed {
+        tracing::warn!("Could not prune {}: {}", failed.item, failed.reason);
+    }
+    let unlisted = record
+        .failed_total
+        .saturating_sub(record.failed.len() as u64);
+    if unlisted > 0 {
+        tracing::warn!(
+            "... and {unlisted} more that could not be pruned (only the first {RECORD_SKIPPED} are listed)"
+        );
+    }
 }
 
-/// `3 logs, 120 lines, 2 mergeq entries, 14.2 KiB reclaimed in 12ms`.
+/// `3 logs, 120 lines, 2 mergeq entries, 14.2 KiB reclaimed in 12ms`, then
+/// what could not be pruned, if anything (`; 1 log could not be pruned (no
+/// space left on device)`), and the errors.
 pub fn summary(record: &RunRecord) -> String {
     let mut text = format!(
         "{} {}, {} {}, {} mergeq {}, {} reclaimed in {}",
@@ -335,6 +348,10 @@ pub fn summary(record: &RunRecord) -> String {
         human_bytes(record.bytes_reclaimed),
         human_duration(Duration::from_millis(record.duration_ms)),
     );
+    if let Some(not_pruned) = record.not_pruned_summary() {
+        text.push_str("; ");
+        text.push_str(&not_pruned);
+    }
     if !record.errors.is_empty() {
         text.push_str(&format!(
             " ({} {})",
@@ -523,6 +540,7 @@ mod tests {
                 bytes_before: 20_000,
                 bytes_after: 5_460,
                 method: v0_prune_shared::prune::LogMethod::Rewrite,
+                reason: String::new(),
             };
             3
         ];
@@ -530,6 +548,23 @@ mod tests {
         assert_eq!(
             summary(&record),
             "3 logs, 120 lines, 0 mergeq entries, 14.2 KiB reclaimed in 12ms"
+        );
+    }
+
+    /// A run that could not prune a log never reads as a quiet success.
+    #[test]
+    fn the_summary_says_what_could_not_be_pruned() {
+        let mut report = RunReport::default();
+        report.logs.files_examined = 2;
+        report.logs.failed.push(v0_prune_shared::prune::Skipped {
+            item: "logs/big.log".into(),
+            reason: "no space left on device: free some space".into(),
+        });
+        let record = RunRecord::from_report(2, Trigger::Request, 0, 12, &report);
+        assert_eq!(
+            summary(&record),
+            "0 logs, 0 lines, 0 mergeq entries, 0 B reclaimed in 12ms; \
+             1 log could not be pruned (no space left on device)"
         );
     }
 

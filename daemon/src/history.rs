@@ -203,6 +203,27 @@ mod tests {
         assert_eq!(leftovers.len(), 1, "no temp file left: {leftovers:?}");
     }
 
+    /// A history written before runs counted what could not be pruned
+    /// loads as it was, those counts zero: no history is set aside for it.
+    #[test]
+    fn a_history_from_before_the_not_pruned_counts_still_loads() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("history.json");
+        let mut history = History::default();
+        history.record(record(1));
+        let mut json = serde_json::to_value(&history).expect("json");
+        for run in json["runs"].as_array_mut().expect("runs") {
+            let run = run.as_object_mut().expect("a run");
+            for key in ["failed", "failed_total", "log_files_failed"] {
+                assert!(run.remove(key).is_some(), "{key}");
+            }
+        }
+        std::fs::write(&path, serde_json::to_vec(&json).expect("bytes")).expect("write");
+        let (loaded, aside) = History::load(&path);
+        assert!(aside.is_none(), "{:?}", aside.map(|a| a.reason));
+        assert_eq!(loaded, history);
+    }
+
     #[test]
     fn the_file_keeps_only_the_last_runs_but_totals_count_all() {
         let mut history = History::default();

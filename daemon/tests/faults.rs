@@ -318,18 +318,20 @@ async fn writes_failing_part_way_are_reported_and_the_daemon_keeps_going() {
         panic!("the daemon died ({status:?}) on a failed write:\n{}", log());
     }
     let text = log();
+    // A failed write is no choice of ours: "could not prune", never "skipped".
     assert!(
-        text.contains("Skipped logs/big.log: error: File too large"),
+        text.contains("Could not prune logs/big.log: file too large: "),
         "{text}"
     );
     assert!(
-        text.contains("merge queue:") && text.contains("File too large"),
+        text.contains("Could not prune mergeq/queue.json: file too large: "),
         "{text}"
     );
     assert!(
-        text.contains("(1 error)"),
-        "the summary counts the error:\n{text}"
+        text.contains("; 1 log and the merge queue could not be pruned (file too large)"),
+        "the summary counts what could not be pruned:\n{text}"
     );
+    assert!(!text.contains("Skipped logs/big.log"), "{text}");
     assert_eq!(std::fs::read(&big).expect("read"), big_before);
     assert_eq!(
         std::fs::read(build.queue_file()).expect("read"),
@@ -342,8 +344,14 @@ async fn writes_failing_part_way_are_reported_and_the_daemon_keeps_going() {
     let mut client = Client::connect(&build).await;
     let status = client.status().await;
     let record = status.last_run.expect("recorded");
-    assert_eq!(record.errors.len(), 1, "{:?}", record.errors);
-    assert!(record.skipped.iter().any(|s| s.item == "logs/big.log"));
+    assert!(record.errors.is_empty(), "{:?}", record.errors);
+    assert_eq!(
+        record.outcome,
+        v0_prune_shared::protocol::RunOutcome::WithErrors
+    );
+    assert_eq!((record.failed_total, record.log_files_failed), (2, 1));
+    assert!(record.failed.iter().any(|s| s.item == "logs/big.log"));
+    assert!(record.skipped.is_empty(), "{:?}", record.skipped);
     client
         .send(&v0_prune_shared::protocol::ClientMessage::RunNow)
         .await;
@@ -356,7 +364,7 @@ async fn writes_failing_part_way_are_reported_and_the_daemon_keeps_going() {
     );
     assert_answers_promptly(&build, pid).await;
     let history = std::fs::read_to_string(build.state_dir().join("history.json")).expect("history");
-    assert!(history.contains("File too large"), "{history}");
+    assert!(history.contains("file too large: "), "{history}");
     let _ = daemon.kill();
     let _ = daemon.wait();
 }

@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 use jiff::Timestamp;
 use v0_prune_shared::demo::{self, DemoSpec, SplitMix};
 use v0_prune_shared::paths::BuildDir;
-use v0_prune_shared::prune::{self, Cutoff, RunOptions, ignore_events};
+use v0_prune_shared::platform;
+use v0_prune_shared::prune::{self, Cutoff, LogMethod, RunOptions, ignore_events};
 
 const NOW: &str = "2026-11-28T12:00:00Z";
 const CUTOFF: &str = "2026-11-28T06:00:00Z";
@@ -97,6 +98,65 @@ fn model_log(bytes: &[u8], cutoff: Timestamp) -> Vec<u8> {
     out
 }
 
+/// Where the expired head of `bytes` ends (the first current entry, or the
+/// end) and where its first entry starts, if its expired lines form a head
+/// (no expired entry after the first current one); `None` otherwise.
+fn expired_head(bytes: &[u8], cutoff: Timestamp) -> Option<(usize, usize)> {
+    let (mut offset, mut first_entry, mut head_end) = (0, None, None);
+    for line in bytes.split_inclusive(|b| *b == b'\n') {
+        if let Some(at) = entry_stamp(line) {
+            first_entry.get_or_insert(offset);
+            match (at >= cutoff, head_end) {
+                (true, None) => head_end = Some(offset),
+                (false, Some(_)) => return None,
+                _ => {}
+            }
+        }
+        offset += line.len();
+    }
+    let first_entry = first_entry?;
+    Some((first_entry, head_end.unwrap_or(bytes.len())))
+}
+
+/// Whether `now` is what an in-place prune of `before` leaves, whole or cut
+/// short by a crash between its overwrite and its collapse:
+/// - whole: the pre-entry lines, one padding line stamped with an expired
+///   time (ours: `v0-prune: ...`), the kept tail untouched;
+/// - crashed: the old file's first `c` bytes (`c` past its first entry, so
+///   what follows is expired to the log rule), then the same.
+///
+/// `complete`: only the whole state.
+fn in_place_state(before: &[u8], now: &[u8], cutoff: Timestamp, complete: bool) -> bool {
+    let Some((first_entry, head_end)) = expired_head(before, cutoff) else {
+        return false;
+    };
+    let (preamble, tail) = (&before[..first_entry], &before[head_end..]);
+    let Some(head) = now.strip_suffix(tail) else {
+        return false;
+    };
+    let marker = b"] v0-prune: ";
+    let Some(at) = head.windows(marker.len()).rposition(|w| w == marker) else {
+        return false;
+    };
+    let Some(padding_start) = at.checked_sub(21) else {
+        return false;
+    };
+    let padding = &head[padding_start..];
+    let one_expired_line = entry_stamp(padding).is_some_and(|stamp| stamp < cutoff)
+        && padding.iter().position(|b| *b == b'\n') == Some(padding.len() - 1);
+    if !one_expired_line {
+        return false;
+    }
+    let rest = &head[..padding_start];
+    if complete {
+        return rest == preamble;
+    }
+    rest == preamble
+        || rest.strip_suffix(preamble).is_some_and(|old| {
+            old.len() > first_entry && old.len() <= head_end && before.starts_with(old)
+        })
+}
+
 /// A merge queue in jq's layout, and the same queue after the contract's rule
 /// (terminal and older than the cutoff by `updated_at`, else `enqueued_at`,
 /// goes; a terminal entry with neither goes too), built side by side.
@@ -153,6 +213,10 @@ fn queue_before_and_after(entries: usize, cutoff: Timestamp) -> (Vec<u8>, Vec<u8
     (text(&all), text(&kept))
 }
 
+fn is_log(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "log")
+}
+
 /// Every regular file under `root`, by relative path.
 fn files(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     let mut found = BTreeMap::new();
@@ -199,6 +263,14 @@ impl Campaign {
             let path = build.logs_dir().join(format!("large-{n}.log"));
             demo::write_log(&path, spec.now, lines, 0.5, 99 + n).expect("large log");
         }
+        // One whose expired lines are not a head (an expired entry after the
+        // current ones): it must be rewritten, while the others go in place.
+        let late = build.logs_dir().join("large-2.log");
+        demo::write_log(&late, spec.now, 40_000, 0.5, 101).expect("large log");
+        let mut bytes = std::fs::read(&late).expect("read");
+        bytes.extend_from_slice(b"[2026-11-28T01:00:00Z] a late expired entry\n");
+        bytes.extend_from_slice(b"[2026-11-28T11:00:00Z] and a current one\n");
+        std::fs::write(&late, bytes).expect("write");
         let cutoff = cutoff().timestamp();
         // Our own queue, so the model does not depend on how the demo lays it out.
         let (queue, queue_after) = queue_before_and_after(8_000, cutoff);
@@ -246,8 +318,10 @@ impl Campaign {
             let bytes = now
                 .get(path)
                 .unwrap_or_else(|| panic!("{context}: {} is gone", path.display()));
+            let in_place =
+                is_log(path) && in_place_state(before, bytes, cutoff().timestamp(), false);
             assert!(
-                bytes == before || *bytes == self.after[path],
+                bytes == before || *bytes == self.after[path] || in_place,
                 "{context}: {} is torn: {} bytes, before {} bytes, after {} bytes",
                 path.display(),
                 bytes.len(),
@@ -264,8 +338,13 @@ impl Campaign {
     fn check_after(&self, context: &str) {
         let now = files(self.build.root());
         for (path, after) in &self.after {
+            let bytes = now.get(path);
+            let in_place = is_log(path)
+                && bytes.is_some_and(|bytes| {
+                    in_place_state(&self.before[path], bytes, cutoff().timestamp(), true)
+                });
             assert!(
-                now.get(path) == Some(after),
+                bytes == Some(after) || in_place,
                 "{context}: {} is not in its after state",
                 path.display()
             );
@@ -277,7 +356,7 @@ impl Campaign {
         assert!(extra.is_empty(), "{context}: left behind: {extra:?}");
     }
 
-    fn prune_normally(&self, context: &str) {
+    fn prune_normally(&self, context: &str) -> prune::RunReport {
         let options = RunOptions {
             cutoff: cutoff(),
             dry_run: false,
@@ -290,6 +369,7 @@ impl Campaign {
             report.logs.skipped,
             report.queue.skipped
         );
+        report
     }
 }
 
@@ -328,9 +408,28 @@ fn a_pruner_killed_at_any_instant_leaves_each_file_before_or_after_never_torn() 
 
     // The model is right, and one run takes this long: kills are spread over it.
     let started = Instant::now();
-    campaign.prune_normally("reference run");
+    let reference = campaign.prune_normally("reference run");
     let run_time = started.elapsed();
     campaign.check_after("reference run");
+    // Kills land in both methods a log nobody holds may get.
+    let method_of = |name: &str| {
+        reference
+            .logs
+            .pruned
+            .iter()
+            .find(|p| p.path.ends_with(name))
+            .map(|p| p.method)
+    };
+    let collapse = platform::supports_collapse(
+        &std::fs::File::open(campaign.build.logs_dir().join("large-0.log")).expect("open"),
+    );
+    let expected_large = if collapse {
+        LogMethod::InPlaceUnheld
+    } else {
+        LogMethod::Rewrite
+    };
+    assert_eq!(method_of("large-0.log"), Some(expected_large));
+    assert_eq!(method_of("large-2.log"), Some(LogMethod::Rewrite));
     eprintln!("crash model: one full run takes {run_time:?}; seed {seed:#x}");
 
     let mut rng = SplitMix::new(seed);
@@ -423,6 +522,31 @@ fn every_leftover_of_a_crashed_run_is_cleaned_by_the_next_run() {
     )
     .expect("lock");
     std::fs::write(root.join(".prune-daemon/log-index"), b"\x01\xff torn").expect("index");
+
+    // Killed between the overwrite and the collapse of an in-place prune:
+    // large-0.log's expired head partly replaced by the pre-entry lines and
+    // one padding line, the blocks before them not yet collapsed.
+    let log = PathBuf::from("logs/large-0.log");
+    let before = &campaign.before[&log];
+    let (first_entry, head_end) =
+        expired_head(before, cutoff().timestamp()).expect("an expired head");
+    let preamble = &before[..first_entry];
+    let collapse = (head_end - preamble.len() - 80) / 4096 * 4096;
+    assert!(collapse > first_entry);
+    let mut torn = before[..collapse].to_vec();
+    torn.extend_from_slice(preamble);
+    let mut padding = b"[2026-11-28T05:59:59Z] v0-prune: 9 expired lines removed in place".to_vec();
+    padding.resize(head_end - collapse - preamble.len() - 1, b' ');
+    padding.push(b'\n');
+    torn.extend_from_slice(&padding);
+    torn.extend_from_slice(&before[head_end..]);
+    assert_eq!(torn.len(), before.len());
+    std::fs::write(root.join(&log), &torn).expect("write");
+    assert!(
+        campaign.check_before_or_after("killed mid-collapse").len() == leftovers.len() + 1,
+        "the torn head is one of the states a crash may leave"
+    );
+    assert_eq!(model_log(&torn, cutoff().timestamp()), campaign.after[&log]);
 
     campaign.prune_normally("after a crash");
     campaign.check_after("after a crash");

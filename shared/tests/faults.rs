@@ -20,7 +20,7 @@ use std::process::{Command, Stdio};
 
 mod support;
 
-use support::{kept_part, log_text, options, reason_of, temp_files};
+use support::{failure_of, kept_part, log_text, options, reason_of, temp_files};
 use v0_prune_shared::paths::BuildDir;
 use v0_prune_shared::prune::{self, RunReport, ignore_events};
 
@@ -173,8 +173,13 @@ fn a_file_size_limit_fails_writes_part_way_and_changes_nothing() {
     let report =
         run_child(build.root(), Restrict::FileSize(64 * 1024)).expect("rlimits need no privilege");
 
-    let reason = reason_of(&report, "logs/big.log").expect("big.log is reported");
-    assert!(reason.contains("File too large"), "{reason}");
+    let reason = failure_of(&report, "logs/big.log").expect("big.log could not be pruned");
+    assert!(reason.starts_with("file too large: "), "{reason}");
+    assert_eq!(
+        reason_of(&report, "logs/big.log"),
+        None,
+        "a failure, not a skip"
+    );
     assert_eq!(
         std::fs::read_to_string(build.logs_dir().join("big.log")).expect("read"),
         big,
@@ -185,14 +190,12 @@ fn a_file_size_limit_fails_writes_part_way_and_changes_nothing() {
         std::fs::read_to_string(build.logs_dir().join("small.log")).expect("read"),
         kept_part(&small)
     );
-    assert!(
-        report
-            .errors
-            .iter()
-            .any(|e| e.starts_with("merge queue:") && e.contains("File too large")),
-        "{:?}",
-        report.errors
-    );
+    // The queue's new version could not be written: a failure of the
+    // queue, not an error of the run, and the queue as it was.
+    let reason = failure_of(&report, "mergeq/queue.json").expect("the queue could not be pruned");
+    assert!(reason.starts_with("file too large: "), "{reason}");
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert!(report.queue.present && report.queue.removed.is_empty());
     assert_eq!(
         std::fs::read_to_string(build.queue_file()).expect("read"),
         queue
@@ -288,11 +291,12 @@ fn a_full_disk_fails_the_rewrite_keeps_the_original_and_frees_the_temp() {
 
     for attempt in 0..2 {
         let report = prune::run(&build, &options(), &mut ignore_events).expect("run");
-        let reason = reason_of(&report, "logs/big.log").expect("big.log is reported");
+        let reason = failure_of(&report, "logs/big.log").expect("big.log could not be pruned");
         assert!(
-            reason.contains("No space left on device"),
+            reason.starts_with("no space left on device: "),
             "{attempt}: {reason}"
         );
+        assert!(report.logs.skipped.is_empty(), "{:?}", report.logs.skipped);
         assert_eq!(
             std::fs::read_to_string(build.logs_dir().join("big.log")).expect("read"),
             big
@@ -375,14 +379,19 @@ fn an_unprivileged_pruner_meets_read_only_unreadable_and_foreign_files() {
     let meta = std::fs::metadata(&read_only).expect("meta");
     assert_eq!(meta.permissions().mode() & 0o777, 0o444);
     assert_eq!(meta.uid(), NOBODY);
-    let expect_skip = |item: &str, words: &str, path: &Path| {
-        let reason = reason_of(&report, item).unwrap_or_else(|| panic!("{item}: {report:#?}"));
+    // Permissions are errors, not choices: these could not be pruned.
+    let expect_failure = |item: &str, words: &str, path: &Path| {
+        let reason = failure_of(&report, item).unwrap_or_else(|| panic!("{item}: {report:#?}"));
+        assert!(
+            reason.starts_with("permission denied: "),
+            "{item}: {reason}"
+        );
         assert!(reason.contains(words), "{item}: {reason}");
         assert_eq!(std::fs::read_to_string(path).expect("read"), text, "{item}");
     };
-    expect_skip("logs/unreadable.log", "Permission denied", &unreadable);
-    expect_skip("frozen/x.log", "Permission denied", &in_read_only_dir);
-    expect_skip("closed", "cannot read directory", &in_closed_dir);
+    expect_failure("logs/unreadable.log", "run v0-prune as", &unreadable);
+    expect_failure("frozen/x.log", "run v0-prune as", &in_read_only_dir);
+    expect_failure("closed", "cannot read this directory", &in_closed_dir);
     // Its writer is invisible to us (another user's /proc), so renaming
     // would send its next lines into a deleted file.
     let reason = reason_of(&report, "logs/root-daemon.log").expect("the foreign log is skipped");

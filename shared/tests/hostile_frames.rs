@@ -96,6 +96,9 @@ fn record(run_id: u64) -> RunRecord {
             reason: "held by a positional writer".into(),
         }],
         skipped_total: 1,
+        failed: Vec::new(),
+        failed_total: 0,
+        log_files_failed: 0,
         errors: vec!["merge queue: locked".into()],
         outcome: RunOutcome::WithErrors,
     }

@@ -255,8 +255,8 @@ fn run(program: &Path, side: &Side, args: &[&str], stdin: Option<&str>, tz: &str
 }
 
 /// Our output with the documented additions removed: the bytes-reclaimed
-/// total, skipped items, the note saying why the daemon took no work, and
-/// our help after v0's.
+/// total, skipped items, items that could not be pruned and their total,
+/// the note saying why the daemon took no work, and our help after v0's.
 fn without_additions(text: &str, root: &Path) -> String {
     let text = match text.find("\nv0-prune: v0's prune above") {
         Some(at) => &text[..at],
@@ -268,6 +268,8 @@ fn without_additions(text: &str, root: &Path) -> String {
             !(line.starts_with("Reclaimed ")
                 || line.starts_with("Would reclaim ")
                 || line.starts_with("Skipped ")
+                || line.starts_with("Could not prune ")
+                || line.starts_with("Incomplete: ")
                 || line.starts_with("note: could not hand pruning"))
         })
         .collect();

@@ -50,7 +50,8 @@ Examples:
 
 Exit status:
   0  everything asked for was done
-  1  an error (reported on stderr), a usage error, --help, or a declined --all";
+  1  an error (reported on stderr), a usage error, --help, or a declined --all
+  7  some logs or the merge queue could not be pruned (a full disk, an I/O error): see \"Could not prune\"";
 
 /// `v0-prune`'s arguments.
 ///
@@ -134,7 +135,8 @@ Examples:
 Exit status:
   0  the daemon stopped (or was not running) and the final prune went well
   1  an error, or the final prune reported errors
-  4  the daemon did not stop in time and was killed (the final prune still ran)";
+  4  the daemon did not stop in time and was killed (the final prune still ran)
+  7  the final prune could not prune some logs or the merge queue (a full disk, ...)";
 
 const EVENTS_AFTER_HELP: &str = "\
 Examples:

@@ -45,11 +45,18 @@ pub struct HandOff {
 }
 
 impl HandOff {
-    /// With `--wait`, whether the daemon's run reported errors (exit 1).
+    /// With `--wait`, whether the daemon's run reported errors (exit 1):
+    /// a job stopped part-way, or the run panicked.
     pub fn failed(&self) -> bool {
-        self.finished
-            .as_ref()
-            .is_some_and(|run| run.outcome != RunOutcome::Ok || !run.errors.is_empty())
+        self.finished.as_ref().is_some_and(|run| {
+            !run.errors.is_empty() || (run.outcome != RunOutcome::Ok && run.failed_total == 0)
+        })
+    }
+
+    /// With `--wait`, how many items the daemon's run could not prune (a
+    /// full disk, an I/O error, a permission): exit 7 when there are some.
+    pub fn not_pruned(&self) -> u64 {
+        self.finished.as_ref().map_or(0, |run| run.failed_total)
     }
 }
 
@@ -319,8 +326,21 @@ pub fn write_record(
             "... and {unlisted} more skipped (see the daemon's log)"
         )?;
     }
+    crate::report::write_failures(out, &record.failed)?;
+    let unlisted = record
+        .failed_total
+        .saturating_sub(record.failed.len() as u64);
+    if unlisted > 0 {
+        writeln!(
+            out,
+            "... and {unlisted} more that could not be pruned (see the daemon's log)"
+        )?;
+    }
+    let not_pruned = record.not_pruned_summary();
     if files == 0 && entries == 0 {
-        writeln!(out, "No expired log lines or mergeq entries to prune")?;
+        if not_pruned.is_none() {
+            writeln!(out, "No expired log lines or mergeq entries to prune")?;
+        }
     } else {
         let total = format!("{lines} log lines from {files} file(s), {entries} mergeq entries");
         let bytes = human_bytes(record.bytes_reclaimed);
@@ -330,6 +350,7 @@ pub fn write_record(
             writeln!(out, "Reclaimed {bytes} ({total})")?;
         }
     }
+    crate::report::write_not_pruned(out, not_pruned)?;
     for error in &record.errors {
         writeln!(err, "Error: {error}")?;
     }
@@ -362,6 +383,9 @@ mod tests {
                 reason: "held open by a writer without O_APPEND (pid 7)".into(),
             }],
             skipped_total: 4,
+            failed: Vec::new(),
+            failed_total: 0,
+            log_files_failed: 0,
             errors: vec!["merge queue: unreadable".into()],
             outcome: RunOutcome::WithErrors,
         }
@@ -400,6 +424,45 @@ mod tests {
             out.ends_with("No expired log lines or mergeq entries to prune\n"),
             "{out}"
         );
+    }
+
+    /// The daemon's run could not prune a log: not "nothing to prune", and
+    /// `--wait` exits 7 for it, not 1.
+    #[test]
+    fn a_run_that_could_not_prune_a_log_says_so_and_is_no_error() {
+        let mut full = record(4);
+        full.log_files_pruned = 0;
+        full.queue_entries_removed = 0;
+        full.skipped.clear();
+        full.skipped_total = 0;
+        full.errors.clear();
+        full.failed = vec![Skipped {
+            item: "logs/big.log".into(),
+            reason: "no space left on device: free some".into(),
+        }];
+        full.failed_total = 1;
+        full.log_files_failed = 1;
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        write_record(&mut out, &mut err, &full).expect("write");
+        let out = String::from_utf8(out).expect("utf-8");
+        assert!(!out.contains("No expired"), "{out}");
+        assert!(
+            out.contains("\nCould not prune logs/big.log: no space left on device: free some\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("Incomplete: 1 log could not be pruned (no space left on device)"),
+            "{out}"
+        );
+        let handoff = HandOff {
+            daemon_pid: 7,
+            started: false,
+            run_id: Some(4),
+            log: PathBuf::from("/p/.v0/build/logs/prune-daemon.log"),
+            finished: Some(full),
+        };
+        assert!(!handoff.failed());
+        assert_eq!(handoff.not_pruned(), 1);
     }
 
     #[test]

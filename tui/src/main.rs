@@ -16,7 +16,7 @@ use std::io::{self, IsTerminal as _, Write as _};
 use std::process::ExitCode;
 
 use cli::Parsed;
-use prune_cmd::{Console, Outcome};
+use prune_cmd::Console;
 
 fn main() -> ExitCode {
     v0_prune_shared::platform::ignore_file_size_signal();
@@ -54,8 +54,7 @@ fn main() -> ExitCode {
         color,
     };
     match prune_cmd::run(&cli.prune, &mut console) {
-        Ok(Outcome::Done) => ExitCode::SUCCESS,
-        Ok(Outcome::Failed) => ExitCode::from(1),
+        Ok(outcome) => ExitCode::from(outcome.exit_code()),
         Err(error) => {
             let _ = console.out.flush();
             let _ = writeln!(console.err, "Error: {error:#}");

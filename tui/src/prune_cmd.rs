@@ -43,6 +43,27 @@ pub enum Outcome {
     Done,
     /// Something failed or was refused; already reported (exit 1).
     Failed,
+    /// Everything ran, but some logs (or the merge queue) could not be
+    /// pruned because of an error: a full disk, an I/O error, a permission.
+    /// Each is reported with what to do ([`EXIT_NOT_PRUNED`]).
+    Incomplete,
+}
+
+/// Exit status when every job ran but some items could not be pruned (a
+/// full disk, an I/O error, a permission); distinct from 1, an error or a
+/// usage error, so that a script can tell "try again after freeing space"
+/// from "fix the command".
+pub const EXIT_NOT_PRUNED: u8 = 7;
+
+impl Outcome {
+    /// The exit status of the plain prune.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Self::Done => 0,
+            Self::Failed => 1,
+            Self::Incomplete => EXIT_NOT_PRUNED,
+        }
+    }
 }
 
 /// v0's answer to "no .v0.rc": its two lines, then how to point us elsewhere.
@@ -91,6 +112,7 @@ pub fn run(args: &PruneArgs, console: &mut Console<'_>) -> Result<Outcome> {
                     operations: None,
                     run: None,
                     errors,
+                    not_pruned: 0,
                 };
                 report::write_json(console.out, &report).context("writing the JSON report")?;
             }
@@ -100,6 +122,7 @@ pub fn run(args: &PruneArgs, console: &mut Console<'_>) -> Result<Outcome> {
     if args.json {
         let run = prune_logs_and_queue(build, &project, args.dry_run, console)?;
         errors.extend(run.errors.iter().cloned());
+        let not_pruned = run.failed().count() as u64;
         let report = CommandReport {
             build_dir: build.root().to_path_buf(),
             build_dir_exists: exists,
@@ -108,9 +131,10 @@ pub fn run(args: &PruneArgs, console: &mut Console<'_>) -> Result<Outcome> {
             operations,
             run: Some(run),
             errors,
+            not_pruned,
         };
         report::write_json(console.out, &report).context("writing the JSON report")?;
-        return finish(console, &report.errors);
+        return finish(console, &report.errors, not_pruned);
     }
     // v0: a blank line between the operations and the logs and queue.
     writeln!(console.out)?;
@@ -125,7 +149,7 @@ pub fn run(args: &PruneArgs, console: &mut Console<'_>) -> Result<Outcome> {
                 for error in &errors {
                     writeln!(console.err, "Error: {error}")?;
                 }
-                return Ok(outcome(&errors));
+                return Ok(outcome(&errors, handoff.not_pruned()));
             }
             Err(fallback) => writeln!(console.err, "note: {fallback}")?,
         }
@@ -134,22 +158,25 @@ pub fn run(args: &PruneArgs, console: &mut Console<'_>) -> Result<Outcome> {
     let retention = report::retention_words(project.settings.retention);
     report::write_sections(console.out, &run, &retention)?;
     errors.extend(run.errors.iter().cloned());
-    finish(console, &errors)
+    finish(console, &errors, run.failed().count() as u64)
 }
 
-fn finish(console: &mut Console<'_>, errors: &[String]) -> Result<Outcome> {
+fn finish(console: &mut Console<'_>, errors: &[String], not_pruned: u64) -> Result<Outcome> {
     console.out.flush()?;
     for error in errors {
         writeln!(console.err, "Error: {error}")?;
     }
-    Ok(outcome(errors))
+    Ok(outcome(errors, not_pruned))
 }
 
-fn outcome(errors: &[String]) -> Outcome {
-    if errors.is_empty() {
-        Outcome::Done
-    } else {
+/// An error outweighs items that could not be pruned: exit 1 before 7.
+fn outcome(errors: &[String], not_pruned: u64) -> Outcome {
+    if !errors.is_empty() {
         Outcome::Failed
+    } else if not_pruned > 0 {
+        Outcome::Incomplete
+    } else {
+        Outcome::Done
     }
 }
 

@@ -42,6 +42,31 @@ pub struct CommandReport {
     pub run: Option<RunReport>,
     /// Errors from any job; the exit status is 1 when this is not empty.
     pub errors: Vec<String>,
+    /// Items that could not be pruned because of an error (a full disk, an
+    /// I/O error, a permission): `run.logs.failed` and `run.queue.failed`
+    /// counted. The exit status is 7 when this is not 0 and `errors` is empty.
+    pub not_pruned: u64,
+}
+
+/// The text of an item that could not be pruned: `Could not prune <item>:
+/// <error>: <what to do>`.
+pub(crate) fn write_failures(out: &mut dyn Write, failed: &[Skipped]) -> io::Result<()> {
+    for failure in failed {
+        writeln!(out, "Could not prune {}: {}", failure.item, failure.reason)?;
+    }
+    Ok(())
+}
+
+/// The last line of a run that could not prune everything, in place of any
+/// "nothing to prune": how many, and why.
+pub(crate) fn write_not_pruned(out: &mut dyn Write, summary: Option<String>) -> io::Result<()> {
+    match summary {
+        Some(summary) => writeln!(
+            out,
+            "Incomplete: {summary}; what to do is on each \"Could not prune\" line above"
+        ),
+        None => Ok(()),
+    }
 }
 
 /// Prints v0's default prune (finished operations) in its words:
@@ -109,7 +134,7 @@ pub fn write_sections(out: &mut dyn Write, run: &RunReport, retention: &str) -> 
             writeln!(out, "Reclaimed {bytes} ({total})")?;
         }
     }
-    Ok(())
+    write_not_pruned(out, run.not_pruned_summary())
 }
 
 /// What v0's `v0_prune_mergeq [--dry-run]` prints, plus the entries we kept
@@ -123,12 +148,15 @@ pub fn write_v0_mergeq(
     if queue.present && queue.entries_before > 0 {
         match (queue.removed.len(), dry_run) {
             (0, false) => {}
+            // Never "nothing to prune" when the queue could not be pruned.
+            (0, true) if !queue.failed.is_empty() => {}
             (0, true) => writeln!(out, "No mergeq entries older than {age} to prune")?,
             (n, false) => writeln!(out, "Pruned {n} mergeq entries older than {age}")?,
             (n, true) => writeln!(out, "Would prune {n} mergeq entries older than {age}")?,
         }
     }
-    write_skips(out, &queue.skipped)
+    write_skips(out, &queue.skipped)?;
+    write_failures(out, &queue.failed)
 }
 
 /// What v0's `v0_prune_logs [--dry-run]` prints, plus the files we left
@@ -139,17 +167,19 @@ pub fn write_v0_logs(
     dry_run: bool,
     age: &str,
 ) -> io::Result<()> {
-    if logs.files_examined == 0 && logs.skipped.is_empty() {
+    if logs.files_examined == 0 && logs.skipped.is_empty() && logs.failed.is_empty() {
         return Ok(());
     }
     let verb = if dry_run { "Would prune" } else { "Pruned" };
     for log in &logs.pruned {
         writeln!(out, "{verb} {} lines from: {}", log.lines_removed, log.path)?;
     }
-    if logs.pruned.is_empty() && dry_run {
+    // Never "nothing to prune" when a log could not be looked at.
+    if logs.pruned.is_empty() && dry_run && logs.failed.is_empty() {
         writeln!(out, "No log entries older than {age} to prune")?;
     }
-    write_skips(out, &logs.skipped)
+    write_skips(out, &logs.skipped)?;
+    write_failures(out, &logs.failed)
 }
 
 fn write_skips(out: &mut dyn Write, skipped: &[Skipped]) -> io::Result<()> {
@@ -185,9 +215,15 @@ pub fn write_run(out: &mut dyn Write, report: &RunReport) -> io::Result<()> {
     for skipped in report.logs.skipped.iter().chain(&report.queue.skipped) {
         writeln!(out, "Skipped {}: {}", skipped.item, skipped.reason)?;
     }
+    write_failures(out, &report.logs.failed)?;
+    write_failures(out, &report.queue.failed)?;
     let files = report.logs.pruned.len();
+    let not_pruned = report.not_pruned_summary();
     if files == 0 && entries == 0 {
-        return writeln!(out, "No expired log lines or mergeq entries to prune");
+        if not_pruned.is_none() {
+            writeln!(out, "No expired log lines or mergeq entries to prune")?;
+        }
+        return write_not_pruned(out, not_pruned);
     }
     let total = format!(
         "{} log lines from {files} file(s), {entries} mergeq entries",
@@ -195,10 +231,11 @@ pub fn write_run(out: &mut dyn Write, report: &RunReport) -> io::Result<()> {
     );
     let bytes = human_bytes(report.bytes_reclaimed());
     if report.dry_run {
-        writeln!(out, "Would reclaim {bytes} ({total})")
+        writeln!(out, "Would reclaim {bytes} ({total})")?;
     } else {
-        writeln!(out, "Reclaimed {bytes} ({total})")
+        writeln!(out, "Reclaimed {bytes} ({total})")?;
     }
+    write_not_pruned(out, not_pruned)
 }
 
 /// Prints the whole report as one pretty JSON document.
@@ -349,11 +386,13 @@ mod tests {
                     bytes_before: 4096,
                     bytes_after: 1024,
                     method: LogMethod::Rewrite,
+                    reason: String::new(),
                 }],
                 skipped: vec![Skipped {
                     item: "logs/worker.log".into(),
                     reason: "held open by a writer without O_APPEND (pid 7)".into(),
                 }],
+                failed: Vec::new(),
                 lines_removed: 120,
                 bytes_before: 8192,
                 bytes_after: 5120,
@@ -402,6 +441,55 @@ mod tests {
         );
     }
 
+    fn full_disk() -> Skipped {
+        let enospc = io::Error::from_raw_os_error(libc::ENOSPC);
+        Skipped {
+            item: "logs/big.log".into(),
+            reason: v0_prune_shared::prune::could_not_prune(&enospc).expect("a failure"),
+        }
+    }
+
+    /// A log that could not be rewritten (a full disk) is never "nothing to
+    /// prune": its own line says why and what to do, and the last line how
+    /// many could not be pruned.
+    #[test]
+    fn a_log_that_could_not_be_pruned_is_never_nothing_to_prune() {
+        let mut report = RunReport::default();
+        report.logs.files_examined = 1;
+        report.logs.failed.push(full_disk());
+        let printed = text(|out| write_run(out, &report));
+        assert!(!printed.contains("No expired"), "{printed}");
+        assert!(
+            printed.starts_with(
+                "Could not prune logs/big.log: no space left on device: pruning it here needs room"
+            ),
+            "{printed}"
+        );
+        assert!(
+            printed.ends_with(
+                "Incomplete: 1 log could not be pruned (no space left on device); \
+                 what to do is on each \"Could not prune\" line above\n"
+            ),
+            "{printed}"
+        );
+        let sections = text(|out| write_sections(out, &report, "6 hours"));
+        assert!(
+            sections.contains("Pruning old log entries...\nCould not prune logs/big.log: "),
+            "{sections}"
+        );
+        assert!(sections.ends_with("line above\n"), "{sections}");
+        // A dry run that could not read a log does not say v0's "No log entries".
+        report.dry_run = true;
+        let dry = text(|out| write_sections(out, &report, "6 hours"));
+        assert!(!dry.contains("No log entries"), "{dry}");
+        // Skipped on purpose is not "could not be pruned".
+        report.logs.skipped.push(report.logs.failed.remove(0));
+        report.dry_run = false;
+        let skipped = text(|out| write_run(out, &report));
+        assert!(!skipped.contains("Incomplete"), "{skipped}");
+        assert!(skipped.ends_with("No expired log lines or mergeq entries to prune\n"));
+    }
+
     #[test]
     fn json_is_one_parseable_document() {
         let report = CommandReport {
@@ -412,6 +500,7 @@ mod tests {
             operations: Some(ops(&[("a", "merged")])),
             run: Some(run_report(false)),
             errors: vec!["merge queue: broken".into()],
+            not_pruned: 0,
         };
         let printed = text(|out| write_json(out, &report));
         let value: serde_json::Value = serde_json::from_str(&printed).expect("valid JSON");

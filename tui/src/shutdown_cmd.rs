@@ -9,7 +9,8 @@
 //! mergeq` / `--only logs`, which print those functions' own lines.
 //!
 //! Exit status: 0 done; 1 an error (or the final prune reported errors);
-//! 4 the daemon had to be killed (the final prune still ran).
+//! 4 the daemon had to be killed (the final prune still ran); 7 the final
+//! prune could not prune some logs or the merge queue (a full disk, ...).
 
 use std::io::{self, IsTerminal as _, Write};
 use std::path::PathBuf;
@@ -28,6 +29,7 @@ use v0_prune_shared::prune::{self, Cutoff, PruneError, RunLock, RunOptions};
 use v0_prune_shared::units::human_bytes;
 
 use crate::daemon_ctl::{self, DaemonPid, DaemonProcess, Probe};
+use crate::prune_cmd::EXIT_NOT_PRUNED;
 use crate::report::{self, retention_words, write_v0_logs, write_v0_mergeq};
 use crate::status_cmd::progress;
 
@@ -166,9 +168,9 @@ pub fn shutdown(
             }));
         }
         Mode::Only(part) => {
-            let clean = prune_part(project, part, options.dry_run, out, err)?;
+            let status = prune_part(project, part, options.dry_run, out, err)?;
             out.flush()?;
-            return Ok(ExitCode::from(if clean { 0 } else { 1 }));
+            return Ok(ExitCode::from(status));
         }
     }
     let stopped = if options.dry_run {
@@ -188,13 +190,24 @@ pub fn shutdown(
         writeln!(out, "No prune daemon running")?;
         Stopped::NotRunning
     };
-    let clean = final_prune(project, options.dry_run, out, err)?;
+    let status = final_prune(project, options.dry_run, out, err)?;
     out.flush()?;
-    Ok(ExitCode::from(match (stopped, clean) {
-        (Stopped::Killed, _) => EXIT_KILLED,
-        (_, false) => 1,
-        (_, true) => 0,
+    Ok(ExitCode::from(match stopped {
+        Stopped::Killed => EXIT_KILLED,
+        Stopped::NotRunning | Stopped::Drained => status,
     }))
+}
+
+/// The exit status of a prune here: 1 for errors, before 7 for items that
+/// could not be pruned, else 0.
+fn prune_status(errors: bool, not_pruned: usize) -> u8 {
+    if errors {
+        1
+    } else if not_pruned > 0 {
+        EXIT_NOT_PRUNED
+    } else {
+        0
+    }
 }
 
 async fn stop(
@@ -426,13 +439,14 @@ impl Progress {
 }
 
 /// The last prune of merge queue and logs, here and now, with its report.
-/// False when the report has errors (printed on `err`).
+/// Returns the exit status it calls for ([`prune_status`]; errors are
+/// printed on `err`).
 fn final_prune(
     project: &Project,
     dry_run: bool,
     out: &mut dyn Write,
     err: &mut dyn Write,
-) -> anyhow::Result<bool> {
+) -> anyhow::Result<u8> {
     let build = &project.build_dir;
     if !build.root().is_dir() {
         writeln!(
@@ -440,7 +454,7 @@ fn final_prune(
             "Nothing else to prune: the build directory {} does not exist",
             build.root().display()
         )?;
-        return Ok(true);
+        return Ok(0);
     }
     let options = RunOptions {
         cutoff: Cutoff::before(jiff::Timestamp::now(), project.settings.retention),
@@ -457,23 +471,26 @@ fn final_prune(
     for error in &report.errors {
         writeln!(err, "Error: {error}")?;
     }
-    Ok(report.errors.is_empty())
+    Ok(prune_status(
+        !report.errors.is_empty(),
+        report.failed().count(),
+    ))
 }
 
 /// `--only PART`: one half of the final prune, under the run lock (a dry
-/// run only reads), printed as v0's function for it prints. False when it
-/// reported errors (printed on `err`).
+/// run only reads), printed as v0's function for it prints. Returns the
+/// exit status it calls for ([`prune_status`]; errors are printed on `err`).
 fn prune_part(
     project: &Project,
     part: Part,
     dry_run: bool,
     out: &mut dyn Write,
     err: &mut dyn Write,
-) -> anyhow::Result<bool> {
+) -> anyhow::Result<u8> {
     let build = &project.build_dir;
     // v0's functions return without a word when there is no build directory.
     if !build.root().is_dir() {
-        return Ok(true);
+        return Ok(0);
     }
     let options = RunOptions {
         cutoff: Cutoff::before(jiff::Timestamp::now(), project.settings.retention),
@@ -486,15 +503,21 @@ fn prune_part(
     };
     let age = retention_words(project.settings.retention);
     let result = match part {
-        Part::Mergeq => prune::queue::prune(build, &options, &mut prune::ignore_events)
-            .map(|queue| write_v0_mergeq(out, &queue, dry_run, &age)),
+        Part::Mergeq => {
+            prune::queue::prune(build, &options, &mut prune::ignore_events).map(|queue| {
+                (
+                    write_v0_mergeq(out, &queue, dry_run, &age),
+                    queue.failed.len(),
+                )
+            })
+        }
         Part::Logs => prune::logs::prune_all(build, &options, &mut prune::ignore_events)
-            .map(|logs| write_v0_logs(out, &logs, dry_run, &age)),
+            .map(|logs| (write_v0_logs(out, &logs, dry_run, &age), logs.failed.len())),
     };
     match result {
-        Ok(written) => {
+        Ok((written, not_pruned)) => {
             written.context("writing the report")?;
-            Ok(true)
+            Ok(prune_status(false, not_pruned))
         }
         Err(error) => {
             let what = match part {
@@ -502,7 +525,7 @@ fn prune_part(
                 Part::Logs => "logs",
             };
             writeln!(err, "Error: {what}: {error}")?;
-            Ok(false)
+            Ok(1)
         }
     }
 }
@@ -605,6 +628,7 @@ mod tests {
                 bytes_before: 100,
                 bytes_after: 10,
                 method: prune::LogMethod::Rewrite,
+                reason: String::new(),
             }],
             skipped: vec![Skipped {
                 item: "logs/worker.log".into(),

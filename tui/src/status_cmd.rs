@@ -17,6 +17,7 @@ use v0_prune_shared::config::Project;
 use v0_prune_shared::protocol::{
     DaemonState, RunOutcome, RunProgress, RunRecord, Snapshot, Totals, Trigger,
 };
+use v0_prune_shared::prune::Skipped;
 use v0_prune_shared::socket;
 use v0_prune_shared::units::{human_bytes, human_duration};
 
@@ -81,7 +82,7 @@ enum Found {
     },
     NotRunning {
         /// From the history file, read without touching it.
-        last_run: Option<RunRecord>,
+        last_run: Option<Box<RunRecord>>,
         totals: Option<Totals>,
     },
     Unresponsive {
@@ -124,7 +125,9 @@ async fn find(project: &Project) -> anyhow::Result<Found> {
                 }
                 let history = read_history(project);
                 Found::NotRunning {
-                    last_run: history.as_ref().and_then(|h| h.runs.back().cloned()),
+                    last_run: history
+                        .as_ref()
+                        .and_then(|h| h.runs.back().cloned().map(Box::new)),
                     totals: history.map(|h| h.totals).filter(|t| t.runs > 0),
                 }
             }
@@ -205,6 +208,11 @@ struct RunView {
     queue_entries_removed: u64,
     bytes_reclaimed: u64,
     skipped_total: u64,
+    /// Items the run could not prune (a full disk, an I/O error, a
+    /// permission), each with the error and what to do; `outcome` is then
+    /// `with errors`.
+    not_pruned: u64,
+    not_pruned_items: Vec<Skipped>,
     errors: Vec<String>,
 }
 
@@ -262,7 +270,7 @@ impl StatusView {
                 view.totals = Some(TotalsView::new(&snapshot.totals));
             }
             Found::NotRunning { last_run, totals } => {
-                view.last_run = last_run.as_ref().map(RunView::new);
+                view.last_run = last_run.as_deref().map(RunView::new);
                 view.totals = totals.as_ref().map(TotalsView::new);
             }
             Found::Unresponsive { pid, error } => {
@@ -317,6 +325,8 @@ impl RunView {
             queue_entries_removed: run.queue_entries_removed,
             bytes_reclaimed: run.bytes_reclaimed,
             skipped_total: run.skipped_total,
+            not_pruned: run.failed_total,
+            not_pruned_items: run.failed.clone(),
             errors: run.errors.clone(),
         }
     }
@@ -401,7 +411,7 @@ fn write_human(
                 "  start it:   `v0-prune` prunes and starts the daemon in the background"
             )?;
             if last_run.is_some() {
-                write_last_run(out, last_run.as_ref(), &at)?;
+                write_last_run(out, last_run.as_deref(), &at)?;
             }
             if let Some(totals) = totals {
                 write_totals(out, totals, now_ms, tz)?;
@@ -446,19 +456,35 @@ fn write_last_run(
     last: Option<&RunRecord>,
     at: &dyn Fn(i64) -> String,
 ) -> io::Result<()> {
-    match last {
-        Some(run) => writeln!(
-            out,
-            "  last run:   #{} at {}, {}, {}: {}",
-            run.run_id,
-            at(run.started_at_ms),
-            trigger_name(run.trigger),
-            outcome_name(run.outcome),
-            run_summary(run)
-        ),
-        None => writeln!(out, "  last run:   none yet"),
+    let Some(run) = last else {
+        return writeln!(out, "  last run:   none yet");
+    };
+    writeln!(
+        out,
+        "  last run:   #{} at {}, {}, {}: {}",
+        run.run_id,
+        at(run.started_at_ms),
+        trigger_name(run.trigger),
+        outcome_name(run.outcome),
+        run_summary(run)
+    )?;
+    for failed in run.failed.iter().take(NOT_PRUNED_SHOWN) {
+        writeln!(out, "  not pruned: {}: {}", failed.item, failed.reason)?;
     }
+    let unlisted = run
+        .failed_total
+        .saturating_sub(run.failed.len().min(NOT_PRUNED_SHOWN) as u64);
+    if unlisted > 0 {
+        writeln!(
+            out,
+            "  not pruned: ... and {unlisted} more (see the daemon's log)"
+        )?;
+    }
+    Ok(())
 }
+
+/// How many items that could not be pruned `status` lists under the last run.
+const NOT_PRUNED_SHOWN: usize = 5;
 
 fn write_totals(
     out: &mut dyn Write,

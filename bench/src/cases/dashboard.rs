@@ -244,6 +244,9 @@ fn record(run_id: u64) -> RunRecord {
         bytes_reclaimed: bytes,
         skipped: Vec::new(),
         skipped_total: run_id % 2,
+        failed: Vec::new(),
+        failed_total: 0,
+        log_files_failed: 0,
         outcome: if errors.is_empty() {
             RunOutcome::Ok
         } else {

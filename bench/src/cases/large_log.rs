@@ -56,7 +56,7 @@ impl Case for Rewrite {
             || setup.fresh_log(),
             || {
                 let report = setup.prune(&ctx.options())?;
-                expect_method(&report, LogMethod::Rewrite)?;
+                expect_method(&report, LogMethod::InPlaceUnheld)?;
                 *last.borrow_mut() = Some(report);
                 Ok(())
             },

@@ -183,6 +183,18 @@ pub fn lower_thread_priority() {
 /// Whether [`Lease`] works here: yes (on filesystems and files that allow it).
 pub const LEASES_AVAILABLE: bool = true;
 
+/// How long the kernel makes another process's `open()` wait for a [`Lease`]
+/// we hold before it breaks the lease by force (`/proc/sys/fs/lease-break-time`,
+/// 45 s by default). In-place pruning of a log nobody holds writes only while
+/// well within this time of the last moment it knew nobody was waiting.
+pub fn lease_break_time() -> std::time::Duration {
+    let seconds = std::fs::read_to_string("/proc/sys/fs/lease-break-time")
+        .ok()
+        .and_then(|text| text.trim().parse::<u64>().ok())
+        .unwrap_or(45);
+    std::time::Duration::from_secs(seconds)
+}
+
 /// Why a log held by an O_APPEND writer cannot be pruned in place (when
 /// [`supports_collapse`] says no).
 pub const WHY_NO_COLLAPSE: &str =

@@ -208,7 +208,9 @@ pub enum Event {
 pub enum RunOutcome {
     /// Every job completed.
     Ok,
-    /// A job stopped part-way; see [`RunRecord::errors`]. The other job still ran.
+    /// A job stopped part-way (see [`RunRecord::errors`]; the other job
+    /// still ran), or some items could not be pruned (see
+    /// [`RunRecord::failed`]: a full disk, an I/O error, a permission).
     WithErrors,
     /// The run panicked; the daemon caught it and kept going.
     Panicked,
@@ -248,6 +250,17 @@ pub struct RunRecord {
     pub skipped: Vec<Skipped>,
     /// How many items were left alone in all.
     pub skipped_total: u64,
+    /// The first [`RECORD_SKIPPED`] items that could not be pruned because
+    /// of an error (a full disk, an I/O error, a permission), with the
+    /// error and what to do; unlike `skipped`, never on purpose.
+    #[serde(default)]
+    pub failed: Vec<Skipped>,
+    /// How many items could not be pruned in all.
+    #[serde(default)]
+    pub failed_total: u64,
+    /// How many of those are log files (the rest is the merge queue).
+    #[serde(default)]
+    pub log_files_failed: u64,
     /// Errors that stopped a job part-way (the first [`RECORD_ERRORS`]).
     pub errors: Vec<String>,
     /// How the run ended.
@@ -288,13 +301,23 @@ impl RunRecord {
                 })
                 .collect(),
             skipped_total: count(skipped_total),
+            failed: report
+                .failed()
+                .take(RECORD_SKIPPED)
+                .map(|s| Skipped {
+                    item: clip_text(&s.item),
+                    reason: clip_text(&s.reason),
+                })
+                .collect(),
+            failed_total: count(report.logs.failed.len() + report.queue.failed.len()),
+            log_files_failed: count(report.logs.failed.len()),
             errors: report
                 .errors
                 .iter()
                 .take(RECORD_ERRORS)
                 .map(|e| clip_text(e))
                 .collect(),
-            outcome: if report.errors.is_empty() {
+            outcome: if report.errors.is_empty() && report.failed().next().is_none() {
                 RunOutcome::Ok
             } else {
                 RunOutcome::WithErrors
@@ -328,9 +351,21 @@ impl RunRecord {
             bytes_reclaimed: 0,
             skipped: Vec::new(),
             skipped_total: 0,
+            failed: Vec::new(),
+            failed_total: 0,
+            log_files_failed: 0,
             errors: vec![clip_text(&format!("the run panicked: {message}"))],
             outcome: RunOutcome::Panicked,
         }
+    }
+}
+
+impl RunRecord {
+    /// What could not be pruned, in one clause (`1 log could not be pruned
+    /// (no space left on device)`), or `None` when everything could be.
+    pub fn not_pruned_summary(&self) -> Option<String> {
+        let queue = self.failed_total > self.log_files_failed;
+        crate::prune::not_pruned_summary(self.log_files_failed, queue, &self.failed)
     }
 }
 

@@ -47,7 +47,7 @@ pub use messages::{
 
 /// The version of this protocol, sent in both hellos; bump it whenever any
 /// message in this module changes shape.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// The largest frame body either side sends or accepts (4 MiB), so that a
 /// broken or hostile peer cannot make the other allocate without bound.

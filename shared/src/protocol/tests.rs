@@ -38,6 +38,9 @@ fn record(run_id: u64) -> RunRecord {
             reason: "held by a positional writer (pid 42)".into(),
         }],
         skipped_total: 1,
+        failed: Vec::new(),
+        failed_total: 0,
+        log_files_failed: 0,
         errors: vec![],
         outcome: RunOutcome::Ok,
     }
@@ -434,10 +437,12 @@ fn a_snapshot_filled_to_every_cap_fits_in_one_frame() {
         cutoff: "2026-11-28T06:00:00Z".into(),
         logs: LogsReport {
             skipped: skipped.clone(),
+            failed: skipped.clone(),
             ..LogsReport::default()
         },
         queue: QueueReport {
-            skipped,
+            skipped: skipped.clone(),
+            failed: skipped,
             ..QueueReport::default()
         },
         errors: vec![long.clone(); 1000],
@@ -445,6 +450,9 @@ fn a_snapshot_filled_to_every_cap_fits_in_one_frame() {
     let worst = RunRecord::from_report(1, Trigger::Startup, 0, 1, &report);
     assert_eq!(worst.skipped.len(), RECORD_SKIPPED);
     assert_eq!(worst.skipped_total, 2000);
+    assert_eq!(worst.failed.len(), RECORD_SKIPPED);
+    assert_eq!(worst.failed_total, 2000);
+    assert!(worst.failed.iter().all(|f| f.reason.len() <= MAX_TEXT_LEN));
     assert_eq!(worst.errors.len(), RECORD_ERRORS);
     assert!(worst.errors.iter().all(|e| e.len() <= MAX_TEXT_LEN));
     let mut snap = snapshot();
@@ -468,8 +476,10 @@ fn a_record_summarises_the_engine_report() {
                 bytes_before: 1000,
                 bytes_after: 400,
                 method: LogMethod::DryRun,
+                reason: String::new(),
             }],
             skipped: vec![],
+            failed: vec![],
             lines_removed: 10,
             bytes_before: 5000,
             bytes_after: 4400,
@@ -485,6 +495,7 @@ fn a_record_summarises_the_engine_report() {
                 item: "mq-2".into(),
                 reason: "bad time".into(),
             }],
+            failed: vec![],
             bytes_before: 300,
             bytes_after: 200,
             retries: 0,
@@ -521,6 +532,49 @@ fn a_record_summarises_the_engine_report() {
     assert_eq!(totals.runs, 2);
     assert_eq!(totals.since_ms, record(5).started_at_ms);
     assert_eq!(totals.bytes_reclaimed, 64_512, "a dry run reclaims nothing");
+}
+
+/// A run whose every job completed but which could not prune a log (a
+/// full disk) is not "ok": the record counts and lists it apart from the
+/// items left alone on purpose, and says so in one clause.
+#[test]
+fn a_record_tells_items_that_could_not_be_pruned_from_skipped_ones() {
+    let enospc = std::io::Error::from_raw_os_error(libc::ENOSPC);
+    let reason = crate::prune::could_not_prune(&enospc).expect("a failure");
+    let mut report = RunReport::default();
+    report.logs.files_examined = 3;
+    report.logs.skipped.push(Skipped {
+        item: "logs/held.log".into(),
+        reason: "held open for writing without O_APPEND by pid 7".into(),
+    });
+    report.logs.failed.push(Skipped {
+        item: "logs/big.log".into(),
+        reason: reason.clone(),
+    });
+    let record = RunRecord::from_report(9, Trigger::Request, 0, 5, &report);
+    assert_eq!(record.outcome, RunOutcome::WithErrors);
+    assert!(record.errors.is_empty());
+    assert_eq!((record.skipped_total, record.failed_total), (1, 1));
+    assert_eq!(record.log_files_failed, 1);
+    assert_eq!(record.failed[0].item, "logs/big.log");
+    assert_eq!(
+        record.not_pruned_summary().as_deref(),
+        Some("1 log could not be pruned (no space left on device)")
+    );
+    report.queue.failed.push(Skipped {
+        item: "mergeq/queue.json".into(),
+        reason,
+    });
+    let both = RunRecord::from_report(10, Trigger::Request, 0, 5, &report);
+    assert_eq!(
+        both.not_pruned_summary().as_deref(),
+        Some("1 log and the merge queue could not be pruned (no space left on device)")
+    );
+    report.logs.failed.clear();
+    report.queue.failed.clear();
+    let fine = RunRecord::from_report(11, Trigger::Request, 0, 5, &report);
+    assert_eq!(fine.outcome, RunOutcome::Ok, "a skipped item is no failure");
+    assert_eq!(fine.not_pruned_summary(), None);
 }
 
 #[test]

@@ -26,12 +26,81 @@ pub use run_lock::RunLock;
 use crate::paths::BuildDir;
 
 /// Something the engine could not or would not prune, and why; reported, never fatal.
+///
+/// The same shape serves two lists that must never be confused: `skipped`
+/// (left alone on purpose: a positional writer, a symbolic link) and
+/// `failed` (an error stopped the prune: a full disk, an I/O error, a
+/// permission). A failed item's `reason` starts with what went wrong, then
+/// `: ` and what to do ([`could_not_prune`]); [`failure_kind`] reads it back.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Skipped {
     /// Path relative to the build directory (or an operation / entry name).
     pub item: String,
     /// Why it was left alone, in words a user can act on.
     pub reason: String,
+}
+
+/// Why an item could not be pruned, from the error that stopped it: what
+/// went wrong, then what to do about it. `None` when the error is no failure
+/// to report but a reason to leave the item alone: it vanished, or became a
+/// symbolic link (never followed) or a directory since we listed it, or the
+/// engine itself declined (an error without an OS error code, whose text
+/// says why: "truncated by another process while we pruned it").
+pub fn could_not_prune(err: &std::io::Error) -> Option<String> {
+    let advice = match err.raw_os_error() {
+        None | Some(libc::ENOENT | libc::ELOOP | libc::EISDIR) => return None,
+        Some(libc::ENOSPC) => {
+            "no space left on device: pruning it here needs room for a copy of the lines it keeps; free some space on its filesystem, then run v0-prune again (nothing it keeps was touched)"
+        }
+        Some(libc::EDQUOT) => {
+            "disk quota exceeded: pruning it here needs room for a copy of the lines it keeps; free some space within your quota, then run v0-prune again"
+        }
+        Some(libc::EIO) => {
+            "input/output error: the disk or filesystem reported a fault; look at `dmesg` and check the filesystem, then run v0-prune again"
+        }
+        Some(libc::EACCES | libc::EPERM) => {
+            "permission denied: run v0-prune as the user who owns it, or give that user write access to it and its directory"
+        }
+        Some(libc::EROFS) => "read-only file system: remount it read-write to prune it",
+        Some(libc::EFBIG) => {
+            "file too large: a limit on file size (`ulimit -f`) stopped the copy; raise it, then run v0-prune again"
+        }
+        _ => return Some(format!("error: {err}")),
+    };
+    Some(advice.to_owned())
+}
+
+/// The first part of a failed item's reason (`no space left on device`),
+/// for summaries that group failures by cause.
+pub fn failure_kind(reason: &str) -> &str {
+    reason.split_once(": ").map_or(reason, |(kind, _)| kind)
+}
+
+/// What could not be pruned, in one clause: `1 log could not be pruned (no
+/// space left on device)`, `2 logs and the merge queue could not be pruned
+/// (...)`. `None` when everything could be. `failed` gives the causes (its
+/// reasons' [`failure_kind`]s, each once, in order).
+pub fn not_pruned_summary(logs: u64, queue: bool, failed: &[Skipped]) -> Option<String> {
+    let what = match (logs, queue) {
+        (0, false) => return None,
+        (0, true) => "the merge queue".to_owned(),
+        (1, false) => "1 log".to_owned(),
+        (n, false) => format!("{n} logs"),
+        (1, true) => "1 log and the merge queue".to_owned(),
+        (n, true) => format!("{n} logs and the merge queue"),
+    };
+    let mut kinds: Vec<&str> = Vec::new();
+    for failure in failed {
+        let kind = failure_kind(&failure.reason);
+        if !kinds.contains(&kind) {
+            kinds.push(kind);
+        }
+    }
+    Some(if kinds.is_empty() {
+        format!("{what} could not be pruned")
+    } else {
+        format!("{what} could not be pruned ({})", kinds.join(", "))
+    })
 }
 
 /// Which job an item belongs to, so one event type serves all three.
@@ -77,12 +146,20 @@ pub enum PruneEvent {
         /// Bytes this item gave back.
         bytes_reclaimed: u64,
     },
-    /// Something was left alone on purpose or by error.
+    /// Something was left alone on purpose.
     ItemSkipped {
         /// The job.
         job: Job,
         /// What and why.
         skipped: Skipped,
+    },
+    /// Something could not be pruned: an error stopped it (a full disk, an
+    /// I/O error, a permission). It is left as it was.
+    ItemFailed {
+        /// The job.
+        job: Job,
+        /// What, the error, and what to do ([`could_not_prune`]).
+        failed: Skipped,
     },
 }
 
@@ -101,6 +178,9 @@ pub enum LogMethod {
     InPlace,
     /// Dry run: nothing written.
     DryRun,
+    /// Nobody held it and its expired lines formed a head of at least a
+    /// block: collapsed in place under a write lease, nothing copied.
+    InPlaceUnheld,
 }
 
 /// What happened to one log that lost lines.
@@ -116,6 +196,10 @@ pub struct LogOutcome {
     pub bytes_after: u64,
     /// How it was pruned.
     pub method: LogMethod,
+    /// Why this method, in words (e.g. why a log nobody holds was rewritten
+    /// rather than pruned in place); empty in reports from older versions.
+    #[serde(default)]
+    pub reason: String,
 }
 
 /// The logs job's report.
@@ -125,8 +209,12 @@ pub struct LogsReport {
     pub files_examined: u64,
     /// Files that lost lines, one outcome each.
     pub pruned: Vec<LogOutcome>,
-    /// Files left alone, with the reason.
+    /// Files left alone on purpose, with the reason.
     pub skipped: Vec<Skipped>,
+    /// Files (and directories) that could not be pruned because of an
+    /// error, with the error and what to do; each is left as it was.
+    #[serde(default)]
+    pub failed: Vec<Skipped>,
     /// Lines removed over all files.
     pub lines_removed: u64,
     /// Total size of the examined files before the prune.
@@ -162,6 +250,10 @@ pub struct QueueReport {
     pub removed: Vec<RemovedEntry>,
     /// Entries kept although unusual (wrong type, unparseable time), and why.
     pub skipped: Vec<Skipped>,
+    /// The queue file, when an error (a full disk, an I/O error) kept us
+    /// from writing its pruned version; the queue is left as it was.
+    #[serde(default)]
+    pub failed: Vec<Skipped>,
     /// File size before.
     pub bytes_before: u64,
     /// File size after.
@@ -220,6 +312,21 @@ impl RunReport {
     /// Bytes given back by the whole run.
     pub fn bytes_reclaimed(&self) -> u64 {
         self.logs.bytes_reclaimed() + self.queue.bytes_reclaimed()
+    }
+
+    /// Everything that could not be pruned, logs first.
+    pub fn failed(&self) -> impl Iterator<Item = &Skipped> {
+        self.logs.failed.iter().chain(&self.queue.failed)
+    }
+
+    /// [`not_pruned_summary`] of this run.
+    pub fn not_pruned_summary(&self) -> Option<String> {
+        let failed: Vec<Skipped> = self.failed().cloned().collect();
+        not_pruned_summary(
+            self.logs.failed.len() as u64,
+            !self.queue.failed.is_empty(),
+            &failed,
+        )
     }
 }
 

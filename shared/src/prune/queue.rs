@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use self::lock::QueueLock;
 use self::plan::Plan;
-use super::{EventSink, Job, PruneError, PruneEvent, QueueReport, RunOptions};
+use super::{EventSink, Job, PruneError, PruneEvent, QueueReport, RunOptions, Skipped};
 use crate::paths::BuildDir;
 use crate::platform::{self, FileId};
 
@@ -115,7 +115,20 @@ fn prune_with(
         let Some(output) = &plan.output else {
             return Ok(finish(plan, &snapshot, events, retries));
         };
-        if replace(&path, &snapshot, output, tuning, retries)? {
+        let replaced = match replace(&path, &snapshot, output, tuning, retries) {
+            Ok(replaced) => replaced,
+            // The disk, not the queue, is at fault: the queue stays as it was
+            // and the report says it could not be pruned, and why.
+            Err(PruneError::Io { path: at, source }) => match super::could_not_prune(&source) {
+                Some(reason) => {
+                    let item = super::relative_display(build, &path);
+                    return Ok(failed(plan, &snapshot, events, retries, item, reason));
+                }
+                None => return Err(PruneError::Io { path: at, source }),
+            },
+            Err(err) => return Err(err),
+        };
+        if replaced {
             return Ok(finish(plan, &snapshot, events, retries));
         }
         retries += 1;
@@ -322,6 +335,51 @@ fn absent(events: EventSink<'_>, retries: u32) -> QueueReport {
     }
 }
 
+/// The report of a prune whose new queue could not be written: nothing
+/// removed, the queue as it was, and the failure.
+fn failed(
+    plan: Plan,
+    snapshot: &Snapshot,
+    events: EventSink<'_>,
+    retries: u32,
+    item: String,
+    reason: String,
+) -> QueueReport {
+    let total = plan.entries;
+    events(&PruneEvent::JobStarted {
+        job: Job::Queue,
+        total,
+    });
+    for skipped in &plan.skipped {
+        events(&PruneEvent::ItemSkipped {
+            job: Job::Queue,
+            skipped: skipped.clone(),
+        });
+    }
+    let failed = Skipped { item, reason };
+    events(&PruneEvent::ItemFailed {
+        job: Job::Queue,
+        failed: failed.clone(),
+    });
+    events(&PruneEvent::Progress {
+        job: Job::Queue,
+        done: total,
+        total,
+        bytes_reclaimed: 0,
+    });
+    let bytes = snapshot.bytes.len() as u64;
+    QueueReport {
+        present: true,
+        entries_before: total,
+        removed: Vec::new(),
+        skipped: plan.skipped,
+        failed: vec![failed],
+        bytes_before: bytes,
+        bytes_after: bytes,
+        retries,
+    }
+}
+
 /// Turns the plan that was carried out (or, in a dry run, would be) into events and a report.
 fn finish(plan: Plan, snapshot: &Snapshot, events: EventSink<'_>, retries: u32) -> QueueReport {
     let total = plan.entries;
@@ -359,6 +417,7 @@ fn finish(plan: Plan, snapshot: &Snapshot, events: EventSink<'_>, retries: u32) 
         entries_before: total,
         removed: plan.removed.into_iter().map(|(entry, _)| entry).collect(),
         skipped: plan.skipped,
+        failed: Vec::new(),
         bytes_before,
         bytes_after,
         retries,

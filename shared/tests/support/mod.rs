@@ -40,7 +40,18 @@ pub fn kept_part(text: &str) -> String {
         .collect()
 }
 
-/// Why `item` was skipped, if it was.
+/// Why `item` could not be pruned (an error: a full disk, a permission), if so.
+pub fn failure_of<'a>(report: &'a RunReport, item: &str) -> Option<&'a str> {
+    report
+        .logs
+        .failed
+        .iter()
+        .chain(&report.queue.failed)
+        .find(|s| s.item == item)
+        .map(|s| s.reason.as_str())
+}
+
+/// Why `item` was skipped on purpose, if it was.
 pub fn reason_of<'a>(report: &'a RunReport, item: &str) -> Option<&'a str> {
     report
         .logs

@@ -33,6 +33,9 @@ fn record() -> RunRecord {
         bytes_reclaimed: 3272,
         skipped: Vec::new(),
         skipped_total: 0,
+        failed: Vec::new(),
+        failed_total: 0,
+        log_files_failed: 0,
         errors: Vec::new(),
         outcome: RunOutcome::Ok,
     }
@@ -91,7 +94,7 @@ Prune daemon: running (pid 4242, v0-prune 0.1.0)
 #[test]
 fn a_stopped_daemon_says_how_to_start_it_and_what_it_last_did() {
     let text = human(&Found::NotRunning {
-        last_run: Some(record()),
+        last_run: Some(Box::new(record())),
         totals: None,
     });
     assert!(text.starts_with("Prune daemon: not running\n"), "{text}");
@@ -133,6 +136,47 @@ fn json_is_one_object_with_running_and_stable_names() {
     assert_eq!(value["running"], false);
     assert!(value["pid"].is_null());
     assert_eq!(value["interval_secs"], 3600);
+}
+
+/// The last run could not prune a log (a full disk): `status` says so in
+/// its text and JSON, and which log, with what to do.
+#[test]
+fn a_last_run_that_could_not_prune_a_log_says_which_and_why() {
+    let mut run = record();
+    run.log_files_pruned = 0;
+    run.log_lines_removed = 0;
+    run.queue_entries_removed = 0;
+    run.bytes_reclaimed = 0;
+    run.failed = vec![Skipped {
+        item: "logs/big.log".into(),
+        reason: "no space left on device: free some space".into(),
+    }];
+    run.failed_total = 1;
+    run.log_files_failed = 1;
+    run.outcome = RunOutcome::WithErrors;
+    let found = Found::NotRunning {
+        last_run: Some(Box::new(run)),
+        totals: None,
+    };
+    let text = human(&found);
+    assert!(
+        text.contains(
+            "signal, with errors: 0 logs, 0 lines, 0 mergeq entries, 0 B reclaimed in 1s; \
+             1 log could not be pruned (no space left on device)\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("  not pruned: logs/big.log: no space left on device: free some space\n"),
+        "{text}"
+    );
+    let value = serde_json::to_value(StatusView::new(&project(), &found, NOW)).expect("json");
+    assert_eq!(value["last_run"]["outcome"], "with errors");
+    assert_eq!(value["last_run"]["not_pruned"], 1);
+    assert_eq!(
+        value["last_run"]["not_pruned_items"][0]["item"],
+        "logs/big.log"
+    );
 }
 
 #[test]

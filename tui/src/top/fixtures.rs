@@ -43,6 +43,9 @@ pub fn record(run_id: u64, started_at_ms: i64, bytes: u64) -> RunRecord {
         bytes_reclaimed: bytes,
         skipped: Vec::new(),
         skipped_total: run_id % 2,
+        failed: Vec::new(),
+        failed_total: 0,
+        log_files_failed: 0,
         errors: Vec::new(),
         outcome: RunOutcome::Ok,
     }

@@ -104,6 +104,15 @@ pub struct FilterStats {
     pub input_complete: u64,
     /// Output length just after the last complete kept line.
     pub output_complete: u64,
+    /// Offset of the first line that starts a current entry: where an
+    /// expired head ends.
+    pub first_current: Option<u64>,
+    /// Offset of the first line dropped after [`FilterStats::first_current`]:
+    /// if any, the expired lines do not form a head.
+    pub drop_after_current: Option<u64>,
+    /// The stamp of the last expired entry seen (an in-place prune stamps its
+    /// padding line with it, so the padding is itself expired).
+    pub last_expired: Option<[u8; 20]>,
 }
 
 /// Where kept bytes go. `start` is called once, at the first dropped line,
@@ -282,12 +291,18 @@ impl LineFilter {
                     let prefix = &self.buf[pos..prefix_end];
                     let (kind, repeated) = self.recent.classify(prefix, &self.cutoff);
                     let keep = match kind {
-                        LineKind::Expired(_) => {
+                        LineKind::Expired(stamp) => {
                             self.entry_kept = Some(false);
+                            if !repeated {
+                                self.stats.last_expired = Some(stamp);
+                            }
                             false
                         }
                         LineKind::Current(stamp) => {
                             self.entry_kept = Some(true);
+                            if self.stats.first_current.is_none() {
+                                self.stats.first_current = Some(base + pos as u64);
+                            }
                             if !repeated {
                                 let key = StampKey::of(&stamp);
                                 if self.earliest_key.is_none_or(|earliest| key < earliest) {
@@ -302,6 +317,11 @@ impl LineFilter {
                     if !keep {
                         self.stats.lines_removed += 1;
                         let offset = base + pos as u64;
+                        if self.stats.first_current.is_some()
+                            && self.stats.drop_after_current.is_none()
+                        {
+                            self.stats.drop_after_current = Some(offset);
+                        }
                         if !self.started {
                             self.started = true;
                             self.stats.first_drop = Some(offset);
@@ -343,7 +363,7 @@ impl LineFilter {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn cutoff() -> Cutoff {
@@ -551,7 +571,7 @@ mod tests {
     }
 
     /// The rules, written as plainly as possible: the reference the streaming filter must match.
-    fn reference_model(input: &[u8], cutoff: &Cutoff) -> Vec<u8> {
+    pub(crate) fn reference_model(input: &[u8], cutoff: &Cutoff) -> Vec<u8> {
         let mut out = Vec::new();
         let mut entry_kept: Option<bool> = None;
         let mut lines: Vec<&[u8]> = input.split_inclusive(|&b| b == b'\n').collect();

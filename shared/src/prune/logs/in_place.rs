@@ -1,9 +1,16 @@
-//! Pruning a log held open by an O_APPEND writer, without moving it.
+//! Pruning a log in place: its expired head is cut off, the file never moves.
 //!
-//! `nohup daemon >> x.log` keeps its descriptor for life; a rename would send
-//! all its later lines into an unlinked file (v0's bug). Instead we remove the
-//! expired *head* of the file in place with `fallocate(COLLAPSE_RANGE)`, which
-//! the kernel performs under the inode lock: an append lands either before the
+//! Two callers:
+//! - [`prune_head`]: a log held open by an O_APPEND writer. `nohup daemon >>
+//!   x.log` keeps its descriptor for life; a rename would send all its later
+//!   lines into an unlinked file (v0's bug).
+//! - [`prune_unheld`]: a log nobody holds, whose expired lines form a head
+//!   (no expired entry after the first current one) of at least a block. No
+//!   copy, no fsync of a new file: the fastest method there is, and the only
+//!   one that works on a full disk.
+//!
+//! Both remove the head with `fallocate(COLLAPSE_RANGE)`, which the kernel
+//! performs under the inode lock: an append lands either before the
 //! collapse (and is shifted down with the rest) or after it (at the new end).
 //! The writer never notices; no NUL bytes, nothing duplicated or lost.
 //!
@@ -13,21 +20,44 @@
 //! (`nohup: ignoring input`) and one padding line stamped with the last removed
 //! entry's (expired) time, which a later run removes in turn. Only the head can
 //! go this way: expired lines after the first current entry stay until the
-//! writer lets go of the file.
+//! writer lets go of the file (held), or the file is rewritten (unheld).
+//!
+//! **Writers that appear mid-way (unheld logs).** Nobody held the file at the
+//! run's scan for holders, but v0 writes with `>> log` (open, append, close)
+//! at any moment, and a positional writer (`> log`, `exec 3<>log`) could open
+//! it too. A positional write between our decision and the collapse could
+//! land in bytes we are about to cut, or a truncation could make our
+//! overwrite leave a hole. So [`prune_unheld`] takes a write lease before it
+//! reads the first byte and holds it until after the collapse: the kernel
+//! grants it only while no other process has the file open (else we rewrite,
+//! as before), and any `open()` or `truncate()` by another process while we
+//! hold it waits until we release it. Such a process waits at most
+//! `fs.lease-break-time` (45 s by default); we see that one is waiting (the
+//! lease is "broken") and write (the overwrite, then the collapse) only while
+//! it has waited less than half of that time, else we put back what we wrote
+//! and leave the file to the rewrite. So no other process has the file open
+//! from before our first read until after the collapse: nothing it does can
+//! interleave with ours. An O_APPEND writer that waited then appends to the
+//! pruned file; its line is neither lost nor torn.
 //!
 //! Crash window: between the overwrite and the collapse (two syscalls) a crash
-//! leaves the expired head partly replaced by the padding line and a second
-//! copy of the pre-entry head lines; no kept entry is ever touched.
+//! leaves the expired head partly replaced by a second copy of the pre-entry
+//! lines and the padding line, both after expired lines, so both are expired
+//! to the log rule; no kept entry is ever touched (RELIABILITY.md).
 
 use std::fs::{File, OpenOptions};
-use std::io;
+use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use memchr::memchr;
 
-use super::filter::{LineKind, RecentStamp, STAMP_PREFIX_LEN};
-use crate::platform;
+use super::filter::{
+    CountingSink, FilterStats, LineFilter, LineKind, RecentStamp, STAMP_PREFIX_LEN,
+};
+use super::index::Verified;
+use crate::platform::{self, Lease};
 use crate::prune::Cutoff;
 
 /// Lines before the first entry are rewritten as part of the head; more than this is refused.
@@ -88,35 +118,308 @@ pub fn prune_head(path: &Path, cutoff: Cutoff) -> io::Result<InPlace> {
     let Some(stamp) = head.last_stamp else {
         return Ok(InPlace::Nothing);
     };
-    let preamble_len = head.preamble.len() as u64;
     let block = platform::block_size(&file)?;
-    let removable = head.expired_end.saturating_sub(preamble_len + MIN_PADDING);
-    let collapse = removable / block * block;
-    if collapse == 0 {
-        return Ok(InPlace::Nothing);
+    let collapsed = match collapse_expired_head(
+        &file,
+        &head.preamble,
+        head.expired_end,
+        head.lines,
+        &stamp,
+        block,
+        &|| true,
+    )? {
+        Collapse::TooSmall => return Ok(InPlace::Nothing),
+        Collapse::Failed(reason) => return Ok(InPlace::Refused(reason)),
+        Collapse::Done {
+            bytes_removed,
+            len_before,
+        } => (bytes_removed, len_before),
+    };
+    // The writer kept appending while we scanned: the size just before the collapse counts.
+    Ok(InPlace::Collapsed {
+        lines_removed: head.lines,
+        bytes_before: collapsed.1.max(bytes_before),
+        bytes_removed: collapsed.0,
+    })
+}
+
+/// What [`prune_unheld`] did with a log nobody holds open.
+#[derive(Debug)]
+pub enum Unheld {
+    /// Nothing expired: the file was only read.
+    Nothing {
+        /// Its size.
+        len: u64,
+        /// What this read verified, for the next run.
+        verified: Verified,
+    },
+    /// The expired head was collapsed in place.
+    Collapsed {
+        /// Lines removed (the padding line not counted).
+        lines_removed: u64,
+        /// Size before.
+        bytes_before: u64,
+        /// Bytes removed from the file.
+        bytes_removed: u64,
+        /// What the file now holds, verified for the next run (our padding
+        /// line is not counted as an entry: it goes with the next head).
+        verified: Verified,
+    },
+    /// Not pruned in place, and nothing was written; the reason says why,
+    /// and the caller rewrites the file instead.
+    Rewrite(String),
+}
+
+/// How long we retry the lease while a short-lived writer (`echo >> x.log`)
+/// has the file open for a moment.
+const LEASE_RETRY: Duration = Duration::from_millis(50);
+
+/// How much of the file one read round covers before we look whether an
+/// expired entry after a current one already decided for a rewrite.
+const SCAN_ROUND: u64 = 16 << 20;
+
+/// Prunes a log that nobody holds open by collapsing its expired head in
+/// place, when that is possible and safe; otherwise says why not, having
+/// written nothing, so the caller can rewrite it.
+///
+/// Possible: the filesystem collapses ranges, the expired lines form a head
+/// (no expired entry after the first current one), and at least one block
+/// of it can go. Safe: a write lease is held from before the first byte is
+/// read until after the collapse, so no other process has the file open
+/// while we decide and write; one that opens it meanwhile (`echo >> x.log`,
+/// or a positional writer) waits in `open()` until we are done. The kernel
+/// lets it wait at most `fs.lease-break-time` (45 s by default); we write
+/// only while we know it has waited less than half of that, so the writes
+/// and the collapse finish before it can get in (the module doc's argument).
+pub fn prune_unheld(path: &Path, cutoff: Cutoff) -> io::Result<Unheld> {
+    prune_unheld_with(path, cutoff, platform::lease_break_time(), &|| {})
+}
+
+/// [`prune_unheld`] with the kernel's lease-break time given, and `after_scan`
+/// run between the read and the first write (tests make a writer appear there).
+fn prune_unheld_with(
+    path: &Path,
+    cutoff: Cutoff,
+    lease_break_time: Duration,
+    after_scan: &dyn Fn(),
+) -> io::Result<Unheld> {
+    let file = match OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+    {
+        Ok(file) => file,
+        Err(err) if err.kind() == io::ErrorKind::PermissionDenied => {
+            return Ok(Unheld::Rewrite(format!(
+                "rewritten: we may not write to it in place ({err})"
+            )));
+        }
+        Err(err) => return Err(err),
+    };
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::other("not a regular file (any more)"));
     }
-    // [collapse, expired_end) becomes preamble + padding, then [0, collapse) goes.
-    let padding_len = head.expired_end - collapse - preamble_len;
-    let mut replacement = head.preamble.clone();
-    replacement.extend_from_slice(&padding_line(&stamp, head.lines, padding_len));
+    if !platform::supports_collapse(&file) {
+        return Ok(Unheld::Rewrite(format!(
+            "rewritten: nobody holds it, but it is {}",
+            platform::WHY_NO_COLLAPSE.trim_start_matches("and ")
+        )));
+    }
+    let block = platform::block_size(&file)?;
+    if meta.len() < block + MIN_PADDING {
+        return Ok(Unheld::Rewrite(
+            "rewritten: smaller than one filesystem block, the unit of an in-place prune".into(),
+        ));
+    }
+    let deadline = Instant::now() + LEASE_RETRY;
+    let lease = loop {
+        if let Some(lease) = Lease::try_take(&file)? {
+            break lease;
+        }
+        if Instant::now() >= deadline {
+            return Ok(Unheld::Rewrite(
+                "rewritten: another process has it open (a reader, or a writer that appeared since the scan for holders), so it is not changed in place under it".into(),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    // Nobody else had the file open when the lease was granted.
+    let clear_at = std::cell::Cell::new(Instant::now());
+    let half_break = lease_break_time / 2;
+    // Whether an opener that may have arrived since has waited under half
+    // the break time: then we may still write before it gets in.
+    let may_write = || {
+        if !lease.broken() {
+            clear_at.set(Instant::now());
+            return true;
+        }
+        clear_at.get().elapsed() < half_break
+    };
+
+    let stats = scan_unheld(&file, cutoff, meta.len())?;
+    let Some(first_drop) = stats.first_drop else {
+        let verified = Verified::record(&file, &meta, stats.input_complete, stats.earliest_kept);
+        return Ok(Unheld::Nothing {
+            len: stats.bytes_in,
+            verified,
+        });
+    };
+    if let Some(at) = stats.drop_after_current {
+        return Ok(Unheld::Rewrite(format!(
+            "rewritten: an expired entry (byte {at}) follows a current one (byte {}), so the expired lines are not one head",
+            stats.first_current.unwrap_or(0)
+        )));
+    }
+    if first_drop > HEAD_MAX {
+        return Ok(Unheld::Rewrite(
+            "rewritten: more than 1 MiB precedes its first timestamped line".into(),
+        ));
+    }
+    let Some(stamp) = stats.last_expired else {
+        return Ok(Unheld::Rewrite(
+            "rewritten: internal: lines dropped without an expired entry".into(),
+        ));
+    };
+    // With no current entry the head runs to the end of the file.
+    let head_end = stats.first_current.unwrap_or(stats.bytes_in);
+    let mut preamble = vec![0; usize::try_from(first_drop).unwrap_or(0)];
+    file.read_exact_at(&mut preamble, 0)?;
+    after_scan();
+    if !may_write() {
+        return Ok(Unheld::Rewrite(
+            "rewritten: another process opened it while we read it, and has waited too long for us to write in place".into(),
+        ));
+    }
+    let (bytes_removed, len_before) = match collapse_expired_head(
+        &file,
+        &preamble,
+        head_end,
+        stats.lines_removed,
+        &stamp,
+        block,
+        &may_write,
+    )? {
+        Collapse::TooSmall => {
+            return Ok(Unheld::Rewrite(
+                "rewritten: its expired head is under one filesystem block, the unit of an in-place prune".into(),
+            ));
+        }
+        Collapse::Failed(reason) => return Ok(Unheld::Rewrite(format!("rewritten: {reason}"))),
+        Collapse::Done {
+            bytes_removed,
+            len_before,
+        } => (bytes_removed, len_before),
+    };
+    // Still under the lease: nobody has appended; record what the file holds.
+    let verified = Verified::record(
+        &file,
+        &file.metadata()?,
+        stats.input_complete.max(head_end) - bytes_removed,
+        stats.earliest_kept,
+    );
+    drop(lease);
+    Ok(Unheld::Collapsed {
+        lines_removed: stats.lines_removed,
+        bytes_before: len_before,
+        bytes_removed,
+        verified,
+    })
+}
+
+/// One filter pass over the whole file (each byte read once), stopped early
+/// once an expired entry after a current one has decided for a rewrite.
+fn scan_unheld(file: &File, cutoff: Cutoff, len: u64) -> io::Result<FilterStats> {
+    let mut filter = LineFilter::for_len(cutoff, len);
+    let mut reader = file;
+    reader.seek(SeekFrom::Start(0))?;
+    loop {
+        let before = filter.stats().bytes_in;
+        filter.pump(&mut (&mut reader).take(SCAN_ROUND), &mut CountingSink)?;
+        if filter.stats().drop_after_current.is_some() {
+            return Ok(filter.stats().clone());
+        }
+        if filter.stats().bytes_in == before {
+            break;
+        }
+    }
+    filter.finish(&mut CountingSink)
+}
+
+/// What [`collapse_expired_head`] did.
+#[derive(Debug)]
+enum Collapse {
+    /// Less than a block of the head could go: nothing was written.
+    TooSmall,
+    /// The collapse-range call failed; the overwritten bytes were put back.
+    Failed(String),
+    /// The first `bytes_removed` bytes are gone.
+    Done {
+        /// Bytes removed from the start of the file (a block multiple).
+        bytes_removed: u64,
+        /// The file's size just before the collapse.
+        len_before: u64,
+    },
+}
+
+/// Removes the expired head `[preamble.len(), head_end)` of `file` in whole
+/// blocks: the bytes between the last block boundary and `head_end` are
+/// overwritten with the preamble (the lines before the first entry, kept)
+/// and one padding line stamped with `stamp` (expired), then the blocks
+/// before them are collapsed away.
+fn collapse_expired_head(
+    file: &File,
+    preamble: &[u8],
+    head_end: u64,
+    lines: u64,
+    stamp: &[u8; 20],
+    block: u64,
+    may_collapse: &dyn Fn() -> bool,
+) -> io::Result<Collapse> {
+    let preamble_len = preamble.len() as u64;
+    let removable = head_end.saturating_sub(preamble_len + MIN_PADDING);
+    let collapse = removable / block * block;
+    // At least the first entry's start goes: a crash before the collapse then
+    // leaves the preamble's copy after an expired line (expired with it),
+    // never a second kept copy of it.
+    if collapse <= preamble_len {
+        return Ok(Collapse::TooSmall);
+    }
+    // [collapse, head_end) becomes preamble + padding, then [0, collapse) goes.
+    let padding_len = head_end - collapse - preamble_len;
+    let mut replacement = preamble.to_vec();
+    replacement.extend_from_slice(&padding_line(stamp, lines, padding_len));
     let mut original = vec![0; replacement.len()];
     file.read_exact_at(&mut original, collapse)?;
     file.write_all_at(&replacement, collapse)?;
     file.sync_data()?;
-    // The writer kept appending while we scanned: measure now, just before the collapse.
-    let bytes_before = file.metadata()?.len().max(bytes_before);
-    if let Err(err) = platform::collapse_head(&file, collapse) {
+    let len_before = file.metadata()?.len();
+    if !may_collapse() {
+        file.write_all_at(&original, collapse)?;
+        return Ok(Collapse::Failed(
+            "another process opened it while we wrote, and has waited too long for us to finish; left unchanged".into(),
+        ));
+    }
+    if let Err(err) = platform::collapse_head(file, collapse) {
         // Put the expired bytes back: the file is exactly as before.
         file.write_all_at(&original, collapse)?;
-        return Ok(InPlace::Refused(format!(
+        // Splitting an extent can need a block: on a full disk the collapse
+        // fails, and the log could not be pruned (not refused on purpose).
+        if matches!(
+            err.raw_os_error(),
+            Some(libc::ENOSPC | libc::EDQUOT | libc::EIO | libc::EROFS)
+        ) {
+            return Err(err);
+        }
+        return Ok(Collapse::Failed(format!(
             "collapse-range failed ({err}); left unchanged"
         )));
     }
     file.sync_all()?;
-    Ok(InPlace::Collapsed {
-        lines_removed: head.lines,
-        bytes_before,
+    Ok(Collapse::Done {
         bytes_removed: collapse,
+        len_before,
     })
 }
 
@@ -368,6 +671,213 @@ mod tests {
         };
         assert!(reason.contains(platform::WHY_NO_COLLAPSE), "{reason}");
         assert_eq!(std::fs::read_to_string(&path).expect("read"), content);
+    }
+
+    /// A log nobody holds: preamble, `old_lines` expired entries (some with
+    /// continuation lines), then `new_lines` current ones.
+    fn unheld_log(dir: &Path, old_lines: usize, new_lines: usize) -> (std::path::PathBuf, String) {
+        let path = dir.join("u.log");
+        let mut content = String::from("nohup: ignoring input\n");
+        for i in 0..old_lines {
+            content.push_str(&old(i));
+            if i % 7 == 0 {
+                content.push_str("    at a continuation of an old entry\n");
+            }
+        }
+        for i in 0..new_lines {
+            content.push_str(&new(i));
+        }
+        std::fs::write(&path, &content).expect("write");
+        (path, content)
+    }
+
+    fn collapse_here(path: &Path) -> bool {
+        let supported = platform::supports_collapse(&File::open(path).expect("open"));
+        if !supported {
+            eprintln!("skipping: filesystem without collapse-range");
+        }
+        supported
+    }
+
+    #[test]
+    fn an_unheld_log_whose_expired_lines_form_a_head_is_collapsed_in_place() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (path, content) = unheld_log(dir.path(), 500, 10);
+        if !collapse_here(&path) {
+            return;
+        }
+        let ino = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&path).expect("stat"));
+        let outcome = prune_unheld(&path, cutoff()).expect("prune");
+        let Unheld::Collapsed {
+            lines_removed,
+            bytes_before,
+            bytes_removed,
+            ..
+        } = outcome
+        else {
+            panic!("{outcome:?}")
+        };
+        assert_eq!(lines_removed, 500 + 500 / 7 + 1);
+        assert_eq!(bytes_before, content.len() as u64);
+        assert_eq!(bytes_removed % 4096, 0);
+        let after = std::fs::read_to_string(&path).expect("read");
+        assert_eq!(after.len() as u64, bytes_before - bytes_removed);
+        let lines: Vec<&str> = after.lines().collect();
+        assert_eq!(lines[0], "nohup: ignoring input");
+        assert!(
+            lines[1].starts_with("[2026-11-28T01:00:00Z] v0-prune: "),
+            "{}",
+            lines[1]
+        );
+        assert_eq!(
+            lines[2..].join("\n") + "\n",
+            (0..10).map(new).collect::<String>()
+        );
+        // The same file, not a copy renamed over it.
+        let ino_after =
+            std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&path).expect("stat"));
+        assert_eq!(ino, ino_after);
+        // To the log rule the result is exactly the rewrite's.
+        let model = super::super::filter::tests::reference_model(content.as_bytes(), &cutoff());
+        assert_eq!(
+            super::super::filter::tests::reference_model(after.as_bytes(), &cutoff()),
+            model
+        );
+    }
+
+    #[test]
+    fn an_expired_entry_after_a_current_one_or_a_small_head_means_a_rewrite_and_nothing_written() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (path, mut content) = unheld_log(dir.path(), 500, 10);
+        if !collapse_here(&path) {
+            return;
+        }
+        content.push_str(&old(999));
+        content.push_str(&new(999));
+        std::fs::write(&path, &content).expect("write");
+        let outcome = prune_unheld(&path, cutoff()).expect("prune");
+        let Unheld::Rewrite(reason) = outcome else {
+            panic!("{outcome:?}")
+        };
+        assert!(reason.contains("not one head"), "{reason}");
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), content);
+
+        let (path, content) = unheld_log(dir.path(), 20, 200);
+        let outcome = prune_unheld(&path, cutoff()).expect("prune");
+        let Unheld::Rewrite(reason) = outcome else {
+            panic!("{outcome:?}")
+        };
+        assert!(reason.contains("under one filesystem block"), "{reason}");
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), content);
+    }
+
+    #[test]
+    fn a_log_someone_has_open_is_left_to_the_rewrite() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (path, content) = unheld_log(dir.path(), 500, 10);
+        if !collapse_here(&path) {
+            return;
+        }
+        let mut reader = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(r#"exec 3<"$1"; echo ready; exec sleep 30"#)
+            .arg("sh")
+            .arg(&path)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("sh");
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(reader.stdout.take().expect("stdout")),
+            &mut line,
+        )
+        .expect("ready");
+        let outcome = prune_unheld(&path, cutoff()).expect("prune");
+        let _ = reader.kill();
+        let _ = reader.wait();
+        let Unheld::Rewrite(reason) = outcome else {
+            panic!("{outcome:?}")
+        };
+        assert!(reason.contains("another process has it open"), "{reason}");
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), content);
+    }
+
+    /// Starts `sh -c script` with the log as `$1` in the background and
+    /// returns once it has been forked (it may be blocked in `open()`).
+    fn start_writer(script: &str, path: &Path) -> std::process::Child {
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .arg("sh")
+            .arg(path)
+            .spawn()
+            .expect("sh")
+    }
+
+    /// The case the lease is for: a positional writer (`1<>`, no O_APPEND,
+    /// writes at offset 0) opens the file after we read it and before we
+    /// write. Its `open()` waits until the collapse is done, so its bytes
+    /// land on the pruned file, not in the head we cut off.
+    #[test]
+    fn a_positional_writer_appearing_between_the_scan_and_the_collapse_waits_for_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (path, _) = unheld_log(dir.path(), 500, 10);
+        if !collapse_here(&path) {
+            return;
+        }
+        let writer = std::cell::RefCell::new(None);
+        let outcome = prune_unheld_with(&path, cutoff(), Duration::from_secs(45), &|| {
+            *writer.borrow_mut() = Some(start_writer(r#"printf 'POSITIONAL' 1<>"$1""#, &path));
+            // Long enough for its open() to be waiting on our lease.
+            std::thread::sleep(Duration::from_millis(300));
+        })
+        .expect("prune");
+        assert!(matches!(outcome, Unheld::Collapsed { .. }), "{outcome:?}");
+        let status = writer.take().expect("writer").wait().expect("wait");
+        assert!(status.success());
+        let after = std::fs::read_to_string(&path).expect("read");
+        assert!(
+            after.starts_with("POSITIONALoring input\n[2026-11-28T01:00:00Z] v0-prune: "),
+            "the write landed on the pruned file: {:?}",
+            &after[..80]
+        );
+        assert!(after.ends_with(&new(9)));
+    }
+
+    /// If an opener has waited too long (here: a break time of zero), we
+    /// write nothing and leave the file to the rewrite; the opener then goes on.
+    #[test]
+    fn an_opener_that_has_waited_too_long_makes_us_write_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (path, content) = unheld_log(dir.path(), 500, 10);
+        if !collapse_here(&path) {
+            return;
+        }
+        let writer = std::cell::RefCell::new(None);
+        let outcome = prune_unheld_with(&path, cutoff(), Duration::ZERO, &|| {
+            *writer.borrow_mut() = Some(start_writer(
+                r#"echo '[2026-11-28T08:00:00Z] appended' >>"$1""#,
+                &path,
+            ));
+            std::thread::sleep(Duration::from_millis(300));
+        })
+        .expect("prune");
+        let Unheld::Rewrite(reason) = outcome else {
+            panic!("{outcome:?}")
+        };
+        assert!(reason.contains("waited too long"), "{reason}");
+        assert!(
+            writer
+                .take()
+                .expect("writer")
+                .wait()
+                .expect("wait")
+                .success()
+        );
+        assert_eq!(
+            std::fs::read_to_string(&path).expect("read"),
+            content + "[2026-11-28T08:00:00Z] appended\n"
+        );
     }
 
     #[test]

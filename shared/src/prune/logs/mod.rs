@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
 
 use filter::{CountingSink, LineFilter};
-use in_place::InPlace;
+use in_place::{InPlace, Unheld};
 use index::{LogIndex, Plan, Verified};
 use rewrite::{Rewrite, TEMP_SUFFIX};
 
@@ -52,8 +52,11 @@ pub struct LogFile {
 pub struct Walk {
     /// Regular `*.log` files, in a stable order.
     pub logs: Vec<LogFile>,
-    /// Entries left alone (not regular files, unreadable dirs, other mounts).
+    /// Entries left alone on purpose (not regular files, other mounts).
     pub skipped: Vec<(PathBuf, String)>,
+    /// Directories that could not be read, with the error and what to do:
+    /// any logs in them could not be pruned.
+    pub failed: Vec<(PathBuf, String)>,
 }
 
 /// Finds every regular `*.log` under `root`, never following symbolic links
@@ -70,8 +73,18 @@ pub fn walk(root: &Path) -> io::Result<Walk> {
         let entries = match std::fs::read_dir(&dir) {
             Ok(entries) => entries,
             Err(err) => {
-                walk.skipped
-                    .push((dir, format!("cannot read directory: {err}")));
+                match super::could_not_prune(&err) {
+                    Some(reason) => {
+                        let (kind, advice) = reason.split_once(": ").unwrap_or((&reason, ""));
+                        let reason = format!(
+                            "{kind}: cannot read this directory, so no log in it was pruned; {advice}"
+                        );
+                        walk.failed.push((dir, reason));
+                    }
+                    None => walk
+                        .skipped
+                        .push((dir, format!("cannot read directory: {err}"))),
+                }
                 continue;
             }
         };
@@ -217,6 +230,10 @@ pub fn prune_all(
         });
         report.skipped.push(skipped);
     }
+    for (path, reason) in walk.failed {
+        let item = super::relative_display(build, &path);
+        fail(&mut report, events, item, reason);
+    }
     let total = walk.logs.len() as u64;
     events(&PruneEvent::JobStarted {
         job: Job::Logs,
@@ -259,7 +276,12 @@ pub fn prune_all(
                     bytes_before,
                     bytes_after,
                     method,
+                    reason,
                 }) => {
+                    let log_path: &str = &display;
+                    tracing::debug!(
+                        "{log_path}: {lines_removed} lines removed, {bytes_before} -> {bytes_after} bytes, method {method:?}: {reason}"
+                    );
                     report.bytes_before += bytes_before;
                     report.bytes_after += bytes_after;
                     report.lines_removed += lines_removed;
@@ -276,6 +298,7 @@ pub fn prune_all(
                         bytes_before,
                         bytes_after,
                         method,
+                        reason,
                     });
                 }
                 Ok(FileOutcome::Unchanged { len }) => {
@@ -290,11 +313,12 @@ pub fn prune_all(
                 Err(err) => {
                     report.bytes_before += log.len;
                     report.bytes_after += log.len;
-                    let reason = match err.kind() {
-                        io::ErrorKind::NotFound => "vanished while we pruned it".to_string(),
-                        _ => format!("error: {err}"),
-                    };
-                    skip(&mut report, events, display, reason);
+                    // A full disk, an I/O error: could not be pruned. A log
+                    // that vanished or changed type: left alone on purpose.
+                    match super::could_not_prune(&err) {
+                        Some(reason) => fail(&mut report, events, display, reason),
+                        None => skip(&mut report, events, display, left_alone(&err)),
+                    }
                 }
             }
             done += 1;
@@ -361,6 +385,28 @@ fn for_each_in_parallel<T: Send>(
     });
 }
 
+/// Why a log is left alone after an error that is no failure ([`super::could_not_prune`]).
+fn left_alone(err: &io::Error) -> String {
+    match err.raw_os_error() {
+        Some(libc::ENOENT) => "vanished while we pruned it".to_string(),
+        Some(libc::ELOOP) => {
+            "became a symbolic link while we pruned it; never followed".to_string()
+        }
+        Some(libc::EISDIR) => "not a regular file (any more)".to_string(),
+        _ => err.to_string(),
+    }
+}
+
+/// An error stopped the prune of `item`: reported as failed, never as skipped.
+fn fail(report: &mut LogsReport, events: EventSink<'_>, item: String, reason: String) {
+    let failed = Skipped { item, reason };
+    events(&PruneEvent::ItemFailed {
+        job: Job::Logs,
+        failed: failed.clone(),
+    });
+    report.failed.push(failed);
+}
+
 fn skip(report: &mut LogsReport, events: EventSink<'_>, item: String, reason: String) {
     let skipped = Skipped { item, reason };
     events(&PruneEvent::ItemSkipped {
@@ -383,6 +429,8 @@ pub enum FileOutcome {
         bytes_after: u64,
         /// How.
         method: LogMethod,
+        /// Why that method.
+        reason: String,
     },
     /// Nothing expired.
     Unchanged {
@@ -457,6 +505,27 @@ fn prune_one(
         return Ok((dry_run(path, options)?, previous.copied()));
     }
     if !appender {
+        let reason = match in_place::prune_unheld(path, options.cutoff)? {
+            Unheld::Nothing { len, verified } => {
+                return Ok((FileOutcome::Unchanged { len }, Some(verified)));
+            }
+            Unheld::Collapsed {
+                lines_removed,
+                bytes_before,
+                bytes_removed,
+                verified,
+            } => {
+                let outcome = FileOutcome::Pruned {
+                    lines_removed,
+                    bytes_before,
+                    bytes_after: bytes_before - bytes_removed,
+                    method: LogMethod::InPlaceUnheld,
+                    reason: "nobody holds it and its expired lines form a head: collapsed in place, nothing copied".into(),
+                };
+                return Ok((outcome, Some(verified)));
+            }
+            Unheld::Rewrite(reason) => reason,
+        };
         match rewrite::rewrite(path, options.cutoff)? {
             Rewrite::Unchanged(stats, verified) => {
                 return Ok((
@@ -472,6 +541,7 @@ fn prune_one(
                     bytes_before: stats.bytes_in,
                     bytes_after: stats.bytes_out,
                     method: LogMethod::Rewrite,
+                    reason,
                 };
                 return Ok((outcome, Some(verified)));
             }
@@ -482,6 +552,8 @@ fn prune_one(
                 {
                     return prune_one(path, std::slice::from_ref(writer), options, None, own);
                 }
+                // Appenders only: the in-place method below, told who they are.
+                return prune_one(path, &writers, options, None, own);
             }
         }
     }
@@ -490,6 +562,11 @@ fn prune_one(
     {
         return Ok(outcome);
     }
+    let held_by = holders
+        .iter()
+        .find(|h| h.access == Access::Append)
+        .map(|h| format!("pid {} ({})", h.pid, h.command))
+        .unwrap_or_else(|| "a process that appeared while we pruned".into());
     let outcome = match in_place::prune_head(path, options.cutoff)? {
         InPlace::Nothing => FileOutcome::Unchanged {
             len: std::fs::metadata(path)?.len(),
@@ -503,6 +580,9 @@ fn prune_one(
             bytes_before,
             bytes_after: bytes_before - bytes_removed,
             method: LogMethod::InPlace,
+            reason: format!(
+                "held open by an O_APPEND writer, {held_by}: expired head collapsed in place"
+            ),
         },
         InPlace::Refused(reason) => FileOutcome::Skipped(reason),
     };
@@ -566,6 +646,7 @@ fn prune_own_log(
                 bytes_before: stats.bytes_in,
                 bytes_after: stats.bytes_out,
                 method: LogMethod::Rewrite,
+                reason: "our own log, on a filesystem that cannot collapse ranges: rewritten while we let go of it".into(),
             },
             Some(verified),
         ),
@@ -612,6 +693,7 @@ fn dry_run(path: &Path, options: &RunOptions) -> io::Result<FileOutcome> {
             bytes_before: stats.bytes_in,
             bytes_after: stats.bytes_out,
             method: LogMethod::DryRun,
+            reason: "dry run: nothing written".into(),
         }
     })
 }
@@ -659,5 +741,133 @@ mod tests {
         );
         assert!(threads.len() > 1, "ran on {} thread(s)", threads.len());
         assert!(!threads.contains(&std::thread::current().id()));
+    }
+
+    fn cutoff() -> crate::prune::Cutoff {
+        crate::prune::Cutoff::at("2026-11-28T06:00:00Z".parse().expect("valid"))
+    }
+
+    /// One line of a generated log: an entry at `minute` minutes past 05:00
+    /// (expired before 06:00) or a continuation line, padded to vary sizes.
+    fn line(entry_minute: Option<u32>, pad: usize) -> Vec<u8> {
+        let mut text = match entry_minute {
+            Some(m) => format!("[2026-11-28T{:02}:{:02}:00Z] entry", 5 + m / 60, m % 60),
+            None => "    continuation".to_string(),
+        };
+        text.push_str(&"x".repeat(pad));
+        text.push('\n');
+        text.into_bytes()
+    }
+
+    fn arb_log() -> impl proptest::strategy::Strategy<Value = (Vec<u8>, bool)> {
+        use proptest::prelude::*;
+        let head = proptest::collection::vec((0u32..60, any::<bool>(), 0usize..300), 0..80);
+        let tail = proptest::collection::vec((60u32..120, any::<bool>(), 0usize..300), 0..80);
+        let late = proptest::option::of((0u32..60, 0usize..40));
+        (any::<bool>(), head, tail, late).prop_map(|(preamble, head, tail, late)| {
+            let mut lines: Vec<Vec<u8>> = Vec::new();
+            if preamble {
+                lines.push(b"nohup: ignoring input\n".to_vec());
+            }
+            let mut first_current = None;
+            for (i, (minute, continued, pad)) in head.iter().chain(tail.iter()).enumerate() {
+                if i == head.len() {
+                    first_current = Some(lines.len());
+                }
+                lines.push(line(Some(*minute), *pad));
+                if *continued {
+                    lines.push(line(None, pad / 3));
+                }
+            }
+            let mut later = false;
+            if let (Some((minute, at)), Some(first)) = (late, first_current) {
+                // An expired entry after the first current one: only a rewrite is right.
+                let at = (first + 1 + at).min(lines.len());
+                lines.insert(at, line(Some(minute), 5));
+                later = true;
+            }
+            (lines.concat(), later)
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+        /// Both methods a log nobody holds may get, against the reference
+        /// model: a rewrite gives exactly the model's bytes; an in-place
+        /// prune gives them with one expired padding line after the preamble.
+        #[test]
+        fn an_unheld_log_is_pruned_in_place_or_rewritten_and_matches_the_model(
+            (log, late_expired) in arb_log()
+        ) {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let path = dir.path().join("p.log");
+            std::fs::write(&path, &log).expect("write");
+            let options = RunOptions { cutoff: cutoff(), dry_run: false };
+            let expected = filter::tests::reference_model(&log, &cutoff());
+            let (outcome, _) = prune_file(&path, &[], &options, None).expect("prune");
+            let after = std::fs::read(&path).expect("read");
+            match outcome {
+                FileOutcome::Unchanged { .. } => proptest::prop_assert_eq!(&after, &log),
+                FileOutcome::Pruned { method: LogMethod::Rewrite, .. } => {
+                    proptest::prop_assert_eq!(&after, &expected);
+                }
+                FileOutcome::Pruned { method: LogMethod::InPlaceUnheld, .. } => {
+                    proptest::prop_assert!(!late_expired, "in place with an expired entry after a current one");
+                    proptest::prop_assert_eq!(filter::tests::reference_model(&after, &cutoff()), expected.clone());
+                    // Exactly: the preamble, one padding line, the kept entries.
+                    let preamble_len = if log.starts_with(b"nohup") { 22 } else { 0 };
+                    let (preamble, rest) = after.split_at(preamble_len);
+                    proptest::prop_assert_eq!(preamble, &log[..preamble_len]);
+                    let newline = rest.iter().position(|b| *b == b'\n').expect("padding line");
+                    let (padding, kept) = rest.split_at(newline + 1);
+                    proptest::prop_assert!(padding.windows(9).any(|w| w == b"v0-prune:"));
+                    proptest::prop_assert_eq!(kept, &expected[preamble_len..]);
+                }
+                other => proptest::prop_assert!(false, "{other:?}"),
+            }
+        }
+    }
+
+    /// The property test above must see both methods: a large expired head
+    /// goes in place (where the filesystem collapses ranges), the same log
+    /// with an expired entry after a current one is rewritten.
+    #[test]
+    fn a_large_expired_head_goes_in_place_and_a_late_expired_entry_forces_a_rewrite() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("m.log");
+        let mut log: Vec<u8> = (0..100).flat_map(|m| line(Some(m % 60), 80)).collect();
+        log.extend((60..70).flat_map(|m| line(Some(m), 10)));
+        std::fs::write(&path, &log).expect("write");
+        let options = RunOptions {
+            cutoff: cutoff(),
+            dry_run: false,
+        };
+        let collapse = platform::supports_collapse(&File::open(&path).expect("open"));
+        let (outcome, _) = prune_file(&path, &[], &options, None).expect("prune");
+        let FileOutcome::Pruned { method, reason, .. } = outcome else {
+            panic!("{outcome:?}")
+        };
+        if collapse {
+            assert_eq!(method, LogMethod::InPlaceUnheld, "{reason}");
+        } else {
+            assert_eq!(method, LogMethod::Rewrite);
+            assert!(reason.contains("cannot"), "{reason}");
+        }
+        log.extend(line(Some(3), 10));
+        log.extend(line(Some(71), 10));
+        std::fs::write(&path, &log).expect("write");
+        let (outcome, _) = prune_file(&path, &[], &options, None).expect("prune");
+        let FileOutcome::Pruned { method, reason, .. } = outcome else {
+            panic!("{outcome:?}")
+        };
+        assert_eq!(method, LogMethod::Rewrite);
+        if collapse {
+            assert!(reason.contains("not one head"), "{reason}");
+        }
+        assert_eq!(
+            std::fs::read(&path).expect("read"),
+            filter::tests::reference_model(&log, &cutoff())
+        );
     }
 }
