@@ -147,6 +147,9 @@ pub struct Notice {
     pub is_error: bool,
     /// When it goes away, unix milliseconds.
     pub until_ms: i64,
+    /// The run it announces (`run #2 requested`): it goes away when that
+    /// run has finished, whatever the time.
+    pub run_id: Option<u64>,
 }
 
 /// What the link asks of the loop after an event.
@@ -329,7 +332,28 @@ impl App {
             text: text.into(),
             is_error: false,
             until_ms: self.now_ms + NOTICE_MS,
+            run_id: None,
         });
+    }
+
+    /// Shows a notice about run `run_id` until that run finishes (or for a
+    /// few seconds, if its end is missed).
+    fn announce_run(&mut self, run_id: u64, text: String) {
+        self.inform(text);
+        if let Some(notice) = self.notice.as_mut() {
+            notice.run_id = Some(run_id);
+        }
+    }
+
+    /// Run `run_id` has finished: a notice announcing it is out of date.
+    pub(crate) fn run_finished(&mut self, run_id: u64) {
+        if self
+            .notice
+            .as_ref()
+            .is_some_and(|n| n.run_id == Some(run_id))
+        {
+            self.notice = None;
+        }
     }
 
     /// Shows an error for a few seconds.
@@ -338,6 +362,7 @@ impl App {
             text: text.into(),
             is_error: true,
             until_ms: self.now_ms + NOTICE_MS,
+            run_id: None,
         });
     }
 
@@ -351,7 +376,7 @@ impl App {
                 self.mode = Mode::Normal;
                 if self.link == Link::Connected {
                     self.drain_requested = true;
-                    self.inform("asked the daemon to drain: it finishes its run, then exits");
+                    self.inform("asking the daemon to drain...");
                     return Some(Command::Drain);
                 }
             }
@@ -457,12 +482,25 @@ impl App {
     /// Applies the outcome of a [`Command`].
     pub fn on_command_done(&mut self, done: CommandDone) {
         match done {
-            CommandDone::RunNow(Ok(requested)) if requested.coalesced => self.inform(format!(
-                "run #{} is already due: the request joins it",
-                requested.run_id
-            )),
+            // The answer and the run's events come on two connections: the
+            // run may have finished before its answer arrives.
+            CommandDone::RunNow(Ok(requested))
+                if self.history.iter().any(|r| r.run_id == requested.run_id) =>
+            {
+                self.notice = None;
+            }
+            CommandDone::RunNow(Ok(requested)) if requested.coalesced => self.announce_run(
+                requested.run_id,
+                format!(
+                    "run #{} is already due: the request joins it",
+                    requested.run_id
+                ),
+            ),
             CommandDone::RunNow(Ok(requested)) => {
-                self.inform(format!("run #{} requested", requested.run_id));
+                self.announce_run(
+                    requested.run_id,
+                    format!("run #{} requested", requested.run_id),
+                );
             }
             CommandDone::RunNow(Err(err)) => self.error(format!("run now failed: {err}")),
             CommandDone::DrainAccepted(Ok(())) => {

@@ -329,3 +329,49 @@ fn help_toggles_and_quit_quits() {
     app.apply(Action::Quit);
     assert!(app.should_quit());
 }
+
+#[test]
+fn run_requested_goes_away_when_that_run_finishes() {
+    let mut app = fixtures::idle();
+    app.apply(Action::RunNow);
+    app.on_command_done(CommandDone::RunNow(Ok(RunRequested {
+        run_id: 13,
+        coalesced: false,
+    })));
+    // Another run finishing does not touch it.
+    event(
+        &mut app,
+        Event::RunFinished {
+            record: record(12, NOW - 5_000, 10),
+        },
+    );
+    assert_eq!(
+        app.notice.as_ref().map(|n| n.text.as_str()),
+        Some("run #13 requested")
+    );
+    event(
+        &mut app,
+        Event::RunFinished {
+            record: record(13, NOW - 1_000, 10),
+        },
+    );
+    // Well before the notice's time is up.
+    assert!(app.notice.is_none(), "{:?}", app.notice);
+}
+
+#[test]
+fn a_run_that_finished_before_its_answer_is_not_announced_as_requested() {
+    let mut app = fixtures::idle();
+    app.apply(Action::RunNow);
+    event(
+        &mut app,
+        Event::RunFinished {
+            record: record(13, NOW - 1_000, 10),
+        },
+    );
+    app.on_command_done(CommandDone::RunNow(Ok(RunRequested {
+        run_id: 13,
+        coalesced: false,
+    })));
+    assert!(app.notice.is_none(), "{:?}", app.notice);
+}

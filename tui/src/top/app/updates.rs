@@ -42,6 +42,12 @@ impl App {
         {
             self.history.push_front(last.clone());
         }
+        let announced = self.notice.as_ref().and_then(|n| n.run_id);
+        if let Some(run_id) = announced
+            && self.history.iter().any(|r| r.run_id == run_id)
+        {
+            self.run_finished(run_id);
+        }
         self.log.replace(mem::take(&mut snapshot.log_tail));
         self.daemon = Some(snapshot);
         self.history_selected = self
@@ -136,6 +142,7 @@ impl App {
                 daemon.totals.add(&record);
                 daemon.last_run = Some(record.clone());
                 self.last_pruned = None;
+                self.run_finished(record.run_id);
                 self.add_to_history(record);
             }
             Event::LogLine { .. } => {}

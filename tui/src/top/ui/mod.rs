@@ -7,6 +7,7 @@
 //! and the log (side by side on wide screens), and the key bar. Overlays (help,
 //! the drain question) go on top.
 
+mod fit;
 pub mod format;
 mod header;
 mod history;
@@ -66,14 +67,38 @@ pub fn draw(frame: &mut Frame, app: &App) -> Viewport {
 /// The bottom line: the keys that work now, or the filter prompt.
 fn draw_key_bar(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     let line = match &app.mode {
-        Mode::Filter { input } => Line::from(vec![
-            Span::styled(" Filter log: ", theme.label()),
-            Span::raw(input.clone()),
-            Span::styled("▏", theme.key()),
-            Span::styled("  Enter apply · Esc cancel · Ctrl-U clear", theme.dim()),
-        ]),
-        Mode::ConfirmDrain => keys(&[("y", "drain"), ("n", "cancel")], theme),
-        Mode::Help => keys(&[("?", "close help"), ("Ctrl-C", "quit")], theme),
+        Mode::Filter { input } => {
+            let prompt = |input: String| {
+                vec![
+                    Span::styled(" Filter log: ", theme.label()),
+                    Span::raw(input),
+                    Span::styled("▏", theme.key()),
+                ]
+            };
+            let mut full = prompt(input.clone());
+            full.push(Span::styled(
+                "  Enter apply · Esc cancel · Ctrl-U clear",
+                theme.dim(),
+            ));
+            // A long filter keeps its end, where the cursor is.
+            let room = usize::from(area.width).saturating_sub(15);
+            let tail: String = {
+                let chars: Vec<char> = input.chars().collect();
+                let from = chars.len().saturating_sub(room.saturating_sub(1));
+                let kept: String = chars[from..].iter().collect();
+                if from > 0 { format!("…{kept}") } else { kept }
+            };
+            Line::from(fit::fit(
+                vec![full, prompt(input.clone()), prompt(tail)],
+                usize::from(area.width),
+            ))
+        }
+        Mode::ConfirmDrain => keys(&[("y", "drain"), ("n", "cancel")], theme, area.width),
+        Mode::Help => keys(
+            &[("?", "close help"), ("Ctrl-C", "quit")],
+            theme,
+            area.width,
+        ),
         Mode::Normal => {
             let follow = if app.log.is_following() {
                 "pause"
@@ -96,22 +121,30 @@ fn draw_key_bar(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
                 ("?", "help"),
                 ("q", "quit"),
             ]);
-            keys(&list, theme)
+            keys(&list, theme, area.width)
         }
     };
-    frame.render_widget(Paragraph::new(line), area);
+    frame.render_widget(Paragraph::new(fit::checked(line, area.width)), area);
 }
 
-fn keys(list: &[(&str, &str)], theme: Theme) -> Line<'static> {
-    let mut spans = vec![Span::raw(" ")];
-    for (i, (key, what)) in list.iter().enumerate() {
-        if i > 0 {
-            spans.push(Span::raw("  "));
+/// The key bar for `list`, in `room` columns: when all do not fit, the ones
+/// before the last two (help and quit, which always show) go, last first.
+fn keys(list: &[(&str, &str)], theme: Theme, room: u16) -> Line<'static> {
+    let mut list = list.to_vec();
+    loop {
+        let mut spans = vec![Span::raw(" ")];
+        for (i, (key, what)) in list.iter().enumerate() {
+            if i > 0 {
+                spans.push(Span::raw("  "));
+            }
+            spans.push(Span::styled((*key).to_owned(), theme.key()));
+            spans.push(Span::raw(format!(" {what}")));
         }
-        spans.push(Span::styled((*key).to_owned(), theme.key()));
-        spans.push(Span::raw(format!(" {what}")));
+        if fit::width(&spans) <= usize::from(room) || list.len() <= 2 {
+            return Line::from(spans);
+        }
+        list.remove(list.len() - 3);
     }
-    Line::from(spans)
 }
 
 #[cfg(test)]

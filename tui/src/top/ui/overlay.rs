@@ -6,6 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
 use super::Theme;
+use super::fit::checked;
 use crate::top::app::App;
 
 /// Every key, for the `?` overlay.
@@ -45,7 +46,7 @@ pub(super) fn help(frame: &mut Frame, area: Rect, theme: Theme) {
         .map(|(key, what)| {
             Line::from(vec![
                 Span::styled(format!(" {key:<key_width$}  "), theme.key()),
-                Span::raw(*what),
+                Span::raw((*what).to_owned()),
             ])
         })
         .collect();
@@ -56,6 +57,8 @@ pub(super) fn help(frame: &mut Frame, area: Rect, theme: Theme) {
     )));
     let height = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);
     let rect = centered(area, 72, height);
+    let room = rect.width.saturating_sub(2);
+    let lines: Vec<Line> = lines.into_iter().map(|l| checked(l, room)).collect();
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(theme.focused())
