@@ -552,6 +552,7 @@ pub(crate) mod test_support {
             totals: Totals::default(),
             history: Vec::new(),
             log_tail: Vec::new(),
+            files: None,
         }
     }
 }

@@ -35,19 +35,24 @@
 //! variants stay the first variant of both enums and `Rejected` the second,
 //! with exactly the fields they have today, forever.
 
+pub mod files;
 mod frame;
 mod messages;
 
+pub use files::{
+    FILES_IN_VIEW, FileHolder, FileInfo, FileMethod, FileRun, FilesView, HolderAccess, QueueInfo,
+    SKIPPED_IN_VIEW, StatusCount,
+};
 pub use frame::{FrameReader, ProtocolError, decode_body, encode_frame, read_frame, write_frame};
 pub use messages::{
     ClientMessage, DaemonMessage, DaemonState, Event, HISTORY_IN_SNAPSHOT, LOG_TAIL_LINES,
     MAX_TEXT_LEN, RECORD_ERRORS, RECORD_SKIPPED, RunOutcome, RunProgress, RunRecord, Snapshot,
-    Totals, Trigger, clip_text,
+    Totals, Trigger, clip_text, clip_text_to,
 };
 
 /// The version of this protocol, sent in both hellos; bump it whenever any
 /// message in this module changes shape.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// The largest frame body either side sends or accepts (4 MiB), so that a
 /// broken or hostile peer cannot make the other allocate without bound.

@@ -58,6 +58,7 @@ fn running() -> Found {
             totals,
             history: vec![record()],
             log_tail: Vec::new(),
+            files: None,
         }),
     }
 }

@@ -112,6 +112,7 @@ pub fn snapshot() -> Snapshot {
         totals,
         history,
         log_tail: log_tail(),
+        files: None,
     }
 }
 

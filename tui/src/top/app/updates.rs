@@ -146,6 +146,7 @@ impl App {
                 self.add_to_history(record);
             }
             Event::LogLine { .. } => {}
+            Event::Files { view } => daemon.files = Some(*view),
         }
         LinkReaction::Nothing
     }
