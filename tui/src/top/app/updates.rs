@@ -50,6 +50,7 @@ impl App {
         }
         self.log.replace(mem::take(&mut snapshot.log_tail));
         self.daemon = Some(snapshot);
+        self.reselect_file();
         self.history_selected = self
             .history_selected
             .min(self.history.len().saturating_sub(1));
@@ -146,7 +147,10 @@ impl App {
                 self.add_to_history(record);
             }
             Event::LogLine { .. } => {}
-            Event::Files { view } => daemon.files = Some(*view),
+            Event::Files { view } => {
+                daemon.files = Some(*view);
+                self.reselect_file();
+            }
         }
         LinkReaction::Nothing
     }

@@ -7,6 +7,7 @@
 //! and the log (side by side on wide screens), and the key bar. Overlays (help,
 //! the drain question) go on top.
 
+mod files;
 mod fit;
 pub mod format;
 mod header;
@@ -21,7 +22,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use crate::top::app::{App, Mode, Status, Viewport};
+use crate::top::app::{App, Mode, Status, View, Viewport};
 pub use theme::Theme;
 
 /// The width from which the summary gets a chart beside it.
@@ -34,6 +35,22 @@ const SIDE_BY_SIDE: u16 = 160;
 pub fn draw(frame: &mut Frame, app: &App) -> Viewport {
     let theme = Theme::new(app.color);
     let area = frame.area();
+    if app.view == View::Files {
+        let [header_area, body, keys] = Layout::vertical([
+            Constraint::Length(2),
+            Constraint::Min(4),
+            Constraint::Length(1),
+        ])
+        .areas(area);
+        header::draw(frame, header_area, app, theme);
+        let files_rows = files::draw(frame, body, app, theme);
+        draw_key_bar(frame, keys, app, theme);
+        draw_overlay(frame, area, app, theme);
+        return Viewport {
+            files_rows,
+            ..Viewport::default()
+        };
+    }
     let wide = area.width >= WIDE;
     let summary_height = summary::height(app, wide, area);
     let [header_area, summary_area, body, keys] = Layout::vertical([
@@ -53,14 +70,20 @@ pub fn draw(frame: &mut Frame, app: &App) -> Viewport {
     let history_rows = history::draw(frame, history_area, app, theme, wide);
     let log_rows = log::draw(frame, log_area, app, theme);
     draw_key_bar(frame, keys, app, theme);
-    match &app.mode {
-        Mode::Help => overlay::help(frame, area, theme),
-        Mode::ConfirmDrain => overlay::confirm_drain(frame, area, app, theme),
-        Mode::Normal | Mode::Filter { .. } => {}
-    }
+    draw_overlay(frame, area, app, theme);
     Viewport {
         history_rows,
         log_rows,
+        ..Viewport::default()
+    }
+}
+
+fn draw_overlay(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
+    match &app.mode {
+        Mode::Help => overlay::help(frame, area, theme),
+        Mode::ConfirmDrain => overlay::confirm_drain(frame, area, app, theme),
+        Mode::Tail(tail) => overlay::tail(frame, area, tail, theme),
+        Mode::Normal | Mode::Filter { .. } => {}
     }
 }
 
@@ -99,6 +122,7 @@ fn draw_key_bar(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
             theme,
             area.width,
         ),
+        Mode::Tail(_) => keys(&[("Esc", "close"), ("Ctrl-C", "quit")], theme, area.width),
         Mode::Normal => {
             let follow = if app.log.is_following() {
                 "pause"
@@ -114,13 +138,23 @@ fn draw_key_bar(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
                 }
                 Status::Connecting | Status::Incompatible => Vec::new(),
             };
-            list.extend([
-                ("/", "filter"),
-                ("f", follow),
-                ("Tab", "pane"),
-                ("?", "help"),
-                ("q", "quit"),
-            ]);
+            match app.view {
+                View::Runs => list.extend([
+                    ("v", "files"),
+                    ("/", "filter"),
+                    ("f", follow),
+                    ("Tab", "pane"),
+                    ("?", "help"),
+                    ("q", "quit"),
+                ]),
+                View::Files => list.extend([
+                    ("v", "runs"),
+                    ("↑↓", "select"),
+                    ("Enter", "last lines"),
+                    ("?", "help"),
+                    ("q", "quit"),
+                ]),
+            }
             keys(&list, theme, area.width)
         }
     };

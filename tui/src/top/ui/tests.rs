@@ -204,3 +204,69 @@ fn tiny_terminals_do_not_panic() {
         render_unchecked(&app, width, height);
     }
 }
+
+#[test]
+fn files_view() {
+    let screens = snapshot("files", &fixtures::files());
+    assert_contains(
+        &screens,
+        &[
+            "Files",
+            "8 logs",
+            "worker.log",
+            "48.2 MiB",
+            "agent.log",
+            // The skipped file is marked with its reason, and selected: its
+            // holder's command line is in the details.
+            "↳ skipped: pid 6001 (bash) writes it at its own offset",
+            "exec 3<>logs/feature-cart/agent.log",
+            "cron.log",
+            "queue 14 entries",
+            "v runs",
+        ],
+    );
+    // Largest first.
+    for screen in &screens {
+        let worker = screen.find("feature-login/worker.log").expect("worker");
+        let server = screen.find("server.log").expect("server");
+        let cron = screen.find("cron.log").expect("cron");
+        assert!(worker < server && server < cron, "{screen}");
+    }
+}
+
+#[test]
+fn files_view_details_of_a_pruned_log() {
+    let mut app = fixtures::files();
+    app.apply(Action::Scroll(crate::top::input::Scroll::Top));
+    let screens = snapshot("files_top", &app);
+    assert_contains(
+        &screens,
+        &[
+            "python3 -m shop.worker --queue login --verbose",
+            "removed 9,120 lines, 3.4 MiB",
+            "pruned in place",
+            "the next frees 7.9 MiB",
+        ],
+    );
+}
+
+#[test]
+fn last_lines_of_a_file() {
+    let mut app = fixtures::files();
+    app.apply(Action::OpenTail);
+    app.on_command_done(crate::top::app::CommandDone::Tail {
+        path: "logs/feature-cart/agent.log".to_owned(),
+        lines: Ok((1..=40)
+            .map(|i| format!("[2026-11-28T11:{:02}:00Z] agent step {i} done", i + 10))
+            .collect()),
+    });
+    let screens = snapshot("tail", &app);
+    assert_contains(
+        &screens,
+        &[
+            "Last lines of logs/feature-cart/agent.log",
+            "agent step 40 done",
+            "Esc close",
+        ],
+    );
+}
