@@ -187,8 +187,7 @@ pub fn files_view() -> FilesView {
         12 * MIB + 300 * 1024,
         None,
         FileMethod::Skipped {
-            reason: "pid 6001 (bash) writes it at its own offset; pruning would leave a hole"
-                .to_owned(),
+            reason: "held open for writing without O_APPEND by pid 6001 (bash); pruning under it would leave NUL bytes or lose lines".to_owned(),
         },
     );
     agent.growth_per_hour = Some(2 * 1_048_576);

@@ -218,7 +218,7 @@ fn files_view() {
             "agent.log",
             // The skipped file is marked with its reason, and selected: its
             // holder's command line is in the details.
-            "↳ skipped: pid 6001 (bash) writes it at its own offset",
+            "↳ skipped: held open for writing without O_APPEND by pid 6001",
             "exec 3<>logs/feature-cart/agent.log",
             "cron.log",
             "queue 14 entries",
