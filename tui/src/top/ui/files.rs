@@ -324,7 +324,19 @@ fn draw_details(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
             .borders(Borders::ALL)
             .border_style(theme.unfocused())
             .title(Span::styled(" Details ", theme.label()));
+        let inner = block.inner(area);
         frame.render_widget(block, area);
+        let text = cut_words(
+            vec![Span::styled(
+                " The selected file's holders, method and runs show here.".to_owned(),
+                theme.dim(),
+            )],
+            usize::from(inner.width),
+        );
+        frame.render_widget(
+            Paragraph::new(checked(Line::from(text), inner.width)),
+            inner,
+        );
         return;
     };
     let title = keep_end(&file.path, usize::from(room).saturating_sub(2));

@@ -270,3 +270,17 @@ fn last_lines_of_a_file() {
         ],
     );
 }
+
+#[test]
+fn files_view_before_the_first_run() {
+    let mut app = fixtures::idle();
+    if let Some(daemon) = app.daemon.as_mut() {
+        daemon.files = None;
+    }
+    app.apply(Action::SwitchView);
+    let screens = snapshot("files_empty", &app);
+    assert_contains(
+        &screens,
+        &["No file facts yet: the daemon lists its logs after its first run."],
+    );
+}
