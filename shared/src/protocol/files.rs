@@ -131,6 +131,7 @@ pub struct FileHolder {
 
 /// How a process holds a log open, which decides how the log may be pruned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum HolderAccess {
     /// Reading only (`tail -f`): harmless.
     Read,
@@ -168,6 +169,7 @@ impl From<crate::platform::Access> for HolderAccess {
 
 /// How a run dealt (or would deal) with a log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum FileMethod {
     /// Expired entries removed by writing the kept lines to a temp file and
     /// renaming it over the log.

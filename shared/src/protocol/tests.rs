@@ -579,6 +579,7 @@ fn a_record_summarises_the_engine_report() {
             lines_removed: 10,
             bytes_before: 5000,
             bytes_after: 4400,
+            files: Vec::new(),
         },
         queue: QueueReport {
             present: true,
@@ -594,6 +595,7 @@ fn a_record_summarises_the_engine_report() {
             bytes_before: 300,
             bytes_after: 200,
             retries: 0,
+            statuses_before: Vec::new(),
         },
         errors: vec!["logs: boom".into()],
     };
