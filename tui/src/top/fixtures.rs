@@ -207,7 +207,7 @@ pub fn files_view() -> FilesView {
     compile.growth_per_hour = Some(0);
     compile.holders = vec![FileHolder {
         pid: 7002,
-        command: "tail".to_owned(),
+        command: "tail-and-follow".to_owned(),
         command_line: Some("tail -f logs/build/compile.log".to_owned()),
         access: HolderAccess::Read,
     }];

@@ -240,10 +240,14 @@ fn holder_cell(file: &FileInfo) -> String {
     if full.chars().count() <= HOLDER.width {
         return full;
     }
+    // A long command keeps its start, marked as shortened.
     let short = format!("{} {access}{more}", first.pid);
     let room = HOLDER.width.saturating_sub(short.chars().count() + 1);
-    let command: String = first.command.chars().take(room).collect();
-    format!("{command} {short}")
+    if room < 2 {
+        return short;
+    }
+    let command: String = first.command.chars().take(room - 1).collect();
+    format!("{command}… {short}")
 }
 
 /// `+1.2 MiB/h`, `-300 B/h`, `—` when not known yet.

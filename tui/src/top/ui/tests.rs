@@ -235,6 +235,13 @@ fn files_view() {
 }
 
 #[test]
+fn a_long_holder_command_is_marked_as_shortened() {
+    // 200 columns have a Holder column: "tail-and-follow 7002 read" is too long for it.
+    let screen = text(&render(&fixtures::files(), 200, 60));
+    assert!(screen.contains("tail-and-fo… 7002 read"), "{screen}");
+}
+
+#[test]
 fn files_view_details_of_a_pruned_log() {
     let mut app = fixtures::files();
     app.apply(Action::Scroll(crate::top::input::Scroll::Top));
