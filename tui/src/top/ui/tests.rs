@@ -202,6 +202,10 @@ fn tiny_terminals_do_not_panic() {
         let mut app = fixtures::idle();
         app.apply(Action::ToggleHelp);
         render_unchecked(&app, width, height);
+        let mut files = fixtures::files();
+        render_unchecked(&files, width, height);
+        files.apply(Action::OpenTail);
+        render_unchecked(&files, width, height);
     }
 }
 
