@@ -36,10 +36,20 @@ pub struct RunContext {
 }
 
 /// What the daemon remembers between runs, per log: the last runs' look at
-/// it. Bounded by the number of logs times [`RUNS_PER_FILE`].
+/// it, and who held it when a run last looked. Bounded by the number of logs
+/// times [`RUNS_PER_FILE`].
 #[derive(Debug, Default)]
 pub struct FileTracker {
-    files: HashMap<String, VecDeque<FileRun>>,
+    files: HashMap<String, Tracked>,
+}
+
+/// One log's memory.
+#[derive(Debug, Default)]
+struct Tracked {
+    runs: VecDeque<FileRun>,
+    /// Its holders as last seen, for the runs that do not look (the file
+    /// unchanged): a steady run then needs no scan of open files.
+    holders: Option<Vec<Holder>>,
 }
 
 impl FileTracker {
@@ -64,13 +74,14 @@ impl FileTracker {
         let mut seen = HashSet::with_capacity(facts.len());
         for fact in facts {
             seen.insert(fact.path.as_str());
-            let runs = match self.files.get_mut(&fact.path) {
-                Some(runs) => runs,
-                None => self
-                    .files
-                    .entry(fact.path.clone())
-                    .or_insert_with(|| VecDeque::with_capacity(RUNS_PER_FILE)),
+            let tracked = match self.files.get_mut(&fact.path) {
+                Some(tracked) => tracked,
+                None => self.files.entry(fact.path.clone()).or_default(),
             };
+            if let Some(holders) = &fact.holders {
+                tracked.holders = Some(holders.clone());
+            }
+            let runs = &mut tracked.runs;
             if runs.len() == RUNS_PER_FILE {
                 runs.pop_front();
             }
@@ -94,7 +105,13 @@ impl FileTracker {
         if let (Some(run_id), false) = (context.run_id, report.dry_run) {
             self.record(run_id, context.at_ms, &report.logs.files);
         }
-        build_view(build, context, report, Some(self))
+        let (view, scanned) = view_and_scan(build, context, report, Some(self));
+        for (path, holders) in scanned {
+            if let Some(tracked) = self.files.get_mut(&path) {
+                tracked.holders = Some(holders);
+            }
+        }
+        view
     }
 }
 
@@ -106,6 +123,17 @@ pub fn build_view(
     report: &RunReport,
     tracker: Option<&FileTracker>,
 ) -> FilesView {
+    view_and_scan(build, context, report, tracker).0
+}
+
+/// [`build_view`], and the holders it had to scan for (by path), for the
+/// tracker to remember.
+fn view_and_scan(
+    build: &BuildDir,
+    context: RunContext,
+    report: &RunReport,
+    tracker: Option<&FileTracker>,
+) -> (FilesView, Vec<(String, Vec<Holder>)>) {
     let facts = &report.logs.files;
     let dry_run = report.dry_run;
     let growth: Vec<Option<i64>> = facts
@@ -113,7 +141,7 @@ pub fn build_view(
         .map(|fact| {
             tracker
                 .and_then(|t| t.files.get(&fact.path))
-                .and_then(growth_per_hour)
+                .and_then(|t| growth_per_hour(&t.runs))
         })
         .collect();
 
@@ -145,14 +173,16 @@ pub fn build_view(
     skipped.truncate(SKIPPED_IN_VIEW);
     let listed: Vec<usize> = order[..shown].iter().chain(&skipped).copied().collect();
 
-    let holders = holders_of(build, facts, &listed);
+    let (holders, scanned) = holders_of(build, facts, &listed, tracker);
     let info = |i: usize| -> FileInfo {
         file_info(
             build,
             &facts[i],
             holders.get(&i).map_or(&[][..], Vec::as_slice),
             growth[i],
-            tracker.and_then(|t| t.files.get(&facts[i].path)),
+            tracker
+                .and_then(|t| t.files.get(&facts[i].path))
+                .map(|t| &t.runs),
             dry_run,
             context,
         )
@@ -172,7 +202,16 @@ pub fn build_view(
         .iter()
         .try_fold(0u64, |sum, n| n.map(|n| sum.saturating_add(n)));
     let known_growth: Vec<i64> = growth.iter().flatten().copied().collect();
-    FilesView {
+    let scanned = scanned
+        .into_iter()
+        .map(|i| {
+            (
+                facts[i].path.clone(),
+                holders.get(&i).cloned().unwrap_or_default(),
+            )
+        })
+        .collect();
+    let view = FilesView {
         as_of_ms: context.at_ms,
         run_id: context.run_id,
         largest,
@@ -195,7 +234,8 @@ pub fn build_view(
         total_growth_per_hour: (!known_growth.is_empty())
             .then(|| known_growth.iter().fold(0i64, |a, b| a.saturating_add(*b))),
         queue: queue_info(build, &report.queue, dry_run),
-    }
+    };
+    (view, scanned)
 }
 
 /// Bytes written per hour over the runs remembered: what each run found
@@ -218,22 +258,32 @@ fn growth_per_hour(runs: &VecDeque<FileRun>) -> Option<i64> {
     i64::try_from(written * 3_600_000 / elapsed_ms).ok()
 }
 
-/// Who holds each listed log: as the run found them, or, for the logs it
-/// did not look at (unchanged since a run that did), from one scan now.
+/// Who holds each listed log: as the run found them; for the logs it did
+/// not look at (unchanged since a run that did), as the tracker last saw
+/// them, less the processes that have exited; else from one scan now. Also
+/// returns which logs were scanned for.
 fn holders_of(
     build: &BuildDir,
     facts: &[LogFacts],
     listed: &[usize],
-) -> HashMap<usize, Vec<Holder>> {
+    tracker: Option<&FileTracker>,
+) -> (HashMap<usize, Vec<Holder>>, Vec<usize>) {
     use std::os::unix::fs::MetadataExt;
     let mut found = HashMap::new();
     let mut unknown = HashMap::new();
     for &i in listed {
-        match &facts[i].holders {
-            Some(holders) => {
+        let remembered = tracker
+            .and_then(|t| t.files.get(&facts[i].path))
+            .and_then(|t| t.holders.as_ref());
+        match (&facts[i].holders, remembered) {
+            (Some(holders), _) => {
                 found.insert(i, holders.clone());
             }
-            None => {
+            (None, Some(holders)) => {
+                let alive = holders.iter().filter(|h| platform::pid_alive(h.pid));
+                found.insert(i, alive.cloned().collect());
+            }
+            (None, None) => {
                 let path = build.root().join(&facts[i].path);
                 if let Ok(meta) = std::fs::symlink_metadata(&path) {
                     unknown.insert((meta.dev(), meta.ino()), i);
@@ -241,14 +291,16 @@ fn holders_of(
             }
         }
     }
+    let mut scanned_for = Vec::with_capacity(unknown.len());
     if !unknown.is_empty() {
         let ids: HashSet<_> = unknown.keys().copied().collect();
         let mut scanned = platform::open_files(&ids);
         for (id, i) in unknown {
             found.insert(i, scanned.remove(&id).unwrap_or_default());
+            scanned_for.push(i);
         }
     }
-    found
+    (found, scanned_for)
 }
 
 fn file_info(
@@ -511,6 +563,28 @@ mod tests {
             &report(vec![fact("a.log", 10, 10, LogFate::Unchanged)]),
         );
         assert_eq!(tracker.len(), 1);
+    }
+
+    #[test]
+    fn a_run_that_did_not_look_shows_the_holders_last_seen_that_are_still_alive() {
+        let build = BuildDir::new("/nonexistent-build-dir");
+        let mut exited = std::process::Command::new("true").spawn().expect("spawn");
+        let gone = exited.id();
+        exited.wait().expect("wait");
+        let holder = |pid: u32| Holder {
+            pid,
+            command: "w".into(),
+            access: Access::Append,
+        };
+        let mut looked = fact("a.log", 10, 10, LogFate::Unchanged);
+        looked.holders = Some(vec![holder(std::process::id()), holder(gone)]);
+        let mut tracker = FileTracker::new();
+        tracker.update(&build, context(1, 0), &report(vec![looked]));
+        let mut unlooked = fact("a.log", 10, 10, LogFate::Unchanged);
+        unlooked.holders = None;
+        let view = tracker.update(&build, context(2, HOUR), &report(vec![unlooked]));
+        let pids: Vec<u32> = view.largest[0].holders.iter().map(|h| h.pid).collect();
+        assert_eq!(pids, [std::process::id()]);
     }
 
     #[test]
