@@ -21,7 +21,7 @@ use crate::protocol::{
     SKIPPED_IN_VIEW, StatusCount, clip_text, clip_text_to,
 };
 use crate::prune::logs::facts::{first_entry_stamp, stamp_ms};
-use crate::prune::{LogFacts, LogFate, LogMethod, QueueReport, RunReport};
+use crate::prune::{Cutoff, LogFacts, LogFate, LogMethod, QueueReport, RunReport};
 
 /// What the view needs to know about the run besides its report.
 #[derive(Debug, Clone, Copy)]
@@ -41,12 +41,16 @@ pub struct RunContext {
 #[derive(Debug, Default)]
 pub struct FileTracker {
     files: HashMap<String, Tracked>,
+    /// Counts recorded runs; a log not seen by the latest is forgotten.
+    generation: u64,
 }
 
 /// One log's memory.
 #[derive(Debug, Default)]
 struct Tracked {
     runs: VecDeque<FileRun>,
+    /// The [`FileTracker::generation`] that last saw it.
+    seen: u64,
     /// Its holders as last seen, for the runs that do not look (the file
     /// unchanged): a steady run then needs no scan of open files.
     holders: Option<Vec<Holder>>,
@@ -71,13 +75,14 @@ impl FileTracker {
     /// Records a run (not a dry run) that saw `facts`; logs it did not see
     /// are forgotten.
     fn record(&mut self, run_id: u64, at_ms: i64, facts: &[LogFacts]) {
-        let mut seen = HashSet::with_capacity(facts.len());
+        self.generation += 1;
+        let generation = self.generation;
         for fact in facts {
-            seen.insert(fact.path.as_str());
             let tracked = match self.files.get_mut(&fact.path) {
                 Some(tracked) => tracked,
                 None => self.files.entry(fact.path.clone()).or_default(),
             };
+            tracked.seen = generation;
             if let Some(holders) = &fact.holders {
                 tracked.holders = Some(holders.clone());
             }
@@ -92,7 +97,7 @@ impl FileTracker {
                 bytes_reclaimed: fact.size_before.saturating_sub(fact.size_after),
             });
         }
-        self.files.retain(|path, _| seen.contains(path.as_str()));
+        self.files.retain(|_, tracked| tracked.seen == generation);
     }
 
     /// Records the run and builds the view of what it left.
@@ -174,6 +179,7 @@ fn view_and_scan(
     let listed: Vec<usize> = order[..shown].iter().chain(&skipped).copied().collect();
 
     let (holders, scanned) = holders_of(build, facts, &listed, tracker);
+    let next_cutoff = next_cutoff(context);
     let info = |i: usize| -> FileInfo {
         file_info(
             build,
@@ -184,7 +190,7 @@ fn view_and_scan(
                 .and_then(|t| t.files.get(&facts[i].path))
                 .map(|t| &t.runs),
             dry_run,
-            context,
+            next_cutoff.as_ref(),
         )
     };
     let largest: Vec<FileInfo> = order[..shown].iter().map(|&i| info(i)).collect();
@@ -193,7 +199,7 @@ fn view_and_scan(
     // The listed logs' figures are complete; the others' from the facts alone.
     let mut next: Vec<Option<u64>> = facts
         .iter()
-        .map(|fact| next_reclaim(fact, fact.oldest_entry, dry_run, context))
+        .map(|fact| next_reclaim(fact, fact.oldest_entry, dry_run, next_cutoff.as_ref()))
         .collect();
     for (&i, info) in listed.iter().zip(largest.iter().chain(&skipped_infos)) {
         next[i] = info.next_reclaim;
@@ -310,7 +316,7 @@ fn file_info(
     growth: Option<i64>,
     runs: Option<&VecDeque<FileRun>>,
     dry_run: bool,
-    context: RunContext,
+    next_cutoff: Option<&Cutoff>,
 ) -> FileInfo {
     let path = build.root().join(&fact.path);
     let oldest = fact.oldest_entry.or_else(|| first_entry_stamp(&path));
@@ -325,7 +331,7 @@ fn file_info(
     };
     let next = match &method {
         FileMethod::Skipped { .. } => Some(0),
-        _ => next_reclaim(fact, oldest, dry_run, context),
+        _ => next_reclaim(fact, oldest, dry_run, next_cutoff),
     };
     FileInfo {
         path: clip_text(&fact.path),
@@ -383,16 +389,22 @@ fn next_reclaim(
     fact: &LogFacts,
     oldest: Option<[u8; 20]>,
     dry_run: bool,
-    context: RunContext,
+    next_cutoff: Option<&Cutoff>,
 ) -> Option<u64> {
     match &fact.fate {
         LogFate::Skipped(_) => return Some(0),
         _ if dry_run => return Some(fact.size_before.saturating_sub(fact.size_after)),
         _ => {}
     }
-    let oldest_ms = oldest.as_ref().and_then(stamp_ms)?;
-    let next_cutoff_ms = context.next_cutoff_ms?;
-    (oldest_ms >= next_cutoff_ms).then_some(0)
+    // Compared as bytes, as the filter does: no date parsing per log.
+    let expires = next_cutoff?.expires_log_stamp(&oldest?);
+    (!expires).then_some(0)
+}
+
+/// The next run's cutoff, from the context, for [`next_reclaim`].
+fn next_cutoff(context: RunContext) -> Option<Cutoff> {
+    let at = jiff::Timestamp::from_millisecond(context.next_cutoff_ms?).ok()?;
+    Some(Cutoff::at(at))
 }
 
 fn holder_infos(holders: &[Holder]) -> Vec<FileHolder> {
@@ -636,7 +648,7 @@ mod tests {
         let view = build_view(&build, ctx, &report(files.clone()), None);
         assert_eq!(view.largest[0].next_reclaim, Some(0));
         assert_eq!(view.total_next_reclaim, Some(0));
-        ctx.next_cutoff_ms = Some(oldest_ms + 1);
+        ctx.next_cutoff_ms = Some(oldest_ms + 1000);
         let view = build_view(&build, ctx, &report(files), None);
         assert_eq!(view.largest[0].next_reclaim, None);
         assert_eq!(view.total_next_reclaim, None);
