@@ -154,8 +154,9 @@ impl ActiveRun {
                         None => pruner(&build, &options, &mut forward),
                     };
                     // Still at the run's priority: the view is housekeeping too.
+                    // A logs job that failed as a whole saw no files: keep the last view.
                     let view = match (&outcome, files) {
-                        (Ok(report), Some(files)) => {
+                        (Ok(report), Some(files)) if report.logs_error().is_none() => {
                             Some(files_view(&build, run_id, &options, report, &files))
                         }
                         _ => None,

@@ -21,7 +21,7 @@ use crate::protocol::{
     SKIPPED_IN_VIEW, StatusCount, clip_text, clip_text_to,
 };
 use crate::prune::logs::facts::{first_entry_stamp, stamp_ms};
-use crate::prune::{LogFacts, LogFate, LogMethod, QueueReport, RunReport};
+use crate::prune::{Cutoff, LogFacts, LogFate, LogMethod, QueueReport, RunReport};
 
 /// What the view needs to know about the run besides its report.
 #[derive(Debug, Clone, Copy)]
@@ -36,10 +36,24 @@ pub struct RunContext {
 }
 
 /// What the daemon remembers between runs, per log: the last runs' look at
-/// it. Bounded by the number of logs times [`RUNS_PER_FILE`].
+/// it, and who held it when a run last looked. Bounded by the number of logs
+/// times [`RUNS_PER_FILE`].
 #[derive(Debug, Default)]
 pub struct FileTracker {
-    files: HashMap<String, VecDeque<FileRun>>,
+    files: HashMap<String, Tracked>,
+    /// Counts recorded runs; a log not seen by the latest is forgotten.
+    generation: u64,
+}
+
+/// One log's memory.
+#[derive(Debug, Default)]
+struct Tracked {
+    runs: VecDeque<FileRun>,
+    /// The [`FileTracker::generation`] that last saw it.
+    seen: u64,
+    /// Its holders as last seen, for the runs that do not look (the file
+    /// unchanged): a steady run then needs no scan of open files.
+    holders: Option<Vec<Holder>>,
 }
 
 impl FileTracker {
@@ -61,16 +75,18 @@ impl FileTracker {
     /// Records a run (not a dry run) that saw `facts`; logs it did not see
     /// are forgotten.
     fn record(&mut self, run_id: u64, at_ms: i64, facts: &[LogFacts]) {
-        let mut seen = HashSet::with_capacity(facts.len());
+        self.generation += 1;
+        let generation = self.generation;
         for fact in facts {
-            seen.insert(fact.path.as_str());
-            let runs = match self.files.get_mut(&fact.path) {
-                Some(runs) => runs,
-                None => self
-                    .files
-                    .entry(fact.path.clone())
-                    .or_insert_with(|| VecDeque::with_capacity(RUNS_PER_FILE)),
+            let tracked = match self.files.get_mut(&fact.path) {
+                Some(tracked) => tracked,
+                None => self.files.entry(fact.path.clone()).or_default(),
             };
+            tracked.seen = generation;
+            if let Some(holders) = &fact.holders {
+                tracked.holders = Some(holders.clone());
+            }
+            let runs = &mut tracked.runs;
             if runs.len() == RUNS_PER_FILE {
                 runs.pop_front();
             }
@@ -81,7 +97,7 @@ impl FileTracker {
                 bytes_reclaimed: fact.size_before.saturating_sub(fact.size_after),
             });
         }
-        self.files.retain(|path, _| seen.contains(path.as_str()));
+        self.files.retain(|_, tracked| tracked.seen == generation);
     }
 
     /// Records the run and builds the view of what it left.
@@ -94,7 +110,13 @@ impl FileTracker {
         if let (Some(run_id), false) = (context.run_id, report.dry_run) {
             self.record(run_id, context.at_ms, &report.logs.files);
         }
-        build_view(build, context, report, Some(self))
+        let (view, scanned) = view_and_scan(build, context, report, Some(self));
+        for (path, holders) in scanned {
+            if let Some(tracked) = self.files.get_mut(&path) {
+                tracked.holders = Some(holders);
+            }
+        }
+        view
     }
 }
 
@@ -106,6 +128,17 @@ pub fn build_view(
     report: &RunReport,
     tracker: Option<&FileTracker>,
 ) -> FilesView {
+    view_and_scan(build, context, report, tracker).0
+}
+
+/// [`build_view`], and the holders it had to scan for (by path), for the
+/// tracker to remember.
+fn view_and_scan(
+    build: &BuildDir,
+    context: RunContext,
+    report: &RunReport,
+    tracker: Option<&FileTracker>,
+) -> (FilesView, Vec<(String, Vec<Holder>)>) {
     let facts = &report.logs.files;
     let dry_run = report.dry_run;
     let growth: Vec<Option<i64>> = facts
@@ -113,7 +146,7 @@ pub fn build_view(
         .map(|fact| {
             tracker
                 .and_then(|t| t.files.get(&fact.path))
-                .and_then(growth_per_hour)
+                .and_then(|t| growth_per_hour(&t.runs))
         })
         .collect();
 
@@ -145,16 +178,19 @@ pub fn build_view(
     skipped.truncate(SKIPPED_IN_VIEW);
     let listed: Vec<usize> = order[..shown].iter().chain(&skipped).copied().collect();
 
-    let holders = holders_of(build, facts, &listed);
+    let (holders, scanned) = holders_of(build, facts, &listed, tracker);
+    let next_cutoff = next_cutoff(context);
     let info = |i: usize| -> FileInfo {
         file_info(
             build,
             &facts[i],
             holders.get(&i).map_or(&[][..], Vec::as_slice),
             growth[i],
-            tracker.and_then(|t| t.files.get(&facts[i].path)),
+            tracker
+                .and_then(|t| t.files.get(&facts[i].path))
+                .map(|t| &t.runs),
             dry_run,
-            context,
+            next_cutoff.as_ref(),
         )
     };
     let largest: Vec<FileInfo> = order[..shown].iter().map(|&i| info(i)).collect();
@@ -163,7 +199,7 @@ pub fn build_view(
     // The listed logs' figures are complete; the others' from the facts alone.
     let mut next: Vec<Option<u64>> = facts
         .iter()
-        .map(|fact| next_reclaim(fact, fact.oldest_entry, dry_run, context))
+        .map(|fact| next_reclaim(fact, fact.oldest_entry, dry_run, next_cutoff.as_ref()))
         .collect();
     for (&i, info) in listed.iter().zip(largest.iter().chain(&skipped_infos)) {
         next[i] = info.next_reclaim;
@@ -172,7 +208,16 @@ pub fn build_view(
         .iter()
         .try_fold(0u64, |sum, n| n.map(|n| sum.saturating_add(n)));
     let known_growth: Vec<i64> = growth.iter().flatten().copied().collect();
-    FilesView {
+    let scanned = scanned
+        .into_iter()
+        .map(|i| {
+            (
+                facts[i].path.clone(),
+                holders.get(&i).cloned().unwrap_or_default(),
+            )
+        })
+        .collect();
+    let view = FilesView {
         as_of_ms: context.at_ms,
         run_id: context.run_id,
         largest,
@@ -195,7 +240,8 @@ pub fn build_view(
         total_growth_per_hour: (!known_growth.is_empty())
             .then(|| known_growth.iter().fold(0i64, |a, b| a.saturating_add(*b))),
         queue: queue_info(build, &report.queue, dry_run),
-    }
+    };
+    (view, scanned)
 }
 
 /// Bytes written per hour over the runs remembered: what each run found
@@ -218,22 +264,32 @@ fn growth_per_hour(runs: &VecDeque<FileRun>) -> Option<i64> {
     i64::try_from(written * 3_600_000 / elapsed_ms).ok()
 }
 
-/// Who holds each listed log: as the run found them, or, for the logs it
-/// did not look at (unchanged since a run that did), from one scan now.
+/// Who holds each listed log: as the run found them; for the logs it did
+/// not look at (unchanged since a run that did), as the tracker last saw
+/// them, less the processes that have exited; else from one scan now. Also
+/// returns which logs were scanned for.
 fn holders_of(
     build: &BuildDir,
     facts: &[LogFacts],
     listed: &[usize],
-) -> HashMap<usize, Vec<Holder>> {
+    tracker: Option<&FileTracker>,
+) -> (HashMap<usize, Vec<Holder>>, Vec<usize>) {
     use std::os::unix::fs::MetadataExt;
     let mut found = HashMap::new();
     let mut unknown = HashMap::new();
     for &i in listed {
-        match &facts[i].holders {
-            Some(holders) => {
+        let remembered = tracker
+            .and_then(|t| t.files.get(&facts[i].path))
+            .and_then(|t| t.holders.as_ref());
+        match (&facts[i].holders, remembered) {
+            (Some(holders), _) => {
                 found.insert(i, holders.clone());
             }
-            None => {
+            (None, Some(holders)) => {
+                let alive = holders.iter().filter(|h| platform::pid_alive(h.pid));
+                found.insert(i, alive.cloned().collect());
+            }
+            (None, None) => {
                 let path = build.root().join(&facts[i].path);
                 if let Ok(meta) = std::fs::symlink_metadata(&path) {
                     unknown.insert((meta.dev(), meta.ino()), i);
@@ -241,14 +297,16 @@ fn holders_of(
             }
         }
     }
+    let mut scanned_for = Vec::with_capacity(unknown.len());
     if !unknown.is_empty() {
         let ids: HashSet<_> = unknown.keys().copied().collect();
         let mut scanned = platform::open_files(&ids);
         for (id, i) in unknown {
             found.insert(i, scanned.remove(&id).unwrap_or_default());
+            scanned_for.push(i);
         }
     }
-    found
+    (found, scanned_for)
 }
 
 fn file_info(
@@ -258,7 +316,7 @@ fn file_info(
     growth: Option<i64>,
     runs: Option<&VecDeque<FileRun>>,
     dry_run: bool,
-    context: RunContext,
+    next_cutoff: Option<&Cutoff>,
 ) -> FileInfo {
     let path = build.root().join(&fact.path);
     let oldest = fact.oldest_entry.or_else(|| first_entry_stamp(&path));
@@ -273,7 +331,7 @@ fn file_info(
     };
     let next = match &method {
         FileMethod::Skipped { .. } => Some(0),
-        _ => next_reclaim(fact, oldest, dry_run, context),
+        _ => next_reclaim(fact, oldest, dry_run, next_cutoff),
     };
     FileInfo {
         path: clip_text(&fact.path),
@@ -331,16 +389,22 @@ fn next_reclaim(
     fact: &LogFacts,
     oldest: Option<[u8; 20]>,
     dry_run: bool,
-    context: RunContext,
+    next_cutoff: Option<&Cutoff>,
 ) -> Option<u64> {
     match &fact.fate {
         LogFate::Skipped(_) => return Some(0),
         _ if dry_run => return Some(fact.size_before.saturating_sub(fact.size_after)),
         _ => {}
     }
-    let oldest_ms = oldest.as_ref().and_then(stamp_ms)?;
-    let next_cutoff_ms = context.next_cutoff_ms?;
-    (oldest_ms >= next_cutoff_ms).then_some(0)
+    // Compared as bytes, as the filter does: no date parsing per log.
+    let expires = next_cutoff?.expires_log_stamp(&oldest?);
+    (!expires).then_some(0)
+}
+
+/// The next run's cutoff, from the context, for [`next_reclaim`].
+fn next_cutoff(context: RunContext) -> Option<Cutoff> {
+    let at = jiff::Timestamp::from_millisecond(context.next_cutoff_ms?).ok()?;
+    Some(Cutoff::at(at))
 }
 
 fn holder_infos(holders: &[Holder]) -> Vec<FileHolder> {
@@ -514,6 +578,28 @@ mod tests {
     }
 
     #[test]
+    fn a_run_that_did_not_look_shows_the_holders_last_seen_that_are_still_alive() {
+        let build = BuildDir::new("/nonexistent-build-dir");
+        let mut exited = std::process::Command::new("true").spawn().expect("spawn");
+        let gone = exited.id();
+        exited.wait().expect("wait");
+        let holder = |pid: u32| Holder {
+            pid,
+            command: "w".into(),
+            access: Access::Append,
+        };
+        let mut looked = fact("a.log", 10, 10, LogFate::Unchanged);
+        looked.holders = Some(vec![holder(std::process::id()), holder(gone)]);
+        let mut tracker = FileTracker::new();
+        tracker.update(&build, context(1, 0), &report(vec![looked]));
+        let mut unlooked = fact("a.log", 10, 10, LogFate::Unchanged);
+        unlooked.holders = None;
+        let view = tracker.update(&build, context(2, HOUR), &report(vec![unlooked]));
+        let pids: Vec<u32> = view.largest[0].holders.iter().map(|h| h.pid).collect();
+        assert_eq!(pids, [std::process::id()]);
+    }
+
+    #[test]
     fn ten_thousand_logs_make_a_bounded_view_with_exact_totals() {
         let build = BuildDir::new("/nonexistent-build-dir");
         let mut files: Vec<LogFacts> = (0..10_000u64)
@@ -562,7 +648,7 @@ mod tests {
         let view = build_view(&build, ctx, &report(files.clone()), None);
         assert_eq!(view.largest[0].next_reclaim, Some(0));
         assert_eq!(view.total_next_reclaim, Some(0));
-        ctx.next_cutoff_ms = Some(oldest_ms + 1);
+        ctx.next_cutoff_ms = Some(oldest_ms + 1000);
         let view = build_view(&build, ctx, &report(files), None);
         assert_eq!(view.largest[0].next_reclaim, None);
         assert_eq!(view.total_next_reclaim, None);

@@ -195,7 +195,7 @@ fn compute(project: &Project) -> anyhow::Result<FilesView> {
         dry_run: true,
     };
     let report = prune::run_locked(build, &options, &mut prune::ignore_events);
-    if let Some(error) = report.errors.iter().find(|e| e.starts_with("logs:")) {
+    if let Some(error) = report.logs_error() {
         anyhow::bail!(
             "could not list the logs of {}: {error}",
             build.root().display()

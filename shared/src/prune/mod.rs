@@ -264,7 +264,19 @@ impl RunReport {
     pub fn bytes_reclaimed(&self) -> u64 {
         self.logs.bytes_reclaimed() + self.queue.bytes_reclaimed()
     }
+
+    /// The error that stopped the logs job as a whole (it then saw no file),
+    /// if it failed so.
+    pub fn logs_error(&self) -> Option<&str> {
+        self.errors
+            .iter()
+            .find(|e| e.starts_with(LOGS_ERROR_PREFIX))
+            .map(String::as_str)
+    }
 }
+
+/// How [`RunReport::errors`] marks the logs job's error.
+const LOGS_ERROR_PREFIX: &str = "logs: ";
 
 /// Options for one run of the logs and merge-queue jobs.
 #[derive(Debug, Clone)]
@@ -368,7 +380,7 @@ pub fn run_locked(build: &BuildDir, options: &RunOptions, events: EventSink<'_>)
     };
     match logs::prune_all(build, options, events) {
         Ok(logs) => report.logs = logs,
-        Err(err) => report.errors.push(format!("logs: {err}")),
+        Err(err) => report.errors.push(format!("{LOGS_ERROR_PREFIX}{err}")),
     }
     match queue::prune(build, options, events) {
         Ok(queue) => report.queue = queue,
