@@ -14,6 +14,8 @@ pub enum Unit {
     Mb,
     /// Percent of one CPU.
     Percent,
+    /// Kibibytes (1024 bytes) of data: an encoded message's size.
+    Kib,
 }
 
 /// One contender's samples.
@@ -313,6 +315,7 @@ pub fn format_value(value: f64, unit: Unit) -> String {
         Unit::Mb => format!("{value:.1} MB"),
         Unit::Percent if value >= 10.0 => format!("{value:.0}%"),
         Unit::Percent => format!("{value:.2}%"),
+        Unit::Kib => format!("{value:.1} KiB"),
     }
 }
 

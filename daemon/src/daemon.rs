@@ -15,16 +15,17 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 use v0_prune_shared::config::Settings;
+use v0_prune_shared::files_view::FileTracker;
 use v0_prune_shared::paths::BuildDir;
 use v0_prune_shared::protocol::{
-    DaemonState, Event, RECORD_SKIPPED, RunOutcome, RunRecord, Trigger,
+    DaemonState, Event, FilesView, RECORD_SKIPPED, RunOutcome, RunRecord, Trigger,
 };
 use v0_prune_shared::prune::{Cutoff, RunOptions};
 use v0_prune_shared::units::{human_bytes, human_duration};
 
 use crate::history::History;
 use crate::hub::Hub;
-use crate::run::{ActiveRun, Finished, Pruner, Step};
+use crate::run::{ActiveRun, FilesWatch, Finished, Pruner, RunAids, Step};
 use crate::scheduler::{Accepted, Clock, Scheduler, SystemClock};
 use crate::signals::{DaemonSignal, Signals};
 use crate::v0_log;
@@ -65,6 +66,10 @@ pub struct Control {
     clock: Arc<dyn Clock>,
     scheduler: Scheduler,
     run: Option<ActiveRun>,
+    /// The last runs' look at each log, for the Files view.
+    files: Arc<std::sync::Mutex<FileTracker>>,
+    /// The view last published, to publish only changes.
+    files_sent: Option<Box<FilesView>>,
     exit_reason: Option<String>,
 }
 
@@ -92,6 +97,8 @@ impl Control {
             clock,
             scheduler,
             run: None,
+            files: Arc::default(),
+            files_sent: None,
             exit_reason: None,
         }
     }
@@ -205,7 +212,13 @@ impl Control {
             options,
             Arc::clone(&self.pruner),
             self.dispatch.clone(),
-            own_log,
+            RunAids {
+                own_log,
+                files: Some(FilesWatch {
+                    tracker: Arc::clone(&self.files),
+                    interval: self.settings.interval,
+                }),
+            },
         );
         self.hub.publish(Event::StateChanged {
             state: DaemonState::Running,
@@ -236,7 +249,11 @@ impl Control {
     }
 
     fn finish(&mut self, finished: Finished) {
-        let Finished { record, failure } = finished;
+        let Finished {
+            record,
+            failure,
+            files,
+        } = finished;
         // Saved before "Pruning complete" is logged: whoever reads that line
         // (v0 users, scripts, tests) finds the run's state on disk settled.
         self.history.record(record.clone());
@@ -247,6 +264,16 @@ impl Control {
             );
         }
         log_outcome(&record, failure.as_deref());
+        // Before the run's end, so whoever waits for that sees what it left.
+        if let Some(view) = files
+            && !self
+                .files_sent
+                .as_deref()
+                .is_some_and(|sent| same_files(sent, &view))
+        {
+            self.files_sent = Some(view.clone());
+            self.hub.publish(Event::Files { view });
+        }
         self.hub.publish(Event::RunFinished { record });
         let pending = self.scheduler.finish(self.clock.now());
         if self.scheduler.draining() {
@@ -293,6 +320,30 @@ async fn next_step(run: &mut Option<ActiveRun>) -> Step {
         Some(run) => run.next().await,
         None => std::future::pending().await,
     }
+}
+
+/// Whether two views show the same files: when only the time and the run
+/// differ, nothing is worth an event.
+fn same_files(a: &FilesView, b: &FilesView) -> bool {
+    let strip = |view: &FilesView| FilesView {
+        as_of_ms: 0,
+        run_id: None,
+        largest: Vec::new(),
+        skipped: Vec::new(),
+        ..view.clone()
+    };
+    let without_runs = |files: &[v0_prune_shared::protocol::FileInfo]| {
+        files
+            .iter()
+            .map(|f| v0_prune_shared::protocol::FileInfo {
+                recent: Vec::new(),
+                ..f.clone()
+            })
+            .collect::<Vec<_>>()
+    };
+    strip(a) == strip(b)
+        && without_runs(&a.largest) == without_runs(&b.largest)
+        && without_runs(&a.skipped) == without_runs(&b.skipped)
 }
 
 /// Logs how a run ended, in the words v0 users look for.

@@ -16,8 +16,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use tokio::sync::{Notify, mpsc, oneshot};
 use v0_prune_shared::protocol::{
-    DaemonMessage, DaemonState, Event, HISTORY_IN_SNAPSHOT, LOG_TAIL_LINES, RunProgress, RunRecord,
-    Snapshot, Totals, clip_text, encode_frame,
+    DaemonMessage, DaemonState, Event, FilesView, HISTORY_IN_SNAPSHOT, LOG_TAIL_LINES, RunProgress,
+    RunRecord, Snapshot, Totals, clip_text, encode_frame,
 };
 
 /// Events a subscriber may have queued before it counts as stuck and is dropped.
@@ -82,6 +82,7 @@ struct Inner {
     totals: Totals,
     history: VecDeque<RunRecord>,
     log_tail: VecDeque<String>,
+    files: Option<FilesView>,
     subscribers: Vec<Subscriber>,
     closed: bool,
 }
@@ -106,6 +107,7 @@ impl Hub {
                 totals,
                 history: history[keep..].iter().cloned().collect(),
                 log_tail: VecDeque::new(),
+                files: None,
                 subscribers: Vec::new(),
                 closed: false,
             }),
@@ -252,6 +254,7 @@ impl Inner {
                     self.log_tail.pop_front();
                 }
             }
+            Event::Files { view } => self.files = Some(FilesView::clone(view)),
         }
     }
 
@@ -304,6 +307,7 @@ impl Inner {
             totals: self.totals.clone(),
             history: self.history.iter().cloned().collect(),
             log_tail: self.log_tail.iter().cloned().collect(),
+            files: self.files.clone(),
         }
     }
 }

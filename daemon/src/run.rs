@@ -5,14 +5,15 @@
 //! its end (a report, an error, or a panic) becomes a [`RunRecord`]. A panic
 //! is caught by the join handle and recorded: the daemon outlives it.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 use tokio::task::{JoinError, JoinHandle};
+use v0_prune_shared::files_view::{FileTracker, RunContext};
 use v0_prune_shared::paths::BuildDir;
 use v0_prune_shared::platform;
-use v0_prune_shared::protocol::{Event, RunRecord, Trigger, clip_text};
+use v0_prune_shared::protocol::{Event, FilesView, RunRecord, Trigger, clip_text};
 use v0_prune_shared::prune::logs::{self, OwnLog};
 use v0_prune_shared::prune::{self, EventSink, Job, PruneError, PruneEvent, RunOptions, RunReport};
 
@@ -40,7 +41,7 @@ pub struct ActiveRun {
     pub trigger: Trigger,
     /// Unix milliseconds.
     pub started_at_ms: i64,
-    handle: JoinHandle<Result<RunReport, PruneError>>,
+    handle: JoinHandle<(Result<RunReport, PruneError>, Option<FilesView>)>,
     events: mpsc::UnboundedReceiver<PruneEvent>,
     tally: Tally,
 }
@@ -63,6 +64,28 @@ pub struct Finished {
     pub record: RunRecord,
     /// Why it failed as a whole (a panic, the run lock), if it did.
     pub failure: Option<String>,
+    /// The logs and merge queue as the run left them, when it ran to the end.
+    pub files: Option<Box<FilesView>>,
+}
+
+/// What a run does for the daemon besides pruning.
+#[derive(Default)]
+pub struct RunAids {
+    /// Tells the engine the daemon's log is ours to replace ([`OwnLog`]).
+    pub own_log: Option<Arc<dyn OwnLog>>,
+    /// Builds the Files view when the run ends.
+    pub files: Option<FilesWatch>,
+}
+
+/// What the daemon keeps about its files between runs, and what a run needs
+/// to say what the next one will do.
+#[derive(Debug, Clone)]
+pub struct FilesWatch {
+    /// The last runs' look at each log (growth).
+    pub tracker: Arc<Mutex<FileTracker>>,
+    /// The time between scheduled runs: the next run's cutoff is this much
+    /// later than this one's.
+    pub interval: Duration,
 }
 
 /// Files done and bytes reclaimed so far, across the two jobs: the logs count
@@ -91,7 +114,7 @@ impl Tally {
 impl ActiveRun {
     /// Starts a run on the blocking pool; `dispatch` carries the daemon's log
     /// to that thread, so whatever the engine logs lands in our log, and
-    /// `own_log` tells the engine that log is ours to replace ([`OwnLog`]).
+    /// `aids` says what else the run does for the daemon ([`RunAids`]).
     pub fn spawn(
         run_id: u64,
         trigger: Trigger,
@@ -99,8 +122,9 @@ impl ActiveRun {
         options: RunOptions,
         pruner: Pruner,
         dispatch: tracing::Dispatch,
-        own_log: Option<Arc<dyn OwnLog>>,
+        aids: RunAids,
     ) -> Self {
+        let RunAids { own_log, files } = aids;
         let (tx, events) = mpsc::unbounded_channel();
         let handle = tokio::task::spawn_blocking(move || {
             // On a thread of its own, at a lower priority: pruning is
@@ -123,12 +147,21 @@ impl ActiveRun {
                         // The control task outlives the run; if it is gone, so is the daemon.
                         let _ = tx.send(event.clone());
                     };
-                    match own_log {
+                    let outcome = match own_log {
                         Some(own) => {
                             logs::with_own_log(own, || pruner(&build, &options, &mut forward))
                         }
                         None => pruner(&build, &options, &mut forward),
-                    }
+                    };
+                    // Still at the run's priority: the view is housekeeping too.
+                    // A logs job that failed as a whole saw no files: keep the last view.
+                    let view = match (&outcome, files) {
+                        (Ok(report), Some(files)) if report.logs_error().is_none() => {
+                            Some(files_view(&build, run_id, &options, report, &files))
+                        }
+                        _ => None,
+                    };
+                    (outcome, view)
                 })
             };
             let joined = std::thread::scope(|scope| {
@@ -221,15 +254,19 @@ impl ActiveRun {
         }
     }
 
-    fn finish(&self, joined: Result<Result<RunReport, PruneError>, JoinError>) -> Finished {
+    fn finish(
+        &self,
+        joined: Result<(Result<RunReport, PruneError>, Option<FilesView>), JoinError>,
+    ) -> Finished {
         let finished_at_ms = now_ms().max(self.started_at_ms);
         let (id, trigger, started) = (self.run_id, self.trigger, self.started_at_ms);
         match joined {
-            Ok(Ok(report)) => Finished {
+            Ok((Ok(report), view)) => Finished {
                 record: RunRecord::from_report(id, trigger, started, finished_at_ms, &report),
                 failure: None,
+                files: view.map(Box::new),
             },
-            Ok(Err(err)) => {
+            Ok((Err(err), _)) => {
                 let report = RunReport {
                     errors: vec![err.to_string()],
                     ..RunReport::default()
@@ -237,6 +274,7 @@ impl ActiveRun {
                 Finished {
                     record: RunRecord::from_report(id, trigger, started, finished_at_ms, &report),
                     failure: Some(err.to_string()),
+                    files: None,
                 }
             }
             Err(err) => {
@@ -251,10 +289,38 @@ impl ActiveRun {
                         &message,
                     ),
                     failure: Some(format!("the run panicked: {message}")),
+                    files: None,
                 }
             }
         }
     }
+}
+
+/// The view of what the run left, its growth from the runs before.
+fn files_view(
+    build: &BuildDir,
+    run_id: u64,
+    options: &RunOptions,
+    report: &RunReport,
+    files: &FilesWatch,
+) -> FilesView {
+    let interval_ms = i64::try_from(files.interval.as_millis()).unwrap_or(i64::MAX);
+    let context = RunContext {
+        run_id: Some(run_id),
+        at_ms: now_ms(),
+        next_cutoff_ms: Some(
+            options
+                .cutoff
+                .timestamp()
+                .as_millisecond()
+                .saturating_add(interval_ms),
+        ),
+    };
+    files
+        .tracker
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .update(build, context, report)
 }
 
 /// The text of a panic, or what else ended the task.

@@ -15,6 +15,7 @@ pub mod build_info;
 pub mod client;
 pub mod config;
 pub mod demo;
+pub mod files_view;
 pub mod paths;
 pub mod platform;
 pub mod protocol;

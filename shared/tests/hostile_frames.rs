@@ -128,6 +128,7 @@ fn snapshot() -> Snapshot {
         totals: Totals::default(),
         history: vec![record(6), record(7)],
         log_tail: vec!["[2026-11-28T12:00:00Z] Pruning complete".into(); 3],
+        files: None,
     }
 }
 

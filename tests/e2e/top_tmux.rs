@@ -346,3 +346,150 @@ fn top_refuses_a_stdout_that_is_not_a_terminal() {
     before.assert_same(&Tree::of(project.temp()), "a refused `top`");
     assert_eq!(project.daemon_pid(), None, "no daemon started");
 }
+
+/// A process that holds `path` open for writing at its own offset, without
+/// O_APPEND, as `exec 3<>file` does: the daemon must leave that log alone.
+/// Returns once the descriptor is open.
+fn start_positional_writer(path: &std::path::Path) -> std::process::Child {
+    let child = std::process::Command::new("bash")
+        .arg("-c")
+        .arg("exec 3<>\"$0\"; exec sleep 600")
+        .arg(path)
+        .spawn()
+        .expect("bash");
+    let fd = format!("/proc/{}/fd/3", child.id());
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while std::fs::read_link(&fd).ok().as_deref() != Some(path) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the writer did not open {}",
+            path.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child
+}
+
+/// The row of the Files table that names `path`, and the line under it.
+fn file_row<'s>(screen: &'s str, path: &str) -> Option<(&'s str, Option<&'s str>)> {
+    let mut lines = screen.lines();
+    let row = lines.find(|l| l.starts_with(&format!("│{path} ")))?;
+    Some((row, lines.next()))
+}
+
+#[test]
+fn top_files_view_lists_the_logs_and_a_skipped_positional_writer() {
+    if !TmuxPane::available() {
+        eprintln!("skipped: tmux is not installed (.ci/run installs it)");
+        return;
+    }
+    if !std::path::Path::new("/proc/self/fd").exists() {
+        eprintln!("skipped: needs /proc to see the writer's descriptor");
+        return;
+    }
+    let project = TestProject::demo_with(&DemoSpec::default());
+    let held = project.path("logs/held.log");
+    // An expired entry and a fresh one: a run would prune it but for the writer.
+    let long_ago = jiff::Timestamp::now()
+        .checked_sub(jiff::SignedDuration::from_hours(30))
+        .expect("a representable time");
+    std::fs::write(
+        &held,
+        log_line(long_ago, "written before the writer took it")
+            + &log_line(jiff::Timestamp::now(), "and one still kept"),
+    )
+    .expect("held log");
+    let mut writer = start_positional_writer(&held);
+    let mut daemon = start_daemon(&project);
+
+    let pane = TmuxPane::start(project.temp(), 120, 40, &[], "sh");
+    pane.wait_for("the shell", PATIENCE, |s| !s.trim().is_empty());
+    pane.type_text(&format!("PS1='{PROMPT} '"));
+    pane.keys(&["Enter"]);
+    pane.wait_for("the shell's prompt", PATIENCE, |s| {
+        last_line(s) == Some(PROMPT)
+    });
+    pane.type_text(&format!(
+        "BUILD_DIR='{}' '{}' top; echo \"TOP_EXITED=$?\"",
+        project.build_dir.display(),
+        bin("v0-prune").display(),
+    ));
+    pane.keys(&["Enter"]);
+    pane.wait_for("idle with one run in the history", PATIENCE, |s| {
+        idle_with_runs(s, 1)
+    });
+
+    // `v`: the Files view, the logs as the start-up run left them.
+    pane.keys(&["v"]);
+    let screen = pane.wait_for("the Files view with mergeq.log", PATIENCE, |s| {
+        file_row(s, "logs/mergeq.log").is_some() && file_row(s, "logs/held.log").is_some()
+    });
+    assert!(
+        last_line(&screen).is_some_and(|keys| keys.contains("v runs")),
+        "{screen}"
+    );
+    // Its size, as the file has it now (rounded to a tenth of a unit).
+    let (row, _) = file_row(&screen, "logs/mergeq.log").expect("the row");
+    let on_disk = std::fs::metadata(project.path("logs/mergeq.log"))
+        .expect("mergeq.log")
+        .len() as f64;
+    let size = row
+        .split("  ")
+        .map(str::trim)
+        .find(|cell| cell.ends_with("iB") || cell.ends_with(" B"))
+        .unwrap_or_else(|| panic!("a size in {row:?}"));
+    assert!(
+        (bytes(size) - on_disk).abs() <= on_disk * 0.05 + 1.0,
+        "{size} shown, {on_disk} bytes on disk:\n{screen}"
+    );
+    // The held log: skipped, with the reason on the line under it.
+    let (row, reason) = file_row(&screen, "logs/held.log").expect("the held row");
+    assert!(row.contains("skipped"), "{row}\n{screen}");
+    let reason = reason.unwrap_or_default();
+    assert!(reason.contains("↳ skipped: "), "{reason}\n{screen}");
+    assert!(
+        reason.contains("without O_APPEND") && reason.contains(&format!("pid {}", writer.id())),
+        "the reason names the positional writer: {reason}\n{screen}"
+    );
+
+    // `Enter` on the largest log: its last lines, read from the file.
+    let largest = screen
+        .lines()
+        .skip_while(|l| !l.contains("Next run"))
+        .nth(1)
+        .and_then(|l| l.trim_start_matches('│').split_whitespace().next())
+        .expect("a first row")
+        .to_owned();
+    let last = project
+        .read_text(&largest)
+        .lines()
+        .last()
+        .expect("a line")
+        .split_whitespace()
+        .last()
+        .expect("a word")
+        .to_owned();
+    pane.keys(&["Enter"]);
+    let screen = pane.wait_for("the last lines", PATIENCE, |s| {
+        s.contains(&format!("Last lines of {largest}"))
+    });
+    assert!(screen.contains(&last), "{last:?} missing:\n{screen}");
+    pane.keys(&["Escape"]);
+    // Not at once: Escape then `v` would read as Alt-v.
+    pane.wait_for("the Files view again", PATIENCE, |s| {
+        !s.contains("Last lines of") && file_row(s, "logs/held.log").is_some()
+    });
+    pane.keys(&["v"]);
+    pane.wait_for("the runs again", PATIENCE, |s| {
+        s.contains("Run history (1)")
+    });
+
+    pane.keys(&["q"]);
+    pane.wait_for("the prompt after the dashboard", PATIENCE, |s| {
+        s.lines().any(|l| l.trim_end() == "TOP_EXITED=0")
+    });
+    let _ = writer.kill();
+    let _ = writer.wait();
+    let _ = daemon.running();
+    drop(daemon);
+}

@@ -43,6 +43,7 @@ Examples:
   v0-prune --json            print the report as JSON on stdout
   v0-prune --wait            let the daemon prune and print its run's summary
   v0-prune status            is the daemon running, when did it last/next run
+  v0-prune ls                what is using the space: logs largest first, merge queue
   v0-prune shutdown          drain the daemon (v0 shutdown), then prune once more
   v0-prune top               live dashboard (try: v0-prune top --demo)
   v0-prune completions zsh   print the zsh completion script (also bash, fish, ...)
@@ -55,7 +56,7 @@ Exit status:
 
 /// `v0-prune`'s arguments.
 ///
-/// Subcommands (`top`, `status`, `shutdown`, `events`, `daemon`) talk to or
+/// Subcommands (`top`, `status`, `ls`, `shutdown`, `events`, `daemon`) talk to or
 /// run the prune daemon, `completions` and `man` document the command; plain
 /// `v0-prune [options] [name...]` stays the prune itself, as in v0.
 #[derive(Debug, Parser)]
@@ -94,6 +95,9 @@ pub enum Command {
     /// Whether the prune daemon runs, what it does, its last and next run (exit 0 running, 3 not, 5 stuck, 6 busy)
     #[command(after_help = STATUS_AFTER_HELP)]
     Status(crate::status_cmd::StatusArgs),
+    /// What is using the space: the logs (largest first, with age, growth, next reclaim, holder, method) and the merge queue
+    #[command(after_help = crate::ls_cmd::AFTER_HELP)]
+    Ls(crate::ls_cmd::LsArgs),
     /// Stop the prune daemon after its current run, then prune once more (v0 shutdown's part)
     #[command(after_help = SHUTDOWN_AFTER_HELP)]
     Shutdown(crate::shutdown_cmd::ShutdownArgs),

@@ -222,6 +222,19 @@ fn event_text(event: &Event, now_ms: i64, tz: &TimeZone) -> String {
             run_summary(record)
         ),
         Event::LogLine { line } => format!("log: {line}"),
+        Event::Files { view } => format!(
+            "files: {} logs, {}{}",
+            view.total_files,
+            human_bytes(view.total_bytes),
+            view.queue
+                .as_ref()
+                .map(|q| format!(
+                    "; merge queue: {} entries, {}",
+                    q.entries,
+                    human_bytes(q.size)
+                ))
+                .unwrap_or_default()
+        ),
     }
 }
 

@@ -6,6 +6,7 @@ mod completions;
 mod daemon_ctl;
 mod events_cmd;
 mod handoff;
+mod ls_cmd;
 mod man;
 mod prune_cmd;
 mod report;
@@ -33,6 +34,7 @@ fn main() -> ExitCode {
             cli::Command::Top(args) => top(args),
             cli::Command::Status(args) => status_cmd::main(&args),
             cli::Command::Shutdown(args) => shutdown_cmd::main(&args),
+            cli::Command::Ls(args) => ls_cmd::main(&args),
             cli::Command::Events(args) => events_cmd::main(&args),
             cli::Command::Daemon(args) => daemon_ctl::main(&args),
             cli::Command::Completions(args) => completions::main(&args),

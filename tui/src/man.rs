@@ -299,6 +299,7 @@ mod tests {
                 "v0-prune.1",
                 "v0-prune-top.1",
                 "v0-prune-status.1",
+                "v0-prune-ls.1",
                 "v0-prune-shutdown.1",
                 "v0-prune-events.1",
                 "v0-prune-daemon.1",

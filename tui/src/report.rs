@@ -396,6 +396,7 @@ mod tests {
                 lines_removed: 120,
                 bytes_before: 8192,
                 bytes_after: 5120,
+                files: Vec::new(),
             },
             queue: QueueReport {
                 present: true,

@@ -578,6 +578,7 @@ pub(crate) mod test_support {
             totals: Totals::default(),
             history: Vec::new(),
             log_tail: Vec::new(),
+            files: None,
         }
     }
 }

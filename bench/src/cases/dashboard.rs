@@ -298,6 +298,7 @@ fn snapshot() -> Snapshot {
         totals,
         history,
         log_tail: (0..LOG_TAIL_LINES).map(log_line).collect(),
+        files: None,
     }
 }
 

@@ -9,6 +9,7 @@ mod cli;
 mod daemon_memory;
 mod dashboard;
 mod events;
+mod files_view;
 mod large_log;
 mod many_logs;
 pub mod memory;
@@ -164,6 +165,7 @@ pub fn all() -> Vec<Box<dyn Case>> {
         Box::new(memory::Memory),
         Box::new(daemon_memory::DaemonMemory),
         Box::new(dashboard::Dashboard),
+        Box::new(files_view::FilesViewCase),
     ]
 }
 

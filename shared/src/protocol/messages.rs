@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::files::FilesView;
 use crate::prune::{Job, RunReport, Skipped};
 
 /// How many skipped items a [`RunRecord`] keeps (the total is still counted).
@@ -200,6 +201,15 @@ pub enum Event {
     LogLine {
         /// The line, without its newline.
         line: String,
+    },
+
+    // What is using the space.
+    /// The logs and merge queue as a run left them, sent after a run when
+    /// they differ from the last view sent; replaces [`Snapshot::files`].
+    Files {
+        /// The new view, bounded (see [`FilesView`]); boxed so that the
+        /// other events stay small.
+        view: Box<FilesView>,
     },
 }
 
@@ -463,16 +473,26 @@ pub struct Snapshot {
     /// The last lines of the daemon's log, oldest first, at most
     /// [`LOG_TAIL_LINES`], each clipped to [`MAX_TEXT_LEN`].
     pub log_tail: Vec<String>,
+    /// The logs and merge queue as the last run left them; `None` until a
+    /// run has finished.
+    pub files: Option<FilesView>,
 }
 
 /// Clips a text to at most [`MAX_TEXT_LEN`] bytes on a character boundary,
 /// marking the cut with `…`, so one absurd path cannot overflow a frame.
 pub fn clip_text(text: &str) -> String {
-    if text.len() <= MAX_TEXT_LEN {
+    clip_text_to(text, MAX_TEXT_LEN)
+}
+
+/// Clips a text to at most `max` bytes (at least 3, room for the mark) on a
+/// character boundary, marking the cut with `…`: [`clip_text`] for fields
+/// with a tighter cap of their own.
+pub fn clip_text_to(text: &str, max: usize) -> String {
+    if text.len() <= max {
         return text.to_owned();
     }
     const MARK: &str = "…";
-    let mut end = MAX_TEXT_LEN - MARK.len();
+    let mut end = max.saturating_sub(MARK.len());
     while !text.is_char_boundary(end) {
         end -= 1;
     }

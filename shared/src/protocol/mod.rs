@@ -35,14 +35,19 @@
 //! variants stay the first variant of both enums and `Rejected` the second,
 //! with exactly the fields they have today, forever.
 
+pub mod files;
 mod frame;
 mod messages;
 
+pub use files::{
+    FILES_IN_VIEW, FileHolder, FileInfo, FileMethod, FileRun, FilesView, HolderAccess, QueueInfo,
+    SKIPPED_IN_VIEW, StatusCount,
+};
 pub use frame::{FrameReader, ProtocolError, decode_body, encode_frame, read_frame, write_frame};
 pub use messages::{
     ClientMessage, DaemonMessage, DaemonState, Event, HISTORY_IN_SNAPSHOT, LOG_TAIL_LINES,
     MAX_TEXT_LEN, RECORD_ERRORS, RECORD_SKIPPED, RunOutcome, RunProgress, RunRecord, Snapshot,
-    Totals, Trigger, clip_text,
+    Totals, Trigger, clip_text, clip_text_to,
 };
 
 /// The version of this protocol, sent in both hellos; bump it whenever any

@@ -76,6 +76,74 @@ fn snapshot() -> Snapshot {
         },
         history: vec![record(6), record(7)],
         log_tail: vec!["[2026-11-28T12:00:00Z] Pruning complete".into()],
+        files: Some(files_view("logs/worker.log")),
+    }
+}
+
+fn file_info(path: &str, method: FileMethod) -> FileInfo {
+    FileInfo {
+        path: path.into(),
+        size: 12_345_678,
+        lines_removed: 120,
+        bytes_reclaimed: 64_000,
+        oldest_entry_ms: Some(1_764_310_000_000),
+        holders: vec![FileHolder {
+            pid: 77,
+            command: "worker".into(),
+            command_line: Some(format!("worker --log {path}")),
+            access: HolderAccess::Positional,
+        }],
+        method,
+        next_reclaim: None,
+        growth_per_hour: Some(-5),
+        recent: vec![FileRun {
+            run_id: 7,
+            at_ms: 1_764_331_200_000,
+            size_before: 12_409_678,
+            bytes_reclaimed: 64_000,
+        }],
+    }
+}
+
+fn files_view(path: &str) -> FilesView {
+    FilesView {
+        as_of_ms: 1_764_331_200_250,
+        run_id: Some(7),
+        largest: vec![
+            file_info(path, FileMethod::Rewrite),
+            file_info("logs/a.log", FileMethod::InPlace),
+            file_info("logs/b.log", FileMethod::NothingToDo),
+        ],
+        skipped: vec![file_info(
+            "logs/small.log",
+            FileMethod::Skipped {
+                reason: "held open for writing without O_APPEND by pid 77 (worker)".into(),
+            },
+        )],
+        total_files: 10_000,
+        total_bytes: 1 << 33,
+        total_skipped: 1,
+        total_reclaimed: 192_000,
+        total_next_reclaim: Some(0),
+        total_growth_per_hour: None,
+        queue: Some(QueueInfo {
+            path: "mergeq/queue.json".into(),
+            size: 2048,
+            entries: 5,
+            by_status: vec![
+                StatusCount {
+                    status: "completed".into(),
+                    entries: 4,
+                },
+                StatusCount {
+                    status: "pending".into(),
+                    entries: 1,
+                },
+            ],
+            entries_removed: 2,
+            bytes_reclaimed: 512,
+            next_removable: Some(3),
+        }),
     }
 }
 
@@ -125,6 +193,9 @@ fn every_event() -> Vec<Event> {
         Event::RunFinished { record: record(9) },
         Event::LogLine {
             line: "[2026-11-28T12:00:00Z] Starting pruning...".into(),
+        },
+        Event::Files {
+            view: Box::new(files_view("logs/other.log")),
         },
     ]
 }
@@ -459,6 +530,41 @@ fn a_snapshot_filled_to_every_cap_fits_in_one_frame() {
     snap.last_run = Some(worst.clone());
     snap.history = vec![worst; HISTORY_IN_SNAPSHOT];
     snap.log_tail = vec![clip_text(&long); LOG_TAIL_LINES];
+    // The files view at every cap, every text clipped.
+    let mut worst_file = file_info(
+        &clip_text(&long),
+        FileMethod::Skipped {
+            reason: clip_text(&long),
+        },
+    );
+    worst_file.holders = vec![
+        FileHolder {
+            pid: u32::MAX,
+            command: clip_text_to(&long, files::HOLDER_TEXT_LEN),
+            command_line: Some(clip_text_to(&long, files::HOLDER_TEXT_LEN)),
+            access: HolderAccess::Unknown,
+        };
+        files::HOLDERS_PER_FILE
+    ];
+    worst_file.recent = vec![worst_file.recent[0].clone(); files::RUNS_PER_FILE];
+    let mut view = files_view("x");
+    view.largest = vec![worst_file.clone(); FILES_IN_VIEW];
+    view.skipped = vec![worst_file; SKIPPED_IN_VIEW];
+    if let Some(queue) = view.queue.as_mut() {
+        queue.by_status = vec![
+            StatusCount {
+                status: clip_text(&long),
+                entries: u64::MAX,
+            };
+            files::QUEUE_STATUSES + 1
+        ];
+    }
+    let view_bytes = postcard::to_stdvec(&view).expect("encode").len();
+    assert!(
+        view_bytes < 1 << 20,
+        "a files view at every cap is {view_bytes} bytes; it must stay under 1 MiB"
+    );
+    snap.files = Some(view);
     let frame = encode_frame(&DaemonMessage::Status(snap)).expect("a full snapshot must fit");
     assert!(frame.len() <= MAX_FRAME_LEN as usize);
 }
@@ -483,6 +589,7 @@ fn a_record_summarises_the_engine_report() {
             lines_removed: 10,
             bytes_before: 5000,
             bytes_after: 4400,
+            files: Vec::new(),
         },
         queue: QueueReport {
             present: true,
@@ -499,6 +606,7 @@ fn a_record_summarises_the_engine_report() {
             bytes_before: 300,
             bytes_after: 200,
             retries: 0,
+            statuses_before: Vec::new(),
         },
         errors: vec!["logs: boom".into()],
     };

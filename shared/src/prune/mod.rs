@@ -202,6 +202,41 @@ pub struct LogOutcome {
     pub reason: String,
 }
 
+/// What became of one log in a run, for [`LogFacts`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogFate {
+    /// Lines were removed (or would be, in a dry run), this way.
+    Pruned(LogMethod),
+    /// Nothing in it had expired.
+    Unchanged,
+    /// Left alone, and why.
+    Skipped(String),
+}
+
+/// What a run learned about one log on its way, at no extra read: what the
+/// daemon's Files view and `v0-prune ls` are built from
+/// ([`crate::files_view`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogFacts {
+    /// Path relative to the build directory.
+    pub path: String,
+    /// Size when the run found it.
+    pub size_before: u64,
+    /// Size the run left (of the content it saw).
+    pub size_after: u64,
+    /// Lines removed (or that would be, in a dry run).
+    pub lines_removed: u64,
+    /// The earliest entry timestamp left in it (`YYYY-MM-DDTHH:MM:SSZ`), when
+    /// the run read or verified its whole content; `None` when it did not
+    /// (skipped, pruned in place, a dry run) or it has no entry.
+    pub oldest_entry: Option<[u8; 20]>,
+    /// Who holds it open; `None` when the run did not look (the file was
+    /// unchanged since a run that did, so nothing had to be decided).
+    pub holders: Option<Vec<crate::platform::Holder>>,
+    /// What became of it.
+    pub fate: LogFate,
+}
+
 /// The logs job's report.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogsReport {
@@ -221,6 +256,10 @@ pub struct LogsReport {
     pub bytes_before: u64,
     /// Total size after.
     pub bytes_after: u64,
+    /// One entry per log, in walk order (then the logs the walk left alone):
+    /// not serialised, the view built from it is ([`crate::files_view`]).
+    #[serde(skip)]
+    pub files: Vec<LogFacts>,
 }
 
 impl LogsReport {
@@ -260,6 +299,10 @@ pub struct QueueReport {
     pub bytes_after: u64,
     /// Times we re-read because the file changed under us.
     pub retries: u32,
+    /// Entries per status before the run (`(status, entries)`, by status; an
+    /// entry without a string status counts under `""`): for the Files view.
+    #[serde(skip)]
+    pub statuses_before: Vec<(String, u64)>,
 }
 
 impl QueueReport {
@@ -328,7 +371,19 @@ impl RunReport {
             &failed,
         )
     }
+
+    /// The error that stopped the logs job as a whole (it then saw no file),
+    /// if it failed so.
+    pub fn logs_error(&self) -> Option<&str> {
+        self.errors
+            .iter()
+            .find(|e| e.starts_with(LOGS_ERROR_PREFIX))
+            .map(String::as_str)
+    }
 }
+
+/// How [`RunReport::errors`] marks the logs job's error.
+const LOGS_ERROR_PREFIX: &str = "logs: ";
 
 /// Options for one run of the logs and merge-queue jobs.
 #[derive(Debug, Clone)]
@@ -432,7 +487,7 @@ pub fn run_locked(build: &BuildDir, options: &RunOptions, events: EventSink<'_>)
     };
     match logs::prune_all(build, options, events) {
         Ok(logs) => report.logs = logs,
-        Err(err) => report.errors.push(format!("logs: {err}")),
+        Err(err) => report.errors.push(format!("{LOGS_ERROR_PREFIX}{err}")),
     }
     match queue::prune(build, options, events) {
         Ok(queue) => report.queue = queue,

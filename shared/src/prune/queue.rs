@@ -421,5 +421,6 @@ fn finish(plan: Plan, snapshot: &Snapshot, events: EventSink<'_>, retries: u32) 
         bytes_before,
         bytes_after,
         retries,
+        statuses_before: plan.statuses,
     }
 }

@@ -61,6 +61,7 @@ fn running() -> Found {
             totals,
             history: vec![record()],
             log_tail: Vec::new(),
+            files: None,
         }),
     }
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use jiff::tz::TimeZone;
 use v0_prune_shared::client::RunRequested;
+use v0_prune_shared::protocol::files::FileInfo;
 use v0_prune_shared::protocol::{DaemonState, RunProgress, RunRecord, Snapshot};
 
 use super::input::{Action, InputMode, Scroll};
@@ -32,6 +33,26 @@ pub enum Pane {
     Log,
 }
 
+/// Which screen the body shows: the runs (summary, history, log) or the
+/// files (what is using the space).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    /// The summary of runs, the run history and the daemon's log.
+    Runs,
+    /// The logs and the queue, largest first, with the selected file's details.
+    Files,
+}
+
+/// The last lines of a log, read locally for the Files view's `Enter`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TailView {
+    /// The log, relative to the build directory.
+    pub path: String,
+    /// Its last lines, oldest first; `None` while they are being read, an
+    /// error in words when they could not be.
+    pub lines: Option<Result<Vec<String>, String>>,
+}
+
 /// What is open on top of the dashboard.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mode {
@@ -46,6 +67,8 @@ pub enum Mode {
         /// The text typed.
         input: String,
     },
+    /// The last lines of the selected log (`Enter` in the Files view).
+    Tail(TailView),
 }
 
 /// The link to the daemon, as the screen describes it.
@@ -115,7 +138,7 @@ impl Status {
 
 /// Work for the loop: talking to the daemon or starting it, which `App`
 /// itself never does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     /// Ask for a run now.
     RunNow,
@@ -123,6 +146,11 @@ pub enum Command {
     Drain,
     /// Start the daemon.
     StartDaemon,
+    /// Read the last lines of this log (relative to the build directory).
+    ReadTail {
+        /// The log's path, as the daemon reported it.
+        path: String,
+    },
 }
 
 /// How a [`Command`] went.
@@ -136,6 +164,13 @@ pub enum CommandDone {
     Drained,
     /// The daemon was started with this pid (or could not be).
     Started(Result<u32, String>),
+    /// The last lines of a log were read (or could not be).
+    Tail {
+        /// The log, relative to the build directory.
+        path: String,
+        /// Its last lines, or what went wrong.
+        lines: Result<Vec<String>, String>,
+    },
 }
 
 /// A short message at the bottom of the summary.
@@ -147,6 +182,9 @@ pub struct Notice {
     pub is_error: bool,
     /// When it goes away, unix milliseconds.
     pub until_ms: i64,
+    /// The run it announces (`run #2 requested`): it goes away when that
+    /// run has finished, whatever the time.
+    pub run_id: Option<u64>,
 }
 
 /// What the link asks of the loop after an event.
@@ -166,6 +204,8 @@ pub struct Viewport {
     pub history_rows: usize,
     /// Visible log lines.
     pub log_rows: usize,
+    /// Visible rows of the Files table.
+    pub files_rows: usize,
 }
 
 impl Default for Viewport {
@@ -173,6 +213,7 @@ impl Default for Viewport {
         Self {
             history_rows: 5,
             log_rows: 5,
+            files_rows: 5,
         }
     }
 }
@@ -219,6 +260,15 @@ pub struct App {
     pub exiting: Option<String>,
     /// When `s` started a daemon that has not answered yet.
     pub start_requested_at_ms: Option<i64>,
+    /// Which screen the body shows.
+    pub view: View,
+    /// The selected file of the Files view (index into [`App::files`]).
+    pub files_selected: usize,
+    /// The first row of the Files table shown.
+    pub files_offset: usize,
+    /// The selected file's path, so that it stays selected when a new view
+    /// reorders the files.
+    files_selected_path: Option<String>,
     seq: Option<u64>,
     viewport: Viewport,
     quit: bool,
@@ -246,6 +296,10 @@ impl App {
             drain_requested: false,
             exiting: None,
             start_requested_at_ms: None,
+            view: View::Runs,
+            files_selected: 0,
+            files_offset: 0,
+            files_selected_path: None,
             seq: None,
             viewport: Viewport::default(),
             quit: false,
@@ -264,7 +318,83 @@ impl App {
             Mode::Help => InputMode::Help,
             Mode::ConfirmDrain => InputMode::ConfirmDrain,
             Mode::Filter { .. } => InputMode::Filter,
+            Mode::Tail(_) => InputMode::Tail,
         }
+    }
+
+    /// The files the daemon last reported, largest first: the largest ones
+    /// and the skipped ones outside them, merged; empty before the first run.
+    pub fn files(&self) -> Vec<&FileInfo> {
+        let Some(view) = self.daemon.as_ref().and_then(|d| d.files.as_ref()) else {
+            return Vec::new();
+        };
+        let mut files: Vec<&FileInfo> = view.largest.iter().chain(&view.skipped).collect();
+        files.sort_by(|a, b| b.size.cmp(&a.size).then_with(|| a.path.cmp(&b.path)));
+        files
+    }
+
+    /// The selected file of the Files view.
+    pub fn selected_file(&self) -> Option<&FileInfo> {
+        self.files().get(self.files_selected).copied()
+    }
+
+    /// After new files arrive: the same file stays selected, wherever it moved.
+    pub(crate) fn reselect_file(&mut self) {
+        let found = self
+            .files_selected_path
+            .as_ref()
+            .and_then(|path| self.files().iter().position(|f| &f.path == path));
+        if let Some(index) = found {
+            self.files_selected = index;
+        }
+        self.keep_file_visible();
+    }
+
+    fn scroll_files(&mut self, scroll: Scroll) {
+        let files = self.files();
+        let Some(last) = files.len().checked_sub(1) else {
+            return;
+        };
+        let page = self.viewport.files_rows.max(1);
+        let selected = self.files_selected.min(last);
+        let selected = match scroll {
+            Scroll::LineUp => selected.saturating_sub(1),
+            Scroll::LineDown => selected.saturating_add(1).min(last),
+            Scroll::PageUp => selected.saturating_sub(page),
+            Scroll::PageDown => selected.saturating_add(page).min(last),
+            Scroll::Top => 0,
+            Scroll::Bottom => last,
+        };
+        self.files_selected_path = Some(files[selected].path.clone());
+        self.files_selected = selected;
+        self.keep_file_visible();
+    }
+
+    fn keep_file_visible(&mut self) {
+        let rows = self.viewport.files_rows.max(1);
+        let len = self.files().len();
+        self.files_selected = self.files_selected.min(len.saturating_sub(1));
+        if self.files_selected < self.files_offset {
+            self.files_offset = self.files_selected;
+        } else if self.files_selected >= self.files_offset + rows {
+            self.files_offset = self.files_selected + 1 - rows;
+        }
+        self.files_offset = self.files_offset.min(len.saturating_sub(rows));
+    }
+
+    fn open_tail(&mut self) -> Option<Command> {
+        if self.view != View::Files {
+            return None;
+        }
+        let Some(path) = self.selected_file().map(|f| f.path.clone()) else {
+            self.inform("no file selected: the daemon lists its files after its first run");
+            return None;
+        };
+        self.mode = Mode::Tail(TailView {
+            path: path.clone(),
+            lines: None,
+        });
+        Some(Command::ReadTail { path })
     }
 
     /// The sequence number of the last event applied.
@@ -321,6 +451,7 @@ impl App {
     pub fn set_viewport(&mut self, viewport: Viewport) {
         self.viewport = viewport;
         self.keep_selection_visible();
+        self.keep_file_visible();
     }
 
     /// Shows a message for a few seconds.
@@ -329,7 +460,28 @@ impl App {
             text: text.into(),
             is_error: false,
             until_ms: self.now_ms + NOTICE_MS,
+            run_id: None,
         });
+    }
+
+    /// Shows a notice about run `run_id` until that run finishes (or for a
+    /// few seconds, if its end is missed).
+    fn announce_run(&mut self, run_id: u64, text: String) {
+        self.inform(text);
+        if let Some(notice) = self.notice.as_mut() {
+            notice.run_id = Some(run_id);
+        }
+    }
+
+    /// Run `run_id` has finished: a notice announcing it is out of date.
+    pub(crate) fn run_finished(&mut self, run_id: u64) {
+        if self
+            .notice
+            .as_ref()
+            .is_some_and(|n| n.run_id == Some(run_id))
+        {
+            self.notice = None;
+        }
     }
 
     /// Shows an error for a few seconds.
@@ -338,6 +490,7 @@ impl App {
             text: text.into(),
             is_error: true,
             until_ms: self.now_ms + NOTICE_MS,
+            run_id: None,
         });
     }
 
@@ -351,7 +504,7 @@ impl App {
                 self.mode = Mode::Normal;
                 if self.link == Link::Connected {
                     self.drain_requested = true;
-                    self.inform("asked the daemon to drain: it finishes its run, then exits");
+                    self.inform("asking the daemon to drain...");
                     return Some(Command::Drain);
                 }
             }
@@ -370,10 +523,26 @@ impl App {
                     Pane::Log => Pane::History,
                 }
             }
-            Action::Scroll(scroll) => match self.focus {
-                Pane::History => self.scroll_history(scroll),
-                Pane::Log => self.scroll_log(scroll),
+            Action::Scroll(scroll) => match (self.view, self.focus) {
+                (View::Files, _) => self.scroll_files(scroll),
+                (View::Runs, Pane::History) => self.scroll_history(scroll),
+                (View::Runs, Pane::Log) => self.scroll_log(scroll),
             },
+            Action::SwitchView => {
+                self.view = match self.view {
+                    View::Runs => View::Files,
+                    View::Files => View::Runs,
+                };
+                if self.files_selected_path.is_none() {
+                    self.files_selected_path = self.selected_file().map(|f| f.path.clone());
+                }
+            }
+            Action::OpenTail => return self.open_tail(),
+            Action::CloseTail => {
+                if matches!(self.mode, Mode::Tail(_)) {
+                    self.mode = Mode::Normal;
+                }
+            }
             Action::StartFilter => {
                 let input = self.log.filter().unwrap_or_default().to_owned();
                 self.mode = Mode::Filter { input };
@@ -457,12 +626,25 @@ impl App {
     /// Applies the outcome of a [`Command`].
     pub fn on_command_done(&mut self, done: CommandDone) {
         match done {
-            CommandDone::RunNow(Ok(requested)) if requested.coalesced => self.inform(format!(
-                "run #{} is already due: the request joins it",
-                requested.run_id
-            )),
+            // The answer and the run's events come on two connections: the
+            // run may have finished before its answer arrives.
+            CommandDone::RunNow(Ok(requested))
+                if self.history.iter().any(|r| r.run_id == requested.run_id) =>
+            {
+                self.notice = None;
+            }
+            CommandDone::RunNow(Ok(requested)) if requested.coalesced => self.announce_run(
+                requested.run_id,
+                format!(
+                    "run #{} is already due: the request joins it",
+                    requested.run_id
+                ),
+            ),
             CommandDone::RunNow(Ok(requested)) => {
-                self.inform(format!("run #{} requested", requested.run_id));
+                self.announce_run(
+                    requested.run_id,
+                    format!("run #{} requested", requested.run_id),
+                );
             }
             CommandDone::RunNow(Err(err)) => self.error(format!("run now failed: {err}")),
             CommandDone::DrainAccepted(Ok(())) => {
@@ -481,6 +663,14 @@ impl App {
             CommandDone::Started(Err(err)) => {
                 self.start_requested_at_ms = None;
                 self.error(format!("could not start the daemon: {err}"));
+            }
+            CommandDone::Tail { path, lines } => {
+                // Only into the view still open for that file.
+                if let Mode::Tail(tail) = &mut self.mode
+                    && tail.path == path
+                {
+                    tail.lines = Some(lines);
+                }
             }
         }
     }

@@ -5,6 +5,9 @@ use std::time::Duration;
 
 use jiff::tz::TimeZone;
 use v0_prune_shared::client::Update;
+use v0_prune_shared::protocol::files::{
+    FileHolder, FileInfo, FileMethod, FileRun, FilesView, HolderAccess, QueueInfo, StatusCount,
+};
 use v0_prune_shared::protocol::{
     DaemonState, Event, RunOutcome, RunRecord, Snapshot, Totals, Trigger,
 };
@@ -115,7 +118,170 @@ pub fn snapshot() -> Snapshot {
         totals,
         history,
         log_tail: log_tail(),
+        files: Some(files_view()),
     }
+}
+
+const MIB: u64 = 1024 * 1024;
+
+fn file(path: &str, size: u64, age_hours: Option<i64>, method: FileMethod) -> FileInfo {
+    FileInfo {
+        path: path.to_owned(),
+        size,
+        lines_removed: 0,
+        bytes_reclaimed: 0,
+        oldest_entry_ms: age_hours.map(|h| NOW - h * HOUR - 17 * 60_000),
+        holders: Vec::new(),
+        method,
+        next_reclaim: Some(0),
+        growth_per_hour: None,
+        recent: Vec::new(),
+    }
+}
+
+/// The last four runs' look at a file of `size` bytes that gave back
+/// `reclaimed` each time.
+fn recent(size: u64, reclaimed: u64) -> Vec<FileRun> {
+    (9..=12)
+        .map(|run_id: u64| FileRun {
+            run_id,
+            at_ms: NOW - 130_000 - i64::try_from(12 - run_id).unwrap_or(0) * HOUR,
+            size_before: size,
+            bytes_reclaimed: reclaimed,
+        })
+        .collect()
+}
+
+/// What run 12 saw: seven logs (one skipped under a positional writer, one
+/// of another user's outside the largest) and the merge queue.
+pub fn files_view() -> FilesView {
+    let mut worker = file(
+        "logs/feature-login/worker.log",
+        48 * MIB + 210 * 1024,
+        Some(5),
+        FileMethod::InPlace,
+    );
+    worker.lines_removed = 9_120;
+    worker.bytes_reclaimed = 3 * MIB + 400 * 1024;
+    worker.next_reclaim = Some(7 * MIB + 920 * 1024);
+    worker.growth_per_hour = Some(8 * 1_048_576 + 100 * 1024);
+    worker.holders = vec![FileHolder {
+        pid: 5120,
+        command: "python3".to_owned(),
+        command_line: Some("python3 -m shop.worker --queue login --verbose".to_owned()),
+        access: HolderAccess::Append,
+    }];
+    worker.recent = recent(46 * MIB, worker.bytes_reclaimed);
+
+    let mut server = file(
+        "logs/api/server.log",
+        21 * MIB,
+        Some(5),
+        FileMethod::Rewrite,
+    );
+    server.lines_removed = 2_410;
+    server.bytes_reclaimed = 640 * 1024;
+    server.next_reclaim = None;
+    server.growth_per_hour = Some(1_200 * 1024);
+    server.recent = recent(20 * MIB, server.bytes_reclaimed);
+
+    let mut agent = file(
+        "logs/feature-cart/agent.log",
+        12 * MIB + 300 * 1024,
+        None,
+        FileMethod::Skipped {
+            reason: "held open for writing without O_APPEND by pid 6001 (bash); pruning under it would leave NUL bytes or lose lines".to_owned(),
+        },
+    );
+    agent.growth_per_hour = Some(2 * 1_048_576);
+    agent.holders = vec![FileHolder {
+        pid: 6001,
+        command: "bash".to_owned(),
+        command_line: Some("bash -c exec 3<>logs/feature-cart/agent.log; ./agent".to_owned()),
+        access: HolderAccess::Positional,
+    }];
+
+    let mut compile = file(
+        "logs/build/compile.log",
+        3 * MIB + 100 * 1024,
+        Some(2),
+        FileMethod::NothingToDo,
+    );
+    compile.growth_per_hour = Some(0);
+    compile.holders = vec![FileHolder {
+        pid: 7002,
+        command: "tail-and-follow".to_owned(),
+        command_line: Some("tail -f logs/build/compile.log".to_owned()),
+        access: HolderAccess::Read,
+    }];
+    let mut merge = file("logs/mergeq.log", 640 * 1024, Some(6), FileMethod::Rewrite);
+    merge.lines_removed = 310;
+    merge.bytes_reclaimed = 41 * 1024;
+    let deploy = file(
+        "logs/deploy.log",
+        96 * 1024,
+        Some(1),
+        FileMethod::NothingToDo,
+    );
+    let empty = file(
+        "logs/feature-search/worker.log",
+        0,
+        None,
+        FileMethod::NothingToDo,
+    );
+    let other_user = file(
+        "logs/shared/cron.log",
+        2_048,
+        None,
+        FileMethod::Skipped {
+            reason: "owned by uid 1001, not by this user: left alone".to_owned(),
+        },
+    );
+    let largest = vec![worker, server, agent, compile, merge, deploy, empty];
+    FilesView {
+        as_of_ms: NOW - 130_000,
+        run_id: Some(12),
+        total_files: 8,
+        total_bytes: largest.iter().map(|f| f.size).sum::<u64>() + other_user.size,
+        total_skipped: 2,
+        total_reclaimed: 4 * MIB,
+        total_next_reclaim: None,
+        total_growth_per_hour: Some(11 * 1_048_576 + 300 * 1024),
+        queue: Some(QueueInfo {
+            path: "mergeq/queue.json".to_owned(),
+            size: 12 * 1024,
+            entries: 14,
+            by_status: vec![
+                StatusCount {
+                    status: "completed".to_owned(),
+                    entries: 10,
+                },
+                StatusCount {
+                    status: "pending".to_owned(),
+                    entries: 3,
+                },
+                StatusCount {
+                    status: "failed".to_owned(),
+                    entries: 1,
+                },
+            ],
+            entries_removed: 2,
+            bytes_reclaimed: 1_800,
+            next_removable: Some(4),
+        }),
+        largest,
+        skipped: vec![other_user],
+    }
+}
+
+/// The Files view of an idle daemon, the skipped log selected.
+pub fn files() -> App {
+    let mut app = idle();
+    app.apply(super::input::Action::SwitchView);
+    for _ in 0..2 {
+        app.apply(super::input::Action::Scroll(super::input::Scroll::LineDown));
+    }
+    app
 }
 
 /// A fresh App at [`NOW`] in UTC, not connected yet.

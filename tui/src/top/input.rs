@@ -16,6 +16,8 @@ pub enum InputMode {
     ConfirmDrain,
     /// The `/` filter prompt is open.
     Filter,
+    /// The last lines of a log are open.
+    Tail,
 }
 
 /// How far to move in the focused pane.
@@ -70,6 +72,12 @@ pub enum Action {
     ApplyFilter,
     /// Close the filter prompt, keeping the filter as it was.
     CancelFilter,
+    /// Switch the body between the runs and the files.
+    SwitchView,
+    /// Show the last lines of the selected file (Files view).
+    OpenTail,
+    /// Close the last lines.
+    CloseTail,
 }
 
 /// The action a key stands for in `mode`, if any. Key releases and repeats
@@ -88,6 +96,10 @@ pub fn action_for(mode: InputMode, key: KeyEvent) -> Option<Action> {
         InputMode::Help => help(key.code),
         InputMode::ConfirmDrain => confirm(key.code),
         InputMode::Filter => filter(key.code, ctrl),
+        InputMode::Tail => match key.code {
+            KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q') => Some(Action::CloseTail),
+            _ => None,
+        },
     }
 }
 
@@ -105,6 +117,8 @@ fn normal(code: KeyCode, ctrl: bool) -> Option<Action> {
         KeyCode::Char('d') => Action::AskDrain,
         KeyCode::Char('s') => Action::StartDaemon,
         KeyCode::Char('f') => Action::ToggleFollow,
+        KeyCode::Char('v') => Action::SwitchView,
+        KeyCode::Enter => Action::OpenTail,
         KeyCode::Char('/') => Action::StartFilter,
         KeyCode::Char('?') | KeyCode::F(1) => Action::ToggleHelp,
         KeyCode::Tab | KeyCode::BackTab => Action::SwitchFocus,
@@ -176,6 +190,8 @@ mod tests {
         assert_eq!(normal(KeyCode::Char('?')), Some(Action::ToggleHelp));
         assert_eq!(normal(KeyCode::Tab), Some(Action::SwitchFocus));
         assert_eq!(normal(KeyCode::BackTab), Some(Action::SwitchFocus));
+        assert_eq!(normal(KeyCode::Char('v')), Some(Action::SwitchView));
+        assert_eq!(normal(KeyCode::Enter), Some(Action::OpenTail));
         assert_eq!(normal(KeyCode::Char('x')), None);
     }
 
@@ -193,6 +209,7 @@ mod tests {
             InputMode::Help,
             InputMode::ConfirmDrain,
             InputMode::Filter,
+            InputMode::Tail,
         ] {
             assert_eq!(action_for(mode, ctrl('c')), Some(Action::Quit), "{mode:?}");
         }

@@ -11,6 +11,7 @@
 pub mod app;
 pub mod conn;
 mod demo;
+pub mod file_tail;
 pub mod input;
 pub mod log_tail;
 pub mod spawn;
@@ -240,6 +241,13 @@ fn perform(
                         let _ = done.send(CommandDone::DrainAccepted(Err(err.to_string())));
                     }
                 }
+            });
+        }
+        Command::ReadTail { path } => {
+            let root = build.root().to_path_buf();
+            tokio::task::spawn_blocking(move || {
+                let lines = file_tail::read_tail(&root, &path);
+                let _ = done.send(CommandDone::Tail { path, lines });
             });
         }
         Command::StartDaemon => match spawn::spawn_daemon(&build, &context.daemon_env) {

@@ -282,3 +282,33 @@ async fn d_then_y_drains_and_the_screen_ends_at_not_running() {
     assert!(screen.contains(" not running "), "{screen}");
     assert!(screen.contains("s start daemon"), "{screen}");
 }
+
+#[tokio::test]
+async fn v_then_enter_shows_the_last_lines_of_the_selected_log_read_from_disk() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let logs = dir.path().join("logs/feature-login");
+    std::fs::create_dir_all(&logs).expect("logs dir");
+    let lines: String = (1..=500)
+        .map(|i| format!("[2026-11-28T11:00:00Z] worker line {i}\n"))
+        .collect();
+    std::fs::write(logs.join("worker.log"), lines).expect("log");
+    let (_stop, shutdown) = oneshot::channel();
+    let harness = start(BuildDir::new(dir.path()), shutdown);
+    snapshot(&harness, 1).await;
+    settle().await;
+    for code in [KeyCode::Char('v'), KeyCode::Enter] {
+        harness.keys.send(key(code)).expect("loop alive");
+    }
+    settle().await;
+    settle().await;
+    let screen = finish(harness).await;
+    assert!(
+        screen.contains("Last lines of logs/feature-login/worker.log"),
+        "{screen}"
+    );
+    assert!(screen.contains("worker line 500"), "{screen}");
+    assert!(
+        !screen.contains("worker line 400 "),
+        "only the last lines:\n{screen}"
+    );
+}

@@ -11,6 +11,7 @@
 //!   when no other process writes to it: rewritten while the process has let
 //!   go of it, then taken up again at the new file.
 
+pub mod facts;
 pub mod filter;
 pub mod in_place;
 pub mod index;
@@ -31,7 +32,8 @@ use index::{LogIndex, Plan, Verified};
 use rewrite::{Rewrite, TEMP_SUFFIX};
 
 use super::{
-    EventSink, Job, LogMethod, LogOutcome, LogsReport, PruneError, PruneEvent, RunOptions, Skipped,
+    EventSink, Job, LogFacts, LogFate, LogMethod, LogOutcome, LogsReport, PruneError, PruneEvent,
+    RunOptions, Skipped,
 };
 use crate::paths::BuildDir;
 use crate::platform::{self, Access, FileId, Holder};
@@ -219,7 +221,14 @@ pub fn prune_all(
     let mut holders = platform::open_files(&ids);
     let mut verified_now = HashMap::new();
     let mut report = LogsReport::default();
+    let collect_facts = facts::collecting();
+    let mut skipped_logs = Vec::new();
     for (path, reason) in walk.skipped {
+        if collect_facts && path.extension().is_some_and(|ext| ext == "log") {
+            let size = facts::size_of(&path).unwrap_or(0);
+            let display = super::relative_display(build, &path);
+            skipped_logs.push(skipped_facts(display, size, None, reason.clone()));
+        }
         let skipped = Skipped {
             item: super::relative_display(build, &path),
             reason,
@@ -264,12 +273,22 @@ pub fn prune_all(
             let log = &walk.logs[i];
             let display = super::relative_display(build, &log.path);
             report.files_examined += 1;
+            let mut oldest = None;
             let outcome = outcome.map(|(outcome, verified)| {
                 if let Some(verified) = verified {
+                    oldest = verified.earliest();
                     verified_now.insert(log.path.clone(), verified);
                 }
                 outcome
             });
+            if collect_facts {
+                // A dry run hands back the earlier record, which may hold expired entries.
+                let oldest = oldest.filter(|_| !options.dry_run);
+                let holders = ids.contains(&log.id).then(|| log_holders[i].clone());
+                report
+                    .files
+                    .push(file_facts(&display, log.len, oldest, holders, &outcome));
+            }
             match outcome {
                 Ok(FileOutcome::Pruned {
                     lines_removed,
@@ -330,6 +349,7 @@ pub fn prune_all(
             });
         },
     );
+    report.files.append(&mut skipped_logs);
     if !options.dry_run {
         // A cache: failing to save it only makes the next run read more.
         let _ = LogIndex::from_run(verified_now).save(&index_path);
@@ -405,6 +425,66 @@ fn fail(report: &mut LogsReport, events: EventSink<'_>, item: String, reason: St
         failed: failed.clone(),
     });
     report.failed.push(failed);
+}
+
+/// The facts of one log from what its prune returned.
+fn file_facts(
+    path: &str,
+    walked_len: u64,
+    oldest: Option<[u8; 20]>,
+    holders: Option<Vec<Holder>>,
+    outcome: &io::Result<FileOutcome>,
+) -> LogFacts {
+    let (size_before, size_after, lines_removed, fate) = match outcome {
+        Ok(FileOutcome::Pruned {
+            lines_removed,
+            bytes_before,
+            bytes_after,
+            method,
+        }) => (
+            *bytes_before,
+            *bytes_after,
+            *lines_removed,
+            LogFate::Pruned(*method),
+        ),
+        Ok(FileOutcome::Unchanged { len }) => (*len, *len, 0, LogFate::Unchanged),
+        Ok(FileOutcome::Skipped(reason)) => {
+            return skipped_facts(path.to_owned(), walked_len, holders, reason.clone());
+        }
+        Err(err) => {
+            let reason = match err.kind() {
+                io::ErrorKind::NotFound => "vanished while we pruned it".to_string(),
+                _ => format!("error: {err}"),
+            };
+            return skipped_facts(path.to_owned(), walked_len, holders, reason);
+        }
+    };
+    LogFacts {
+        path: path.to_owned(),
+        size_before,
+        size_after,
+        lines_removed,
+        oldest_entry: oldest,
+        holders,
+        fate,
+    }
+}
+
+fn skipped_facts(
+    path: String,
+    size: u64,
+    holders: Option<Vec<Holder>>,
+    reason: String,
+) -> LogFacts {
+    LogFacts {
+        path,
+        size_before: size,
+        size_after: size,
+        lines_removed: 0,
+        oldest_entry: None,
+        holders,
+        fate: LogFate::Skipped(reason),
+    }
 }
 
 fn skip(report: &mut LogsReport, events: EventSink<'_>, item: String, reason: String) {

@@ -30,6 +30,8 @@ pub(super) struct Plan {
     pub skipped: Vec<Skipped>,
     /// The new text, when anything is removed.
     pub output: Option<Vec<u8>>,
+    /// Entries per status, by status (`""` for an entry without a string status).
+    pub statuses: Vec<(String, u64)>,
 }
 
 /// Why a queue's text is not a queue we may touch; the message names the spot.
@@ -51,7 +53,15 @@ pub(super) fn plan(bytes: &[u8], cutoff: &Cutoff) -> Result<Plan, Corrupt> {
     let mut keep = Vec::with_capacity(raws.len());
     let mut removed = Vec::new();
     let mut skipped = Vec::new();
+    let mut statuses = std::collections::BTreeMap::<String, u64>::new();
     for (index, raw) in raws.iter().enumerate() {
+        let status = status_of(raw.get());
+        match statuses.get_mut(status.as_ref()) {
+            Some(count) => *count += 1,
+            None => {
+                statuses.insert(status.into_owned(), 1);
+            }
+        }
         let span = span_of(text, raw.get())?;
         spans.push(span);
         match judge(raw.get(), index, cutoff) {
@@ -72,7 +82,31 @@ pub(super) fn plan(bytes: &[u8], cutoff: &Cutoff) -> Result<Plan, Corrupt> {
         removed,
         skipped,
         output,
+        statuses: statuses.into_iter().collect(),
     })
+}
+
+/// An entry's status as text (`""` when it has none or it is not a string),
+/// for the Files view's count by status: borrowed from the entry's text
+/// unless it has escapes.
+fn status_of(raw: &str) -> std::borrow::Cow<'_, str> {
+    #[derive(serde::Deserialize)]
+    struct StatusField<'a> {
+        #[serde(borrow, default)]
+        status: Option<&'a RawValue>,
+    }
+    let Ok(StatusField {
+        status: Some(status),
+    }) = serde_json::from_str::<StatusField<'_>>(raw)
+    else {
+        return "".into();
+    };
+    match plain(status) {
+        Some(plain) => plain.into(),
+        None => serde_json::from_str::<String>(status.get())
+            .map(Into::into)
+            .unwrap_or_default(),
+    }
 }
 
 /// The entries of a well-formed queue, found in one pass over the text:

@@ -300,6 +300,7 @@ fn scrolling_moves_the_focused_pane_only() {
     app.set_viewport(Viewport {
         history_rows: 4,
         log_rows: 3,
+        files_rows: 5,
     });
     app.apply(Action::Scroll(Scroll::PageDown));
     assert_eq!(app.history_selected, 4);
@@ -328,4 +329,134 @@ fn help_toggles_and_quit_quits() {
     assert!(!app.should_quit());
     app.apply(Action::Quit);
     assert!(app.should_quit());
+}
+
+#[test]
+fn run_requested_goes_away_when_that_run_finishes() {
+    let mut app = fixtures::idle();
+    app.apply(Action::RunNow);
+    app.on_command_done(CommandDone::RunNow(Ok(RunRequested {
+        run_id: 13,
+        coalesced: false,
+    })));
+    // Another run finishing does not touch it.
+    event(
+        &mut app,
+        Event::RunFinished {
+            record: record(12, NOW - 5_000, 10),
+        },
+    );
+    assert_eq!(
+        app.notice.as_ref().map(|n| n.text.as_str()),
+        Some("run #13 requested")
+    );
+    event(
+        &mut app,
+        Event::RunFinished {
+            record: record(13, NOW - 1_000, 10),
+        },
+    );
+    // Well before the notice's time is up.
+    assert!(app.notice.is_none(), "{:?}", app.notice);
+}
+
+#[test]
+fn a_run_that_finished_before_its_answer_is_not_announced_as_requested() {
+    let mut app = fixtures::idle();
+    app.apply(Action::RunNow);
+    event(
+        &mut app,
+        Event::RunFinished {
+            record: record(13, NOW - 1_000, 10),
+        },
+    );
+    app.on_command_done(CommandDone::RunNow(Ok(RunRequested {
+        run_id: 13,
+        coalesced: false,
+    })));
+    assert!(app.notice.is_none(), "{:?}", app.notice);
+}
+
+#[test]
+fn the_files_view_selects_largest_first_and_keeps_the_selection_on_its_file() {
+    let mut app = fixtures::idle();
+    app.apply(Action::SwitchView);
+    assert_eq!(app.view, View::Files);
+    let paths: Vec<&str> = app.files().iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(paths[0], "logs/feature-login/worker.log");
+    assert_eq!(
+        paths.last().copied(),
+        Some("logs/feature-search/worker.log")
+    );
+    assert!(
+        paths.contains(&"logs/shared/cron.log"),
+        "the skipped one outside the largest too"
+    );
+    assert!(app.files().windows(2).all(|w| w[0].size >= w[1].size));
+    // j/k move the selection, not the history.
+    app.apply(Action::Scroll(Scroll::LineDown));
+    app.apply(Action::Scroll(Scroll::LineDown));
+    assert_eq!(app.history_selected, 0);
+    assert_eq!(
+        app.selected_file().map(|f| f.path.as_str()),
+        Some("logs/feature-cart/agent.log")
+    );
+    // A new view where that file is the largest: still selected.
+    let mut view = fixtures::files_view();
+    view.largest[2].size = u64::MAX / 2;
+    event(
+        &mut app,
+        Event::Files {
+            view: Box::new(view),
+        },
+    );
+    assert_eq!(app.files_selected, 0);
+    assert_eq!(
+        app.selected_file().map(|f| f.path.as_str()),
+        Some("logs/feature-cart/agent.log")
+    );
+    // Back to the runs: the keys move the history again.
+    app.apply(Action::SwitchView);
+    app.apply(Action::Scroll(Scroll::LineDown));
+    assert_eq!(app.history_selected, 1);
+}
+
+#[test]
+fn enter_reads_the_selected_file_and_only_its_answer_fills_the_view() {
+    let mut app = fixtures::idle();
+    // In the runs view Enter does nothing.
+    assert_eq!(app.apply(Action::OpenTail), None);
+    app.apply(Action::SwitchView);
+    assert_eq!(
+        app.apply(Action::OpenTail),
+        Some(Command::ReadTail {
+            path: "logs/feature-login/worker.log".to_owned()
+        })
+    );
+    assert_eq!(app.input_mode(), InputMode::Tail);
+    // A late answer for another file is dropped.
+    app.on_command_done(CommandDone::Tail {
+        path: "logs/api/server.log".to_owned(),
+        lines: Ok(vec!["other".to_owned()]),
+    });
+    assert!(matches!(&app.mode, Mode::Tail(t) if t.lines.is_none()));
+    app.on_command_done(CommandDone::Tail {
+        path: "logs/feature-login/worker.log".to_owned(),
+        lines: Ok(vec!["last".to_owned()]),
+    });
+    assert!(matches!(&app.mode, Mode::Tail(t) if t.lines == Some(Ok(vec!["last".to_owned()]))));
+    app.apply(Action::CloseTail);
+    assert_eq!(app.mode, Mode::Normal);
+}
+
+#[test]
+fn without_file_facts_enter_says_why() {
+    let mut app = fixtures::idle();
+    if let Some(daemon) = app.daemon.as_mut() {
+        daemon.files = None;
+    }
+    app.apply(Action::SwitchView);
+    assert_eq!(app.apply(Action::OpenTail), None);
+    assert!(app.notice.is_some());
+    assert_eq!(app.mode, Mode::Normal);
 }

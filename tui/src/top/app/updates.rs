@@ -42,8 +42,15 @@ impl App {
         {
             self.history.push_front(last.clone());
         }
+        let announced = self.notice.as_ref().and_then(|n| n.run_id);
+        if let Some(run_id) = announced
+            && self.history.iter().any(|r| r.run_id == run_id)
+        {
+            self.run_finished(run_id);
+        }
         self.log.replace(mem::take(&mut snapshot.log_tail));
         self.daemon = Some(snapshot);
+        self.reselect_file();
         self.history_selected = self
             .history_selected
             .min(self.history.len().saturating_sub(1));
@@ -136,9 +143,14 @@ impl App {
                 daemon.totals.add(&record);
                 daemon.last_run = Some(record.clone());
                 self.last_pruned = None;
+                self.run_finished(record.run_id);
                 self.add_to_history(record);
             }
             Event::LogLine { .. } => {}
+            Event::Files { view } => {
+                daemon.files = Some(*view);
+                self.reselect_file();
+            }
         }
         LinkReaction::Nothing
     }

@@ -97,20 +97,6 @@ pub fn count(n: u64) -> String {
     out
 }
 
-/// Shortens `text` to at most `width` columns, keeping its end (the file
-/// name of a path matters more than its start), marking the cut with `…`.
-pub fn keep_end(text: &str, width: usize) -> String {
-    let chars: Vec<char> = text.chars().collect();
-    if chars.len() <= width {
-        return text.to_owned();
-    }
-    if width == 0 {
-        return String::new();
-    }
-    let tail: String = chars[chars.len() - (width - 1)..].iter().collect();
-    format!("…{tail}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,7 +127,5 @@ mod tests {
         assert_eq!(took(185_000), "3m 5s");
         assert_eq!(count(1_234_567), "1,234,567");
         assert_eq!(count(999), "999");
-        assert_eq!(keep_end("logs/feature/worker.log", 11), "…worker.log");
-        assert_eq!(keep_end("short", 11), "short");
     }
 }

@@ -9,7 +9,8 @@ use ratatui::widgets::Paragraph;
 use v0_prune_shared::units::human_duration;
 
 use super::Theme;
-use super::format::{keep_end, span};
+use super::fit::{checked, cut_words, keep_end};
+use super::format::span;
 use crate::top::app::{App, Link};
 
 pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
@@ -37,16 +38,24 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     let used: usize = title.iter().map(|s| s.content.chars().count()).sum();
     let room = usize::from(title_area.width).saturating_sub(used);
     title.push(Span::raw(keep_end(&app.build_dir, room)));
-    frame.render_widget(Paragraph::new(Line::from(title)), title_area);
+    frame.render_widget(
+        Paragraph::new(checked(Line::from(title), title_area.width)),
+        title_area,
+    );
     frame.render_widget(
         Paragraph::new(Line::from(Span::styled(badge, theme.status(status)))),
         badge_area,
     );
 
-    frame.render_widget(Paragraph::new(details(app, theme)), second);
+    // The details are parts joined by ` · `: a narrow screen drops the last ones whole.
+    let details = cut_words(details(app, theme), usize::from(second.width));
+    frame.render_widget(
+        Paragraph::new(checked(Line::from(details), second.width)),
+        second,
+    );
 }
 
-fn details(app: &App, theme: Theme) -> Line<'static> {
+fn details(app: &App, theme: Theme) -> Vec<Span<'static>> {
     let label = |text: &str| Span::styled(text.to_owned(), theme.dim());
     let mut spans = vec![Span::raw(" ")];
     match (&app.link, &app.daemon) {
@@ -73,5 +82,5 @@ fn details(app: &App, theme: Theme) -> Line<'static> {
             spans.push(label(" (last known)"));
         }
     }
-    Line::from(spans)
+    spans
 }

@@ -7,6 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 
 use super::Theme;
+use super::fit::{checked, cut_words, wrap};
 use super::format::clock;
 use crate::top::app::{App, Pane};
 
@@ -42,16 +43,22 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) -> us
         } else {
             theme.unfocused()
         })
-        .title(Line::from(title));
+        .title(checked(
+            Line::from(cut_words(title, usize::from(area.width.saturating_sub(2)))),
+            area.width.saturating_sub(2),
+        ));
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let rows = usize::from(inner.height);
-    let lines: Vec<Line> = app
+    // A line longer than the pane wraps; the newest lines stay at the bottom.
+    let mut lines: Vec<Line> = app
         .log
         .window(rows)
         .into_iter()
-        .map(|line| log_line(line, app, theme))
+        .flat_map(|line| log_line(line, app, theme, usize::from(inner.width)))
+        .map(|line| checked(line, inner.width))
         .collect();
+    lines.drain(..lines.len().saturating_sub(rows));
     if lines.is_empty() {
         let empty = if app.log.filter().is_some() {
             " No line matches the filter."
@@ -66,18 +73,30 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) -> us
 }
 
 /// v0's `[YYYY-MM-DDTHH:MM:SSZ] message` shown as a short local time and the
-/// message; any other line as it is.
-fn log_line(line: &str, app: &App, theme: Theme) -> Line<'static> {
+/// message; any other line as it is; wrapped at spaces to `width`, the
+/// continuation lines indented under the message.
+fn log_line(line: &str, app: &App, theme: Theme, width: usize) -> Vec<Line<'static>> {
     if let Some((stamp, message)) = line
         .strip_prefix('[')
         .and_then(|rest| rest.split_once("] "))
         && let Ok(at) = stamp.parse::<Timestamp>()
     {
-        return Line::from(vec![
-            Span::styled(clock(at.as_millisecond(), app.now_ms, &app.tz), theme.dim()),
-            Span::raw(" "),
-            Span::raw(message.to_owned()),
-        ]);
+        let time = clock(at.as_millisecond(), app.now_ms, &app.tz);
+        let indent = time.chars().count() + 1;
+        if width > indent + 10 {
+            return wrap(message, width - indent)
+                .into_iter()
+                .enumerate()
+                .map(|(i, part)| {
+                    let lead = if i == 0 {
+                        Span::styled(format!("{time} "), theme.dim())
+                    } else {
+                        Span::raw(" ".repeat(indent))
+                    };
+                    Line::from(vec![lead, Span::raw(part)])
+                })
+                .collect();
+        }
     }
-    Line::from(line.to_owned())
+    wrap(line, width).into_iter().map(Line::from).collect()
 }

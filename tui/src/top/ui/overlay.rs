@@ -6,7 +6,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
 use super::Theme;
-use crate::top::app::App;
+use super::fit::{checked, keep_end, wrap};
+use crate::top::app::{App, TailView};
 
 /// Every key, for the `?` overlay.
 const HELP: &[(&str, &str)] = &[
@@ -17,6 +18,8 @@ const HELP: &[(&str, &str)] = &[
     ("↑ ↓ / j k", "scroll the focused pane"),
     ("PgUp PgDn", "scroll a page"),
     ("Home End", "first / last (End follows the log again)"),
+    ("v", "switch between runs and files (what uses the space)"),
+    ("Enter", "files: the selected log's last lines"),
     ("f", "pause or follow the log"),
     ("/", "filter the log (Enter applies, Esc cancels)"),
     ("?", "this help"),
@@ -45,7 +48,7 @@ pub(super) fn help(frame: &mut Frame, area: Rect, theme: Theme) {
         .map(|(key, what)| {
             Line::from(vec![
                 Span::styled(format!(" {key:<key_width$}  "), theme.key()),
-                Span::raw(*what),
+                Span::raw((*what).to_owned()),
             ])
         })
         .collect();
@@ -56,6 +59,8 @@ pub(super) fn help(frame: &mut Frame, area: Rect, theme: Theme) {
     )));
     let height = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);
     let rect = centered(area, 72, height);
+    let room = rect.width.saturating_sub(2);
+    let lines: Vec<Line> = lines.into_iter().map(|l| checked(l, room)).collect();
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(theme.focused())
@@ -101,4 +106,48 @@ pub(super) fn confirm_drain(frame: &mut Frame, area: Rect, app: &App, theme: The
             .centered(),
         rect,
     );
+}
+
+/// The last lines of a log, over most of the screen, newest at the bottom.
+pub(super) fn tail(frame: &mut Frame, area: Rect, tail: &TailView, theme: Theme) {
+    // The whole screen but the key bar.
+    let rect = Rect {
+        height: area.height.saturating_sub(1),
+        ..area
+    };
+    let room = rect.width.saturating_sub(2);
+    let title = keep_end(&tail.path, usize::from(room).saturating_sub(18));
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(theme.focused())
+        .title(checked(
+            Line::from(Span::styled(
+                format!(" Last lines of {title} "),
+                theme.label(),
+            )),
+            room,
+        ))
+        .title_bottom(Line::from(Span::styled(" Esc closes ", theme.dim())).right_aligned());
+    let inner = block.inner(rect);
+    frame.render_widget(Clear, rect);
+    frame.render_widget(block, rect);
+    let width = usize::from(inner.width);
+    let mut lines: Vec<Line> = match &tail.lines {
+        None => vec![Line::from(Span::styled(" reading...", theme.dim()))],
+        Some(Err(err)) => wrap(err, width)
+            .into_iter()
+            .map(|l| Line::from(Span::styled(l, theme.error())))
+            .collect(),
+        Some(Ok(lines)) if lines.is_empty() => {
+            vec![Line::from(Span::styled(" The file is empty.", theme.dim()))]
+        }
+        Some(Ok(lines)) => lines
+            .iter()
+            .flat_map(|line| wrap(line, width))
+            .map(Line::from)
+            .collect(),
+    };
+    lines.drain(..lines.len().saturating_sub(usize::from(inner.height)));
+    let lines: Vec<Line> = lines.into_iter().map(|l| checked(l, inner.width)).collect();
+    frame.render_widget(Paragraph::new(lines), inner);
 }

@@ -9,7 +9,8 @@ use v0_prune_shared::protocol::{DaemonState, RunOutcome, RunRecord, Snapshot, Tr
 use v0_prune_shared::units::human_bytes;
 
 use super::Theme;
-use super::format::{ago, clock, count, keep_end, plural, retry, span, took, until};
+use super::fit::{checked, cut_str, fit, keep_end, wrap};
+use super::format::{ago, clock, count, plural, retry, span, took, until};
 use crate::top::app::{App, Link, Status};
 
 /// Width of the label column ("Last run   ").
@@ -59,8 +60,11 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme, wide:
         } else {
             theme.key()
         };
+        // A notice longer than the border is cut after a whole word.
+        let room = text_area.width.saturating_sub(2);
+        let words = cut_str(&notice.text, usize::from(room).saturating_sub(2));
         block = block.title_bottom(
-            Line::from(Span::styled(format!(" {} ", notice.text), style)).right_aligned(),
+            checked(Line::from(Span::styled(format!(" {words} "), style)), room).right_aligned(),
         );
     }
     let inner = block.inner(text_area);
@@ -76,12 +80,13 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme, wide:
     let areas = Layout::vertical(constraints).split(inner);
     for (row, row_area) in rows.into_iter().zip(areas.iter().copied()) {
         match row {
-            Row::Text(line) => frame.render_widget(Paragraph::new(line), row_area),
+            Row::Text(line) => {
+                frame.render_widget(Paragraph::new(checked(line, row_area.width)), row_area);
+            }
             Row::Gauge { ratio, label } => {
-                let bar_width = (row_area.width / 5).clamp(10, 40);
                 let [name, bar, _, text] = Layout::horizontal([
                     Constraint::Length(LABEL),
-                    Constraint::Length(bar_width),
+                    Constraint::Length(bar_width(row_area.width)),
                     Constraint::Length(1),
                     Constraint::Min(1),
                 ])
@@ -94,7 +99,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme, wide:
                     .gauge_style(theme.chart())
                     .use_unicode(true);
                 frame.render_widget(gauge, bar);
-                frame.render_widget(Paragraph::new(label), text);
+                frame.render_widget(Paragraph::new(checked(label.into(), text.width)), text);
             }
             Row::Spark => draw_spark_row(frame, row_area, app, theme),
         }
@@ -117,6 +122,16 @@ fn text(label: &str, rest: Vec<Span<'static>>, theme: Theme) -> Row {
     Row::Text(Line::from(spans))
 }
 
+/// A row with the first of `choices` (longest wording first) that fits `width`.
+fn fitted(label: &str, choices: Vec<Vec<Span<'static>>>, width: usize, theme: Theme) -> Row {
+    text(label, fit(choices, width), theme)
+}
+
+/// How wide the gauge's bar is in a summary `inner` columns wide.
+fn bar_width(inner: u16) -> u16 {
+    (inner / 5).clamp(10, 40)
+}
+
 fn rows(app: &App, theme: Theme, spark: bool, width: usize) -> Vec<Row> {
     let dim = |s: String| Span::styled(s, theme.dim());
     let mut rows = Vec::new();
@@ -128,56 +143,95 @@ fn rows(app: &App, theme: Theme, spark: bool, width: usize) -> Vec<Row> {
                 } else {
                     run.files_done as f64 / run.files_total as f64
                 };
-                let label = format!(
-                    "run #{} ({}) · {}/{} files · {} so far",
-                    run.run_id,
-                    trigger_word(run.trigger),
-                    run.files_done,
-                    run.files_total,
-                    human_bytes(run.bytes_reclaimed)
-                );
+                let files = format!("{}/{} files", run.files_done, run.files_total);
+                let so_far = human_bytes(run.bytes_reclaimed);
+                let inner = u16::try_from(width)
+                    .unwrap_or(u16::MAX)
+                    .saturating_add(LABEL);
+                let room = width.saturating_sub(usize::from(bar_width(inner) + 1));
+                let label = fit(
+                    vec![
+                        vec![Span::raw(format!(
+                            "run #{} ({}) · {files} · {so_far} so far",
+                            run.run_id,
+                            trigger_word(run.trigger),
+                        ))],
+                        vec![Span::raw(format!(
+                            "run #{} · {files} · {so_far}",
+                            run.run_id
+                        ))],
+                        vec![Span::raw(format!("{files} · {so_far}"))],
+                        vec![Span::raw(files)],
+                    ],
+                    room,
+                )
+                .into_iter()
+                .map(|s| s.content.into_owned())
+                .collect();
                 rows.push(Row::Gauge { ratio, label });
                 let item = run
                     .current
                     .clone()
                     .or_else(|| app.last_pruned.clone())
                     .unwrap_or_else(|| "listing files...".to_owned());
-                rows.push(text(
+                let started = dim(format!(" · started {}", ago(run.started_at_ms, app.now_ms)));
+                rows.push(fitted(
                     "Pruning",
                     vec![
-                        Span::raw(keep_end(&item, width)),
-                        dim(format!(" · started {}", ago(run.started_at_ms, app.now_ms))),
+                        vec![Span::raw(item.clone()), started],
+                        vec![Span::raw(keep_end(&item, width))],
                     ],
+                    width,
                     theme,
                 ));
             }
         }
         (_, Status::Starting) => {
             let since = app.start_requested_at_ms.unwrap_or(app.now_ms);
-            rows.push(text(
+            let starting = || Span::styled("starting...".to_owned(), theme.key());
+            rows.push(fitted(
                 "Daemon",
                 vec![
-                    Span::styled("starting...".to_owned(), theme.key()),
-                    dim(format!(" (asked {})", ago(since, app.now_ms))),
+                    vec![
+                        starting(),
+                        dim(format!(" (asked {})", ago(since, app.now_ms))),
+                    ],
+                    vec![starting()],
                 ],
+                width,
                 theme,
             ));
         }
         (Link::Connecting, _) => rows.push(text("Daemon", vec![Span::raw("connecting...")], theme)),
-        (Link::NotRunning { retry_at_ms }, _) => rows.push(text(
-            "Daemon",
-            vec![
-                Span::styled("not running".to_owned(), theme.error()),
-                Span::raw(" — press "),
+        (Link::NotRunning { retry_at_ms }, _) => {
+            let not_running = || Span::styled("not running".to_owned(), theme.error());
+            let press_s = || {
+                [
+                    Span::raw(" — press "),
+                    Span::styled("s".to_owned(), theme.key()),
+                    Span::raw(" to start it"),
+                ]
+            };
+            let mut full = vec![not_running()];
+            full.extend(press_s());
+            let shorter = full.clone();
+            full.push(dim(format!(
+                " · looking again {}",
+                retry(*retry_at_ms, app.now_ms)
+            )));
+            let shortest = vec![
+                not_running(),
+                Span::raw(" — "),
                 Span::styled("s".to_owned(), theme.key()),
-                Span::raw(" to start it"),
-                dim(format!(
-                    " · looking again {}",
-                    retry(*retry_at_ms, app.now_ms)
-                )),
-            ],
-            theme,
-        )),
+                Span::raw(" starts it"),
+            ];
+            rows.push(fitted(
+                "Daemon",
+                vec![full, shorter, shortest],
+                width,
+                theme,
+            ));
+        }
         (
             Link::Disconnected {
                 reason,
@@ -186,19 +240,29 @@ fn rows(app: &App, theme: Theme, spark: bool, width: usize) -> Vec<Row> {
             },
             _,
         ) => {
-            rows.push(text(
+            let disconnected = || Span::styled("disconnected".to_owned(), theme.error());
+            let reconnecting = || {
+                Span::raw(format!(
+                    " · reconnecting {}",
+                    retry(*retry_at_ms, app.now_ms)
+                ))
+            };
+            rows.push(fitted(
                 "Daemon",
                 vec![
-                    Span::styled("disconnected".to_owned(), theme.error()),
-                    Span::raw(format!(
-                        " · reconnecting {}",
-                        retry(*retry_at_ms, app.now_ms)
-                    )),
-                    dim(format!(" (attempt {})", attempt + 1)),
+                    vec![
+                        disconnected(),
+                        reconnecting(),
+                        dim(format!(" (attempt {})", attempt + 1)),
+                    ],
+                    vec![disconnected(), reconnecting()],
                 ],
+                width,
                 theme,
             ));
-            rows.push(text("", vec![dim(keep_end(reason, width))], theme));
+            for line in wrap(reason, width) {
+                rows.push(text("", vec![dim(line)], theme));
+            }
         }
         (Link::Incompatible { message }, _) => {
             for (i, line) in wrap(message, width).into_iter().enumerate() {
@@ -208,32 +272,48 @@ fn rows(app: &App, theme: Theme, spark: bool, width: usize) -> Vec<Row> {
         }
     }
     if let Some(daemon) = &app.daemon {
-        rows.push(last_run_row(app, daemon, theme));
+        rows.push(last_run_row(app, daemon, theme, width));
         if app.link == Link::Connected {
-            rows.push(next_run_row(app, daemon, theme));
+            rows.push(next_run_row(app, daemon, theme, width));
         }
-        rows.push(reclaimed_row(daemon, theme));
+        rows.push(reclaimed_row(daemon, theme, width));
         // Wide screens have the room for the all-time detail.
         if !spark && daemon.totals.runs > 0 {
             let totals = &daemon.totals;
-            rows.push(text(
+            let (lines, entries) = (
+                count(totals.log_lines_removed),
+                count(totals.queue_entries_removed),
+            );
+            rows.push(fitted(
                 "Removed",
-                vec![Span::raw(format!(
-                    "{} log lines · {} queue entries, all-time",
-                    count(totals.log_lines_removed),
-                    count(totals.queue_entries_removed)
-                ))],
+                vec![
+                    vec![Span::raw(format!(
+                        "{lines} log lines · {entries} queue entries, all-time"
+                    ))],
+                    vec![Span::raw(format!(
+                        "{lines} lines · {entries} queue entries"
+                    ))],
+                    vec![Span::raw(format!("{lines} lines · {entries} entries"))],
+                ],
+                width,
                 theme,
             ));
-            rows.push(text(
+            let since = || {
+                Span::raw(format!(
+                    "since {}",
+                    clock(totals.since_ms, app.now_ms, &app.tz)
+                ))
+            };
+            rows.push(fitted(
                 "Counting",
                 vec![
-                    Span::raw(format!(
-                        "since {}",
-                        clock(totals.since_ms, app.now_ms, &app.tz)
-                    )),
-                    dim(format!(" ({})", ago(totals.since_ms, app.now_ms))),
+                    vec![
+                        since(),
+                        dim(format!(" ({})", ago(totals.since_ms, app.now_ms))),
+                    ],
+                    vec![since()],
                 ],
+                width,
                 theme,
             ));
         }
@@ -244,7 +324,7 @@ fn rows(app: &App, theme: Theme, spark: bool, width: usize) -> Vec<Row> {
     rows
 }
 
-fn last_run_row(app: &App, daemon: &Snapshot, theme: Theme) -> Row {
+fn last_run_row(app: &App, daemon: &Snapshot, theme: Theme, width: usize) -> Row {
     let Some(last) = &daemon.last_run else {
         return text(
             "Last run",
@@ -253,49 +333,68 @@ fn last_run_row(app: &App, daemon: &Snapshot, theme: Theme) -> Row {
         );
     };
     let sep = || Span::styled(" · ".to_owned(), theme.dim());
-    text(
+    let at = || Span::raw(clock(last.finished_at_ms, app.now_ms, &app.tz));
+    let ago = || Span::raw(ago(last.finished_at_ms, app.now_ms));
+    let bytes = || Span::styled(human_bytes(last.bytes_reclaimed), theme.bytes());
+    let outcome = || outcome_span(last, theme);
+    fitted(
         "Last run",
         vec![
-            Span::raw(clock(last.finished_at_ms, app.now_ms, &app.tz)),
-            sep(),
-            Span::raw(ago(last.finished_at_ms, app.now_ms)),
-            sep(),
-            Span::raw(format!("took {}", took(last.duration_ms))),
-            sep(),
-            outcome_span(last, theme),
-            sep(),
-            Span::styled(human_bytes(last.bytes_reclaimed), theme.bytes()),
+            vec![
+                at(),
+                sep(),
+                ago(),
+                sep(),
+                Span::raw(format!("took {}", took(last.duration_ms))),
+                sep(),
+                outcome(),
+                sep(),
+                bytes(),
+            ],
+            vec![at(), sep(), ago(), sep(), outcome(), sep(), bytes()],
+            vec![ago(), sep(), outcome(), sep(), bytes()],
+            vec![outcome(), sep(), bytes()],
         ],
+        width,
         theme,
     )
 }
 
-fn next_run_row(app: &App, daemon: &Snapshot, theme: Theme) -> Row {
-    let rest = match (daemon.state, daemon.next_run_at_ms) {
-        (DaemonState::Draining, _) => vec![Span::styled(
-            "none — draining: the daemon exits after this run".to_owned(),
-            theme.key(),
-        )],
-        (_, Some(at)) => vec![
-            Span::raw(until(at, app.now_ms)),
-            Span::styled(
+fn next_run_row(app: &App, daemon: &Snapshot, theme: Theme, width: usize) -> Row {
+    let choices = match (daemon.state, daemon.next_run_at_ms) {
+        (DaemonState::Draining, _) => [
+            "none — draining: the daemon exits after this run",
+            "none — draining: exits after this run",
+            "none — draining",
+        ]
+        .into_iter()
+        .map(|text| vec![Span::styled(text.to_owned(), theme.key())])
+        .collect(),
+        (_, Some(at)) => {
+            let when = Span::raw(until(at, app.now_ms));
+            let clock = Span::styled(
                 format!(" · at {}", clock(at, app.now_ms, &app.tz)),
                 theme.dim(),
-            ),
-            Span::styled(
+            );
+            let every = Span::styled(
                 format!(
                     " · every {}",
                     span(i64::try_from(daemon.interval_secs).unwrap_or(0) * 1000)
                 ),
                 theme.dim(),
-            ),
-        ],
-        (_, None) => vec![Span::styled("not scheduled".to_owned(), theme.dim())],
+            );
+            vec![
+                vec![when.clone(), clock.clone(), every],
+                vec![when.clone(), clock],
+                vec![when],
+            ]
+        }
+        (_, None) => vec![vec![Span::styled("not scheduled".to_owned(), theme.dim())]],
     };
-    text("Next run", rest, theme)
+    fitted("Next run", choices, width, theme)
 }
 
-fn reclaimed_row(daemon: &Snapshot, theme: Theme) -> Row {
+fn reclaimed_row(daemon: &Snapshot, theme: Theme, width: usize) -> Row {
     let totals = &daemon.totals;
     if totals.runs == 0 {
         return text(
@@ -305,17 +404,28 @@ fn reclaimed_row(daemon: &Snapshot, theme: Theme) -> Row {
         );
     }
     let last = daemon.last_run.as_ref().map_or(0, |r| r.bytes_reclaimed);
-    text(
+    let last = || Span::styled(human_bytes(last), theme.bytes());
+    let all = || Span::styled(human_bytes(totals.bytes_reclaimed), theme.bytes());
+    let runs = plural(totals.runs, "run", "runs");
+    fitted(
         "Reclaimed",
         vec![
-            Span::styled(human_bytes(last), theme.bytes()),
-            Span::raw(" last run · "),
-            Span::styled(human_bytes(totals.bytes_reclaimed), theme.bytes()),
-            Span::raw(format!(
-                " all-time over {}",
-                plural(totals.runs, "run", "runs")
-            )),
+            vec![
+                last(),
+                Span::raw(" last run · "),
+                all(),
+                Span::raw(format!(" all-time over {runs}")),
+            ],
+            vec![
+                last(),
+                Span::raw(" last run · "),
+                all(),
+                Span::raw(format!(" in {runs}")),
+            ],
+            vec![last(), Span::raw(" last · "), all(), Span::raw(" total")],
+            vec![all(), Span::raw(" total")],
         ],
+        width,
         theme,
     )
 }
@@ -402,13 +512,24 @@ fn draw_chart(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         .borders(Borders::ALL)
         .border_style(theme.unfocused())
         .title(Span::styled(" Bytes reclaimed per run ", theme.label()))
-        .title_bottom(
-            Line::from(Span::styled(
-                format!(" last {} runs · max {} ", runs.len(), human_bytes(max)),
-                theme.dim(),
-            ))
-            .right_aligned(),
-        );
+        .title_bottom({
+            let room = usize::from(area.width.saturating_sub(2));
+            let max = human_bytes(max);
+            let words = fit(
+                vec![
+                    vec![Span::raw(format!(" last {} runs · max {max} ", runs.len()))],
+                    vec![Span::raw(format!(" max {max} "))],
+                    Vec::new(),
+                ],
+                room,
+            );
+            let text: String = words.iter().map(|s| s.content.as_ref()).collect();
+            checked(
+                Line::from(Span::styled(text, theme.dim())),
+                area.width.saturating_sub(2),
+            )
+            .right_aligned()
+        });
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let Some(count) = u16::try_from(runs.len()).ok().filter(|n| *n > 0) else {
@@ -443,24 +564,4 @@ fn draw_chart(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         .value_style(theme.selected())
         .label_style(theme.dim());
     frame.render_widget(chart, inner);
-}
-
-/// Breaks `text` into lines of at most `width` characters at spaces.
-fn wrap(text: &str, width: usize) -> Vec<String> {
-    let width = width.max(10);
-    let mut lines = Vec::new();
-    let mut line = String::new();
-    for word in text.split_whitespace() {
-        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
-            lines.push(std::mem::take(&mut line));
-        }
-        if !line.is_empty() {
-            line.push(' ');
-        }
-        line.push_str(word);
-    }
-    if !line.is_empty() {
-        lines.push(line);
-    }
-    lines
 }

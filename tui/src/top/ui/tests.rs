@@ -5,14 +5,27 @@
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
-use super::draw;
+use super::{draw, fit};
 use crate::top::app::App;
 use crate::top::fixtures;
 use crate::top::input::Action;
 
-const SIZES: [(u16, u16); 2] = [(80, 24), (200, 60)];
+const SIZES: [(u16, u16); 4] = [(80, 24), (100, 30), (120, 40), (200, 60)];
 
 fn render(app: &App, width: u16, height: u16) -> Terminal<TestBackend> {
+    let terminal = render_unchecked(app, width, height);
+    let cut = fit::overflow::take();
+    assert!(
+        cut.is_empty(),
+        "text cut by the edge of its pane at {width}x{height}:\n{}",
+        cut.join("\n")
+    );
+    terminal
+}
+
+/// [`render`] without the check that every text fits (tiny terminals).
+fn render_unchecked(app: &App, width: u16, height: u16) -> Terminal<TestBackend> {
+    fit::overflow::take();
     let mut app = app.clone();
     let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
     // Twice, as the loop does: the second frame knows the pane heights.
@@ -91,13 +104,7 @@ fn run_in_progress() {
     let screens = snapshot("running", &fixtures::running());
     assert_contains(
         &screens,
-        &[
-            " running ",
-            "14/40 files",
-            "35%",
-            "1.1 MiB so far",
-            "worker.log",
-        ],
+        &[" running ", "14/40 files", "35%", "1.1 MiB", "worker.log"],
     );
 }
 
@@ -191,9 +198,100 @@ fn incompatible_daemon() {
 #[test]
 fn tiny_terminals_do_not_panic() {
     for (width, height) in [(1, 1), (20, 5), (40, 10), (80, 8)] {
-        render(&fixtures::running(), width, height);
+        render_unchecked(&fixtures::running(), width, height);
         let mut app = fixtures::idle();
         app.apply(Action::ToggleHelp);
-        render(&app, width, height);
+        render_unchecked(&app, width, height);
+        let mut files = fixtures::files();
+        render_unchecked(&files, width, height);
+        files.apply(Action::OpenTail);
+        render_unchecked(&files, width, height);
     }
+}
+
+#[test]
+fn files_view() {
+    let screens = snapshot("files", &fixtures::files());
+    assert_contains(
+        &screens,
+        &[
+            "Files",
+            "8 logs",
+            "worker.log",
+            "48.2 MiB",
+            "agent.log",
+            // The skipped file is marked with its reason, and selected: its
+            // holder's command line is in the details.
+            "↳ skipped: held open for writing without O_APPEND by pid 6001",
+            "exec 3<>logs/feature-cart/agent.log",
+            "cron.log",
+            "queue 14 entries",
+            "v runs",
+        ],
+    );
+    // Largest first.
+    for screen in &screens {
+        let worker = screen.find("feature-login/worker.log").expect("worker");
+        let server = screen.find("server.log").expect("server");
+        let cron = screen.find("cron.log").expect("cron");
+        assert!(worker < server && server < cron, "{screen}");
+    }
+}
+
+#[test]
+fn a_long_holder_command_is_marked_as_shortened() {
+    // 200 columns have a Holder column: "tail-and-follow 7002 read" is too long for it.
+    let screen = text(&render(&fixtures::files(), 200, 60));
+    assert!(screen.contains("tail-and-fo… 7002 read"), "{screen}");
+}
+
+#[test]
+fn files_view_details_of_a_pruned_log() {
+    let mut app = fixtures::files();
+    app.apply(Action::Scroll(crate::top::input::Scroll::Top));
+    let screens = snapshot("files_top", &app);
+    assert_contains(
+        &screens,
+        &[
+            "python3 -m shop.worker --queue login --verbose",
+            "removed 9,120 lines, 3.4 MiB",
+            "pruned in place",
+            "the next frees 7.9 MiB",
+        ],
+    );
+}
+
+#[test]
+fn last_lines_of_a_file() {
+    let mut app = fixtures::files();
+    app.apply(Action::OpenTail);
+    app.on_command_done(crate::top::app::CommandDone::Tail {
+        path: "logs/feature-cart/agent.log".to_owned(),
+        lines: Ok((1..=40)
+            .map(|i| format!("[2026-11-28T11:{:02}:00Z] agent step {i} done", i + 10))
+            .collect()),
+    });
+    let screens = snapshot("tail", &app);
+    assert_contains(
+        &screens,
+        &[
+            "Last lines of logs/feature-cart/agent.log",
+            "agent step 40 done",
+            "Esc close",
+        ],
+    );
+}
+
+#[test]
+fn files_view_before_the_first_run() {
+    let mut app = fixtures::idle();
+    if let Some(daemon) = app.daemon.as_mut() {
+        daemon.files = None;
+    }
+    app.apply(Action::SwitchView);
+    let screens = snapshot("files_empty", &app);
+    assert_contains(
+        &screens,
+        &["No file facts yet: the daemon lists its logs after its first run."],
+    );
 }

@@ -1,0 +1,244 @@
+//! `v0-prune ls`: what is using the space, with the real binaries — on the
+//! demo project without a daemon (computed, read-only), under a positional
+//! writer, and with the daemon's own view.
+
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
+use v0_prune_e2e::{Invocation, PATIENCE, TestProject, Tree, hours, stamp, wait_until};
+
+/// `v0-prune ls <args>` in `project`, with an interval long enough that no
+/// scheduled run lands inside a test.
+fn ls(project: &TestProject, args: &[&str]) -> Invocation {
+    project
+        .v0_prune(std::iter::once("ls").chain(args.iter().copied()))
+        .env("V0_PRUNE_INTERVAL", "1h")
+}
+
+fn ls_json(project: &TestProject) -> Value {
+    let run = ls(project, &["--json"]).run();
+    run.expect_code(0);
+    serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|err| panic!("ls --json is not JSON ({err}):\n{}", run.stdout))
+}
+
+/// Every `*.log` under `root`, relative, as `ls` names them.
+fn logs_under(root: &std::path::Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read dir").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|ext| ext == "log") {
+                let relative = path.strip_prefix(root).expect("under root");
+                found.push(relative.display().to_string());
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// A process writing to `path` at its own offset (`cmd 3<> file`, no
+/// O_APPEND), as `script` or `cmd > file` do; killed when dropped.
+struct PositionalWriter(Child);
+
+impl PositionalWriter {
+    fn hold(path: &std::path::Path) -> Self {
+        let child = Command::new("sh")
+            .arg("-c")
+            .arg("exec 3<>\"$1\"; exec sleep 120")
+            .arg("sh")
+            .arg(path)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("spawn writer");
+        let pid = child.id();
+        let held = wait_until(PATIENCE, || {
+            let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+            let fd = std::fs::read_link(format!("/proc/{pid}/fd/3")).unwrap_or_default();
+            exe.ends_with("sleep") && fd == path
+        });
+        assert!(held, "the writer never held {}", path.display());
+        Self(child)
+    }
+
+    fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for PositionalWriter {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn on_the_demo_project_without_a_daemon_ls_lists_every_log_and_changes_nothing() {
+    let project = TestProject::demo();
+    let expected = project.expected.clone().expect("demo");
+    let before = Tree::of(&project.build_dir);
+
+    let run = ls(&project, &[]).run();
+    run.expect_code(0);
+    let text = &run.stdout;
+    assert!(
+        text.starts_with(&format!(
+            "Logs of {}: computed now, read-only",
+            project.build_dir.display()
+        )),
+        "{text}"
+    );
+    let header = text.lines().nth(1).expect("header");
+    for column in [
+        "SIZE", "OLDEST", "GROWTH", "NEXT RUN", "HOLDER", "METHOD", "PATH",
+    ] {
+        assert!(header.contains(column), "{header}");
+    }
+    let logs = logs_under(&project.build_dir);
+    assert_eq!(logs.len(), expected.log_files, "{logs:?}");
+    for log in &logs {
+        assert!(
+            text.lines().any(|line| line.ends_with(&format!("  {log}"))),
+            "{log} not listed:\n{text}"
+        );
+    }
+    let total = format!("Total: {} logs, ", logs.len());
+    assert!(text.lines().any(|line| line.starts_with(&total)), "{text}");
+    assert!(text.contains("KiB"), "human units:\n{text}");
+    assert!(
+        text.lines()
+            .any(|line| line.starts_with("Merge queue mergeq/queue.json: ")),
+        "{text}"
+    );
+    // Read-only, like --dry-run: not a byte changed, nothing created.
+    assert_eq!(Tree::of(&project.build_dir), before);
+
+    let json = ls_json(&project);
+    assert_eq!(json["source"], "computed");
+    let files = &json["files"];
+    assert_eq!(files["total_files"], expected.log_files as u64);
+    let largest = files["largest"].as_array().expect("largest");
+    let sizes: Vec<u64> = largest
+        .iter()
+        .map(|f| f["size"].as_u64().expect("size"))
+        .collect();
+    assert!(
+        sizes.windows(2).all(|w| w[0] >= w[1]),
+        "not sorted by size: {sizes:?}"
+    );
+    let on_disk: u64 = logs
+        .iter()
+        .map(|log| std::fs::metadata(project.path(log)).expect("log").len())
+        .sum();
+    assert_eq!(files["total_bytes"], on_disk);
+    // What a run now would remove is exactly what the demo's rules remove.
+    assert_eq!(files["total_next_reclaim"], expected.log_bytes_removed);
+    assert_eq!(
+        files["queue"]["next_removable"],
+        expected.queue_entries_removed as u64
+    );
+    assert_eq!(Tree::of(&project.build_dir), before);
+}
+
+#[test]
+fn a_positional_writers_log_is_listed_as_skipped_with_its_reason_with_and_without_the_daemon() {
+    let project = TestProject::bare();
+    let (old, new) = (stamp(hours(30)), stamp(hours(1)));
+    project.write("logs/worker.log", format!("[{old}] old\n[{new}] new\n"));
+    project.write(
+        "logs/script.log",
+        format!("[{old}] typed long ago\n[{new}] typed now\n"),
+    );
+    let writer = PositionalWriter::hold(&project.path("logs/script.log"));
+    let reason = format!(
+        "    skipped: held open for writing without O_APPEND by pid {} (sleep); pruning under it would leave NUL bytes or lose lines",
+        writer.pid()
+    );
+
+    let alone = ls(&project, &[]).run();
+    alone.expect_code(0).expect_line(&reason);
+    let row = alone
+        .stdout
+        .lines()
+        .find(|line| line.ends_with("  logs/script.log"))
+        .expect("a row for the writer's log");
+    assert!(
+        row.contains(&format!("{} sleep (positional)", writer.pid())),
+        "{row}"
+    );
+    assert!(row.contains("skipped"), "{row}");
+    // Its oldest entry, 30 hours old, is there to see.
+    assert!(row.contains("1d 6h"), "{row}");
+
+    // With the daemon: its view after its first run says the same.
+    project
+        .v0_prune(std::iter::empty::<&str>())
+        .env("V0_PRUNE_INTERVAL", "1h")
+        .run()
+        .expect_code(0);
+    project.wait_for_daemon_log("Sleeping for");
+    let pid = project.daemon_pid().expect("daemon pid");
+    let with_daemon = ls(&project, &[]).run();
+    with_daemon.expect_code(0).expect_line(&reason);
+    assert!(
+        with_daemon.stdout.starts_with(&format!(
+            "Logs of {}: as the daemon (pid {pid}) saw them",
+            project.build_dir.display()
+        )),
+        "{}",
+        with_daemon.stdout
+    );
+    let json = ls_json(&project);
+    assert_eq!(json["source"], "daemon");
+    assert_eq!(json["daemon_pid"], pid);
+    let script = json["files"]["largest"]
+        .as_array()
+        .expect("largest")
+        .iter()
+        .find(|f| f["path"] == "logs/script.log")
+        .expect("listed");
+    assert_eq!(script["holders"][0]["access"], "positional");
+    assert_eq!(script["holders"][0]["pid"], writer.pid());
+    // The worker's expired line is gone: the daemon's run did it.
+    let worker = json["files"]["largest"]
+        .as_array()
+        .expect("largest")
+        .iter()
+        .find(|f| f["path"] == "logs/worker.log")
+        .expect("listed");
+    assert_eq!(worker["method"], "rewrite");
+    assert_eq!(worker["lines_removed"], 1);
+}
+
+#[test]
+fn outside_a_project_ls_says_what_to_do_and_exits_1() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = Invocation::new("v0-prune", dir.path()).args(["ls"]).run();
+    run.expect_code(1)
+        .expect_stderr("no .v0.rc found in this directory or its parents");
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+}
+
+#[test]
+fn ls_help_explains_the_columns() {
+    let project = TestProject::bare();
+    let run = ls(&project, &["--help"]).run();
+    for phrase in [
+        "Usage: v0-prune ls [OPTIONS]",
+        "--json",
+        "NEXT RUN  what the next run would give back",
+        "positional (written at its own offset: never pruned)",
+        "read-only (like --dry-run: nothing is written)",
+    ] {
+        assert!(
+            run.stdout.contains(phrase),
+            "{phrase:?} not in:\n{}",
+            run.stdout
+        );
+    }
+}

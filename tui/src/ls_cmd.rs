@@ -1,0 +1,471 @@
+//! `v0-prune ls [--json]`: what is using the space in the build directory —
+//! its logs, largest first, and the merge queue — with how old each log's
+//! oldest entry is, how fast it grows, what the next run would give back,
+//! who holds it and how a run deals with it.
+//!
+//! With a daemon running, this is the daemon's view after its last run
+//! (growth needs its memory of the runs before). Without one, `ls` computes
+//! the same itself as `--dry-run` does: it reads the logs and the queue and
+//! writes nothing.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use jiff::Timestamp;
+use serde::Serialize;
+use v0_prune_shared::client::DEFAULT_TIMEOUT;
+use v0_prune_shared::config::Project;
+use v0_prune_shared::files_view::{RunContext, build_view};
+use v0_prune_shared::protocol::{FileInfo, FileMethod, FilesView};
+use v0_prune_shared::prune::{self, Cutoff, RunOptions};
+use v0_prune_shared::units::human_bytes;
+
+use crate::daemon_ctl::{self, Probe};
+use v0_prune::top::ui::format::{ago, count};
+
+/// Arguments of `v0-prune ls`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct LsArgs {
+    /// Print one JSON object on stdout instead of the table
+    #[arg(long)]
+    pub json: bool,
+    /// The build directory (overrides BUILD_DIR and .v0.rc)
+    #[arg(long, value_name = "DIR")]
+    pub build_dir: Option<PathBuf>,
+}
+
+/// `ls --help`, after the options.
+pub const AFTER_HELP: &str = "\
+Columns:
+  SIZE      the log's size now
+  OLDEST    age of the oldest entry still in it (entries older than the
+            retention, V0_PRUNE_RETENTION, go at the next run)
+  GROWTH    bytes written per hour over the daemon's last runs (- until it
+            has seen the log twice; never known without a daemon)
+  NEXT RUN  what the next run would give back from it (? when it cannot be
+            known without reading the log; exact without a daemon)
+  HOLDER    a process holding it open, and how: append (O_APPEND, pruned in
+            place), positional (written at its own offset: never pruned),
+            read, unknown (counts as a writer)
+  METHOD    rewrite (kept lines copied to a new file renamed over it),
+            in place (expired head removed under its appender), skipped
+            (the reason is printed below it), - (nothing had expired)
+
+With a daemon running, the figures are its view after its last run; without
+one, ls computes them itself, read-only (like --dry-run: nothing is written).
+The largest 100 logs are listed, then skipped smaller ones; totals cover all.
+
+Examples:
+  v0-prune ls                                what is using the space, largest first
+  v0-prune ls --json | jq '.files.largest[0]'  the largest log, for scripts
+  v0-prune ls --build-dir ~/p/.v0/build      another project's
+
+Exit status:
+  0  listed
+  1  an error: no v0 project, or the build directory could not be read";
+
+/// `v0-prune ls` from `main`: discovery, the listing, errors on stderr.
+pub fn main(args: &LsArgs) -> ExitCode {
+    let result = daemon_ctl::discover(args.build_dir.as_deref())
+        .and_then(|project| ls(&project, args.json, &mut io::stdout().lock()));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => daemon_ctl::report_error(&err),
+    }
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        let kind = match cause.downcast_ref::<serde_json::Error>() {
+            Some(json) => json.io_error_kind(),
+            None => cause.downcast_ref::<io::Error>().map(io::Error::kind),
+        };
+        kind == Some(io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Where the figures come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum Source {
+    /// The running daemon's view after its last run.
+    Daemon,
+    /// Computed here, read-only.
+    Computed,
+}
+
+/// `ls --json`: one object, stable names.
+#[derive(Debug, Serialize)]
+struct LsView {
+    /// The build directory listed.
+    build_dir: String,
+    /// `daemon` or `computed`.
+    source: Source,
+    /// The daemon's pid, when it answered.
+    daemon_pid: Option<u32>,
+    /// Why the figures were computed here although a daemon runs, if so.
+    note: Option<String>,
+    /// How old an entry must be to go, seconds.
+    retention_secs: u64,
+    /// The view itself (sizes in bytes, times in unix milliseconds).
+    files: FilesView,
+}
+
+/// Lists the build directory's logs and queue (a table, or one JSON object).
+pub fn ls(project: &Project, json: bool, out: &mut dyn Write) -> anyhow::Result<()> {
+    let build = &project.build_dir;
+    if !build.root().is_dir() {
+        anyhow::bail!(
+            "the build directory {} does not exist yet: v0 creates it on its first run; nothing to list",
+            build.root().display()
+        );
+    }
+    let view = daemon_ctl::block_on(from_daemon(project))?;
+    let view = match view {
+        Ok(view) => view,
+        Err((daemon_pid, note)) => LsView {
+            build_dir: build.root().display().to_string(),
+            source: Source::Computed,
+            daemon_pid,
+            note,
+            retention_secs: project.settings.retention.as_secs(),
+            files: compute(project)?,
+        },
+    };
+    if json {
+        serde_json::to_writer_pretty(&mut *out, &view)?;
+        writeln!(out)?;
+    } else {
+        write_table(out, &view, Timestamp::now().as_millisecond())?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// The daemon's view, or why there is none (its pid, a note for the user).
+async fn from_daemon(project: &Project) -> Result<LsView, (Option<u32>, Option<String>)> {
+    let build = &project.build_dir;
+    match daemon_ctl::probe(build, "v0-prune ls", DEFAULT_TIMEOUT).await {
+        Probe::Answering(mut client) => {
+            let pid = client.daemon_pid();
+            match client.status().await {
+                Ok(snapshot) => match snapshot.files {
+                    Some(files) => Ok(LsView {
+                        build_dir: build.root().display().to_string(),
+                        source: Source::Daemon,
+                        daemon_pid: Some(pid),
+                        note: None,
+                        retention_secs: snapshot.retention_secs,
+                        files,
+                    }),
+                    None => Err((
+                        Some(pid),
+                        Some(format!(
+                            "the daemon (pid {pid}) has not finished a run yet: computed here"
+                        )),
+                    )),
+                },
+                Err(err) => Err((
+                    Some(pid),
+                    Some(format!(
+                        "the daemon (pid {pid}) did not give its view ({err}): computed here"
+                    )),
+                )),
+            }
+        }
+        Probe::NotRunning => Err((None, None)),
+        Probe::Unresponsive { pid, error } => Err((
+            pid,
+            Some(format!(
+                "the daemon did not answer ({error}): computed here"
+            )),
+        )),
+    }
+}
+
+/// What a run now would find and do, read-only: the dry run's walk and
+/// reads, no lock taken, nothing written.
+fn compute(project: &Project) -> anyhow::Result<FilesView> {
+    let build = &project.build_dir;
+    let now = Timestamp::now();
+    let options = RunOptions {
+        cutoff: Cutoff::before(now, project.settings.retention),
+        dry_run: true,
+    };
+    let report = prune::run_locked(build, &options, &mut prune::ignore_events);
+    if let Some(error) = report.logs_error() {
+        anyhow::bail!(
+            "could not list the logs of {}: {error}",
+            build.root().display()
+        );
+    }
+    let context = RunContext {
+        run_id: None,
+        at_ms: now.as_millisecond(),
+        next_cutoff_ms: Some(options.cutoff.timestamp().as_millisecond()),
+    };
+    Ok(build_view(build, context, &report, None))
+}
+
+/// The table: a header, one row per listed log (a skipped log's reason on
+/// the line below it), the total, the merge queue.
+fn write_table(out: &mut dyn Write, view: &LsView, now_ms: i64) -> anyhow::Result<()> {
+    let files = &view.files;
+    let source = match view.source {
+        Source::Daemon => format!(
+            "as the daemon (pid {}) saw them {}",
+            view.daemon_pid.unwrap_or_default(),
+            ago(files.as_of_ms, now_ms)
+        ),
+        Source::Computed => "computed now, read-only (no daemon running)".to_owned(),
+    };
+    let source = match (&view.note, view.source) {
+        (Some(note), Source::Computed) => format!("computed now, read-only; {note}"),
+        _ => source,
+    };
+    writeln!(out, "Logs of {}: {source}", view.build_dir)?;
+    let mut listed: Vec<&FileInfo> = files.largest.iter().chain(&files.skipped).collect();
+    listed.sort_by(|a, b| b.size.cmp(&a.size).then_with(|| a.path.cmp(&b.path)));
+    let rows: Vec<[String; 7]> = listed.iter().map(|f| row(f, now_ms)).collect();
+    let header = [
+        "SIZE", "OLDEST", "GROWTH", "NEXT RUN", "HOLDER", "METHOD", "PATH",
+    ]
+    .map(str::to_owned);
+    let mut widths = header.clone().map(|h| h.len());
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    if rows.is_empty() {
+        writeln!(out, "No *.log files.")?;
+    } else {
+        write_row(out, &header, &widths)?;
+        for (row, file) in rows.iter().zip(&listed) {
+            write_row(out, row, &widths)?;
+            if let FileMethod::Skipped { reason } = &file.method {
+                writeln!(out, "    skipped: {reason}")?;
+            }
+        }
+    }
+    let unlisted = files.total_files.saturating_sub(listed.len() as u64);
+    if unlisted > 0 {
+        let listed_bytes: u64 = listed.iter().map(|f| f.size).sum();
+        writeln!(
+            out,
+            "... and {} more logs ({})",
+            count(unlisted),
+            human_bytes(files.total_bytes.saturating_sub(listed_bytes))
+        )?;
+    }
+    writeln!(out, "{}", total_line(files))?;
+    match &files.queue {
+        Some(queue) => {
+            let statuses = queue
+                .by_status
+                .iter()
+                .map(|s| format!("{} {}", s.status, count(s.entries)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut line = format!(
+                "Merge queue {}: {}, {}",
+                queue.path,
+                plural(queue.entries, "entry", "entries"),
+                human_bytes(queue.size)
+            );
+            if !statuses.is_empty() {
+                line.push_str(&format!(" ({statuses})"));
+            }
+            match queue.next_removable {
+                Some(n) => line.push_str(&format!("; a run now would remove {}", count(n))),
+                None if queue.entries_removed > 0 => line.push_str(&format!(
+                    "; the last run removed {} ({})",
+                    count(queue.entries_removed),
+                    human_bytes(queue.bytes_reclaimed)
+                )),
+                None => {}
+            }
+            writeln!(out, "{line}")?;
+        }
+        None => writeln!(out, "Merge queue: none")?,
+    }
+    Ok(())
+}
+
+fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{} {}", count(n), if n == 1 { one } else { many })
+}
+
+fn total_line(files: &FilesView) -> String {
+    let mut line = format!(
+        "Total: {}, {}",
+        plural(files.total_files, "log", "logs"),
+        human_bytes(files.total_bytes)
+    );
+    if files.total_skipped > 0 {
+        line.push_str(&format!(", {} skipped", count(files.total_skipped)));
+    }
+    match files.total_next_reclaim {
+        Some(bytes) => line.push_str(&format!("; next run reclaims {}", human_bytes(bytes))),
+        None => line.push_str("; next run reclaims ? (not known for every log)"),
+    }
+    if let Some(growth) = files.total_growth_per_hour {
+        line.push_str(&format!("; growing {}", growth_text(growth)));
+    }
+    if files.run_id.is_some() && files.total_reclaimed > 0 {
+        line.push_str(&format!(
+            "; the last run reclaimed {}",
+            human_bytes(files.total_reclaimed)
+        ));
+    }
+    line
+}
+
+fn row(file: &FileInfo, now_ms: i64) -> [String; 7] {
+    let oldest = file
+        .oldest_entry_ms
+        .map_or_else(|| "-".to_owned(), |at| ago(at, now_ms).replace(" ago", ""));
+    let growth = file
+        .growth_per_hour
+        .map_or_else(|| "-".to_owned(), growth_text);
+    let next = file
+        .next_reclaim
+        .map_or_else(|| "?".to_owned(), human_bytes);
+    let holder = match file.holders.first() {
+        None => "-".to_owned(),
+        Some(h) => {
+            let more = file.holders.len() - 1;
+            let mut text = format!("{} {} ({})", h.pid, h.command, h.access.label());
+            if more > 0 {
+                text.push_str(&format!(" +{more}"));
+            }
+            text
+        }
+    };
+    [
+        human_bytes(file.size),
+        oldest,
+        growth,
+        next,
+        holder,
+        file.method.label().to_owned(),
+        file.path.clone(),
+    ]
+}
+
+fn growth_text(bytes_per_hour: i64) -> String {
+    let sign = if bytes_per_hour < 0 { "-" } else { "+" };
+    format!("{sign}{}/h", human_bytes(bytes_per_hour.unsigned_abs()))
+}
+
+/// Numbers right-aligned, words left; the last column unpadded.
+fn write_row(out: &mut dyn Write, cells: &[String; 7], widths: &[usize; 7]) -> io::Result<()> {
+    let mut line = String::new();
+    for (i, (cell, width)) in cells.iter().zip(widths).enumerate() {
+        let pad = width.saturating_sub(cell.chars().count());
+        if i > 0 {
+            line.push_str("  ");
+        }
+        if i < 4 {
+            line.push_str(&" ".repeat(pad));
+            line.push_str(cell);
+        } else if i == cells.len() - 1 {
+            line.push_str(cell);
+        } else {
+            line.push_str(cell);
+            line.push_str(&" ".repeat(pad));
+        }
+    }
+    writeln!(out, "{}", line.trim_end())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use v0_prune_shared::protocol::{FileHolder, HolderAccess, QueueInfo, StatusCount};
+
+    const NOW: i64 = 1_795_860_000_000;
+
+    fn info(path: &str, size: u64, method: FileMethod) -> FileInfo {
+        FileInfo {
+            path: path.into(),
+            size,
+            lines_removed: 0,
+            bytes_reclaimed: 0,
+            oldest_entry_ms: Some(NOW - 7 * 3_600_000),
+            holders: Vec::new(),
+            method,
+            next_reclaim: Some(size / 2),
+            growth_per_hour: None,
+            recent: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_table_is_sorted_by_size_with_units_reasons_and_totals() {
+        let mut skipped = info(
+            "logs/script.log",
+            30,
+            FileMethod::Skipped {
+                reason: "held open for writing without O_APPEND by pid 9 (script)".into(),
+            },
+        );
+        skipped.holders = vec![FileHolder {
+            pid: 9,
+            command: "script".into(),
+            command_line: None,
+            access: HolderAccess::Positional,
+        }];
+        skipped.next_reclaim = Some(0);
+        let mut grown = info("logs/mergeq.log", 3 * 1024 * 1024, FileMethod::Rewrite);
+        grown.growth_per_hour = Some(12 * 1024);
+        let view = LsView {
+            build_dir: "/p/.v0/build".into(),
+            source: Source::Computed,
+            daemon_pid: None,
+            note: None,
+            retention_secs: 6 * 3600,
+            files: FilesView {
+                as_of_ms: NOW,
+                run_id: None,
+                largest: vec![info("logs/a.log", 2048, FileMethod::NothingToDo), grown],
+                skipped: vec![skipped],
+                total_files: 5,
+                total_bytes: 3 * 1024 * 1024 + 2048 + 30 + 100,
+                total_skipped: 1,
+                total_reclaimed: 0,
+                total_next_reclaim: Some(1024),
+                total_growth_per_hour: Some(12 * 1024),
+                queue: Some(QueueInfo {
+                    path: "mergeq/queue.json".into(),
+                    size: 1500,
+                    entries: 3,
+                    by_status: vec![StatusCount {
+                        status: "pending".into(),
+                        entries: 3,
+                    }],
+                    entries_removed: 0,
+                    bytes_reclaimed: 0,
+                    next_removable: Some(0),
+                }),
+            },
+        };
+        let mut out = Vec::new();
+        write_table(&mut out, &view, NOW).expect("write");
+        let text = String::from_utf8(out).expect("utf-8");
+        let expected = "\
+Logs of /p/.v0/build: computed now, read-only (no daemon running)
+   SIZE  OLDEST       GROWTH  NEXT RUN  HOLDER                 METHOD   PATH
+3.0 MiB      7h  +12.0 KiB/h   1.5 MiB  -                      rewrite  logs/mergeq.log
+2.0 KiB      7h            -   1.0 KiB  -                      -        logs/a.log
+   30 B      7h            -       0 B  9 script (positional)  skipped  logs/script.log
+    skipped: held open for writing without O_APPEND by pid 9 (script)
+... and 2 more logs (100 B)
+Total: 5 logs, 3.0 MiB, 1 skipped; next run reclaims 1.0 KiB; growing +12.0 KiB/h
+Merge queue mergeq/queue.json: 3 entries, 1.5 KiB (pending 3); a run now would remove 0
+";
+        assert_eq!(text, expected);
+    }
+}
