@@ -357,6 +357,7 @@ mod tests {
                 lines_removed: 120,
                 bytes_before: 8192,
                 bytes_after: 5120,
+                budget: None,
             },
             queue: QueueReport {
                 present: true,

@@ -473,6 +473,7 @@ fn a_record_summarises_the_engine_report() {
             lines_removed: 10,
             bytes_before: 5000,
             bytes_after: 4400,
+            budget: None,
         },
         queue: QueueReport {
             present: true,
