@@ -98,6 +98,7 @@ fn record(run_id: u64) -> RunRecord {
         skipped_total: 1,
         errors: vec!["merge queue: locked".into()],
         outcome: RunOutcome::WithErrors,
+        budget: None,
     }
 }
 
@@ -125,6 +126,7 @@ fn snapshot() -> Snapshot {
         totals: Totals::default(),
         history: vec![record(6), record(7)],
         log_tail: vec!["[2026-11-28T12:00:00Z] Pruning complete".into(); 3],
+        budget: None,
     }
 }
 

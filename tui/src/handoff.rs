@@ -330,6 +330,7 @@ pub fn write_record(
             writeln!(out, "Reclaimed {bytes} ({total})")?;
         }
     }
+    crate::report::write_budget(out, record.budget.as_deref(), record.dry_run)?;
     for error in &record.errors {
         writeln!(err, "Error: {error}")?;
     }
@@ -364,6 +365,7 @@ mod tests {
             skipped_total: 4,
             errors: vec!["merge queue: unreadable".into()],
             outcome: RunOutcome::WithErrors,
+            budget: None,
         }
     }
 

@@ -250,6 +250,7 @@ fn record(run_id: u64) -> RunRecord {
             RunOutcome::WithErrors
         },
         errors,
+        budget: None,
     }
 }
 
@@ -295,6 +296,7 @@ fn snapshot() -> Snapshot {
         totals,
         history,
         log_tail: (0..LOG_TAIL_LINES).map(log_line).collect(),
+        budget: None,
     }
 }
 

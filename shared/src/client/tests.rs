@@ -71,6 +71,7 @@ fn snapshot(project: &str) -> Snapshot {
         totals: Totals::default(),
         history: vec![record(3), record(4)],
         log_tail: vec![],
+        budget: None,
     }
 }
 

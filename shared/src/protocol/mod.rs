@@ -40,14 +40,14 @@ mod messages;
 
 pub use frame::{FrameReader, ProtocolError, decode_body, encode_frame, read_frame, write_frame};
 pub use messages::{
-    ClientMessage, DaemonMessage, DaemonState, Event, HISTORY_IN_SNAPSHOT, LOG_TAIL_LINES,
-    MAX_TEXT_LEN, RECORD_ERRORS, RECORD_SKIPPED, RunOutcome, RunProgress, RunRecord, Snapshot,
-    Totals, Trigger, clip_text,
+    BudgetLimit, ClientMessage, DaemonMessage, DaemonState, Event, HISTORY_IN_SNAPSHOT,
+    LOG_TAIL_LINES, MAX_TEXT_LEN, RECORD_ERRORS, RECORD_SKIPPED, RunOutcome, RunProgress,
+    RunRecord, Snapshot, Totals, Trigger, clip_text,
 };
 
 /// The version of this protocol, sent in both hellos; bump it whenever any
 /// message in this module changes shape.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// The largest frame body either side sends or accepts (4 MiB), so that a
 /// broken or hostile peer cannot make the other allocate without bound.

@@ -37,6 +37,7 @@ use super::logs::filter::{LineKind, classify};
 use super::logs::{LogFile, Walk};
 use super::{Cutoff, LogsReport, RunOptions};
 use crate::platform::{self, Access, FileId, Holder};
+use crate::units::{human_bytes, human_duration};
 
 /// The most histogram buckets: the span from the age cutoff to now − min keep
 /// is divided into at most this many (one second each for spans up to 18 h,
@@ -104,6 +105,44 @@ impl BudgetReport {
     /// Whether the logs were still over the cap when the run ended.
     pub fn over(&self) -> bool {
         self.bytes_after > self.max_bytes
+    }
+
+    /// What to warn of when the logs are still over the cap, saying why;
+    /// none when they are within it.
+    pub fn warning(&self) -> Option<String> {
+        if !self.over() {
+            return None;
+        }
+        let head = format!(
+            "logs total {}, over the {} budget (V0_PRUNE_MAX_SIZE)",
+            human_bytes(self.bytes_after),
+            human_bytes(self.max_bytes)
+        );
+        Some(if self.exhausted {
+            format!(
+                "{head}, with nothing left it may remove: {} is younger than {} \
+                 (V0_PRUNE_MIN_KEEP), {} is held by writers it cannot prune under \
+                 or precedes a log's first entry",
+                human_bytes(self.bytes_too_young),
+                human_duration(Duration::from_secs(self.min_keep_secs)),
+                human_bytes(self.bytes_held)
+            )
+        } else {
+            format!("{head}: the logs grew while it ran; the next run removes more")
+        })
+    }
+
+    /// `logs 300 MiB -> 99 MiB (budget 100 MiB): 75 MiB for age, 126 MiB
+    /// for the budget`: one phrase for the CLI, `status` and the daemon's log.
+    pub fn summary(&self) -> String {
+        format!(
+            "logs {} -> {} (budget {}): {} for age, {} for the budget",
+            human_bytes(self.bytes_before),
+            human_bytes(self.bytes_after),
+            human_bytes(self.max_bytes),
+            human_bytes(self.bytes_for_age),
+            human_bytes(self.bytes_for_budget)
+        )
     }
 }
 

@@ -45,6 +45,7 @@ pub fn record(run_id: u64, started_at_ms: i64, bytes: u64) -> RunRecord {
         skipped_total: run_id % 2,
         errors: Vec::new(),
         outcome: RunOutcome::Ok,
+        budget: None,
     }
 }
 
@@ -112,6 +113,7 @@ pub fn snapshot() -> Snapshot {
         totals,
         history,
         log_tail: log_tail(),
+        budget: None,
     }
 }
 
