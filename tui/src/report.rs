@@ -468,7 +468,7 @@ mod tests {
                     2.0 KiB for the budget\n";
         let warning = "Warning: logs total 5.0 KiB, over the 4.0 KiB budget (V0_PRUNE_MAX_SIZE), \
                        with nothing left it may remove: 4.0 KiB is younger than 10m \
-                       (V0_PRUNE_MIN_KEEP), 1.0 KiB is held by writers it cannot prune under or \
+                       (V0_PRUNE_MIN_KEEP), and 1.0 KiB is held by writers it cannot prune under or \
                        precedes a log's first entry\n";
         for printed in [
             text(|out| write_sections(out, &report, "6 hours")),

@@ -119,13 +119,23 @@ impl BudgetReport {
             human_bytes(self.max_bytes)
         );
         Some(if self.exhausted {
+            let mut why = Vec::new();
+            if self.bytes_too_young > 0 {
+                why.push(format!(
+                    "{} is younger than {} (V0_PRUNE_MIN_KEEP)",
+                    human_bytes(self.bytes_too_young),
+                    human_duration(Duration::from_secs(self.min_keep_secs))
+                ));
+            }
+            if self.bytes_held > 0 {
+                why.push(format!(
+                    "{} is held by writers it cannot prune under or precedes a log's first entry",
+                    human_bytes(self.bytes_held)
+                ));
+            }
             format!(
-                "{head}, with nothing left it may remove: {} is younger than {} \
-                 (V0_PRUNE_MIN_KEEP), {} is held by writers it cannot prune under \
-                 or precedes a log's first entry",
-                human_bytes(self.bytes_too_young),
-                human_duration(Duration::from_secs(self.min_keep_secs)),
-                human_bytes(self.bytes_held)
+                "{head}, with nothing left it may remove: {}",
+                why.join(", and ")
             )
         } else {
             format!("{head}: the logs grew while it ran; the next run removes more")

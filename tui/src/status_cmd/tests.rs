@@ -186,7 +186,7 @@ fn a_run_left_over_budget_is_a_warning_with_the_reason() {
             "  retention:  6h\n  budget:     100 MiB for all logs, the last 10m always kept\n              \
              run #12: logs 400 MiB -> 150 MiB (budget 100 MiB): 50.0 MiB for age, 200 MiB for the budget\n  \
              warning:    run #12: logs total 150 MiB, over the 100 MiB budget (V0_PRUNE_MAX_SIZE), with \
-             nothing left it may remove: 140 MiB is younger than 10m (V0_PRUNE_MIN_KEEP), 10.0 MiB is \
+             nothing left it may remove: 140 MiB is younger than 10m (V0_PRUNE_MIN_KEEP), and 10.0 MiB is \
              held by writers it cannot prune under or precedes a log's first entry\n"
         ),
         "{text}"
