@@ -63,6 +63,13 @@ fn over_budget_with_only_young_entries_left_warns_and_does_not_loop() {
         "{}",
         dry.stdout
     );
+    let json = v0_prune(&project, &["--dry-run", "--json"]).run();
+    json.expect_code(0);
+    let value: Value = serde_json::from_str(&json.stdout).expect("--json is JSON");
+    let budget = &value["run"]["logs"]["budget"];
+    assert_eq!(budget["max_bytes"], 4096, "{value}");
+    assert_eq!(budget["bytes_for_budget"], old.len() as u64, "{value}");
+    assert_eq!(budget["exhausted"], true, "{value}");
     before.assert_same(&Tree::of(&project.build_dir), "a dry run");
 
     // The daemon's start-up run: the old entries go, the young stay.
