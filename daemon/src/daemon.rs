@@ -357,6 +357,7 @@ fn log_outcome(record: &RunRecord, failure: Option<&str>) {
         return;
     }
     tracing::info!("Pruning complete: {}", summary(record));
+    log_budget(record);
     for error in &record.errors {
         tracing::error!("{error}");
     }
@@ -381,6 +382,19 @@ fn log_outcome(record: &RunRecord, failure: Option<&str>) {
         tracing::warn!(
             "... and {unlisted} more that could not be pruned (only the first {RECORD_SKIPPED} are listed)"
         );
+    }
+}
+
+/// One line on the size budget, when it removed anything or the logs are
+/// still over it: how much went for age and how much for the budget.
+fn log_budget(record: &RunRecord) {
+    let Some(budget) = &record.budget else {
+        return;
+    };
+    if let Some(warning) = record.budget_warning() {
+        tracing::warn!("Size budget: {}; {warning}", budget.summary());
+    } else if budget.bytes_for_budget > 0 {
+        tracing::info!("Size budget: {}", budget.summary());
     }
 }
 
@@ -509,6 +523,7 @@ mod tests {
             started_at_ms: 0,
             interval_secs: 3600,
             retention_secs: 3600,
+            budget: None,
         };
         let hub = Arc::new(Hub::new(identity, Totals::default(), &[]));
         let (ran_tx, mut ran) = mpsc::unbounded_channel();

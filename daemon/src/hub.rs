@@ -16,8 +16,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use tokio::sync::{Notify, mpsc, oneshot};
 use v0_prune_shared::protocol::{
-    DaemonMessage, DaemonState, Event, FilesView, HISTORY_IN_SNAPSHOT, LOG_TAIL_LINES, RunProgress,
-    RunRecord, Snapshot, Totals, clip_text, encode_frame,
+    BudgetLimit, DaemonMessage, DaemonState, Event, FilesView, HISTORY_IN_SNAPSHOT, LOG_TAIL_LINES,
+    RunProgress, RunRecord, Snapshot, Totals, clip_text, encode_frame,
 };
 
 /// Events a subscriber may have queued before it counts as stuck and is dropped.
@@ -62,6 +62,8 @@ pub struct Identity {
     pub interval_secs: u64,
     /// Retention in seconds.
     pub retention_secs: u64,
+    /// The size budget, when one is set.
+    pub budget: Option<BudgetLimit>,
 }
 
 /// The state clients see, and the subscribers watching it.
@@ -308,6 +310,7 @@ impl Inner {
             history: self.history.iter().cloned().collect(),
             log_tail: self.log_tail.iter().cloned().collect(),
             files: self.files.clone(),
+            budget: id.budget,
         }
     }
 }
@@ -325,6 +328,7 @@ mod tests {
             started_at_ms: 1,
             interval_secs: 3600,
             retention_secs: 6 * 3600,
+            budget: None,
         };
         Hub::new(identity, Totals::default(), &[])
     }

@@ -40,7 +40,7 @@ use tokio::sync::mpsc;
 use v0_prune_shared::config::{self, Settings};
 use v0_prune_shared::paths::BuildDir;
 use v0_prune_shared::platform;
-use v0_prune_shared::protocol::Event;
+use v0_prune_shared::protocol::{BudgetLimit, Event};
 
 pub use daemon::summary as run_summary;
 pub use history::{HISTORY_CAP, History, history_path};
@@ -131,7 +131,8 @@ pub fn run_daemon(options: DaemonOptions) -> anyhow::Result<DaemonExit> {
     })?;
     options.build_dir = BuildDir::new(root);
     std::env::set_current_dir("/").context("could not change to /")?;
-    run_with(options, run::engine(), true)
+    let pruner = run::engine_within(options.settings);
+    run_with(options, pruner, true)
 }
 
 /// [`run_daemon`] with another pruner, so tests can make runs misbehave, and
@@ -210,6 +211,10 @@ async fn serve(
         started_at_ms: now_ms(),
         interval_secs: settings.interval.as_secs(),
         retention_secs: settings.retention.as_secs(),
+        budget: settings.max_size.map(|max_bytes| BudgetLimit {
+            max_bytes,
+            min_keep_secs: settings.min_keep.as_secs(),
+        }),
     };
     let runs: Vec<_> = history.runs.iter().cloned().collect();
     let hub = Arc::new(Hub::new(identity, history.totals.clone(), &runs));

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 use tokio::task::{JoinError, JoinHandle};
+use v0_prune_shared::config::Settings;
 use v0_prune_shared::files_view::{FileTracker, RunContext};
 use v0_prune_shared::paths::BuildDir;
 use v0_prune_shared::platform;
@@ -22,9 +23,14 @@ pub type Pruner = Arc<
     dyn Fn(&BuildDir, &RunOptions, EventSink<'_>) -> Result<RunReport, PruneError> + Send + Sync,
 >;
 
-/// The real engine, [`prune::run`], which holds `.prune-daemon.lock` for the run.
-pub fn engine() -> Pruner {
-    Arc::new(|build, options, events| prune::run(build, options, events))
+/// The real engine, [`prune::run_within`], which holds `.prune-daemon.lock`
+/// for the run, under the project's size budget (`V0_PRUNE_MAX_SIZE`), whose
+/// minimum kept is counted back from each run's start.
+pub fn engine_within(settings: Settings) -> Pruner {
+    Arc::new(move |build, options, events| {
+        let budget = settings.budget(jiff::Timestamp::now());
+        prune::run_within(build, options, budget.as_ref(), events)
+    })
 }
 
 /// Progress events closer together than this are dropped at the source (the

@@ -181,6 +181,7 @@ fn a_subscriber_dropped_while_a_log_line_is_published_is_counted_without_a_deadl
             started_at_ms: 0,
             interval_secs: 1,
             retention_secs: 1,
+            budget: None,
         };
         let hub = Arc::new(Hub::new(identity, Totals::default(), &[]));
         let writer = Arc::new(LogWriter::open(&log_path, false).expect("log"));

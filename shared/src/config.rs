@@ -11,6 +11,7 @@
 
 mod duration;
 pub mod rc;
+mod size;
 #[cfg(test)]
 mod tests;
 
@@ -20,22 +21,40 @@ use std::time::Duration;
 use crate::paths::BuildDir;
 
 pub use duration::{MAX_SETTING, parse_duration, parse_interval};
+pub use size::parse_size;
 
 /// Default retention: entries older than this are expired (v0: 6 hours).
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(6 * 3600);
 /// Default time between the daemon's runs (v0: 1 hour).
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(3600);
 
+/// Default `V0_PRUNE_MIN_KEEP`: the size budget never removes an entry
+/// younger than this, so a runaway log cannot erase the others' last minutes.
+pub const DEFAULT_MIN_KEEP: Duration = Duration::from_secs(10 * 60);
+
 /// The name of v0's project file.
 pub const RC_FILE: &str = ".v0.rc";
 
-/// How long entries are kept and how often the daemon runs.
+/// How long entries are kept, how often the daemon runs, and how large the
+/// logs may grow together.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Settings {
     /// `V0_PRUNE_RETENTION`.
     pub retention: Duration,
     /// `V0_PRUNE_INTERVAL`.
     pub interval: Duration,
+    /// `V0_PRUNE_MAX_SIZE` in bytes: the cap on all logs together (none by default).
+    pub max_size: Option<u64>,
+    /// `V0_PRUNE_MIN_KEEP`: what the size budget never removes.
+    pub min_keep: Duration,
+}
+
+impl Settings {
+    /// The size budget of a run starting at `now`, when a cap is set.
+    pub fn budget(&self, now: jiff::Timestamp) -> Option<crate::prune::Budget> {
+        self.max_size
+            .map(|max_bytes| crate::prune::Budget::new(max_bytes, now, self.min_keep))
+    }
 }
 
 impl Default for Settings {
@@ -43,6 +62,8 @@ impl Default for Settings {
         Self {
             retention: DEFAULT_RETENTION,
             interval: DEFAULT_INTERVAL,
+            max_size: None,
+            min_keep: DEFAULT_MIN_KEEP,
         }
     }
 }
@@ -224,6 +245,14 @@ pub fn discover_from(
         interval: match setting("V0_PRUNE_INTERVAL") {
             Some(value) => parse_interval("V0_PRUNE_INTERVAL", &value)?,
             None => DEFAULT_INTERVAL,
+        },
+        max_size: match setting("V0_PRUNE_MAX_SIZE") {
+            Some(value) => Some(parse_size("V0_PRUNE_MAX_SIZE", &value)?),
+            None => None,
+        },
+        min_keep: match setting("V0_PRUNE_MIN_KEEP") {
+            Some(value) => parse_duration("V0_PRUNE_MIN_KEEP", &value)?,
+            None => DEFAULT_MIN_KEEP,
         },
     };
     Ok(Project {

@@ -362,7 +362,7 @@ fn method_of(fact: &LogFacts, holders: &[Holder], path: &Path) -> FileMethod {
         },
         LogFate::Unchanged => FileMethod::NothingToDo,
         LogFate::Pruned(LogMethod::Rewrite) => FileMethod::Rewrite,
-        LogFate::Pruned(LogMethod::InPlace) => FileMethod::InPlace,
+        LogFate::Pruned(LogMethod::InPlace | LogMethod::InPlaceUnheld) => FileMethod::InPlace,
         LogFate::Pruned(LogMethod::DryRun) => {
             if !holders.iter().any(|h| h.access == Access::Append) {
                 return FileMethod::Rewrite;

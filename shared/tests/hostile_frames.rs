@@ -101,6 +101,7 @@ fn record(run_id: u64) -> RunRecord {
         log_files_failed: 0,
         errors: vec!["merge queue: locked".into()],
         outcome: RunOutcome::WithErrors,
+        budget: None,
     }
 }
 
@@ -129,6 +130,7 @@ fn snapshot() -> Snapshot {
         history: vec![record(6), record(7)],
         log_tail: vec!["[2026-11-28T12:00:00Z] Pruning complete".into(); 3],
         files: None,
+        budget: None,
     }
 }
 

@@ -1500,6 +1500,8 @@ fn the_example_rc_is_read_setting_by_setting() {
     );
     assert_eq!(status["retention_secs"], DEFAULT_RETENTION.as_secs());
     assert_eq!(status["interval_secs"], DEFAULT_INTERVAL.as_secs());
+    assert!(status["max_size_bytes"].is_null(), "{status}");
+    assert_eq!(status["min_keep_secs"], 600);
 
     // Each line is a live assignment our parser reads: edit its value, see it.
     let edited = replace_once(
@@ -1517,6 +1519,16 @@ fn the_example_rc_is_read_setting_by_setting() {
         "V0_PRUNE_INTERVAL=\"1h\"",
         "V0_PRUNE_INTERVAL=\"45s\"",
     );
+    let edited = replace_once(
+        &edited,
+        "#V0_PRUNE_MAX_SIZE=\"2G\"",
+        "V0_PRUNE_MAX_SIZE=\"2G\"",
+    );
+    let edited = replace_once(
+        &edited,
+        "V0_PRUNE_MIN_KEEP=\"10m\"",
+        "V0_PRUNE_MIN_KEEP=\"30m\"",
+    );
     let (project, status) = rc_status(&edited);
     assert_eq!(
         status["build_dir"],
@@ -1524,4 +1536,6 @@ fn the_example_rc_is_read_setting_by_setting() {
     );
     assert_eq!(status["retention_secs"], 90 * 60);
     assert_eq!(status["interval_secs"], 45);
+    assert_eq!(status["max_size_bytes"], 2u64 << 30);
+    assert_eq!(status["min_keep_secs"], 30 * 60);
 }

@@ -26,11 +26,13 @@ an operation named like a command is pruned after --: v0-prune -- top.
 
 Without names, removes every finished operation: one whose phase is merged or
 cancelled, or completed/pending_merge with merge_status merged. Then the logs
-(*.log lines older than the retention, V0_PRUNE_RETENTION, default 6h) and the
-merge queue (old completed, failed and conflict entries) are pruned by the
-prune daemon in the background: it is started if needed, asked to run now, and
-v0-prune returns at once. --wait waits for that run and prints its summary;
---sync, --dry-run and --json prune them in this process instead.
+(*.log lines older than the retention, V0_PRUNE_RETENTION, default 6h; and
+over V0_PRUNE_MAX_SIZE, the oldest across all logs, never those younger than
+V0_PRUNE_MIN_KEEP, default 10m) and the merge queue (old completed, failed
+and conflict entries) are pruned by the prune daemon in the background: it is
+started if needed, asked to run now, and v0-prune returns at once. --wait
+waits for that run and prints its summary; --sync, --dry-run and --json prune
+them in this process instead.
 
 The project is the nearest directory holding .v0.rc, else $V0_ROOT; BUILD_DIR
 in the environment or --build-dir overrides where its state lives.
@@ -156,7 +158,8 @@ Exit status:
 
 const DAEMON_AFTER_HELP: &str = "\
 SIGUSR1 runs a prune now; SIGTERM or SIGINT finish the current run and exit.
-V0_PRUNE_INTERVAL and V0_PRUNE_RETENTION set the schedule and what is kept.
+V0_PRUNE_INTERVAL and V0_PRUNE_RETENTION set the schedule and what is kept;
+V0_PRUNE_MAX_SIZE caps all logs together (V0_PRUNE_MIN_KEEP is always kept).
 
 Examples:
   v0-prune daemon                             this project's daemon, in the foreground

@@ -350,6 +350,7 @@ pub fn write_record(
             writeln!(out, "Reclaimed {bytes} ({total})")?;
         }
     }
+    crate::report::write_budget(out, record.budget.as_deref(), record.dry_run)?;
     crate::report::write_not_pruned(out, not_pruned)?;
     for error in &record.errors {
         writeln!(err, "Error: {error}")?;
@@ -388,6 +389,7 @@ mod tests {
             log_files_failed: 0,
             errors: vec!["merge queue: unreadable".into()],
             outcome: RunOutcome::WithErrors,
+            budget: None,
         }
     }
 

@@ -472,14 +472,17 @@ fn prune_logs_and_queue(
     dry_run: bool,
     console: &mut Console<'_>,
 ) -> Result<RunReport> {
+    let now = jiff::Timestamp::now();
     let options = RunOptions {
-        cutoff: Cutoff::before(jiff::Timestamp::now(), project.settings.retention),
+        cutoff: Cutoff::before(now, project.settings.retention),
         dry_run,
     };
+    let budget = project.settings.budget(now);
     if dry_run || !build.root().is_dir() {
-        return Ok(prune::run_locked(
+        return Ok(prune::run_locked_within(
             build,
             &options,
+            budget.as_ref(),
             &mut prune::ignore_events,
         ));
     }
@@ -495,9 +498,10 @@ fn prune_logs_and_queue(
         }
         Err(err) => return Err(anyhow::Error::new(err).context("taking the prune lock")),
     };
-    Ok(prune::run_locked(
+    Ok(prune::run_locked_within(
         build,
         &options,
+        budget.as_ref(),
         &mut prune::ignore_events,
     ))
 }

@@ -10,7 +10,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Serialize;
-use v0_prune_shared::prune::{LogsReport, OperationsReport, QueueReport, RunReport, Skipped};
+use v0_prune_shared::prune::{
+    BudgetReport, LogsReport, OperationsReport, QueueReport, RunReport, Skipped,
+};
 use v0_prune_shared::units::human_bytes;
 
 /// Which operations the user asked for; it decides v0's wording.
@@ -134,7 +136,29 @@ pub fn write_sections(out: &mut dyn Write, run: &RunReport, retention: &str) -> 
             writeln!(out, "Reclaimed {bytes} ({total})")?;
         }
     }
+    write_budget(out, run.logs.budget.as_ref(), run.dry_run)?;
     write_not_pruned(out, run.not_pruned_summary())
+}
+
+/// The size budget's line, when it removed anything (how much went for age
+/// and how much for the budget), and its warning when the logs are still
+/// over it. Nothing when no budget is set or it had nothing to do.
+pub fn write_budget(
+    out: &mut dyn Write,
+    budget: Option<&BudgetReport>,
+    dry_run: bool,
+) -> io::Result<()> {
+    let Some(budget) = budget else {
+        return Ok(());
+    };
+    if budget.bytes_for_budget > 0 || budget.over() {
+        let would = if dry_run { " (would be)" } else { "" };
+        writeln!(out, "Size budget{would}: {}", budget.summary())?;
+    }
+    if let Some(warning) = budget.warning() {
+        writeln!(out, "Warning: {warning}")?;
+    }
+    Ok(())
 }
 
 /// What v0's `v0_prune_mergeq [--dry-run]` prints, plus the entries we kept
@@ -223,6 +247,7 @@ pub fn write_run(out: &mut dyn Write, report: &RunReport) -> io::Result<()> {
         if not_pruned.is_none() {
             writeln!(out, "No expired log lines or mergeq entries to prune")?;
         }
+        write_budget(out, report.logs.budget.as_ref(), report.dry_run)?;
         return write_not_pruned(out, not_pruned);
     }
     let total = format!(
@@ -235,6 +260,7 @@ pub fn write_run(out: &mut dyn Write, report: &RunReport) -> io::Result<()> {
     } else {
         writeln!(out, "Reclaimed {bytes} ({total})")?;
     }
+    write_budget(out, report.logs.budget.as_ref(), report.dry_run)?;
     write_not_pruned(out, not_pruned)
 }
 
@@ -397,6 +423,7 @@ mod tests {
                 bytes_before: 8192,
                 bytes_after: 5120,
                 files: Vec::new(),
+                budget: None,
             },
             queue: QueueReport {
                 present: true,
@@ -509,5 +536,49 @@ mod tests {
         assert_eq!(value["run"]["queue"]["removed"][0]["status"], "completed");
         assert_eq!(value["selection"], "finished");
         assert_eq!(value["errors"][0], "merge queue: broken");
+    }
+
+    /// The summaries say how much went for age and how much for the budget,
+    /// and warn when the logs are still over it; silent when it had nothing to do.
+    #[test]
+    fn the_budget_says_what_went_for_it_and_warns_when_still_over() {
+        let mut report = run_report(false);
+        report.logs.budget = Some(BudgetReport {
+            max_bytes: 4096,
+            min_keep_secs: 600,
+            bytes_before: 8192,
+            bytes_after: 5120,
+            bytes_for_age: 1024,
+            bytes_for_budget: 2048,
+            cutoff: Some("2026-11-28T08:00:00Z".into()),
+            bytes_too_young: 4096,
+            bytes_held: 1024,
+            exhausted: true,
+        });
+        let line = "Size budget: logs 8.0 KiB -> 5.0 KiB (budget 4.0 KiB): 1.0 KiB for age, \
+                    2.0 KiB for the budget\n";
+        let warning = "Warning: logs total 5.0 KiB, over the 4.0 KiB budget (V0_PRUNE_MAX_SIZE), \
+                       with nothing left it may remove: 4.0 KiB is younger than 10m \
+                       (V0_PRUNE_MIN_KEEP), and 1.0 KiB is held by writers it cannot prune under or \
+                       precedes a log's first entry\n";
+        for printed in [
+            text(|out| write_sections(out, &report, "6 hours")),
+            text(|out| write_run(out, &report)),
+        ] {
+            assert!(printed.ends_with(&format!("{line}{warning}")), "{printed}");
+        }
+        // Within the budget after the run: the line, no warning.
+        if let Some(budget) = report.logs.budget.as_mut() {
+            budget.bytes_after = 4000;
+            budget.exhausted = false;
+        }
+        let printed = text(|out| write_run(out, &report));
+        assert!(printed.contains("for the budget"), "{printed}");
+        assert!(!printed.contains("Warning"), "{printed}");
+        // The budget removed nothing: no word of it.
+        if let Some(budget) = report.logs.budget.as_mut() {
+            budget.bytes_for_budget = 0;
+        }
+        assert!(!text(|out| write_run(out, &report)).contains("budget"));
     }
 }

@@ -456,16 +456,18 @@ fn final_prune(
         )?;
         return Ok(0);
     }
+    let now = jiff::Timestamp::now();
     let options = RunOptions {
-        cutoff: Cutoff::before(jiff::Timestamp::now(), project.settings.retention),
+        cutoff: Cutoff::before(now, project.settings.retention),
         dry_run,
     };
+    let budget = project.settings.budget(now);
     let report = if dry_run {
         // Only reads; taking the lock would create its file.
-        prune::run_locked(build, &options, &mut prune::ignore_events)
+        prune::run_locked_within(build, &options, budget.as_ref(), &mut prune::ignore_events)
     } else {
         let _lock = acquire_run_lock(build, err)?;
-        prune::run_locked(build, &options, &mut prune::ignore_events)
+        prune::run_locked_within(build, &options, budget.as_ref(), &mut prune::ignore_events)
     };
     report::write_run(out, &report).context("writing the report")?;
     for error in &report.errors {

@@ -15,8 +15,9 @@ use v0_prune_daemon::{History, history_path, run_summary, takeover};
 use v0_prune_shared::client::{ClientError, DEFAULT_TIMEOUT};
 use v0_prune_shared::config::Project;
 use v0_prune_shared::protocol::{
-    DaemonState, RunOutcome, RunProgress, RunRecord, Snapshot, Totals, Trigger,
+    BudgetLimit, DaemonState, RunOutcome, RunProgress, RunRecord, Snapshot, Totals, Trigger,
 };
+use v0_prune_shared::prune::BudgetReport;
 use v0_prune_shared::prune::Skipped;
 use v0_prune_shared::socket;
 use v0_prune_shared::units::{human_bytes, human_duration};
@@ -180,6 +181,12 @@ struct StatusView {
     next_run_in_secs: Option<i64>,
     interval_secs: u64,
     retention_secs: u64,
+    /// `V0_PRUNE_MAX_SIZE` in bytes; null when no size budget is set.
+    max_size_bytes: Option<u64>,
+    /// `V0_PRUNE_MIN_KEEP` in seconds.
+    min_keep_secs: u64,
+    /// Set when the last run left the logs over the size budget: why.
+    budget_warning: Option<String>,
     totals: Option<TotalsView>,
 }
 
@@ -214,6 +221,8 @@ struct RunView {
     not_pruned: u64,
     not_pruned_items: Vec<Skipped>,
     errors: Vec<String>,
+    /// What the size budget did: bytes for age and for the budget.
+    budget: Option<BudgetReport>,
 }
 
 #[derive(Debug, Serialize)]
@@ -246,6 +255,9 @@ impl StatusView {
             next_run_in_secs: None,
             interval_secs: project.settings.interval.as_secs(),
             retention_secs: project.settings.retention.as_secs(),
+            max_size_bytes: project.settings.max_size,
+            min_keep_secs: project.settings.min_keep.as_secs(),
+            budget_warning: None,
             totals: None,
         };
         match found {
@@ -267,10 +279,16 @@ impl StatusView {
                     .map(|at| at.saturating_sub(now_ms).max(0) / 1000);
                 view.interval_secs = snapshot.interval_secs;
                 view.retention_secs = snapshot.retention_secs;
+                view.max_size_bytes = snapshot.budget.map(|b| b.max_bytes);
+                if let Some(budget) = snapshot.budget {
+                    view.min_keep_secs = budget.min_keep_secs;
+                }
+                view.budget_warning = snapshot.budget_warning();
                 view.totals = Some(TotalsView::new(&snapshot.totals));
             }
             Found::NotRunning { last_run, totals } => {
                 view.last_run = last_run.as_deref().map(RunView::new);
+                view.budget_warning = last_run.as_deref().and_then(RunRecord::budget_warning);
                 view.totals = totals.as_ref().map(TotalsView::new);
             }
             Found::Unresponsive { pid, error } => {
@@ -328,6 +346,7 @@ impl RunView {
             not_pruned: run.failed_total,
             not_pruned_items: run.failed.clone(),
             errors: run.errors.clone(),
+            budget: run.budget.as_deref().cloned(),
         }
     }
 }
@@ -400,6 +419,9 @@ fn write_human(
                 "  retention:  {}",
                 human_duration(Duration::from_secs(s.retention_secs))
             )?;
+            if let Some(budget) = s.budget {
+                write_budget(out, budget, s.last_run.as_ref())?;
+            }
             write_totals(out, &s.totals, now_ms, tz)?;
         }
         Found::NotRunning { last_run, totals } => {
@@ -412,6 +434,9 @@ fn write_human(
             )?;
             if last_run.is_some() {
                 write_last_run(out, last_run.as_deref(), &at)?;
+            }
+            if let Some(warning) = last_run.as_deref().and_then(RunRecord::budget_warning) {
+                writeln!(out, "  warning:    {warning}")?;
             }
             if let Some(totals) = totals {
                 write_totals(out, totals, now_ms, tz)?;
@@ -485,6 +510,35 @@ fn write_last_run(
 
 /// How many items that could not be pruned `status` lists under the last run.
 const NOT_PRUNED_SHOWN: usize = 5;
+/// The size budget, what the last run did for it, and the warning when it
+/// left the logs over it.
+fn write_budget(
+    out: &mut dyn Write,
+    budget: BudgetLimit,
+    last: Option<&RunRecord>,
+) -> io::Result<()> {
+    writeln!(
+        out,
+        "  budget:     {} for all logs, the last {} always kept",
+        human_bytes(budget.max_bytes),
+        human_duration(Duration::from_secs(budget.min_keep_secs))
+    )?;
+    let Some(run) = last else {
+        return Ok(());
+    };
+    if let Some(report) = run.budget.as_ref().filter(|b| b.bytes_for_budget > 0) {
+        writeln!(
+            out,
+            "              run #{}: {}",
+            run.run_id,
+            report.summary()
+        )?;
+    }
+    if let Some(warning) = run.budget_warning() {
+        writeln!(out, "  warning:    {warning}")?;
+    }
+    Ok(())
+}
 
 fn write_totals(
     out: &mut dyn Write,
@@ -579,6 +633,7 @@ pub(crate) mod test_support {
             history: Vec::new(),
             log_tail: Vec::new(),
             files: None,
+            budget: None,
         }
     }
 }

@@ -253,6 +253,7 @@ fn record(run_id: u64) -> RunRecord {
             RunOutcome::WithErrors
         },
         errors,
+        budget: None,
     }
 }
 
@@ -299,6 +300,7 @@ fn snapshot() -> Snapshot {
         history,
         log_tail: (0..LOG_TAIL_LINES).map(log_line).collect(),
         files: None,
+        budget: None,
     }
 }
 

@@ -233,5 +233,6 @@ fn full_snapshot(build: &BuildDir, view: FilesView, report: &RunReport) -> Snaps
         history: vec![record; HISTORY_IN_SNAPSHOT],
         log_tail: vec![line; LOG_TAIL_LINES],
         files: Some(view),
+        budget: None,
     }
 }

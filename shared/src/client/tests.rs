@@ -72,6 +72,7 @@ fn snapshot(project: &str) -> Snapshot {
         history: vec![record(3), record(4)],
         log_tail: vec![],
         files: None,
+        budget: None,
     }
 }
 

@@ -426,3 +426,65 @@ fn only_the_projects_own_profile_is_read_and_never_executed_or_looped() {
     );
     assert!(!marker.exists(), "nothing in the profile may run");
 }
+
+#[test]
+fn the_size_budget_comes_from_the_environment_or_the_rc_file() {
+    let dir = project_with("V0_PRUNE_MAX_SIZE=500M\nexport V0_PRUNE_MIN_KEEP='30m'\n");
+    let project = discover_with(&env_of(&[]), dir.path(), None).expect("discover");
+    assert_eq!(project.settings.max_size, Some(500 << 20));
+    assert_eq!(project.settings.min_keep, Duration::from_secs(1800));
+
+    let env = env_of(&[("V0_PRUNE_MAX_SIZE", "2G"), ("V0_PRUNE_MIN_KEEP", "")]);
+    let project = discover_with(&env, dir.path(), None).expect("discover");
+    assert_eq!(project.settings.max_size, Some(2 << 30));
+    assert_eq!(project.settings.min_keep, Duration::from_secs(1800));
+
+    // Unset: no cap, and ten minutes kept.
+    let plain = project_with("PROJECT=p\n");
+    let project = discover_with(&env_of(&[]), plain.path(), None).expect("discover");
+    assert_eq!(project.settings.max_size, None);
+    assert_eq!(project.settings.min_keep, DEFAULT_MIN_KEEP);
+    assert_eq!(DEFAULT_MIN_KEEP, Duration::from_secs(600));
+    assert!(project.settings.budget(jiff::Timestamp::now()).is_none());
+    let env = env_of(&[("V0_PRUNE_MAX_SIZE", "104857600")]);
+    let project = discover_with(&env, plain.path(), None).expect("discover");
+    assert_eq!(project.settings.max_size, Some(104_857_600));
+}
+
+#[test]
+fn bad_budget_settings_are_errors_naming_the_variable_and_the_forms() {
+    let dir = project_with("PROJECT=p\n");
+    for (var, value, expected) in [
+        (
+            "V0_PRUNE_MAX_SIZE",
+            "lots",
+            "invalid V0_PRUNE_MAX_SIZE=\"lots\": expected bytes or a whole number with K, M, G or T",
+        ),
+        (
+            "V0_PRUNE_MAX_SIZE",
+            "1.5G",
+            "invalid V0_PRUNE_MAX_SIZE=\"1.5G\": expected bytes",
+        ),
+        (
+            "V0_PRUNE_MAX_SIZE",
+            "0",
+            "invalid V0_PRUNE_MAX_SIZE=\"0\": a cap of 0 would remove",
+        ),
+        (
+            "V0_PRUNE_MIN_KEEP",
+            "10 minutes",
+            "invalid V0_PRUNE_MIN_KEEP=\"10 minutes\": expected seconds or a number with s, m, h or d",
+        ),
+    ] {
+        let err = discover_with(&env_of(&[(var, value)]), dir.path(), None).expect_err(value);
+        assert!(matches!(err, ConfigError::InvalidSetting { .. }));
+        assert!(err.to_string().starts_with(expected), "{err}");
+    }
+    std::fs::write(dir.path().join(RC_FILE), "V0_PRUNE_MAX_SIZE=100MB\n").expect("write");
+    let err = discover_with(&env_of(&[]), dir.path(), None).expect_err("bad rc value");
+    assert!(
+        err.to_string()
+            .starts_with("invalid V0_PRUNE_MAX_SIZE=\"100MB\""),
+        "{err}"
+    );
+}

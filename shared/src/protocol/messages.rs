@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::files::FilesView;
-use crate::prune::{Job, RunReport, Skipped};
+use crate::prune::{BudgetReport, Job, RunReport, Skipped};
 
 /// How many skipped items a [`RunRecord`] keeps (the total is still counted).
 pub const RECORD_SKIPPED: usize = 20;
@@ -275,6 +275,11 @@ pub struct RunRecord {
     pub errors: Vec<String>,
     /// How the run ended.
     pub outcome: RunOutcome,
+    /// What the size budget did (how much went for age, how much for the
+    /// budget), when one is set; absent in records from before budgets.
+    /// Boxed: most records have none, and events stay small.
+    #[serde(default)]
+    pub budget: Option<Box<BudgetReport>>,
 }
 
 impl RunRecord {
@@ -332,7 +337,18 @@ impl RunRecord {
             } else {
                 RunOutcome::WithErrors
             },
+            budget: report.logs.budget.clone().map(|mut budget| {
+                budget.cutoff = budget.cutoff.map(|cutoff| clip_text(&cutoff));
+                Box::new(budget)
+            }),
         }
+    }
+
+    /// The warning `status` and `top` show when this run left the logs
+    /// over the size budget, saying why; none when they are within it.
+    pub fn budget_warning(&self) -> Option<String> {
+        let budget = self.budget.as_ref().filter(|_| !self.dry_run)?;
+        Some(format!("run #{}: {}", self.run_id, budget.warning()?))
     }
 
     /// The record of a run that panicked: nothing is known of what it did,
@@ -366,6 +382,7 @@ impl RunRecord {
             log_files_failed: 0,
             errors: vec![clip_text(&format!("the run panicked: {message}"))],
             outcome: RunOutcome::Panicked,
+            budget: None,
         }
     }
 }
@@ -476,6 +493,25 @@ pub struct Snapshot {
     /// The logs and merge queue as the last run left them; `None` until a
     /// run has finished.
     pub files: Option<FilesView>,
+    /// The size budget the daemon prunes to, when one is set; what it did
+    /// is in each run's [`RunRecord::budget`].
+    pub budget: Option<BudgetLimit>,
+}
+
+impl Snapshot {
+    /// The warning for a daemon whose last run left the logs over budget.
+    pub fn budget_warning(&self) -> Option<String> {
+        self.last_run.as_ref().and_then(RunRecord::budget_warning)
+    }
+}
+
+/// `V0_PRUNE_MAX_SIZE` and `V0_PRUNE_MIN_KEEP` as the daemon runs with them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BudgetLimit {
+    /// The cap on all logs together, in bytes.
+    pub max_bytes: u64,
+    /// Entries younger than this many seconds never go for the budget.
+    pub min_keep_secs: u64,
 }
 
 /// Clips a text to at most [`MAX_TEXT_LEN`] bytes on a character boundary,

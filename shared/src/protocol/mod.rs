@@ -45,9 +45,9 @@ pub use files::{
 };
 pub use frame::{FrameReader, ProtocolError, decode_body, encode_frame, read_frame, write_frame};
 pub use messages::{
-    ClientMessage, DaemonMessage, DaemonState, Event, HISTORY_IN_SNAPSHOT, LOG_TAIL_LINES,
-    MAX_TEXT_LEN, RECORD_ERRORS, RECORD_SKIPPED, RunOutcome, RunProgress, RunRecord, Snapshot,
-    Totals, Trigger, clip_text, clip_text_to,
+    BudgetLimit, ClientMessage, DaemonMessage, DaemonState, Event, HISTORY_IN_SNAPSHOT,
+    LOG_TAIL_LINES, MAX_TEXT_LEN, RECORD_ERRORS, RECORD_SKIPPED, RunOutcome, RunProgress,
+    RunRecord, Snapshot, Totals, Trigger, clip_text, clip_text_to,
 };
 
 /// The version of this protocol, sent in both hellos; bump it whenever any

@@ -43,6 +43,7 @@ fn record(run_id: u64) -> RunRecord {
         log_files_failed: 0,
         errors: vec![],
         outcome: RunOutcome::Ok,
+        budget: None,
     }
 }
 
@@ -77,6 +78,7 @@ fn snapshot() -> Snapshot {
         history: vec![record(6), record(7)],
         log_tail: vec!["[2026-11-28T12:00:00Z] Pruning complete".into()],
         files: Some(files_view("logs/worker.log")),
+        budget: None,
     }
 }
 
@@ -590,6 +592,7 @@ fn a_record_summarises_the_engine_report() {
             bytes_before: 5000,
             bytes_after: 4400,
             files: Vec::new(),
+            budget: None,
         },
         queue: QueueReport {
             present: true,
@@ -725,4 +728,56 @@ proptest! {
         });
         prop_assert!(matches!(result, Ok(_) | Err(ProtocolError::Decode(_))), "{:?}", result);
     }
+}
+
+/// A history written before size budgets (no `budget` in its records) still
+/// loads; a record of a budgeted run keeps what went for age and for the
+/// budget, and survives the wire with it.
+#[test]
+fn records_carry_the_budget_and_older_ones_load_without_it() {
+    let mut value = serde_json::to_value(record(3)).expect("json");
+    value.as_object_mut().expect("object").remove("budget");
+    let old: RunRecord = serde_json::from_value(value).expect("an old record loads");
+    assert_eq!(old.budget, None);
+    assert_eq!(old.budget_warning(), None);
+
+    let mut report = RunReport::default();
+    report.logs.budget = Some(crate::prune::BudgetReport {
+        max_bytes: 100,
+        min_keep_secs: 600,
+        bytes_before: 300,
+        bytes_after: 120,
+        bytes_for_age: 80,
+        bytes_for_budget: 100,
+        cutoff: Some("2026-11-28T08:00:00Z".into()),
+        bytes_too_young: 120,
+        bytes_held: 0,
+        exhausted: true,
+    });
+    let record = RunRecord::from_report(9, Trigger::Schedule, 0, 1, &report);
+    let budget = record.budget.as_ref().expect("budget kept");
+    assert_eq!((budget.bytes_for_age, budget.bytes_for_budget), (80, 100));
+    let warning = record.budget_warning().expect("over budget");
+    assert!(
+        warning.starts_with("run #9: logs total 120 B, over the 100 B budget"),
+        "{warning}"
+    );
+    let frame = encode_frame(&DaemonMessage::Event {
+        seq: 1,
+        event: Event::RunFinished {
+            record: record.clone(),
+        },
+    })
+    .expect("encode");
+    match decode_body::<DaemonMessage>(&frame[4..]).expect("decode") {
+        DaemonMessage::Event {
+            event: Event::RunFinished { record: back },
+            ..
+        } => assert_eq!(back, record),
+        other => panic!("unexpected {other:?}"),
+    }
+    // A dry run's budget is what would go: no warning for it.
+    let mut dry = record;
+    dry.dry_run = true;
+    assert_eq!(dry.budget_warning(), None);
 }

@@ -9,6 +9,7 @@
 //! Every job returns a serialisable report and emits [`PruneEvent`]s through a
 //! callback, which the CLI prints and the daemon publishes to subscribers.
 
+pub mod budget;
 pub mod cutoff;
 pub mod guard;
 pub mod logs;
@@ -20,6 +21,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+pub use budget::{Budget, BudgetReport};
 pub use cutoff::Cutoff;
 pub use run_lock::RunLock;
 
@@ -260,6 +262,9 @@ pub struct LogsReport {
     /// not serialised, the view built from it is ([`crate::files_view`]).
     #[serde(skip)]
     pub files: Vec<LogFacts>,
+    /// What the size budget did, when one is set (`V0_PRUNE_MAX_SIZE`).
+    #[serde(default)]
+    pub budget: Option<BudgetReport>,
 }
 
 impl LogsReport {
@@ -474,18 +479,38 @@ pub fn run(
     options: &RunOptions,
     events: EventSink<'_>,
 ) -> Result<RunReport, PruneError> {
+    run_within(build, options, None, events)
+}
+
+/// [`run`] under a size budget (see [`budget`]), when one is set.
+pub fn run_within(
+    build: &BuildDir,
+    options: &RunOptions,
+    budget: Option<&Budget>,
+    events: EventSink<'_>,
+) -> Result<RunReport, PruneError> {
     let _lock = RunLock::acquire(build)?;
-    Ok(run_locked(build, options, events))
+    Ok(run_locked_within(build, options, budget, events))
 }
 
 /// Like [`run`], for a caller that already holds the [`RunLock`].
 pub fn run_locked(build: &BuildDir, options: &RunOptions, events: EventSink<'_>) -> RunReport {
+    run_locked_within(build, options, None, events)
+}
+
+/// Like [`run_within`], for a caller that already holds the [`RunLock`].
+pub fn run_locked_within(
+    build: &BuildDir,
+    options: &RunOptions,
+    budget: Option<&Budget>,
+    events: EventSink<'_>,
+) -> RunReport {
     let mut report = RunReport {
         dry_run: options.dry_run,
         cutoff: options.cutoff.to_string(),
         ..RunReport::default()
     };
-    match logs::prune_all(build, options, events) {
+    match logs::prune_all_within(build, options, budget, events) {
         Ok(logs) => report.logs = logs,
         Err(err) => report.errors.push(format!("{LOGS_ERROR_PREFIX}{err}")),
     }

@@ -373,6 +373,7 @@ fn failed(
         entries_before: total,
         removed: Vec::new(),
         skipped: plan.skipped,
+        statuses_before: plan.statuses,
         failed: vec![failed],
         bytes_before: bytes,
         bytes_after: bytes,

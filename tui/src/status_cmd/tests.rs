@@ -38,6 +38,7 @@ fn record() -> RunRecord {
         log_files_failed: 0,
         errors: Vec::new(),
         outcome: RunOutcome::Ok,
+        budget: None,
     }
 }
 
@@ -62,6 +63,7 @@ fn running() -> Found {
             history: vec![record()],
             log_tail: Vec::new(),
             files: None,
+            budget: None,
         }),
     }
 }
@@ -189,5 +191,92 @@ fn relative_times_read_naturally() {
     assert_eq!(
         clock(NOW - 86_400_000, NOW, &TimeZone::UTC),
         "2025-11-27 12:00"
+    );
+}
+
+/// A daemon whose last run hit the size budget's floor: the budget line,
+/// what went for age and for the budget, and the warning saying why the
+/// logs are still over it; in JSON, the same facts by name.
+#[test]
+fn a_run_left_over_budget_is_a_warning_with_the_reason() {
+    let mut run = record();
+    run.budget = Some(Box::new(BudgetReport {
+        max_bytes: 100 << 20,
+        min_keep_secs: 600,
+        bytes_before: 400 << 20,
+        bytes_after: 150 << 20,
+        bytes_for_age: 50 << 20,
+        bytes_for_budget: 200 << 20,
+        cutoff: Some("2025-11-28T11:50:00Z".into()),
+        bytes_too_young: 140 << 20,
+        bytes_held: 10 << 20,
+        exhausted: true,
+    }));
+    let Found::Running {
+        socket,
+        mut snapshot,
+    } = running()
+    else {
+        unreachable!()
+    };
+    snapshot.last_run = Some(run.clone());
+    snapshot.budget = Some(BudgetLimit {
+        max_bytes: 100 << 20,
+        min_keep_secs: 600,
+    });
+    let found = Found::Running { socket, snapshot };
+    let text = human(&found);
+    assert!(
+        text.contains(
+            "  retention:  6h\n  budget:     100 MiB for all logs, the last 10m always kept\n              \
+             run #12: logs 400 MiB -> 150 MiB (budget 100 MiB): 50.0 MiB for age, 200 MiB for the budget\n  \
+             warning:    run #12: logs total 150 MiB, over the 100 MiB budget (V0_PRUNE_MAX_SIZE), with \
+             nothing left it may remove: 140 MiB is younger than 10m (V0_PRUNE_MIN_KEEP), and 10.0 MiB is \
+             held by writers it cannot prune under or precedes a log's first entry\n"
+        ),
+        "{text}"
+    );
+    let value = serde_json::to_value(StatusView::new(&project(), &found, NOW)).expect("json");
+    assert_eq!(value["max_size_bytes"], 100 << 20);
+    assert_eq!(value["min_keep_secs"], 600);
+    assert!(
+        value["budget_warning"]
+            .as_str()
+            .is_some_and(|w| w.contains("over the 100 MiB budget")),
+        "{value}"
+    );
+    assert_eq!(value["last_run"]["budget"]["bytes_for_budget"], 200 << 20);
+    assert_eq!(value["last_run"]["budget"]["bytes_for_age"], 50 << 20);
+
+    // Within the budget: the budget line, no warning.
+    let Found::Running {
+        socket,
+        mut snapshot,
+    } = found
+    else {
+        unreachable!()
+    };
+    if let Some(budget) = snapshot.last_run.as_mut().and_then(|r| r.budget.as_mut()) {
+        budget.bytes_after = 90 << 20;
+        budget.exhausted = false;
+    }
+    let found = Found::Running { socket, snapshot };
+    let text = human(&found);
+    assert!(
+        text.contains("  budget:     100 MiB for all logs"),
+        "{text}"
+    );
+    assert!(!text.contains("warning"), "{text}");
+    let value = serde_json::to_value(StatusView::new(&project(), &found, NOW)).expect("json");
+    assert!(value["budget_warning"].is_null());
+
+    // A stopped daemon warns from the history's last run.
+    let text = human(&Found::NotRunning {
+        last_run: Some(Box::new(run)),
+        totals: None,
+    });
+    assert!(
+        text.contains("  warning:    run #12: logs total 150 MiB"),
+        "{text}"
     );
 }

@@ -51,6 +51,7 @@ pub fn record(run_id: u64, started_at_ms: i64, bytes: u64) -> RunRecord {
         log_files_failed: 0,
         errors: Vec::new(),
         outcome: RunOutcome::Ok,
+        budget: None,
     }
 }
 
@@ -119,6 +120,7 @@ pub fn snapshot() -> Snapshot {
         history,
         log_tail: log_tail(),
         files: Some(files_view()),
+        budget: None,
     }
 }
 

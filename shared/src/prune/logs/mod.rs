@@ -32,8 +32,8 @@ use index::{LogIndex, Plan, Verified};
 use rewrite::{Rewrite, TEMP_SUFFIX};
 
 use super::{
-    EventSink, Job, LogFacts, LogFate, LogMethod, LogOutcome, LogsReport, PruneError, PruneEvent,
-    RunOptions, Skipped,
+    Budget, EventSink, Job, LogFacts, LogFate, LogMethod, LogOutcome, LogsReport, PruneError,
+    PruneEvent, RunOptions, Skipped,
 };
 use crate::paths::BuildDir;
 use crate::platform::{self, Access, FileId, Holder};
@@ -189,7 +189,7 @@ pub fn with_own_log<R>(own: Arc<dyn OwnLog>, f: impl FnOnce() -> R) -> R {
     f()
 }
 
-fn own_log() -> Option<Arc<dyn OwnLog>> {
+pub(crate) fn own_log() -> Option<Arc<dyn OwnLog>> {
     OWN_LOG.with(|slot| slot.borrow().clone())
 }
 
@@ -199,8 +199,22 @@ pub fn prune_all(
     options: &RunOptions,
     events: EventSink<'_>,
 ) -> Result<LogsReport, PruneError> {
+    prune_all_within(build, options, None, events)
+}
+
+/// [`prune_all`] under a size budget: when the logs exceed it after the age
+/// rule, the cutoff is raised to remove the globally oldest entries
+/// ([`super::budget`]), and the report says how much went for which.
+pub fn prune_all_within(
+    build: &BuildDir,
+    options: &RunOptions,
+    budget: Option<&Budget>,
+    events: EventSink<'_>,
+) -> Result<LogsReport, PruneError> {
     let root = build.root();
     let walk = walk(root).map_err(|err| PruneError::io(root, err))?;
+    let budget = super::budget::plan(&walk, options, budget);
+    let options = &budget.options;
     let index_path = build.log_index();
     let index = LogIndex::load(&index_path);
     // Who holds a file only matters for files we may change: in the steady
@@ -354,6 +368,7 @@ pub fn prune_all(
         // A cache: failing to save it only makes the next run read more.
         let _ = LogIndex::from_run(verified_now).save(&index_path);
     }
+    budget.finish(&mut report);
     Ok(report)
 }
 
@@ -441,6 +456,7 @@ fn file_facts(
             bytes_before,
             bytes_after,
             method,
+            ..
         }) => (
             *bytes_before,
             *bytes_after,

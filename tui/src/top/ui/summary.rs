@@ -318,6 +318,13 @@ fn rows(app: &App, theme: Theme, spark: bool, width: usize) -> Vec<Row> {
             ));
         }
     }
+    // The size budget's warning: the logs are still over it, and why.
+    if let Some(warning) = app.daemon.as_ref().and_then(|d| d.budget_warning()) {
+        for (i, line) in wrap(&warning, width).into_iter().enumerate() {
+            let label = if i == 0 { "Budget" } else { "" };
+            rows.push(text(label, vec![Span::styled(line, theme.error())], theme));
+        }
+    }
     if spark && !app.history.is_empty() {
         rows.push(Row::Spark);
     }

@@ -295,3 +295,50 @@ fn files_view_before_the_first_run() {
         &["No file facts yet: the daemon lists its logs after its first run."],
     );
 }
+
+/// A last run that left the logs over the size budget: the summary says so,
+/// and why, at the smallest and a wide size; a run within it shows nothing.
+#[test]
+fn over_budget_is_a_warning_in_the_summary() {
+    use v0_prune_shared::protocol::Event;
+    use v0_prune_shared::prune::BudgetReport;
+
+    let mut app = fixtures::idle();
+    let mut record = fixtures::record(13, fixtures::NOW - 60_000, 1 << 20);
+    record.budget = Some(Box::new(BudgetReport {
+        max_bytes: 100 << 20,
+        min_keep_secs: 600,
+        bytes_before: 300 << 20,
+        bytes_after: 150 << 20,
+        bytes_for_age: 0,
+        bytes_for_budget: 150 << 20,
+        cutoff: Some("2026-11-28T11:50:00Z".into()),
+        bytes_too_young: 150 << 20,
+        bytes_held: 0,
+        exhausted: true,
+    }));
+    fixtures::event(
+        &mut app,
+        Event::RunFinished {
+            record: record.clone(),
+        },
+    );
+    for (width, height) in [(80, 24), (120, 40), (200, 60)] {
+        let screen = text(&render(&app, width, height));
+        assert!(screen.contains("Budget"), "{width}x{height}:\n{screen}");
+        assert!(
+            screen.contains("run #13: logs total 150 MiB, over the 100 MiB"),
+            "{width}x{height}:\n{screen}"
+        );
+    }
+
+    let mut within = record;
+    within.run_id = 14;
+    if let Some(budget) = within.budget.as_mut() {
+        budget.bytes_after = 90 << 20;
+        budget.exhausted = false;
+    }
+    fixtures::event(&mut app, Event::RunFinished { record: within });
+    let screen = text(&render(&app, 200, 60));
+    assert!(!screen.contains("over the 100 MiB"), "{screen}");
+}
