@@ -435,8 +435,19 @@ fn write_human(
             if last_run.is_some() {
                 write_last_run(out, last_run.as_deref(), &at)?;
             }
-            if let Some(warning) = last_run.as_deref().and_then(RunRecord::budget_warning) {
-                writeln!(out, "  warning:    {warning}")?;
+            match project.settings.max_size {
+                Some(max_bytes) => {
+                    let limit = BudgetLimit {
+                        max_bytes,
+                        min_keep_secs: project.settings.min_keep.as_secs(),
+                    };
+                    write_budget(out, limit, last_run.as_deref())?;
+                }
+                None => {
+                    if let Some(warning) = last_run.as_deref().and_then(RunRecord::budget_warning) {
+                        writeln!(out, "  warning:    {warning}")?;
+                    }
+                }
             }
             if let Some(totals) = totals {
                 write_totals(out, totals, now_ms, tz)?;

@@ -271,12 +271,25 @@ fn a_run_left_over_budget_is_a_warning_with_the_reason() {
     assert!(value["budget_warning"].is_null());
 
     // A stopped daemon warns from the history's last run.
-    let text = human(&Found::NotRunning {
+    let stopped = Found::NotRunning {
         last_run: Some(Box::new(run)),
         totals: None,
-    });
+    };
+    let text = human(&stopped);
     assert!(
         text.contains("  warning:    run #12: logs total 150 MiB"),
         "{text}"
     );
+    assert!(!text.contains("  budget:"), "no budget set now: {text}");
+    // With the budget set in the project, its line too, from the settings.
+    let mut budgeted = project();
+    budgeted.settings.max_size = Some(100 << 20);
+    let mut out = Vec::new();
+    write_human(&mut out, &budgeted, &stopped, NOW, &TimeZone::UTC).expect("write");
+    let text = String::from_utf8(out).expect("utf-8");
+    assert!(
+        text.contains("  budget:     100 MiB for all logs, the last 10m always kept\n"),
+        "{text}"
+    );
+    assert_eq!(text.matches("  warning:    run #12").count(), 1, "{text}");
 }
