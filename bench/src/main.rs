@@ -231,6 +231,7 @@ fn mode(cli: &Cli) -> (&'static str, Sizes, Rounds) {
     if cli.quick {
         let sizes = Sizes {
             large_log_bytes: 4 * MIB,
+            mid_log_bytes: None,
             small_logs: 200,
             small_log_lines: 100,
             queue_entries: 2_000,
@@ -248,6 +249,7 @@ fn mode(cli: &Cli) -> (&'static str, Sizes, Rounds) {
     let large_log_bytes = if cli.full { 1024 * MIB } else { 256 * MIB };
     let sizes = Sizes {
         large_log_bytes,
+        mid_log_bytes: cli.full.then_some(256 * MIB),
         small_logs: 10_000,
         small_log_lines: 100,
         queue_entries: 100_000,

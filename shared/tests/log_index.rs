@@ -82,8 +82,24 @@ fn later_runs_read_only_what_changed_and_still_catch_everything() {
         &log,
         "[2026-11-28T02:00:00Z] late but old\n  with a continuation\n",
     );
-    let (report, _) = prune(&build, "2026-11-28T06:30:00Z");
+    let (report, read) = prune(&build, "2026-11-28T06:30:00Z");
     assert_eq!(report.lines_removed, 2, "an expired appended entry must go");
+    // The index shows the expired lines are not a head: the rewrite's reads
+    // (its filter pass, and its in-kernel copy of the kept prefix, which
+    // rchar counts too), no in-place attempt reading the whole file first.
+    assert!(
+        read < 2 * size + size / 2,
+        "the file is read once for the rewrite ({read} bytes of {size})"
+    );
+    assert_eq!(
+        report.pruned[0].method,
+        v0_prune_shared::prune::LogMethod::Rewrite
+    );
+    assert!(
+        report.pruned[0].reason.contains("log index vouches"),
+        "{}",
+        report.pruned[0].reason
+    );
     assert!(
         !std::fs::read_to_string(&log)
             .expect("read")

@@ -5,8 +5,8 @@
 //! - A log that can only be rewritten (an expired entry after the first
 //!   current one) cannot be: the copy does not fit. Every output says it
 //!   could not be pruned and why (plain `--sync`, `--json`, `--wait` through
-//!   the daemon, `status`, the daemon's log), the exit status is 7, and the
-//!   log is byte for byte as it was.
+//!   the daemon, `status`, the daemon's log, `shutdown`), the exit status is
+//!   7, and the log is byte for byte as it was.
 //! - The same log held by an O_APPEND writer is pruned in place: its expired
 //!   head is collapsed, nothing is copied, the space comes back.
 //! - A log nobody holds whose expired part is a head takes the same path
@@ -330,6 +330,30 @@ fn a_log_that_must_be_rewritten_on_a_full_disk_is_reported_not_pruned_and_left_i
         .v0_prune(["shutdown", "--drain-only"])
         .run()
         .expect_code(0);
+
+    // `v0-prune shutdown`'s final prune, and the half v0's own shutdown runs.
+    let shutdown = disk.project.v0_prune(["shutdown"]).run();
+    shutdown.expect_code(7);
+    assert!(
+        shutdown
+            .stdout
+            .contains("\nCould not prune logs/big.log: no space left on device: ")
+            && shutdown
+                .stdout
+                .contains("\nIncomplete: 1 log could not be pruned (no space left on device)")
+            && !shutdown.stdout.contains("No expired"),
+        "{}",
+        shutdown.stdout
+    );
+    let only_logs = disk.project.v0_prune(["shutdown", "--only", "logs"]).run();
+    only_logs.expect_code(7);
+    assert!(
+        only_logs
+            .stdout
+            .starts_with("Could not prune logs/big.log: no space left on device: "),
+        "{}",
+        only_logs.stdout
+    );
 
     assert!(
         std::fs::read(disk.log()).expect("read") == original,

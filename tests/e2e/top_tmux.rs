@@ -250,7 +250,13 @@ fn top_runs_drains_and_quits_in_a_real_terminal() {
         "{screen}"
     );
     assert!(
-        bytes(&first.reclaimed) >= expected.log_bytes_removed as f64 * 0.95,
+        // A log pruned in place keeps one padding line of under a block
+        // (4 KiB here) plus 80 bytes where its expired head was.
+        bytes(&first.reclaimed)
+            >= expected
+                .log_bytes_removed
+                .saturating_sub(expected.log_files as u64 * (4096 + 80)) as f64
+                * 0.95,
         "{first:?}\n{screen}"
     );
 
@@ -261,14 +267,22 @@ fn top_runs_drains_and_quits_in_a_real_terminal() {
         idle_with_runs(s, 2)
     });
     let newest = &history(&screen)[0];
-    assert_eq!(
-        count(&newest.lines),
-        APPENDED_LINES as u64,
+    // Expired lines after current ones: a rewrite, which also drops the
+    // padding line (under 4 KiB + 80 bytes) the first run's in-place prune
+    // may have left at the head of the file.
+    let padding = if count(&newest.lines) == APPENDED_LINES as u64 + 1 {
+        4096.0 + 80.0
+    } else {
+        0.0
+    };
+    assert!(
+        (APPENDED_LINES as u64..=APPENDED_LINES as u64 + 1).contains(&count(&newest.lines)),
         "the requested run removed the appended lines: {newest:?}\n{screen}"
     );
     // The size is shown rounded to one decimal.
+    let reclaimed = bytes(&newest.reclaimed);
     assert!(
-        (bytes(&newest.reclaimed) - appended as f64).abs() <= appended as f64 * 0.05,
+        reclaimed >= appended as f64 * 0.95 && reclaimed <= (appended as f64 + padding) * 1.05,
         "the requested run reclaimed the {appended} bytes appended: {newest:?}\n{screen}"
     );
     assert!(

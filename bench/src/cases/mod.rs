@@ -41,6 +41,9 @@ pub(crate) fn not_measured(target: &str, needs: String) -> Outcome {
 pub struct Sizes {
     /// The one large log of cases 1, 2, 4 and 6.
     pub large_log_bytes: u64,
+    /// A 256 MiB log for cases 1 and 2 again, where the large log is larger
+    /// (`--full`): the issue has targets at both sizes.
+    pub mid_log_bytes: Option<u64>,
     /// How many small logs case 3 prunes.
     pub small_logs: usize,
     /// Timestamped lines in each small log.
@@ -64,6 +67,7 @@ pub struct Ctx {
     /// This executable, re-run as a child to measure memory.
     pub exe: PathBuf,
     large_log: Option<PathBuf>,
+    mid_log: Option<PathBuf>,
     binaries: Prepared,
 }
 
@@ -77,6 +81,7 @@ impl Ctx {
             cutoff: data::cutoff()?,
             exe: std::env::current_exe().context("finding this executable")?,
             large_log: None,
+            mid_log: None,
             binaries: Prepared {
                 binaries: Err("needs the binaries: not looked for".into()),
                 warning: None,
@@ -124,6 +129,45 @@ impl Ctx {
         Ok(path)
     }
 
+    /// The 256 MiB half-expired log (`--full` only), generated on first use.
+    pub fn mid_log(&mut self) -> Result<PathBuf> {
+        if let Some(path) = &self.mid_log {
+            return Ok(path.clone());
+        }
+        let bytes = self
+            .sizes
+            .mid_log_bytes
+            .context("internal: no mid-size log in this mode")?;
+        let dir = self.dir.join("shared");
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let path = dir.join("mid-half-expired.log");
+        eprintln!(
+            "  generating a {} log, half expired...",
+            data::human_bytes(bytes)
+        );
+        data::log_of_size(&path, &dir, bytes, 0.5, 13)?;
+        self.mid_log = Some(path.clone());
+        Ok(path)
+    }
+
+    /// The large log with one expired entry (and a current one) appended:
+    /// its expired lines are no longer a head, so only a rewrite prunes it.
+    pub fn late_expired_log(&mut self) -> Result<PathBuf> {
+        let large = self.large_log()?;
+        let path = self.dir.join("shared").join("large-late-expired.log");
+        if !path.exists() {
+            std::fs::copy(&large, &path).with_context(|| format!("copying {}", large.display()))?;
+            // Around the cutoff of the data ([`data::NOW`] − 6 h).
+            let late = "[2026-11-28T05:00:00Z] a late expired entry\n[2026-11-28T11:59:00Z] and a current one\n";
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(&path)
+                .and_then(|mut file| std::io::Write::write_all(&mut file, late.as_bytes()))
+                .with_context(|| format!("appending to {}", path.display()))?;
+        }
+        Ok(path)
+    }
+
     /// A fresh, empty directory for one case.
     pub fn case_dir(&self, id: &str) -> Result<PathBuf> {
         let dir = self.dir.join(id);
@@ -148,13 +192,20 @@ pub trait Case {
     fn needs_binaries(&self) -> bool {
         false
     }
+    /// Whether it has anything to measure at these sizes.
+    fn runs_with(&self, _sizes: &Sizes) -> bool {
+        true
+    }
 }
 
 /// Every case, in the order of the issue's table.
 pub fn all() -> Vec<Box<dyn Case>> {
     vec![
+        Box::new(large_log::Unheld(large_log::LogSize::Large)),
+        Box::new(large_log::Unheld(large_log::LogSize::Mid)),
+        Box::new(large_log::InPlace(large_log::LogSize::Large)),
+        Box::new(large_log::InPlace(large_log::LogSize::Mid)),
         Box::new(large_log::Rewrite),
-        Box::new(large_log::InPlace),
         Box::new(many_logs::ManyLogs),
         Box::new(second_run::SecondRun),
         Box::new(queue::Queue),
@@ -174,6 +225,9 @@ pub fn run_all(ctx: &mut Ctx, only: &[String]) -> Vec<CaseResult> {
     let mut results = Vec::new();
     for case in all() {
         if !only.is_empty() && !only.iter().any(|id| id == case.id()) {
+            continue;
+        }
+        if !case.runs_with(&ctx.sizes) {
             continue;
         }
         let title = case.title(&ctx.sizes);

@@ -51,6 +51,21 @@ pub fn failure_of<'a>(report: &'a RunReport, item: &str) -> Option<&'a str> {
         .map(|s| s.reason.as_str())
 }
 
+/// A log's content after a prune, without the one padding line an in-place
+/// prune leaves where its head was (stamped with the last removed entry's
+/// expired time): what remains must be exactly the kept part, either way.
+pub fn without_padding(after: String) -> String {
+    match after.split_once('\n') {
+        Some((first, rest))
+            if first.starts_with("[2026-11-28T01:00:00Z] v0-prune: ")
+                && first.contains(" expired lines removed in place") =>
+        {
+            rest.to_string()
+        }
+        _ => after,
+    }
+}
+
 /// Why `item` was skipped on purpose, if it was.
 pub fn reason_of<'a>(report: &'a RunReport, item: &str) -> Option<&'a str> {
     report

@@ -258,7 +258,16 @@ fn prune_unheld_with(
         clear_at.get().elapsed() < half_break
     };
 
-    let stats = scan_unheld(&file, cutoff, meta.len())?;
+    // A head shorter than this cannot give a block back.
+    let min_head = block + MIN_PADDING;
+    let stats = scan_unheld(&file, cutoff, meta.len(), min_head)?;
+    if stats.first_current.is_some_and(|at| at < min_head) {
+        // Stopped early: the head (if any) is too short, and the rewrite
+        // reads the file anyway; reading it all here would double the cost.
+        return Ok(Unheld::Rewrite(
+            "rewritten: its expired lines, if any, do not start with a head of one filesystem block or more".into(),
+        ));
+    }
     let Some(first_drop) = stats.first_drop else {
         let verified = Verified::record(&file, &meta, stats.input_complete, stats.earliest_kept);
         return Ok(Unheld::Nothing {
@@ -329,16 +338,19 @@ fn prune_unheld_with(
 }
 
 /// One filter pass over the whole file (each byte read once), stopped early
-/// once an expired entry after a current one has decided for a rewrite.
-fn scan_unheld(file: &File, cutoff: Cutoff, len: u64) -> io::Result<FilterStats> {
+/// once a rewrite is decided: an expired entry after a current one, or a
+/// current entry before `min_head` (no head of a block is possible).
+fn scan_unheld(file: &File, cutoff: Cutoff, len: u64, min_head: u64) -> io::Result<FilterStats> {
     let mut filter = LineFilter::for_len(cutoff, len);
     let mut reader = file;
     reader.seek(SeekFrom::Start(0))?;
     loop {
         let before = filter.stats().bytes_in;
         filter.pump(&mut (&mut reader).take(SCAN_ROUND), &mut CountingSink)?;
-        if filter.stats().drop_after_current.is_some() {
-            return Ok(filter.stats().clone());
+        let stats = filter.stats();
+        if stats.drop_after_current.is_some() || stats.first_current.is_some_and(|at| at < min_head)
+        {
+            return Ok(stats.clone());
         }
         if filter.stats().bytes_in == before {
             break;
@@ -767,7 +779,7 @@ mod tests {
         let Unheld::Rewrite(reason) = outcome else {
             panic!("{outcome:?}")
         };
-        assert!(reason.contains("under one filesystem block"), "{reason}");
+        assert!(reason.contains("head of one filesystem block"), "{reason}");
         assert_eq!(std::fs::read_to_string(&path).expect("read"), content);
     }
 

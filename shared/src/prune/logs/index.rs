@@ -94,6 +94,12 @@ impl Verified {
         self.earliest
     }
 
+    /// Whether the verified part holds any entry: if so, and its earliest has
+    /// not expired, an expired entry after it is not part of an expired head.
+    pub fn has_entries(&self) -> bool {
+        self.earliest.is_some()
+    }
+
     /// Whether the file is exactly as recorded and nothing in it has expired:
     /// the cheap check [`Verified::plan`] starts with, from metadata alone.
     pub fn is_unchanged(&self, meta: &std::fs::Metadata, cutoff: &Cutoff) -> bool {

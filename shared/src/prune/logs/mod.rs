@@ -576,6 +576,9 @@ fn prune_one(
         return Ok((FileOutcome::Skipped(reason), None));
     }
     let appender = holders.iter().any(|h| h.access == Access::Append);
+    // Set when the index already shows the expired lines are not a head, so
+    // the in-place attempt (a pass over the whole file) is not made.
+    let mut not_a_head = None;
     if let Some(previous) = previous.filter(|_| !appender) {
         let file = open_regular(path)?;
         let meta = file.metadata()?;
@@ -593,6 +596,13 @@ fn prune_one(
                         Some(verified),
                     ));
                 }
+                if let (Some(at), true) = (stats.first_drop, previous.has_entries()) {
+                    // The verified part holds current entries only (its
+                    // earliest has not expired), and an expired one follows.
+                    not_a_head = Some(format!(
+                        "rewritten: an expired entry (byte {at}) follows current ones (the log index vouches for the {offset} bytes before), so the expired lines are not one head"
+                    ));
+                }
             }
             Plan::Full => {}
         }
@@ -601,7 +611,11 @@ fn prune_one(
         return Ok((dry_run(path, options)?, previous.copied()));
     }
     if !appender {
-        let reason = match in_place::prune_unheld(path, options.cutoff)? {
+        let unheld = match not_a_head {
+            Some(reason) => Unheld::Rewrite(reason),
+            None => in_place::prune_unheld(path, options.cutoff)?,
+        };
+        let reason = match unheld {
             Unheld::Nothing { len, verified } => {
                 return Ok((FileOutcome::Unchanged { len }, Some(verified)));
             }
