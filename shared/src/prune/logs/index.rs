@@ -89,11 +89,6 @@ impl Verified {
         Self::record(file, meta, verified_len, earliest)
     }
 
-    /// The earliest entry timestamp in the verified part of the file, if any.
-    pub fn earliest(&self) -> Option<[u8; 20]> {
-        self.earliest
-    }
-
     /// Whether the file is exactly as recorded and nothing in it has expired:
     /// the cheap check [`Verified::plan`] starts with, from metadata alone.
     pub fn is_unchanged(&self, meta: &std::fs::Metadata, cutoff: &Cutoff) -> bool {
@@ -126,6 +121,11 @@ impl Verified {
             return Plan::ReadFrom(self.verified_len, *self);
         }
         Plan::Full
+    }
+
+    /// The earliest entry timestamp in the verified part of the file, if any.
+    pub fn earliest(&self) -> Option<[u8; 20]> {
+        self.earliest
     }
 }
 
