@@ -17,7 +17,7 @@ use serde_json::Value;
 const LIMIT: Duration = Duration::from_secs(180);
 
 /// Every case, in table order.
-const CASES: [&str; 13] = [
+const CASES: [&str; 14] = [
     "large-log-unheld",
     "large-log-in-place",
     "large-log-rewrite",
@@ -31,6 +31,7 @@ const CASES: [&str; 13] = [
     "memory",
     "daemon-memory",
     "dashboard",
+    "files-view",
 ];
 
 fn positive(value: &Value, what: &str) -> f64 {
@@ -255,5 +256,14 @@ fn quick_run_writes_every_case_with_numbers() {
         // Only without tmux, which the notes then say.
         None => assert!(stdout.contains("idle CPU not measured"), "{stdout}"),
     }
+    // The files view: its snapshot's size, then a first and a steady run
+    // with it against the same run without it.
+    let files = rows(cases, "files-view");
+    assert_eq!(files.len(), 3, "{files:?}");
+    assert_eq!(files[0], ("snapshot frame (postcard)", "kib"));
+    assert!(
+        files[1..].iter().all(|(_, unit)| *unit == "ms"),
+        "{files:?}"
+    );
     assert!(Path::new(&json).is_file());
 }

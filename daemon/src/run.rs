@@ -348,3 +348,79 @@ fn panic_message(err: JoinError) -> String {
 pub fn now_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
 }
+
+#[cfg(test)]
+mod tests {
+    use v0_prune_shared::prune::{Cutoff, LogFacts, LogFate, LogsReport};
+
+    use super::*;
+
+    fn report_with_one_log(errors: Vec<String>) -> RunReport {
+        RunReport {
+            logs: LogsReport {
+                files: vec![LogFacts {
+                    path: "logs/a.log".into(),
+                    size_before: 100,
+                    size_after: 40,
+                    lines_removed: 3,
+                    oldest_entry: None,
+                    holders: Some(Vec::new()),
+                    fate: LogFate::Pruned(prune::LogMethod::Rewrite),
+                }],
+                ..LogsReport::default()
+            },
+            errors,
+            ..RunReport::default()
+        }
+    }
+
+    async fn files_of_a_run(report: RunReport) -> Option<Box<FilesView>> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pruner: Pruner = Arc::new(move |_build, _options, _events| Ok(report.clone()));
+        let options = RunOptions {
+            cutoff: Cutoff::at(jiff::Timestamp::now()),
+            dry_run: false,
+        };
+        let mut run = ActiveRun::spawn(
+            7,
+            Trigger::Request,
+            BuildDir::new(dir.path()),
+            options,
+            pruner,
+            tracing::Dispatch::none(),
+            RunAids {
+                own_log: None,
+                files: Some(FilesWatch {
+                    tracker: Arc::default(),
+                    interval: Duration::from_secs(3600),
+                }),
+            },
+        );
+        loop {
+            if let Step::Finished(finished) = run.next().await {
+                return finished.files;
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_finished_run_carries_the_view_of_what_it_left() {
+        let view = files_of_a_run(report_with_one_log(Vec::new()))
+            .await
+            .expect("a view");
+        assert_eq!(view.run_id, Some(7));
+        assert_eq!(view.total_files, 1);
+        let file = &view.largest[0];
+        assert_eq!((file.path.as_str(), file.size), ("logs/a.log", 40));
+        assert_eq!((file.lines_removed, file.bytes_reclaimed), (3, 60));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_run_whose_logs_job_failed_keeps_the_last_view() {
+        let failed = report_with_one_log(vec!["logs: /b: permission denied".into()]);
+        assert!(files_of_a_run(failed).await.is_none());
+        // Another job's error does not hide the logs it saw.
+        let queue_failed = report_with_one_log(vec!["merge queue: corrupt".into()]);
+        assert!(files_of_a_run(queue_failed).await.is_some());
+    }
+}

@@ -376,19 +376,7 @@ impl RunReport {
             &failed,
         )
     }
-
-    /// The error that stopped the logs job as a whole (it then saw no file),
-    /// if it failed so.
-    pub fn logs_error(&self) -> Option<&str> {
-        self.errors
-            .iter()
-            .find(|e| e.starts_with(LOGS_ERROR_PREFIX))
-            .map(String::as_str)
-    }
 }
-
-/// How [`RunReport::errors`] marks the logs job's error.
-const LOGS_ERROR_PREFIX: &str = "logs: ";
 
 /// Options for one run of the logs and merge-queue jobs.
 #[derive(Debug, Clone)]
@@ -527,4 +515,18 @@ pub fn relative_display(build: &BuildDir, path: &Path) -> String {
         .unwrap_or(path)
         .display()
         .to_string()
+}
+
+/// How [`RunReport::errors`] marks the logs job's error.
+const LOGS_ERROR_PREFIX: &str = "logs: ";
+
+impl RunReport {
+    /// The error that stopped the logs job as a whole (it then saw no file),
+    /// if it failed so.
+    pub fn logs_error(&self) -> Option<&str> {
+        self.errors
+            .iter()
+            .find(|e| e.starts_with(LOGS_ERROR_PREFIX))
+            .map(String::as_str)
+    }
 }

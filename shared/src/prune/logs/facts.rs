@@ -11,8 +11,10 @@ use std::cell::Cell;
 use std::io::{self, Read};
 use std::path::Path;
 
+use super::FileOutcome;
 use super::filter::{LineKind, classify};
-use crate::prune::Cutoff;
+use crate::platform::Holder;
+use crate::prune::{Cutoff, LogFacts, LogFate};
 
 /// How much of a log's head [`first_entry_stamp`] reads: enough for the
 /// preamble some writers print before their first entry (`nohup: ignoring input`).
@@ -81,6 +83,74 @@ pub fn stamp_ms(stamp: &[u8; 20]) -> Option<i64> {
 /// Reads nothing: the size of a file the walk left alone, for its facts.
 pub(super) fn size_of(path: &Path) -> io::Result<u64> {
     Ok(std::fs::symlink_metadata(path)?.len())
+}
+
+/// The facts of one log from what its prune returned (`walked_len`: its
+/// size when walked, for a log the prune did not measure).
+pub(super) fn of_outcome(
+    path: &str,
+    walked_len: u64,
+    oldest: Option<[u8; 20]>,
+    holders: Option<Vec<Holder>>,
+    outcome: &io::Result<FileOutcome>,
+) -> LogFacts {
+    let (size_before, size_after, lines_removed, fate) = match outcome {
+        Ok(FileOutcome::Pruned {
+            lines_removed,
+            bytes_before,
+            bytes_after,
+            method,
+            ..
+        }) => (
+            *bytes_before,
+            *bytes_after,
+            *lines_removed,
+            LogFate::Pruned(*method),
+        ),
+        Ok(FileOutcome::Unchanged { len }) => (*len, *len, 0, LogFate::Unchanged),
+        Ok(FileOutcome::Skipped(reason)) => {
+            return skipped(path.to_owned(), walked_len, holders, reason.clone());
+        }
+        Err(err) => {
+            // What the report says of it: the failure with what to do, or
+            // why an error was no failure (the log vanished).
+            let reason = match crate::prune::could_not_prune(err) {
+                Some(failure) => format!("could not prune: {failure}"),
+                None if err.kind() == io::ErrorKind::NotFound => {
+                    "vanished while we pruned it".to_string()
+                }
+                None => format!("error: {err}"),
+            };
+            return skipped(path.to_owned(), walked_len, holders, reason);
+        }
+    };
+    LogFacts {
+        path: path.to_owned(),
+        size_before,
+        size_after,
+        lines_removed,
+        oldest_entry: oldest,
+        holders,
+        fate,
+    }
+}
+
+/// The facts of a log left alone.
+pub(super) fn skipped(
+    path: String,
+    size: u64,
+    holders: Option<Vec<Holder>>,
+    reason: String,
+) -> LogFacts {
+    LogFacts {
+        path,
+        size_before: size,
+        size_after: size,
+        lines_removed: 0,
+        oldest_entry: None,
+        holders,
+        fate: LogFate::Skipped(reason),
+    }
 }
 
 #[cfg(test)]

@@ -89,11 +89,6 @@ impl Verified {
         Self::record(file, meta, verified_len, earliest)
     }
 
-    /// The earliest entry timestamp in the verified part of the file, if any.
-    pub fn earliest(&self) -> Option<[u8; 20]> {
-        self.earliest
-    }
-
     /// Whether the verified part holds any entry: if so, and its earliest has
     /// not expired, an expired entry after it is not part of an expired head.
     pub fn has_entries(&self) -> bool {
@@ -132,6 +127,11 @@ impl Verified {
             return Plan::ReadFrom(self.verified_len, *self);
         }
         Plan::Full
+    }
+
+    /// The earliest entry timestamp in the verified part of the file, if any.
+    pub fn earliest(&self) -> Option<[u8; 20]> {
+        self.earliest
     }
 }
 

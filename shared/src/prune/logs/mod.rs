@@ -32,8 +32,8 @@ use index::{LogIndex, Plan, Verified};
 use rewrite::{Rewrite, TEMP_SUFFIX};
 
 use super::{
-    Budget, EventSink, Job, LogFacts, LogFate, LogMethod, LogOutcome, LogsReport, PruneError,
-    PruneEvent, RunOptions, Skipped,
+    Budget, EventSink, Job, LogMethod, LogOutcome, LogsReport, PruneError, PruneEvent, RunOptions,
+    Skipped,
 };
 use crate::paths::BuildDir;
 use crate::platform::{self, Access, FileId, Holder};
@@ -241,7 +241,7 @@ pub fn prune_all_within(
         if collect_facts && path.extension().is_some_and(|ext| ext == "log") {
             let size = facts::size_of(&path).unwrap_or(0);
             let display = super::relative_display(build, &path);
-            skipped_logs.push(skipped_facts(display, size, None, reason.clone()));
+            skipped_logs.push(facts::skipped(display, size, None, reason.clone()));
         }
         let skipped = Skipped {
             item: super::relative_display(build, &path),
@@ -299,9 +299,9 @@ pub fn prune_all_within(
                 // A dry run hands back the earlier record, which may hold expired entries.
                 let oldest = oldest.filter(|_| !options.dry_run);
                 let holders = ids.contains(&log.id).then(|| log_holders[i].clone());
-                report
-                    .files
-                    .push(file_facts(&display, log.len, oldest, holders, &outcome));
+                report.files.push(facts::of_outcome(
+                    &display, log.len, oldest, holders, &outcome,
+                ));
             }
             match outcome {
                 Ok(FileOutcome::Pruned {
@@ -440,67 +440,6 @@ fn fail(report: &mut LogsReport, events: EventSink<'_>, item: String, reason: St
         failed: failed.clone(),
     });
     report.failed.push(failed);
-}
-
-/// The facts of one log from what its prune returned.
-fn file_facts(
-    path: &str,
-    walked_len: u64,
-    oldest: Option<[u8; 20]>,
-    holders: Option<Vec<Holder>>,
-    outcome: &io::Result<FileOutcome>,
-) -> LogFacts {
-    let (size_before, size_after, lines_removed, fate) = match outcome {
-        Ok(FileOutcome::Pruned {
-            lines_removed,
-            bytes_before,
-            bytes_after,
-            method,
-            ..
-        }) => (
-            *bytes_before,
-            *bytes_after,
-            *lines_removed,
-            LogFate::Pruned(*method),
-        ),
-        Ok(FileOutcome::Unchanged { len }) => (*len, *len, 0, LogFate::Unchanged),
-        Ok(FileOutcome::Skipped(reason)) => {
-            return skipped_facts(path.to_owned(), walked_len, holders, reason.clone());
-        }
-        Err(err) => {
-            let reason = match err.kind() {
-                io::ErrorKind::NotFound => "vanished while we pruned it".to_string(),
-                _ => format!("error: {err}"),
-            };
-            return skipped_facts(path.to_owned(), walked_len, holders, reason);
-        }
-    };
-    LogFacts {
-        path: path.to_owned(),
-        size_before,
-        size_after,
-        lines_removed,
-        oldest_entry: oldest,
-        holders,
-        fate,
-    }
-}
-
-fn skipped_facts(
-    path: String,
-    size: u64,
-    holders: Option<Vec<Holder>>,
-    reason: String,
-) -> LogFacts {
-    LogFacts {
-        path,
-        size_before: size,
-        size_after: size,
-        lines_removed: 0,
-        oldest_entry: None,
-        holders,
-        fate: LogFate::Skipped(reason),
-    }
 }
 
 fn skip(report: &mut LogsReport, events: EventSink<'_>, item: String, reason: String) {
