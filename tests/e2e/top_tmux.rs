@@ -484,8 +484,9 @@ fn top_files_view_lists_the_logs_and_a_skipped_positional_writer() {
         .expect("a word")
         .to_owned();
     pane.keys(&["Enter"]);
+    // Read in the background: "reading..." first, then the lines.
     let screen = pane.wait_for("the last lines", PATIENCE, |s| {
-        s.contains(&format!("Last lines of {largest}"))
+        s.contains(&format!("Last lines of {largest}")) && !s.contains("reading...")
     });
     assert!(screen.contains(&last), "{last:?} missing:\n{screen}");
     pane.keys(&["Escape"]);
