@@ -310,7 +310,9 @@ impl Census {
             self.held += meta.len();
             return Ok(());
         }
-        let block = if in_place {
+        // A log nobody holds is collapsed in place too when its expired part
+        // is a head (the engine's choice, made later): reserve for it alike.
+        let block = if collapse {
             platform::block_size(&file)?
         } else {
             0
@@ -326,7 +328,7 @@ impl Census {
         let len = scan.lines(file)?;
         let removable = scan.removable;
         self.total += len;
-        if in_place && removable {
+        if collapse && removable {
             self.reserve += block + COLLAPSE_RESERVE;
         }
         Ok(())
