@@ -92,7 +92,8 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme, wide:
 }
 
 fn cells(app: &App, record: &RunRecord, theme: Theme, wide: bool) -> Vec<Cell<'static>> {
-    let errors = record.errors.len();
+    // Errors: what stopped a job, and what could not be pruned (a full disk).
+    let errors = record.errors.len() as u64 + record.failed_total;
     let skip_err = Line::from(vec![
         Span::raw(count(record.skipped_total)),
         Span::raw("/"),

@@ -342,3 +342,29 @@ fn over_budget_is_a_warning_in_the_summary() {
     let screen = text(&render(&app, 200, 60));
     assert!(!screen.contains("over the 100 MiB"), "{screen}");
 }
+
+/// A run that could not prune a log (a full disk) counts it under Err in the
+/// history, as the run's outcome reads `errors`.
+#[test]
+fn a_log_that_could_not_be_pruned_counts_as_an_error_in_the_history() {
+    use v0_prune_shared::protocol::{Event, RunOutcome};
+    use v0_prune_shared::prune::Skipped;
+
+    let mut app = fixtures::idle();
+    let mut record = fixtures::record(13, fixtures::NOW - 60_000, 1 << 20);
+    record.skipped_total = 2;
+    record.failed_total = 1;
+    record.log_files_failed = 1;
+    record.failed = vec![Skipped {
+        item: "logs/big.log".into(),
+        reason: "no space left on device: free some space".into(),
+    }];
+    record.outcome = RunOutcome::WithErrors;
+    fixtures::event(&mut app, Event::RunFinished { record });
+    let screen = text(&render(&app, 200, 60));
+    let row = screen
+        .lines()
+        .find(|line| line.contains("#13") && line.contains("errors"))
+        .unwrap_or_else(|| panic!("no history row for run 13:\n{screen}"));
+    assert!(row.contains(" 2/1 "), "{row}");
+}
