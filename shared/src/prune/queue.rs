@@ -346,16 +346,7 @@ fn failed(
     reason: String,
 ) -> QueueReport {
     let total = plan.entries;
-    events(&PruneEvent::JobStarted {
-        job: Job::Queue,
-        total,
-    });
-    for skipped in &plan.skipped {
-        events(&PruneEvent::ItemSkipped {
-            job: Job::Queue,
-            skipped: skipped.clone(),
-        });
-    }
+    announce(&plan, events);
     let failed = Skipped { item, reason };
     events(&PruneEvent::ItemFailed {
         job: Job::Queue,
@@ -381,12 +372,12 @@ fn failed(
     }
 }
 
-/// Turns the plan that was carried out (or, in a dry run, would be) into events and a report.
-fn finish(plan: Plan, snapshot: &Snapshot, events: EventSink<'_>, retries: u32) -> QueueReport {
-    let total = plan.entries;
+/// The job's start and what its plan leaves alone, as events: how every
+/// report of this job begins, whether the new queue was written or not.
+fn announce(plan: &Plan, events: EventSink<'_>) {
     events(&PruneEvent::JobStarted {
         job: Job::Queue,
-        total,
+        total: plan.entries,
     });
     for skipped in &plan.skipped {
         events(&PruneEvent::ItemSkipped {
@@ -394,6 +385,12 @@ fn finish(plan: Plan, snapshot: &Snapshot, events: EventSink<'_>, retries: u32) 
             skipped: skipped.clone(),
         });
     }
+}
+
+/// Turns the plan that was carried out (or, in a dry run, would be) into events and a report.
+fn finish(plan: Plan, snapshot: &Snapshot, events: EventSink<'_>, retries: u32) -> QueueReport {
+    let total = plan.entries;
+    announce(&plan, events);
     for (entry, bytes) in &plan.removed {
         events(&PruneEvent::ItemPruned {
             job: Job::Queue,
