@@ -2,10 +2,8 @@
 //! demo project without a daemon (computed, read-only), under a positional
 //! writer, and with the daemon's own view.
 
-use std::process::{Child, Command, Stdio};
-
 use serde_json::Value;
-use v0_prune_e2e::{Invocation, PATIENCE, TestProject, Tree, hours, stamp, wait_until};
+use v0_prune_e2e::{Invocation, PositionalWriter, TestProject, Tree, hours, stamp};
 
 /// `v0-prune ls <args>` in `project`, with an interval long enough that no
 /// scheduled run lands inside a test.
@@ -39,42 +37,6 @@ fn logs_under(root: &std::path::Path) -> Vec<String> {
     }
     found.sort();
     found
-}
-
-/// A process writing to `path` at its own offset (`cmd 3<> file`, no
-/// O_APPEND), as `script` or `cmd > file` do; killed when dropped.
-struct PositionalWriter(Child);
-
-impl PositionalWriter {
-    fn hold(path: &std::path::Path) -> Self {
-        let child = Command::new("sh")
-            .arg("-c")
-            .arg("exec 3<>\"$1\"; exec sleep 120")
-            .arg("sh")
-            .arg(path)
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("spawn writer");
-        let pid = child.id();
-        let held = wait_until(PATIENCE, || {
-            let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
-            let fd = std::fs::read_link(format!("/proc/{pid}/fd/3")).unwrap_or_default();
-            exe.ends_with("sleep") && fd == path
-        });
-        assert!(held, "the writer never held {}", path.display());
-        Self(child)
-    }
-
-    fn pid(&self) -> u32 {
-        self.0.id()
-    }
-}
-
-impl Drop for PositionalWriter {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[test]

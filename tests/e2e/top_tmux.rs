@@ -8,7 +8,8 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 
 use v0_prune_e2e::{
-    Background, Invocation, PATIENCE, TestProject, TmuxPane, Tree, bin, process_gone,
+    Background, Invocation, PATIENCE, PositionalWriter, TestProject, TmuxPane, Tree, bin,
+    process_gone,
 };
 use v0_prune_shared::demo::{DemoSpec, log_line};
 
@@ -361,29 +362,6 @@ fn top_refuses_a_stdout_that_is_not_a_terminal() {
     assert_eq!(project.daemon_pid(), None, "no daemon started");
 }
 
-/// A process that holds `path` open for writing at its own offset, without
-/// O_APPEND, as `exec 3<>file` does: the daemon must leave that log alone.
-/// Returns once the descriptor is open.
-fn start_positional_writer(path: &std::path::Path) -> std::process::Child {
-    let child = std::process::Command::new("bash")
-        .arg("-c")
-        .arg("exec 3<>\"$0\"; exec sleep 600")
-        .arg(path)
-        .spawn()
-        .expect("bash");
-    let fd = format!("/proc/{}/fd/3", child.id());
-    let deadline = std::time::Instant::now() + PATIENCE;
-    while std::fs::read_link(&fd).ok().as_deref() != Some(path) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the writer did not open {}",
-            path.display()
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    child
-}
-
 /// The row of the Files table that names `path`, and the line under it.
 fn file_row<'s>(screen: &'s str, path: &str) -> Option<(&'s str, Option<&'s str>)> {
     let mut lines = screen.lines();
@@ -413,7 +391,7 @@ fn top_files_view_lists_the_logs_and_a_skipped_positional_writer() {
             + &log_line(jiff::Timestamp::now(), "and one still kept"),
     )
     .expect("held log");
-    let mut writer = start_positional_writer(&held);
+    let writer = PositionalWriter::hold(&held);
     let mut daemon = start_daemon(&project);
 
     let pane = TmuxPane::start(project.temp(), 120, 40, &[], "sh");
@@ -462,7 +440,7 @@ fn top_files_view_lists_the_logs_and_a_skipped_positional_writer() {
     let reason = reason.unwrap_or_default();
     assert!(reason.contains("↳ skipped: "), "{reason}\n{screen}");
     assert!(
-        reason.contains("without O_APPEND") && reason.contains(&format!("pid {}", writer.id())),
+        reason.contains("without O_APPEND") && reason.contains(&format!("pid {}", writer.pid())),
         "the reason names the positional writer: {reason}\n{screen}"
     );
 
@@ -503,8 +481,7 @@ fn top_files_view_lists_the_logs_and_a_skipped_positional_writer() {
     pane.wait_for("the prompt after the dashboard", PATIENCE, |s| {
         s.lines().any(|l| l.trim_end() == "TOP_EXITED=0")
     });
-    let _ = writer.kill();
-    let _ = writer.wait();
+    drop(writer);
     let _ = daemon.running();
     drop(daemon);
 }

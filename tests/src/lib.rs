@@ -898,3 +898,42 @@ pub fn copy_real_v0(to: &Path) {
         }
     }
 }
+
+/// A process holding a file open for writing at its own offset, without
+/// O_APPEND (`exec 3<>file`, as `script` or a program's own log file do):
+/// the engine must leave such a log alone. Killed when dropped.
+pub struct PositionalWriter(std::process::Child);
+
+impl PositionalWriter {
+    /// Starts it; returns once `sleep` holds `path` on its fd 3.
+    pub fn hold(path: &Path) -> Self {
+        let child = Command::new("sh")
+            .arg("-c")
+            .arg("exec 3<>\"$1\"; exec sleep 600")
+            .arg("sh")
+            .arg(path)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("spawn writer");
+        let pid = child.id();
+        let held = wait_until(PATIENCE, || {
+            let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+            let fd = std::fs::read_link(format!("/proc/{pid}/fd/3")).unwrap_or_default();
+            exe.ends_with("sleep") && fd == path
+        });
+        assert!(held, "the writer never held {}", path.display());
+        Self(child)
+    }
+
+    /// Its pid, as the engine names it in the skip reason.
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for PositionalWriter {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
