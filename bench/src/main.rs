@@ -306,9 +306,14 @@ fn sweep_abandoned(parent: &Path) {
 
 /// Refuses to start when the data would fill the disk.
 fn check_space(dir: &Path, sizes: &Sizes) -> Result<()> {
-    // The large log, its working copy, a baseline's output, case 4's fresh
-    // log, the long-line file and its copy, and slack.
-    let need = sizes.large_log_bytes * 4 + sizes.long_line_bytes * 2 + (256 << 20);
+    // The large log, its copy with a late expired entry, its working copy, a
+    // baseline's output, case 4's fresh log, the 256 MiB log of --full with
+    // its working copy and a baseline's output, the long-line file and its
+    // copy, and slack.
+    let need = sizes.large_log_bytes * 5
+        + sizes.mid_log_bytes.unwrap_or(0) * 3
+        + sizes.long_line_bytes * 2
+        + (256 << 20);
     if let Some(free) = machine::free_bytes(dir)
         && free < need
     {

@@ -235,19 +235,15 @@ fn an_open_append_close_writer_loses_nothing_during_50_prunes() {
     // The holder scan sometimes catches the writer between its open and its
     // close (then the collapse path runs, which is safe too, or without
     // collapse the file is skipped that time); most prunes find the file
-    // unheld. Where ranges collapse, its expired head is cut in place under
-    // a write lease (the writer's next open waits for us); elsewhere it is
-    // rewritten and renamed (under a lease on Linux, with the drain
-    // fallback without leases).
-    let collapse = platform::supports_collapse(&std::fs::File::open(&path).expect("open"));
-    let expected = if collapse {
-        LogMethod::InPlaceUnheld
-    } else {
-        LogMethod::Rewrite
-    };
+    // unheld. Under 1 MiB (this file, mostly) it is rewritten and renamed
+    // (under a lease on Linux, with the drain fallback without leases);
+    // larger, where ranges collapse, its expired head is cut in place under
+    // a write lease (the writer's next open waits for us).
     assert!(
-        methods.contains(&expected),
-        "expected {expected:?} while the writer ran: {methods:?}"
+        methods
+            .iter()
+            .any(|m| matches!(m, LogMethod::Rewrite | LogMethod::InPlaceUnheld)),
+        "expected prunes of the unheld file while the writer ran: {methods:?}"
     );
     assert_nothing_lost(&path, total, total / 2);
 }
