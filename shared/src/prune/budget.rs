@@ -310,9 +310,12 @@ impl Census {
             self.held += meta.len();
             return Ok(());
         }
-        // A log nobody holds is collapsed in place too when its expired part
-        // is a head (the engine's choice, made later): reserve for it alike.
-        let block = if collapse {
+        // A log nobody holds is collapsed in place too when it is large
+        // enough and its expired part is a head (the engine's choice, made
+        // later): reserve for it alike.
+        let may_collapse =
+            collapse && (in_place || meta.len() >= super::logs::in_place::IN_PLACE_FROM);
+        let block = if may_collapse {
             platform::block_size(&file)?
         } else {
             0
@@ -328,7 +331,7 @@ impl Census {
         let len = scan.lines(file)?;
         let removable = scan.removable;
         self.total += len;
-        if collapse && removable {
+        if may_collapse && removable {
             self.reserve += block + COLLAPSE_RESERVE;
         }
         Ok(())

@@ -178,7 +178,7 @@ const LEASE_RETRY: Duration = Duration::from_millis(50);
 /// the rewrite's copy is cheaper than the in-place prune's two syncs (10,000
 /// logs of ~10 KB took 2.9× `cat` in place against 1.25× rewritten). The
 /// unit tests use small files, so for them every non-empty one counts.
-const IN_PLACE_FROM: u64 = if cfg!(test) { 1 } else { 1 << 20 };
+pub(crate) const IN_PLACE_FROM: u64 = if cfg!(test) { 1 } else { 1 << 20 };
 
 /// How much of the file one read round covers before we look whether an
 /// expired entry after a current one already decided for a rewrite.
