@@ -204,3 +204,54 @@ fn ls_help_explains_the_columns() {
         );
     }
 }
+
+/// With `V0_PRUNE_MAX_SIZE` set and the logs over it after the age rule,
+/// `ls` (computed, read-only) says what a run now would remove for the
+/// budget and for age, in the table and in `--json`, and changes nothing.
+#[test]
+fn ls_says_what_the_size_budget_would_remove_and_changes_nothing() {
+    let project = TestProject::bare();
+    // 3 hours of entries, one every 5 s: retention 6 h removes none of them,
+    // a budget of 64 KiB removes the oldest; the last 10 minutes stay.
+    let mut content = String::new();
+    for i in (0..3 * 720).rev() {
+        let at = stamp(std::time::Duration::from_secs(i * 5 + 1));
+        content.push_str(&format!(
+            "[{at}] worker step {i:05} done, padding to 64 bytes\n"
+        ));
+    }
+    project.write("logs/worker.log", &content);
+    let before = Tree::of(&project.build_dir);
+
+    let run = ls(&project, &[]).env("V0_PRUNE_MAX_SIZE", "64K").run();
+    run.expect_code(0);
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("Size budget (a run now): "))
+        .unwrap_or_else(|| panic!("no budget line:\n{}", run.stdout));
+    assert!(line.contains("for the budget"), "{line}");
+
+    let json = ls(&project, &["--json"])
+        .env("V0_PRUNE_MAX_SIZE", "64K")
+        .run();
+    json.expect_code(0);
+    let value: Value = serde_json::from_str(&json.stdout).expect("json");
+    let budget = &value["budget"];
+    assert_eq!(budget["max_bytes"], 64 * 1024, "{budget}");
+    assert_eq!(budget["bytes_for_age"], 0, "{budget}");
+    let for_budget = budget["bytes_for_budget"]
+        .as_u64()
+        .expect("bytes_for_budget");
+    let total = content.len() as u64;
+    assert!(
+        for_budget >= total - 64 * 1024 && for_budget < total,
+        "{for_budget} of {total} bytes for the budget: {budget}"
+    );
+
+    // Without a budget there is no budget line, and no `budget` in the JSON.
+    let plain = ls(&project, &[]).run();
+    assert!(!plain.stdout.contains("Size budget"), "{}", plain.stdout);
+    assert!(ls_json(&project)["budget"].is_null());
+    before.assert_same(&Tree::of(&project.build_dir), "`ls` with a budget");
+}

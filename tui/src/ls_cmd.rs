@@ -18,7 +18,7 @@ use v0_prune_shared::client::DEFAULT_TIMEOUT;
 use v0_prune_shared::config::Project;
 use v0_prune_shared::files_view::{RunContext, build_view};
 use v0_prune_shared::protocol::{FileInfo, FileMethod, FilesView};
-use v0_prune_shared::prune::{self, Cutoff, RunOptions};
+use v0_prune_shared::prune::{self, BudgetReport, Cutoff, RunOptions};
 use v0_prune_shared::units::human_bytes;
 
 use crate::daemon_ctl::{self, Probe};
@@ -111,6 +111,9 @@ struct LsView {
     retention_secs: u64,
     /// The view itself (sizes in bytes, times in unix milliseconds).
     files: FilesView,
+    /// What the size budget (`V0_PRUNE_MAX_SIZE`) did in the daemon's last
+    /// run, or would do in a run now; `None` when no budget is set.
+    budget: Option<BudgetReport>,
 }
 
 /// Lists the build directory's logs and queue (a table, or one JSON object).
@@ -125,14 +128,18 @@ pub fn ls(project: &Project, json: bool, out: &mut dyn Write) -> anyhow::Result<
     let view = daemon_ctl::block_on(from_daemon(project))?;
     let view = match view {
         Ok(view) => view,
-        Err((daemon_pid, note)) => LsView {
-            build_dir: build.root().display().to_string(),
-            source: Source::Computed,
-            daemon_pid,
-            note,
-            retention_secs: project.settings.retention.as_secs(),
-            files: compute(project)?,
-        },
+        Err((daemon_pid, note)) => {
+            let (files, budget) = compute(project)?;
+            LsView {
+                build_dir: build.root().display().to_string(),
+                source: Source::Computed,
+                daemon_pid,
+                note,
+                retention_secs: project.settings.retention.as_secs(),
+                files,
+                budget,
+            }
+        }
     };
     if json {
         serde_json::to_writer_pretty(&mut *out, &view)?;
@@ -159,6 +166,10 @@ async fn from_daemon(project: &Project) -> Result<LsView, (Option<u32>, Option<S
                         note: None,
                         retention_secs: snapshot.retention_secs,
                         files,
+                        budget: snapshot
+                            .last_run
+                            .and_then(|run| run.budget)
+                            .map(|budget| *budget),
                     }),
                     None => Err((
                         Some(pid),
@@ -186,15 +197,18 @@ async fn from_daemon(project: &Project) -> Result<LsView, (Option<u32>, Option<S
 }
 
 /// What a run now would find and do, read-only: the dry run's walk and
-/// reads, no lock taken, nothing written.
-fn compute(project: &Project) -> anyhow::Result<FilesView> {
+/// reads (and the size budget's, when one is set), no lock taken, nothing
+/// written.
+fn compute(project: &Project) -> anyhow::Result<(FilesView, Option<BudgetReport>)> {
     let build = &project.build_dir;
     let now = Timestamp::now();
     let options = RunOptions {
         cutoff: Cutoff::before(now, project.settings.retention),
         dry_run: true,
     };
-    let report = prune::run_locked(build, &options, &mut prune::ignore_events);
+    let budget = project.settings.budget(now);
+    let report =
+        prune::run_locked_within(build, &options, budget.as_ref(), &mut prune::ignore_events);
     if let Some(error) = report.logs_error() {
         anyhow::bail!(
             "could not list the logs of {}: {error}",
@@ -206,7 +220,8 @@ fn compute(project: &Project) -> anyhow::Result<FilesView> {
         at_ms: now.as_millisecond(),
         next_cutoff_ms: Some(options.cutoff.timestamp().as_millisecond()),
     };
-    Ok(build_view(build, context, &report, None))
+    let view = build_view(build, context, &report, None);
+    Ok((view, report.logs.budget.clone()))
 }
 
 /// The table: a header, one row per listed log (a skipped log's reason on
@@ -261,6 +276,16 @@ fn write_table(out: &mut dyn Write, view: &LsView, now_ms: i64) -> anyhow::Resul
         )?;
     }
     writeln!(out, "{}", total_line(files))?;
+    if let Some(budget) = &view.budget {
+        let run = match view.source {
+            Source::Daemon => "last run",
+            Source::Computed => "a run now",
+        };
+        writeln!(out, "Size budget ({run}): {}", budget.summary())?;
+        if let Some(warning) = budget.warning() {
+            writeln!(out, "Warning: {warning}")?;
+        }
+    }
     match &files.queue {
         Some(queue) => {
             let statuses = queue
@@ -451,6 +476,7 @@ mod tests {
                     next_removable: Some(0),
                 }),
             },
+            budget: None,
         };
         let mut out = Vec::new();
         write_table(&mut out, &view, NOW).expect("write");
