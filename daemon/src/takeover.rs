@@ -292,7 +292,13 @@ mod tests {
         )
         .expect("script");
         std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-        let child = Command::new(&script).spawn().expect("start the script");
+        // Run as the kernel runs a `#!/bin/bash` script (argv `/bin/bash
+        // <script>`), but without exec'ing the file just written: a test
+        // forking meanwhile may still hold it open for writing (ETXTBSY).
+        let child = Command::new("/bin/bash")
+            .arg(&script)
+            .spawn()
+            .expect("start the script");
         std::fs::write(build.pid_file(), format!("{}\n", child.id())).expect("pid file");
         let deadline = Instant::now() + Duration::from_secs(10);
         while !ready.exists() || find_bash_daemon(build, None).is_none() {
