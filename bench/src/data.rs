@@ -6,13 +6,15 @@
 
 use std::fs::OpenOptions;
 use std::io::{BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use jiff::Timestamp;
 use v0_prune_shared::demo;
+use v0_prune_shared::paths::BuildDir;
 use v0_prune_shared::prune::Cutoff;
+use v0_prune_shared::prune::logs;
 
 /// The instant the data is generated around.
 pub const NOW: &str = "2026-11-28T12:00:00Z";
@@ -168,6 +170,68 @@ pub fn human_bytes(bytes: u64) -> String {
         format!("{mib:.0} MiB")
     } else {
         format!("{mib:.1} MiB")
+    }
+}
+
+/// Many small logs in the demo layout, one in [`SMALL_PRUNABLE_EVERY`] with
+/// expired entries, as the many-logs and files-view cases time them.
+pub struct SmallLogs {
+    /// The generated build directory.
+    pub build: BuildDir,
+    /// Every log, in walk order.
+    pub paths: Vec<PathBuf>,
+    /// (pristine copy, log) of each log with expired entries.
+    pub prunable: Vec<(PathBuf, PathBuf)>,
+}
+
+/// One log in this many has expired entries.
+pub const SMALL_PRUNABLE_EVERY: usize = 10;
+
+impl SmallLogs {
+    /// Generates `count` logs of `lines` lines under `dir`; `seed` varies
+    /// the layout and the expired entries from one case to another.
+    pub fn generate(dir: &Path, count: usize, lines: usize, seed: u64) -> Result<Self> {
+        let spec = demo::DemoSpec {
+            logs: count,
+            lines_per_log: lines,
+            ..empty_spec(seed)?
+        };
+        eprintln!("  generating {} logs...", spec.logs);
+        let project = demo::generate(&dir.join("project"), &spec).context("generating logs")?;
+        let build = project.build_dir;
+        let walk = logs::walk(build.root()).context("listing the generated logs")?;
+        let paths: Vec<PathBuf> = walk.logs.iter().map(|log| log.path.clone()).collect();
+        let pristine_dir = dir.join("pristine");
+        std::fs::create_dir_all(&pristine_dir)?;
+        let mut prunable = Vec::new();
+        for (i, path) in paths.iter().enumerate().step_by(SMALL_PRUNABLE_EVERY) {
+            demo::write_log(
+                path,
+                spec.now,
+                spec.lines_per_log,
+                0.3,
+                seed * 100 + i as u64,
+            )
+            .with_context(|| format!("writing {}", path.display()))?;
+            let copy = pristine_dir.join(format!("{i}.log"));
+            std::fs::copy(path, &copy)?;
+            prunable.push((copy, path.clone()));
+        }
+        Ok(Self {
+            build,
+            paths,
+            prunable,
+        })
+    }
+
+    /// Puts the logs with expired entries back and forgets the log index,
+    /// so the next timed round has the same work to do.
+    pub fn restore(&self) -> Result<()> {
+        crate::measure::remove_if_present(&self.build.log_index())?;
+        for (pristine, path) in &self.prunable {
+            crate::measure::fresh_copy(pristine, path)?;
+        }
+        Ok(())
     }
 }
 

@@ -18,10 +18,8 @@
 //! log tail filled to their caps.
 
 use std::cell::RefCell;
-use std::path::PathBuf;
 
 use anyhow::{Context, Result, ensure};
-use v0_prune_shared::demo;
 use v0_prune_shared::files_view::{FileTracker, RunContext};
 use v0_prune_shared::paths::BuildDir;
 use v0_prune_shared::protocol::{
@@ -32,14 +30,11 @@ use v0_prune_shared::prune::{self, RunOptions, RunReport, ignore_events, logs};
 
 use super::{Case, Ctx, Sizes};
 use crate::data;
-use crate::measure::{Contender, fresh_copy, race, remove_if_present};
+use crate::measure::{Contender, race};
 use crate::report::{Measured, Outcome, Row, Target, Unit};
 
 /// The per-file view case.
 pub struct FilesViewCase;
-
-/// The share of logs with something to prune in a first run.
-const PRUNABLE_EVERY: usize = 10;
 
 /// The limit for the snapshot, KiB (1 MiB).
 const SNAPSHOT_LIMIT_KIB: f64 = 1024.0;
@@ -61,44 +56,21 @@ impl Case for FilesViewCase {
 
     fn run(&self, ctx: &mut Ctx, notes: &mut Vec<String>) -> Result<Outcome> {
         let dir = ctx.case_dir(self.id())?;
-        let spec = demo::DemoSpec {
-            logs: ctx.sizes.small_logs,
-            lines_per_log: ctx.sizes.small_log_lines,
-            ..data::empty_spec(37)?
-        };
-        eprintln!("  generating {} logs...", spec.logs);
-        let project = demo::generate(&dir.join("project"), &spec).context("generating logs")?;
-        let build = project.build_dir;
-        let walk = logs::walk(build.root()).context("listing the generated logs")?;
-        let paths: Vec<PathBuf> = walk.logs.iter().map(|log| log.path.clone()).collect();
-        let pristine_dir = dir.join("pristine");
-        std::fs::create_dir_all(&pristine_dir)?;
-        let mut prunable = Vec::new();
-        for (i, path) in paths.iter().enumerate().step_by(PRUNABLE_EVERY) {
-            demo::write_log(path, spec.now, spec.lines_per_log, 0.3, 2000 + i as u64)
-                .with_context(|| format!("writing {}", path.display()))?;
-            let copy = pristine_dir.join(format!("{i}.log"));
-            std::fs::copy(path, &copy)?;
-            prunable.push((copy, path.clone()));
-        }
+        let small =
+            data::SmallLogs::generate(&dir, ctx.sizes.small_logs, ctx.sizes.small_log_lines, 37)?;
+        let (build, paths, prunable) = (&small.build, &small.paths, &small.prunable);
         notes.push(format!(
             "{} logs, {} with expired entries in a first run",
             paths.len(),
             prunable.len()
         ));
         let options = ctx.options();
-        let restore = || -> Result<()> {
-            remove_if_present(&build.log_index())?;
-            for (pristine, path) in &prunable {
-                fresh_copy(pristine, path)?;
-            }
-            Ok(())
-        };
+        let restore = || small.restore();
         let tracker = RefCell::new(FileTracker::new());
         let last_view: RefCell<Option<(FilesView, RunReport)>> = RefCell::new(None);
         let run_id = RefCell::new(0u64);
         let with_view = || -> Result<()> {
-            let report = prune::run_locked(&build, &options, &mut ignore_events);
+            let report = prune::run_locked(build, &options, &mut ignore_events);
             ensure!(report.errors.is_empty(), "{:?}", report.errors);
             ensure!(
                 report.logs.files.len() == paths.len(),
@@ -111,13 +83,13 @@ impl Case for FilesViewCase {
             };
             let view = tracker
                 .borrow_mut()
-                .update(&build, context(id, &options), &report);
+                .update(build, context(id, &options), &report);
             *last_view.borrow_mut() = Some((view, report));
             Ok(())
         };
         let without_view = || -> Result<()> {
             let report = logs::facts::without_file_facts(|| {
-                prune::run_locked(&build, &options, &mut ignore_events)
+                prune::run_locked(build, &options, &mut ignore_events)
             });
             ensure!(report.errors.is_empty(), "{:?}", report.errors);
             ensure!(report.logs.files.is_empty(), "no facts collected");
@@ -150,7 +122,7 @@ impl Case for FilesViewCase {
         })
         .context("encoding the view's event")?
         .len();
-        let frame = encode_frame(&DaemonMessage::Status(full_snapshot(&build, view, &report)))
+        let frame = encode_frame(&DaemonMessage::Status(full_snapshot(build, view, &report)))
             .context("encoding the snapshot")?;
         notes.push(format!(
             "snapshot: the daemon's Status answer with its history ({HISTORY_IN_SNAPSHOT} runs) and log tail ({LOG_TAIL_LINES} lines) full; its Files event is {view_bytes} bytes"

@@ -11,20 +11,16 @@ use std::cell::RefCell;
 use std::path::PathBuf;
 use std::process::Command;
 
-use anyhow::{Context, Result, ensure};
-use v0_prune_shared::demo;
+use anyhow::{Result, ensure};
 use v0_prune_shared::prune::{LogsReport, ignore_events, logs};
 
 use super::{Case, Ctx, Sizes};
 use crate::data;
-use crate::measure::{Contender, fresh_copy, race, remove_if_present, run_tool};
+use crate::measure::{Contender, race, run_tool};
 use crate::report::{Measured, Outcome, Row, Target, Unit};
 
 /// Case 3.
 pub struct ManyLogs;
-
-/// The share of logs with something to prune.
-const PRUNABLE_EVERY: usize = 10;
 
 /// Most bytes of paths handed to one `cat` (the kernel's limit is 2 MiB with the environment).
 const ARGS_BYTES: usize = 512 * 1024;
@@ -43,26 +39,9 @@ impl Case for ManyLogs {
 
     fn run(&self, ctx: &mut Ctx, notes: &mut Vec<String>) -> Result<Outcome> {
         let dir = ctx.case_dir(self.id())?;
-        let spec = demo::DemoSpec {
-            logs: ctx.sizes.small_logs,
-            lines_per_log: ctx.sizes.small_log_lines,
-            ..data::empty_spec(31)?
-        };
-        eprintln!("  generating {} logs...", spec.logs);
-        let project = demo::generate(&dir.join("project"), &spec).context("generating logs")?;
-        let build = project.build_dir;
-        let walk = logs::walk(build.root()).context("listing the generated logs")?;
-        let paths: Vec<PathBuf> = walk.logs.iter().map(|log| log.path.clone()).collect();
-        let pristine_dir = dir.join("pristine");
-        std::fs::create_dir_all(&pristine_dir)?;
-        let mut prunable = Vec::new();
-        for (i, path) in paths.iter().enumerate().step_by(PRUNABLE_EVERY) {
-            demo::write_log(path, spec.now, spec.lines_per_log, 0.3, 1000 + i as u64)
-                .with_context(|| format!("writing {}", path.display()))?;
-            let copy = pristine_dir.join(format!("{i}.log"));
-            std::fs::copy(path, &copy)?;
-            prunable.push((copy, path.clone()));
-        }
+        let small =
+            data::SmallLogs::generate(&dir, ctx.sizes.small_logs, ctx.sizes.small_log_lines, 31)?;
+        let (build, paths, prunable) = (&small.build, &small.paths, &small.prunable);
         let total_bytes: u64 = paths
             .iter()
             .map(|p| data::size_of(p))
@@ -74,18 +53,12 @@ impl Case for ManyLogs {
             prunable.len()
         ));
 
-        let restore = || -> Result<()> {
-            remove_if_present(&build.log_index())?;
-            for (pristine, path) in &prunable {
-                fresh_copy(pristine, path)?;
-            }
-            Ok(())
-        };
+        let restore = || small.restore();
         let last: RefCell<Option<LogsReport>> = RefCell::new(None);
         let options = ctx.options();
         let mut contenders = vec![
             Contender::new("prune_all", restore, || {
-                let report = logs::prune_all(&build, &options, &mut ignore_events)?;
+                let report = logs::prune_all(build, &options, &mut ignore_events)?;
                 ensure!(
                     report.pruned.len() == prunable.len() && report.skipped.is_empty(),
                     "expected {} logs pruned and none skipped; got {} pruned, skipped {:?}",
@@ -97,7 +70,7 @@ impl Case for ManyLogs {
                 Ok(())
             }),
             Contender::new("cat > /dev/null", restore, || {
-                for chunk in arg_chunks(&paths) {
+                for chunk in arg_chunks(paths) {
                     run_tool(Command::new("cat").args(chunk), None)?;
                 }
                 Ok(())
@@ -115,7 +88,7 @@ impl Case for ManyLogs {
         }
         notes.push(format!(
             "cat gets the paths as arguments ({} invocation(s)), no directory walk",
-            arg_chunks(&paths).len()
+            arg_chunks(paths).len()
         ));
         let mut samples = samples.into_iter();
         let ours = Measured::new("prune_all", Unit::Ms, samples.next().unwrap_or_default());
