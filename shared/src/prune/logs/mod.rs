@@ -15,6 +15,7 @@ pub mod facts;
 pub mod filter;
 pub mod in_place;
 pub mod index;
+pub mod newlines;
 pub mod rewrite;
 
 use std::cell::RefCell;
