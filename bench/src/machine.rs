@@ -19,6 +19,10 @@ pub struct Machine {
     pub memory_mb: Option<u64>,
     /// Filesystem type of the data directory (`ext4`, `tmpfs`, ...).
     pub data_fs: String,
+    /// Mount options of the data directory's filesystem (`/proc/self/mounts`).
+    /// `discard` matters: every block freed then waits for the disk, which
+    /// sets a floor under any prune that frees space.
+    pub data_mount_options: Option<String>,
     /// Versions of the baseline tools (first line of their version output).
     pub tools: BTreeMap<String, Option<String>>,
     /// `git rev-parse HEAD` of the tree the bench was built from.
@@ -60,6 +64,7 @@ impl Machine {
                     Some(kb * 1024 / 1_000_000)
                 }),
             data_fs: filesystem_name(data_dir),
+            data_mount_options: mount_options(data_dir),
             tools: ["cp", "cat", "awk", "jq"]
                 .iter()
                 .map(|tool| (tool.to_string(), tool_version(tool)))
@@ -84,6 +89,29 @@ pub fn filesystem_name(dir: &Path) -> String {
         },
         Err(err) => format!("unknown ({err})"),
     }
+}
+
+/// The options of the mount `dir` lives on: the entry of `/proc/self/mounts`
+/// whose mount point is the longest ancestor of `dir`.
+pub fn mount_options(dir: &Path) -> Option<String> {
+    let dir = dir.canonicalize().ok()?;
+    let mounts = std::fs::read_to_string("/proc/self/mounts").ok()?;
+    mounts
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split(' ');
+            let point = fields.nth(1)?.replace("\\040", " ");
+            let options = fields.nth(1)?;
+            dir.starts_with(&point)
+                .then(|| (Path::new(&point).components().count(), options.to_string()))
+        })
+        .max_by_key(|(depth, _)| *depth)
+        .map(|(_, options)| options)
+}
+
+/// Whether the mount options include `discard` (online TRIM of freed blocks).
+pub fn discards(options: Option<&str>) -> bool {
+    options.is_some_and(|options| options.split(',').any(|o| o == "discard"))
 }
 
 /// `/proc/loadavg`'s 1-minute load: how busy the neighbours were (2 cores shared).

@@ -148,13 +148,25 @@ fn run() -> Result<std::process::ExitCode> {
         .tempdir_in(&parent)
         .with_context(|| format!("creating a scratch directory in {}", parent.display()))?;
     let machine = Machine::describe(scratch.path());
+    let discard = machine::discards(machine.data_mount_options.as_deref());
     eprintln!(
-        "v0-prune-bench ({mode}): data in {} ({}), {} warm-up + {} timed rounds per case",
+        "v0-prune-bench ({mode}): data in {} ({}{}), {} warm-up + {} timed rounds per case",
         scratch.path().display(),
         machine.data_fs,
+        if discard {
+            ", mounted with discard"
+        } else {
+            ""
+        },
         rounds.warmup,
         rounds.iterations
     );
+    if discard {
+        eprintln!(
+            "  note: with `discard` every freed block waits for the disk; an in-place prune's \
+             `collapse alone` row shows that share (`--tmp` a filesystem without it to compare)"
+        );
+    }
     if !matches!(machine.data_fs.as_str(), "ext4" | "xfs") {
         eprintln!(
             "  note: {} is not ext4/xfs; the in-place case needs collapse-range and will fail",

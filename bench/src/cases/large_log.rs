@@ -27,6 +27,9 @@ use crate::data;
 use crate::measure::{Contender, fresh_copy, race, remove_if_present, run_tool, tool_available};
 use crate::report::{Measured, Outcome, Row, Target, Unit};
 
+/// The in-place cases' floor: the collapse syscall alone (`fallocate(1)`).
+const COLLAPSE_ALONE: &str = "collapse alone";
+
 /// Which half-expired log a case prunes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogSize {
@@ -171,6 +174,10 @@ fn unheld_or_rewrite(
     )];
     let baselines = setup.baselines(ctx, true);
     contenders.extend(baselines.contenders);
+    let in_place = method == LogMethod::InPlaceUnheld;
+    if in_place {
+        contenders.push(setup.collapse_alone(&last));
+    }
     let samples = race(ctx.rounds, &mut contenders)?;
     drop(contenders);
     if let Some(report) = last.into_inner() {
@@ -193,7 +200,17 @@ fn unheld_or_rewrite(
         };
         rows.push(row);
     }
+    if in_place {
+        rows.push(collapse_row(ours, next(&mut samples)?));
+    }
     Ok(Outcome::Measured { rows })
+}
+
+/// Ours against the kernel's collapse of the same bytes alone.
+fn collapse_row(ours: Measured, samples: Vec<f64>) -> Row {
+    let collapse = Measured::new(COLLAPSE_ALONE, Unit::Ms, samples);
+    Row::compare(ours, collapse, Target::Info)
+        .with_note("the kernel's share: fallocate(COLLAPSE_RANGE) of the same bytes, nothing read")
 }
 
 fn method_label(method: LogMethod) -> &'static str {
@@ -247,6 +264,7 @@ impl Case for InPlace {
         )];
         let baselines = setup.baselines(ctx, false);
         contenders.extend(baselines.contenders);
+        contenders.push(setup.collapse_alone(&last));
         let samples = race(ctx.rounds, &mut contenders)?;
         drop(contenders);
         holder.borrow_mut().take();
@@ -264,7 +282,8 @@ impl Case for InPlace {
         Ok(Outcome::Measured {
             rows: vec![
                 Row::compare(ours.clone(), cp, Target::RatioAtMost(0.8)),
-                Row::compare(ours, cat, Target::Info).with_note("reading alone"),
+                Row::compare(ours.clone(), cat, Target::Info).with_note("reading alone"),
+                collapse_row(ours, next(&mut samples)?),
             ],
         })
     }
@@ -330,6 +349,32 @@ impl<'a> Setup<'a> {
 
     fn prune(&self, options: &RunOptions) -> Result<LogsReport> {
         Ok(logs::prune_all(&self.build, options, &mut ignore_events)?)
+    }
+
+    /// The kernel's part of an in-place prune, timed alone: on a fresh copy
+    /// (untimed), `fallocate --collapse-range` of as many bytes as our last
+    /// run removed (ours runs first in every round). No reading, no
+    /// deciding: a floor no in-place prune can go under on this filesystem.
+    fn collapse_alone(&'a self, last: &'a RefCell<Option<LogsReport>>) -> Contender<'a> {
+        let (master, out) = (self.master, self.out.as_path());
+        Contender::new(
+            COLLAPSE_ALONE,
+            move || fresh_copy(master, out),
+            move || {
+                let removed = last
+                    .borrow()
+                    .as_ref()
+                    .map(|report| report.bytes_before - report.bytes_after)
+                    .context("internal: the collapse baseline ran before our prune")?;
+                run_tool(
+                    Command::new("fallocate")
+                        .args(["--collapse-range", "--offset", "0", "--length"])
+                        .arg(removed.to_string())
+                        .arg(out),
+                    None,
+                )
+            },
+        )
     }
 
     /// cp (and, for the rewrite case, cp + fsync and the awk filter), then cat.

@@ -114,6 +114,38 @@ pub struct FilterStats {
     pub last_expired: Option<[u8; 20]>,
 }
 
+impl FilterStats {
+    /// The statistics of one pass over a whole file, from two passes over
+    /// its two parts, so both can be read at once on two cores. `self` is the
+    /// pass over `[0, split)`, `later` the pass of a filter resumed at `split`
+    /// ([`LineFilter::resume_at`]) over the rest. `split` must start a
+    /// timestamped line, so the later part's first line decides its own fate
+    /// whatever entry the earlier part ended in.
+    pub fn joined(self, later: FilterStats, split: u64) -> FilterStats {
+        let earliest_kept = match (self.earliest_kept, later.earliest_kept) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let drop_after_current = self.drop_after_current.or(if self.first_current.is_some() {
+            later.first_drop
+        } else {
+            later.drop_after_current
+        });
+        FilterStats {
+            bytes_in: later.bytes_in,
+            bytes_out: self.bytes_out + (later.bytes_out - split),
+            lines_removed: self.lines_removed + later.lines_removed,
+            first_drop: self.first_drop.or(later.first_drop),
+            earliest_kept,
+            input_complete: later.input_complete,
+            output_complete: self.output_complete + (later.output_complete - split),
+            first_current: self.first_current.or(later.first_current),
+            drop_after_current,
+            last_expired: later.last_expired.or(self.last_expired),
+        }
+    }
+}
+
 /// Where kept bytes go. `start` is called once, at the first dropped line,
 /// with the length of the untouched prefix (which the sink may copy in-kernel);
 /// before that nothing is written, so a file with nothing to prune costs one read.
@@ -761,6 +793,40 @@ pub(crate) mod tests {
             let (twice, stats) = filtered(&once);
             proptest::prop_assert_eq!(&twice, &once);
             proptest::prop_assert_eq!(stats.lines_removed, 0);
+        }
+
+        #[test]
+        fn two_parts_joined_at_an_entry_give_the_whole_file_statistics(
+            lines in proptest::collection::vec(arb_line(), 1..60),
+            pick in proptest::prelude::any::<proptest::sample::Index>(),
+        ) {
+            let input = [lines.join(&b'\n'), b"\n".to_vec()].concat();
+            // Every start of a timestamped line after the first byte.
+            let starts: Vec<usize> = input
+                .iter()
+                .enumerate()
+                .filter(|&(i, &b)| b == b'\n' && i + 1 < input.len())
+                .map(|(i, _)| i + 1)
+                .filter(|&at| {
+                    classify(&input[at..input.len().min(at + STAMP_PREFIX_LEN)], &cutoff())
+                        != LineKind::Continuation
+                })
+                .collect();
+            proptest::prop_assume!(!starts.is_empty());
+            let split = starts[pick.index(starts.len())];
+            let run = |mut filter: LineFilter, bytes: &[u8]| {
+                filter.pump(&mut &bytes[..], &mut CountingSink).expect("pump");
+                filter.finish(&mut CountingSink).expect("finish")
+            };
+            let earlier = run(LineFilter::new(cutoff()), &input[..split]);
+            let later = run(
+                LineFilter::resume_at(cutoff(), split as u64, input.len() as u64),
+                &input[split..],
+            );
+            proptest::prop_assert_eq!(
+                earlier.joined(later, split as u64),
+                reference_stats(&input, &cutoff())
+            );
         }
 
         #[test]

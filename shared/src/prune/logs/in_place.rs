@@ -46,15 +46,16 @@
 //! to the log rule; no kept entry is ever touched (RELIABILITY.md).
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io::{self, Read};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use memchr::memchr;
 
 use super::filter::{
-    CountingSink, FilterStats, LineFilter, LineKind, RecentStamp, STAMP_PREFIX_LEN,
+    CountingSink, FilterStats, LineFilter, LineKind, RecentStamp, STAMP_PREFIX_LEN, classify,
 };
 use super::index::Verified;
 use crate::platform::{self, Lease};
@@ -349,19 +350,85 @@ fn prune_unheld_with(
     })
 }
 
+/// From this size on, a log nobody holds is scanned by two threads, each
+/// over one half, when there are two cores: the scan is most of an in-place
+/// prune's time (the collapse itself writes almost nothing).
+/// The unit tests use small files, so for them most files count.
+const TWO_THREADS_FROM: u64 = if cfg!(test) { 1 << 12 } else { 64 << 20 };
+
+/// How far past the middle we look for a timestamped line to split at.
+const SPLIT_SEARCH: usize = 1 << 20;
+
 /// One filter pass over the whole file (each byte read once), stopped early
 /// once a rewrite is decided: an expired entry after a current one, or a
-/// current entry before `min_head` (no head of a block is possible).
+/// current entry before `min_head` (no head of a block is possible). A large
+/// file is read as two halves at once, split at a timestamped line, and the
+/// two passes joined ([`FilterStats::joined`]).
 fn scan_unheld(file: &File, cutoff: Cutoff, len: u64, min_head: u64) -> io::Result<FilterStats> {
-    let mut filter = LineFilter::for_len(cutoff, len);
-    let mut reader = file;
-    reader.seek(SeekFrom::Start(0))?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let split = if len >= TWO_THREADS_FROM && cores >= 2 {
+        entry_start_after(file, len / 2, &cutoff)?
+    } else {
+        None
+    };
+    let stop = AtomicBool::new(false);
+    let Some(split) = split else {
+        return scan_part(
+            file,
+            LineFilter::for_len(cutoff, len),
+            0,
+            u64::MAX,
+            min_head,
+            &stop,
+        );
+    };
+    let (earlier, later) = std::thread::scope(|scope| {
+        let later = scope.spawn(|| {
+            let filter = LineFilter::resume_at(cutoff, split, len);
+            scan_part(file, filter, split, u64::MAX, min_head, &stop)
+        });
+        let earlier = scan_part(
+            file,
+            LineFilter::for_len(cutoff, split),
+            0,
+            split,
+            min_head,
+            &stop,
+        );
+        let later = later
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("internal: the scanning thread panicked")));
+        (earlier, later)
+    });
+    Ok(earlier?.joined(later?, split))
+}
+
+/// Filters `[from, end)` of `file` (`end` past the end of file: to its end)
+/// in rounds, and stops early once the part alone decides for a rewrite, or
+/// the other part did (`stop`).
+fn scan_part(
+    file: &File,
+    mut filter: LineFilter,
+    from: u64,
+    end: u64,
+    min_head: u64,
+    stop: &AtomicBool,
+) -> io::Result<FilterStats> {
+    let mut reader = RangeReader {
+        file,
+        at: from,
+        end,
+    };
     loop {
         let before = filter.stats().bytes_in;
         filter.pump(&mut (&mut reader).take(SCAN_ROUND), &mut CountingSink)?;
         let stats = filter.stats();
         if stats.drop_after_current.is_some() || stats.first_current.is_some_and(|at| at < min_head)
         {
+            stop.store(true, Ordering::Relaxed);
+            return Ok(stats.clone());
+        }
+        if stop.load(Ordering::Relaxed) {
             return Ok(stats.clone());
         }
         if filter.stats().bytes_in == before {
@@ -369,6 +436,57 @@ fn scan_unheld(file: &File, cutoff: Cutoff, len: u64, min_head: u64) -> io::Resu
         }
     }
     filter.finish(&mut CountingSink)
+}
+
+/// The start of the first timestamped line after `offset` (within
+/// [`SPLIT_SEARCH`] bytes), if any: a place to split a scan in two.
+fn entry_start_after(file: &File, offset: u64, cutoff: &Cutoff) -> io::Result<Option<u64>> {
+    let mut buf = vec![0; SPLIT_SEARCH];
+    let mut reader = RangeReader {
+        file,
+        at: offset,
+        end: u64::MAX,
+    };
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    let buf = &buf[..filled];
+    let start = buf
+        .iter()
+        .enumerate()
+        .filter(|&(_, &b)| b == b'\n')
+        .map(|(i, _)| i + 1)
+        .find(|&at| {
+            let prefix = &buf[at..buf.len().min(at + STAMP_PREFIX_LEN)];
+            prefix.len() == STAMP_PREFIX_LEN && classify(prefix, cutoff) != LineKind::Continuation
+        });
+    Ok(start.map(|at| offset + at as u64))
+}
+
+/// Reads `[at, end)` of a file with positioned reads, so that two threads
+/// can read one descriptor at once without sharing its offset.
+struct RangeReader<'a> {
+    file: &'a File,
+    at: u64,
+    end: u64,
+}
+
+impl Read for RangeReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let want = usize::try_from(self.end.saturating_sub(self.at))
+            .unwrap_or(usize::MAX)
+            .min(buf.len());
+        if want == 0 {
+            return Ok(0);
+        }
+        let read = self.file.read_at(&mut buf[..want], self.at)?;
+        self.at += read as u64;
+        Ok(read)
+    }
 }
 
 /// What [`collapse_expired_head`] did.
@@ -793,6 +911,81 @@ mod tests {
         };
         assert!(reason.contains("head of one filesystem block"), "{reason}");
         assert_eq!(std::fs::read_to_string(&path).expect("read"), content);
+    }
+
+    #[test]
+    fn two_threads_over_two_halves_see_what_one_pass_sees() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let whole = |path: &Path| {
+            let file = File::open(path).expect("open");
+            let len = file.metadata().expect("stat").len();
+            let filter = LineFilter::for_len(cutoff(), len);
+            let stop = AtomicBool::new(false);
+            scan_part(&file, filter, 0, u64::MAX, 0, &stop).expect("one pass")
+        };
+        let halves = |path: &Path| {
+            let file = File::open(path).expect("open");
+            let len = file.metadata().expect("stat").len();
+            assert!(len >= TWO_THREADS_FROM);
+            assert!(
+                entry_start_after(&file, len / 2, &cutoff())
+                    .expect("read")
+                    .is_some()
+            );
+            scan_unheld(&file, cutoff(), len, 0).expect("two threads")
+        };
+        // Split in the expired head (with continuation lines), in the
+        // current part, and with an expired entry late in the second half.
+        for (old_lines, new_lines, late) in [(500, 10, false), (20, 500, false), (300, 300, true)] {
+            let (path, mut content) = unheld_log(dir.path(), old_lines, new_lines);
+            if late {
+                content.push_str(&old(999));
+                content.push_str("    a continuation of it\n");
+                content.push_str(&new(999));
+                std::fs::write(&path, &content).expect("write");
+            }
+            assert_eq!(
+                halves(&path),
+                whole(&path),
+                "{old_lines}/{new_lines}/{late}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_expired_entry_in_either_half_after_a_current_one_means_a_rewrite() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("u.log");
+        // The first current entry early; an expired one just after it (in
+        // the first half), or as the very line the second half starts at
+        // (which the second half alone cannot tell from a head).
+        let mut early: String = (0..200).map(old).collect();
+        early.push_str(&new(0));
+        early.push_str(&old(200));
+        early.extend((1..400).map(new));
+        let mut at_split: String = (0..200).map(old).collect();
+        at_split.extend((0..600).map(new));
+        // The scan splits at the first line starting after the middle of
+        // the final file; the expired entry goes exactly there.
+        let middle = (at_split.len() + old(999).len()) / 2;
+        let split = middle + at_split[middle..].find('\n').expect("a line end") + 1;
+        assert!(
+            split > 200 * old(0).len(),
+            "the split is among current entries"
+        );
+        at_split.insert_str(split, &old(999));
+        for content in [early, at_split] {
+            std::fs::write(&path, &content).expect("write");
+            if !collapse_here(&path) {
+                return;
+            }
+            let outcome = prune_unheld(&path, cutoff()).expect("prune");
+            let Unheld::Rewrite(reason) = outcome else {
+                panic!("{outcome:?}")
+            };
+            assert!(reason.contains("not one head"), "{reason}");
+            assert_eq!(std::fs::read_to_string(&path).expect("read"), content);
+        }
     }
 
     #[test]
