@@ -112,6 +112,9 @@ pub struct FilterStats {
     /// The stamp of the last expired entry seen (an in-place prune stamps its
     /// padding line with it, so the padding is itself expired).
     pub last_expired: Option<[u8; 20]>,
+    /// Lines dropped before [`FilterStats::first_current`], once it is
+    /// known: the expired head's lines.
+    pub head_lines: Option<u64>,
 }
 
 impl FilterStats {
@@ -142,6 +145,9 @@ impl FilterStats {
             first_current: self.first_current.or(later.first_current),
             drop_after_current,
             last_expired: later.last_expired.or(self.last_expired),
+            head_lines: self
+                .head_lines
+                .or(later.head_lines.map(|lines| self.lines_removed + lines)),
         }
     }
 }
@@ -392,6 +398,9 @@ impl LineFilter {
                         }
                         let prefix = &buf[pos..end.min(pos + STAMP_PREFIX_LEN)];
                         let keep = self.classify_new(prefix, base + pos as u64);
+                        if self.stats.head_lines.is_none() && self.stats.first_current.is_some() {
+                            self.stats.head_lines = Some(lines_removed);
+                        }
                         recent = self.recent.key().unwrap_or(PrefixKey(0, 0));
                         entry_keep = self.entry_kept.unwrap_or(true);
                         if !keep && !self.started {
@@ -724,6 +733,7 @@ pub(crate) mod tests {
                 }
                 LineKind::Current(stamp) => {
                     stats.first_current.get_or_insert(offset);
+                    stats.head_lines.get_or_insert(stats.lines_removed);
                     if stats.earliest_kept.is_none_or(|e| stamp < e) {
                         stats.earliest_kept = Some(stamp);
                     }

@@ -52,11 +52,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use memchr::memchr;
-
-use super::filter::{
-    CountingSink, FilterStats, LineFilter, LineKind, RecentStamp, STAMP_PREFIX_LEN, classify,
-};
+use super::filter::{CountingSink, FilterStats, LineFilter, LineKind, STAMP_PREFIX_LEN, classify};
 use super::index::Verified;
 use crate::platform::{self, Lease};
 use crate::prune::Cutoff;
@@ -579,105 +575,65 @@ fn padding_line(stamp: &[u8; 20], lines: u64, len: u64) -> Vec<u8> {
     line
 }
 
-/// Reads the file from the start to the end of its expired head.
+/// Reads the file from the start to the end of its expired head (in rounds,
+/// with the log filter, until the first current entry).
 /// The inner `Err` is a refusal (a reason), not an I/O error.
 fn scan_head(file: &File, cutoff: Cutoff) -> io::Result<Result<Head, String>> {
-    let mut window = Window::new(file);
-    let mut head = Head::default();
-    let mut line_start = 0u64;
-    let mut in_expired_run = false;
-    let mut recent = RecentStamp::default();
-    loop {
-        let prefix = window.bytes_at(line_start, STAMP_PREFIX_LEN)?;
-        if prefix.is_empty() {
-            break;
+    let too_long = || {
+        Ok(Err(
+            "held open by an appender and more than 1 MiB precedes its first timestamped line"
+                .to_string(),
+        ))
+    };
+    let mut filter = LineFilter::for_len(cutoff, file.metadata()?.len());
+    let mut reader = RangeReader {
+        file,
+        at: 0,
+        end: u64::MAX,
+    };
+    let stats = loop {
+        let before = filter.stats().bytes_in;
+        filter.pump(&mut (&mut reader).take(SCAN_ROUND), &mut CountingSink)?;
+        let stats = filter.stats();
+        if stats.first_current.is_some() {
+            break stats.clone();
         }
-        match recent.classify(prefix, &cutoff).0 {
-            LineKind::Current(_) => break,
-            LineKind::Expired(stamp) => {
-                in_expired_run = true;
-                head.last_stamp = Some(stamp);
-            }
-            LineKind::Continuation => {}
+        if stats.first_drop.is_none() && stats.bytes_in > HEAD_MAX {
+            return too_long();
         }
-        // Find the end of the line, copying it if it belongs to the preamble.
-        let mut pos = line_start;
-        let line_end = loop {
-            let chunk = window.bytes_at(pos, usize::MAX)?;
-            if chunk.is_empty() {
-                break None;
-            }
-            let (take, end) = match memchr(b'\n', chunk) {
-                Some(i) => (i + 1, true),
-                None => (chunk.len(), false),
-            };
-            if !in_expired_run {
-                head.preamble.extend_from_slice(&chunk[..take]);
-                if head.preamble.len() as u64 > HEAD_MAX {
-                    return Ok(Err("held open by an appender and more than 1 MiB precedes its first timestamped line".into()));
-                }
-            }
-            pos += take as u64;
-            if end {
-                break Some(pos);
-            }
-        };
-        // An unfinished last line: the writer is mid-line, stop before it.
-        let Some(line_end) = line_end else { break };
-        if in_expired_run {
-            head.lines += 1;
-            head.expired_end = line_end;
+        if stats.bytes_in == before {
+            break filter.finish(&mut CountingSink)?;
         }
-        line_start = line_end;
+    };
+    let (Some(first_drop), Some(last_stamp)) = (stats.first_drop, stats.last_expired) else {
+        return Ok(Ok(Head::default()));
+    };
+    if first_drop > HEAD_MAX {
+        return too_long();
     }
-    if !in_expired_run {
-        head.last_stamp = None;
-    }
-    Ok(Ok(head))
-}
-
-/// A read window over a file for scanning it by offsets with bounded memory.
-struct Window<'a> {
-    file: &'a File,
-    buf: Vec<u8>,
-    offset: u64,
-    len: usize,
-}
-
-impl<'a> Window<'a> {
-    fn new(file: &'a File) -> Self {
-        Self {
-            file,
-            buf: vec![0; 1 << 20],
-            offset: 0,
-            len: 0,
+    let (expired_end, lines) = match stats.first_current {
+        // The first entry is current: no expired head.
+        Some(current) if current < first_drop => return Ok(Ok(Head::default())),
+        Some(current) => (current, stats.head_lines.unwrap_or(stats.lines_removed)),
+        // Expired to the end. An unfinished last line (the writer is
+        // mid-line) is never touched, nor counted.
+        None => {
+            let unfinished = stats.input_complete < stats.bytes_in;
+            let lines =
+                stats.lines_removed - u64::from(unfinished && stats.input_complete >= first_drop);
+            (stats.input_complete, lines)
         }
-    }
-
-    /// Up to `want` bytes at `at` (fewer at end of file or window; empty at EOF).
-    fn bytes_at(&mut self, at: u64, want: usize) -> io::Result<&[u8]> {
-        let end = self.offset + self.len as u64;
-        let covered = at >= self.offset && at < end;
-        let short = covered && want != usize::MAX && (end - at) < want as u64;
-        if !covered || short {
-            self.offset = at;
-            self.len = 0;
-            while self.len < self.buf.len() {
-                match self
-                    .file
-                    .read_at(&mut self.buf[self.len..], at + self.len as u64)
-                {
-                    Ok(0) => break,
-                    Ok(n) => self.len += n,
-                    Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                    Err(err) => return Err(err),
-                }
-            }
-        }
-        let from = usize::try_from(at - self.offset).unwrap_or(0);
-        let to = self.len.min(from.saturating_add(want));
-        Ok(&self.buf[from.min(to)..to])
-    }
+    };
+    let mut preamble = vec![0; usize::try_from(first_drop).unwrap_or(0)];
+    file.read_exact_at(&mut preamble, 0)?;
+    Ok(Ok(Head {
+        preamble,
+        expired_end,
+        lines,
+        // The last expired entry seen: in the head, or (rarely) a later
+        // expired entry; either way an expired time for the padding line.
+        last_stamp: Some(last_stamp),
+    }))
 }
 
 #[cfg(test)]
