@@ -368,35 +368,31 @@ fn scan_unheld(file: &File, cutoff: Cutoff, len: u64, min_head: u64) -> io::Resu
         None
     };
     let stop = AtomicBool::new(false);
-    let Some(split) = split else {
-        return scan_part(
-            file,
-            LineFilter::for_len(cutoff, len),
-            0,
-            u64::MAX,
-            min_head,
-            &stop,
-        );
+    let one_pass = || {
+        let filter = LineFilter::for_len(cutoff, len);
+        scan_part(file, filter, 0, u64::MAX, min_head, &stop)
     };
-    let (earlier, later) = std::thread::scope(|scope| {
-        let later = scope.spawn(|| {
-            let filter = LineFilter::resume_at(cutoff, split, len);
-            scan_part(file, filter, split, u64::MAX, min_head, &stop)
-        });
-        let earlier = scan_part(
-            file,
-            LineFilter::for_len(cutoff, split),
-            0,
-            split,
-            min_head,
-            &stop,
-        );
+    let Some(split) = split else {
+        return one_pass();
+    };
+    std::thread::scope(|scope| {
+        let later = std::thread::Builder::new()
+            .name("v0-prune-scan".into())
+            .spawn_scoped(scope, || {
+                let filter = LineFilter::resume_at(cutoff, split, len);
+                scan_part(file, filter, split, u64::MAX, min_head, &stop)
+            });
+        // No thread to be had (a process or memory limit): one pass here.
+        let Ok(later) = later else {
+            return one_pass();
+        };
+        let filter = LineFilter::for_len(cutoff, split);
+        let earlier = scan_part(file, filter, 0, split, min_head, &stop);
         let later = later
             .join()
             .unwrap_or_else(|_| Err(io::Error::other("internal: the scanning thread panicked")));
-        (earlier, later)
-    });
-    Ok(earlier?.joined(later?, split))
+        Ok(earlier?.joined(later?, split))
+    })
 }
 
 /// Filters `[from, end)` of `file` (`end` past the end of file: to its end)
