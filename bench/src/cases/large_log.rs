@@ -364,7 +364,7 @@ impl<'a> Setup<'a> {
                 let removed = last
                     .borrow()
                     .as_ref()
-                    .map(|report| report.bytes_before - report.bytes_after)
+                    .map(|report| report.bytes_before.saturating_sub(report.bytes_after))
                     .context("internal: the collapse baseline ran before our prune")?;
                 run_tool(
                     Command::new("fallocate")

@@ -441,9 +441,11 @@ fn entry_start_after(file: &File, offset: u64, cutoff: &Cutoff) -> io::Result<Op
     };
     let mut filled = 0;
     while filled < buf.len() {
-        match reader.read(&mut buf[filled..])? {
-            0 => break,
-            n => filled += n,
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
         }
     }
     let buf = &buf[..filled];
