@@ -115,6 +115,10 @@ pub struct FilterStats {
     /// Lines dropped before [`FilterStats::first_current`], once it is
     /// known: the expired head's lines.
     pub head_lines: Option<u64>,
+    /// The stamp of the last expired entry before
+    /// [`FilterStats::first_current`], once that is known: an in-place
+    /// prune stamps its padding line with the head's last removed entry.
+    pub head_last_expired: Option<[u8; 20]>,
 }
 
 impl FilterStats {
@@ -148,6 +152,11 @@ impl FilterStats {
             head_lines: self
                 .head_lines
                 .or(later.head_lines.map(|lines| self.lines_removed + lines)),
+            head_last_expired: match (self.head_lines, later.head_lines) {
+                (Some(_), _) => self.head_last_expired,
+                (None, Some(_)) => later.head_last_expired.or(self.last_expired),
+                (None, None) => None,
+            },
         }
     }
 }
@@ -400,6 +409,7 @@ impl LineFilter {
                         let keep = self.classify_new(prefix, base + pos as u64);
                         if self.stats.head_lines.is_none() && self.stats.first_current.is_some() {
                             self.stats.head_lines = Some(lines_removed);
+                            self.stats.head_last_expired = self.stats.last_expired;
                         }
                         recent = self.recent.key().unwrap_or(PrefixKey(0, 0));
                         entry_keep = self.entry_kept.unwrap_or(true);
@@ -733,7 +743,10 @@ pub(crate) mod tests {
                 }
                 LineKind::Current(stamp) => {
                     stats.first_current.get_or_insert(offset);
-                    stats.head_lines.get_or_insert(stats.lines_removed);
+                    if stats.head_lines.is_none() {
+                        stats.head_lines = Some(stats.lines_removed);
+                        stats.head_last_expired = stats.last_expired;
+                    }
                     if stats.earliest_kept.is_none_or(|e| stamp < e) {
                         stats.earliest_kept = Some(stamp);
                     }

@@ -603,7 +603,12 @@ fn scan_head(file: &File, cutoff: Cutoff) -> io::Result<Result<Head, String>> {
             break filter.finish(&mut CountingSink)?;
         }
     };
-    let (Some(first_drop), Some(last_stamp)) = (stats.first_drop, stats.last_expired) else {
+    // The head's last expired entry (not one after the first current entry).
+    let head_stamp = match stats.first_current {
+        Some(_) => stats.head_last_expired,
+        None => stats.last_expired,
+    };
+    let (Some(first_drop), Some(last_stamp)) = (stats.first_drop, head_stamp) else {
         return Ok(Ok(Head::default()));
     };
     if first_drop > HEAD_MAX {
@@ -628,8 +633,6 @@ fn scan_head(file: &File, cutoff: Cutoff) -> io::Result<Result<Head, String>> {
         preamble,
         expired_end,
         lines,
-        // The last expired entry seen: in the head, or (rarely) a later
-        // expired entry; either way an expired time for the padding line.
         last_stamp: Some(last_stamp),
     }))
 }
@@ -695,6 +698,33 @@ mod tests {
         // The padding line is expired: a second prune leaves it (less than a block) or takes it.
         let again = prune_head(&path, cutoff()).expect("prune again");
         assert_eq!(again, InPlace::Nothing);
+    }
+
+    #[test]
+    fn the_padding_line_has_the_heads_stamp_not_a_later_expired_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("d.log");
+        let mut content: String = (0..500).map(old).collect();
+        content.push_str(&new(0));
+        // Expired, but after the first current entry: not part of the head.
+        content.push_str("[2026-11-28T02:00:00Z] a late expired entry\n");
+        content.extend((1..10).map(new));
+        std::fs::write(&path, &content).expect("write");
+        if !platform::supports_collapse(&File::open(&path).expect("open")) {
+            return;
+        }
+        let outcome = prune_head(&path, cutoff()).expect("prune");
+        let InPlace::Collapsed { lines_removed, .. } = outcome else {
+            panic!("{outcome:?}")
+        };
+        assert_eq!(lines_removed, 500);
+        let after = std::fs::read_to_string(&path).expect("read");
+        let padding = after.lines().next().expect("a padding line");
+        assert!(
+            padding.starts_with("[2026-11-28T01:00:00Z] v0-prune: 500 expired"),
+            "{padding}"
+        );
+        assert!(after.contains("[2026-11-28T02:00:00Z] a late expired entry"));
     }
 
     #[test]
