@@ -184,12 +184,6 @@ impl KeptSink for CountingSink {
     }
 }
 
-/// The last timestamped line prefix classified, and its verdict: log lines
-/// come in bursts within one second, and a repeated prefix needs neither
-/// validation nor comparison (the filter's hottest path).
-#[derive(Debug, Default)]
-pub(super) struct RecentStamp(Option<(PrefixKey, LineKind)>);
-
 /// A 22-byte line prefix as two integers (bytes 0..16 and 14..22), so that
 /// "same prefix as the last line" is two compares, not a `memcmp` call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -201,37 +195,6 @@ impl PrefixKey {
         let (head, _) = prefix.split_first_chunk::<16>().unwrap_or((&[0; 16], &[]));
         let (_, tail) = prefix.split_last_chunk::<8>().unwrap_or((&[], &[0; 8]));
         Self(u128::from_ne_bytes(*head), u64::from_ne_bytes(*tail))
-    }
-}
-
-impl RecentStamp {
-    /// Classifies a line prefix; `true` when it repeats the last timestamp.
-    #[inline]
-    pub(super) fn classify(&mut self, prefix: &[u8], cutoff: &Cutoff) -> (LineKind, bool) {
-        let full = prefix.first_chunk::<STAMP_PREFIX_LEN>().map(PrefixKey::of);
-        if let Some(kind) = full.and_then(|key| self.repeat(key)) {
-            return (kind, true);
-        }
-        let kind = classify(prefix, cutoff);
-        // Only timestamped lines: the continuation lines between them must
-        // not evict the entry's stamp.
-        if let (Some(full), false) = (full, kind == LineKind::Continuation) {
-            self.0 = Some((full, kind));
-        }
-        (kind, false)
-    }
-
-    /// The verdict on `key` if it is the last timestamp's prefix.
-    #[inline]
-    fn repeat(&self, key: PrefixKey) -> Option<LineKind> {
-        self.0
-            .and_then(|(last, kind)| (last == key).then_some(kind))
-    }
-
-    /// The last timestamp's prefix, if any.
-    #[inline]
-    fn key(&self) -> Option<PrefixKey> {
-        self.0.map(|(key, _)| key)
     }
 }
 
@@ -250,7 +213,11 @@ pub struct LineFilter {
     /// Bytes carried over at a line start whose prefix is not complete yet.
     carry: usize,
     /// The verdict on the last timestamp seen.
-    recent: RecentStamp,
+    /// The last timestamp's line prefix: log lines come in bursts within
+    /// one second, and a line repeating it shares its entry's fate with no
+    /// validation or comparison (the filter's hottest path). Continuation
+    /// lines never replace it.
+    recent: Option<PrefixKey>,
     /// `stats.earliest_kept` as a key, for cheap comparison.
     earliest_key: Option<StampKey>,
 }
@@ -284,7 +251,7 @@ impl LineFilter {
             stats: FilterStats::default(),
             started: false,
             carry: 0,
-            recent: RecentStamp::default(),
+            recent: None,
             earliest_key: None,
         };
         filter.stats.bytes_in = offset;
@@ -374,7 +341,7 @@ impl LineFilter {
         // The last timestamp's prefix and the current entry's fate, in
         // registers. No stamp yet: a key only a line of NUL bytes matches,
         // and such a line is a continuation anyway.
-        let mut recent = self.recent.key().unwrap_or(PrefixKey(0, 0));
+        let mut recent = self.recent.unwrap_or(PrefixKey(0, 0));
         let mut entry_keep = self.entry_kept.unwrap_or(true);
         while pos < end {
             let (line_end, complete) = match newlines.next() {
@@ -411,7 +378,7 @@ impl LineFilter {
                             self.stats.head_lines = Some(lines_removed);
                             self.stats.head_last_expired = self.stats.last_expired;
                         }
-                        recent = self.recent.key().unwrap_or(PrefixKey(0, 0));
+                        recent = self.recent.unwrap_or(PrefixKey(0, 0));
                         entry_keep = self.entry_kept.unwrap_or(true);
                         if !keep && !self.started {
                             self.started = true;
@@ -457,7 +424,13 @@ impl LineFilter {
     /// updating the statistics that depend on timestamps; returns whether
     /// the line is kept.
     fn classify_new(&mut self, prefix: &[u8], offset: u64) -> bool {
-        let (kind, _) = self.recent.classify(prefix, &self.cutoff);
+        let kind = classify(prefix, &self.cutoff);
+        if let (Some(full), false) = (
+            prefix.first_chunk::<STAMP_PREFIX_LEN>(),
+            kind == LineKind::Continuation,
+        ) {
+            self.recent = Some(PrefixKey::of(full));
+        }
         let keep = match kind {
             LineKind::Expired(stamp) => {
                 self.entry_kept = Some(false);

@@ -54,6 +54,7 @@ use std::time::{Duration, Instant};
 
 use super::filter::{CountingSink, FilterStats, LineFilter, LineKind, STAMP_PREFIX_LEN, classify};
 use super::index::Verified;
+use super::newlines::Newlines;
 use crate::platform::{self, Lease};
 use crate::prune::Cutoff;
 
@@ -449,15 +450,10 @@ fn entry_start_after(file: &File, offset: u64, cutoff: &Cutoff) -> io::Result<Op
         }
     }
     let buf = &buf[..filled];
-    let start = buf
-        .iter()
-        .enumerate()
-        .filter(|&(_, &b)| b == b'\n')
-        .map(|(i, _)| i + 1)
-        .find(|&at| {
-            let prefix = &buf[at..buf.len().min(at + STAMP_PREFIX_LEN)];
-            prefix.len() == STAMP_PREFIX_LEN && classify(prefix, cutoff) != LineKind::Continuation
-        });
+    let start = Newlines::new(buf).map(|i| i + 1).find(|&at| {
+        let prefix = &buf[at..buf.len().min(at + STAMP_PREFIX_LEN)];
+        prefix.len() == STAMP_PREFIX_LEN && classify(prefix, cutoff) != LineKind::Continuation
+    });
     Ok(start.map(|at| offset + at as u64))
 }
 
