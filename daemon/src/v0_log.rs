@@ -674,7 +674,7 @@ mod own_log_tests {
                         .expect("stray write");
                     // Lines pile up meanwhile.
                     std::thread::sleep(Duration::from_millis(15));
-                    outcome = Some(rewrite::rewrite(&path, cutoff).expect("rewrite"));
+                    outcome = Some(rewrite::rewrite(&path, cutoff, None).expect("rewrite"));
                 })
                 .expect("taken up again");
             if matches!(outcome, Some(Rewrite::Replaced(..))) {

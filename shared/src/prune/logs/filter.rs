@@ -159,6 +159,41 @@ impl FilterStats {
             },
         }
     }
+
+    /// What a pass that found [`FilterStats::drop_after_current`] knows of
+    /// the file before that line, so a rewrite can copy it without reading
+    /// it again: `[0, first_drop)` kept, then the expired head up to
+    /// `first_current`, then current lines only. `None` without such a drop.
+    ///
+    /// `earliest_kept` is the whole pass's, which may have read beyond the
+    /// drop: for the part alone a lower bound (a later run re-reads sooner,
+    /// never later), and exact again once a filter resumed there with
+    /// [`LineFilter::resume_after`] has read the rest of the file.
+    pub fn before_drop_after_current(&self) -> Option<FilterStats> {
+        let end = self.drop_after_current?;
+        let first_current = self.first_current?;
+        let first_drop = self.first_drop?;
+        // Drops before the first current entry are the head; none follow it before `end`.
+        let head = (first_drop < first_current).then_some(first_drop);
+        let kept = match head {
+            Some(first_drop) => first_drop + (end - first_current),
+            None => end,
+        };
+        Some(FilterStats {
+            bytes_in: end,
+            bytes_out: kept,
+            lines_removed: self.head_lines.unwrap_or(0),
+            first_drop: head,
+            earliest_kept: self.earliest_kept,
+            input_complete: end,
+            output_complete: kept,
+            first_current: Some(first_current),
+            drop_after_current: None,
+            last_expired: self.head_last_expired,
+            head_lines: self.head_lines,
+            head_last_expired: self.head_last_expired,
+        })
+    }
 }
 
 /// Where kept bytes go. `start` is called once, at the first dropped line,
@@ -240,6 +275,25 @@ impl LineFilter {
     /// source is positioned there).
     pub fn resume_at(cutoff: Cutoff, offset: u64, len: u64) -> Self {
         Self::build(cutoff, offset, buffer_len_for(len.saturating_sub(offset)))
+    }
+
+    /// A filter that goes on at `known.bytes_in`, a line start of a file
+    /// of about `len` bytes, whose part before it a pass already filtered
+    /// into `known` ([`FilterStats::before_drop_after_current`]): the
+    /// statistics carry on from there, and if anything was dropped before
+    /// it the sink has been started and given the kept bytes up to it.
+    pub fn resume_after(cutoff: Cutoff, known: FilterStats, len: u64) -> Self {
+        let offset = known.bytes_in;
+        let mut filter = Self::build(cutoff, offset, buffer_len_for(len.saturating_sub(offset)));
+        filter.started = known.first_drop.is_some();
+        filter.entry_kept = match (known.first_current, known.first_drop) {
+            (Some(_), _) => Some(true),
+            (None, Some(_)) => Some(false),
+            (None, None) => None,
+        };
+        filter.earliest_key = known.earliest_kept.as_ref().map(StampKey::of);
+        filter.stats = known;
+        filter
     }
 
     fn build(cutoff: Cutoff, offset: u64, buffer_len: usize) -> Self {
@@ -823,6 +877,46 @@ pub(crate) mod tests {
                 earlier.joined(later, split as u64),
                 reference_stats(&input, &cutoff())
             );
+        }
+
+        #[test]
+        fn a_rewrite_resumed_at_the_first_drop_after_a_current_entry_gives_the_whole_pass(
+            lines in proptest::collection::vec(arb_line(), 1..60),
+            trailing_newline in proptest::bool::ANY,
+        ) {
+            let mut input = lines.join(&b'\n');
+            if trailing_newline {
+                input.push(b'\n');
+            }
+            let (whole_out, whole) = filtered(&input);
+            let part = whole.before_drop_after_current();
+            proptest::prop_assert_eq!(part.is_some(), whole.drop_after_current.is_some());
+            let Some(part) = part else {
+                return Ok(());
+            };
+            let end = usize::try_from(part.bytes_in).expect("small");
+            // The part's figures are a pass over it alone, but for the
+            // earliest kept stamp, which may only be lower.
+            let mut alone = reference_stats(&input[..end], &cutoff());
+            proptest::prop_assert!(part.earliest_kept <= alone.earliest_kept);
+            alone.earliest_kept = part.earliest_kept;
+            proptest::prop_assert_eq!(&part, &alone);
+            // What the rewrite copies unread, then the rest filtered.
+            let mut out = match (part.first_drop, part.first_current) {
+                (Some(drop), Some(current)) => [
+                    &input[..usize::try_from(drop).expect("small")],
+                    &input[usize::try_from(current).expect("small")..end],
+                ]
+                .concat(),
+                _ => Vec::new(),
+            };
+            let mut filter = LineFilter::resume_after(cutoff(), part, input.len() as u64);
+            let mut sink = VecSink { source: &input, out: Vec::new() };
+            filter.pump(&mut &input[end..], &mut sink).expect("pump");
+            let stats = filter.finish(&mut sink).expect("finish");
+            out.extend(sink.out);
+            proptest::prop_assert_eq!(&stats, &whole);
+            proptest::prop_assert_eq!(&out, &whole_out);
         }
 
         #[test]

@@ -55,6 +55,7 @@ use std::time::{Duration, Instant};
 use super::filter::{CountingSink, FilterStats, LineFilter, LineKind, STAMP_PREFIX_LEN, classify};
 use super::index::Verified;
 use super::newlines::Newlines;
+use super::rewrite::KnownStart;
 use crate::platform::{self, Lease};
 use crate::prune::Cutoff;
 
@@ -166,6 +167,15 @@ pub enum Unheld {
     /// Not pruned in place, and nothing was written; the reason says why,
     /// and the caller rewrites the file instead.
     Rewrite(String),
+    /// An expired entry follows a current one, so only a rewrite prunes
+    /// it; nothing was written. What the scan found before that entry is
+    /// handed on, so the rewrite does not read it again.
+    NotAHead {
+        /// Why, with the two offsets.
+        reason: String,
+        /// The scanned part up to the expired entry.
+        known: KnownStart,
+    },
 }
 
 /// How long we retry the lease while a short-lived writer (`echo >> x.log`)
@@ -286,10 +296,19 @@ fn prune_unheld_with(
         });
     };
     if let Some(at) = stats.drop_after_current {
-        return Ok(Unheld::Rewrite(format!(
+        let reason = format!(
             "rewritten: an expired entry (byte {at}) follows a current one (byte {}), so the expired lines are not one head",
             stats.first_current.unwrap_or(0)
-        )));
+        );
+        let Some(part) = stats.before_drop_after_current() else {
+            return Ok(Unheld::Rewrite(reason));
+        };
+        // The rewrite takes its own lease, on this descriptor.
+        drop(lease);
+        return Ok(Unheld::NotAHead {
+            reason,
+            known: KnownStart { file, stats: part },
+        });
     }
     if first_drop > HEAD_MAX {
         return Ok(Unheld::Rewrite(
@@ -361,6 +380,10 @@ const SPLIT_SEARCH: usize = 1 << 20;
 /// current entry before `min_head` (no head of a block is possible). A large
 /// file is read as two halves at once, split at a timestamped line, and the
 /// two passes joined ([`FilterStats::joined`]).
+///
+/// The pass covers every byte before the expired entry it stops at (the
+/// rewrite then copies them unread): the later half stops itself there, but
+/// only the earlier half's finds stop the other.
 fn scan_unheld(file: &File, cutoff: Cutoff, len: u64, min_head: u64) -> io::Result<FilterStats> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let split = if len >= TWO_THREADS_FROM && cores >= 2 {
@@ -371,7 +394,7 @@ fn scan_unheld(file: &File, cutoff: Cutoff, len: u64, min_head: u64) -> io::Resu
     let stop = AtomicBool::new(false);
     let one_pass = || {
         let filter = LineFilter::for_len(cutoff, len);
-        scan_part(file, filter, 0, u64::MAX, min_head, &stop)
+        scan_part(file, filter, 0, u64::MAX, min_head, &stop, true)
     };
     let Some(split) = split else {
         return one_pass();
@@ -381,14 +404,14 @@ fn scan_unheld(file: &File, cutoff: Cutoff, len: u64, min_head: u64) -> io::Resu
             .name("v0-prune-scan".into())
             .spawn_scoped(scope, || {
                 let filter = LineFilter::resume_at(cutoff, split, len);
-                scan_part(file, filter, split, u64::MAX, min_head, &stop)
+                scan_part(file, filter, split, u64::MAX, min_head, &stop, false)
             });
         // No thread to be had (a process or memory limit): one pass here.
         let Ok(later) = later else {
             return one_pass();
         };
         let filter = LineFilter::for_len(cutoff, split);
-        let earlier = scan_part(file, filter, 0, split, min_head, &stop);
+        let earlier = scan_part(file, filter, 0, split, min_head, &stop, true);
         let later = later
             .join()
             .unwrap_or_else(|_| Err(io::Error::other("internal: the scanning thread panicked")));
@@ -398,7 +421,7 @@ fn scan_unheld(file: &File, cutoff: Cutoff, len: u64, min_head: u64) -> io::Resu
 
 /// Filters `[from, end)` of `file` (`end` past the end of file: to its end)
 /// in rounds, and stops early once the part alone decides for a rewrite, or
-/// the other part did (`stop`).
+/// the other part did (`stop`, which this part sets if `stops_others`).
 fn scan_part(
     file: &File,
     mut filter: LineFilter,
@@ -406,6 +429,7 @@ fn scan_part(
     end: u64,
     min_head: u64,
     stop: &AtomicBool,
+    stops_others: bool,
 ) -> io::Result<FilterStats> {
     let mut reader = RangeReader {
         file,
@@ -418,7 +442,9 @@ fn scan_part(
         let stats = filter.stats();
         if stats.drop_after_current.is_some() || stats.first_current.is_some_and(|at| at < min_head)
         {
-            stop.store(true, Ordering::Relaxed);
+            if stops_others {
+                stop.store(true, Ordering::Relaxed);
+            }
             return Ok(stats.clone());
         }
         if stop.load(Ordering::Relaxed) {
@@ -878,11 +904,13 @@ mod tests {
         content.push_str(&new(999));
         std::fs::write(&path, &content).expect("write");
         let outcome = prune_unheld(&path, cutoff()).expect("prune");
-        let Unheld::Rewrite(reason) = outcome else {
+        let Unheld::NotAHead { reason, known } = outcome else {
             panic!("{outcome:?}")
         };
         assert!(reason.contains("not one head"), "{reason}");
         assert_eq!(std::fs::read_to_string(&path).expect("read"), content);
+        // The scan's descriptor, handed to the rewrite, is closed unused.
+        drop(known);
 
         let (path, content) = unheld_log(dir.path(), 20, 200);
         let outcome = prune_unheld(&path, cutoff()).expect("prune");
@@ -901,7 +929,7 @@ mod tests {
             let len = file.metadata().expect("stat").len();
             let filter = LineFilter::for_len(cutoff(), len);
             let stop = AtomicBool::new(false);
-            scan_part(&file, filter, 0, u64::MAX, 0, &stop).expect("one pass")
+            scan_part(&file, filter, 0, u64::MAX, 0, &stop, true).expect("one pass")
         };
         let halves = |path: &Path| {
             let file = File::open(path).expect("open");
@@ -960,12 +988,91 @@ mod tests {
                 return;
             }
             let outcome = prune_unheld(&path, cutoff()).expect("prune");
-            let Unheld::Rewrite(reason) = outcome else {
+            let Unheld::NotAHead { reason, known } = outcome else {
                 panic!("{outcome:?}")
             };
             assert!(reason.contains("not one head"), "{reason}");
             assert_eq!(std::fs::read_to_string(&path).expect("read"), content);
+            rewrite_with_and_without(&path, known);
         }
+    }
+
+    /// Rewrites `path` with what the scan `known`, and a copy of it without:
+    /// the same file and the same figures, which are the log rule's.
+    fn rewrite_with_and_without(path: &Path, known: KnownStart) {
+        use super::super::filter::tests::reference_model;
+        use super::super::rewrite::{Rewrite, rewrite};
+        let content = std::fs::read(path).expect("read");
+        let copy = path.with_extension("copy");
+        std::fs::write(&copy, &content).expect("write");
+        let with = rewrite(path, cutoff(), Some(known));
+        let Ok(Rewrite::Replaced(stats, _)) = with else {
+            panic!("not rewritten with the scan: {with:?}")
+        };
+        let alone = rewrite(&copy, cutoff(), None);
+        let Ok(Rewrite::Replaced(stats_unread, _)) = alone else {
+            panic!("not rewritten alone: {alone:?}")
+        };
+        let after = std::fs::read(path).expect("read");
+        assert!(
+            after == std::fs::read(&copy).expect("read"),
+            "the two rewrites differ"
+        );
+        assert!(
+            after == reference_model(&content, &cutoff()),
+            "not the log rule's result"
+        );
+        assert_eq!(stats, stats_unread);
+    }
+
+    #[test]
+    fn a_rewrite_after_the_scan_reads_only_from_the_late_expired_entry() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("u.log");
+        // A head, current entries, then an expired one (with a continuation
+        // line) and current ones again.
+        let mut content: String = (0..300).map(old).collect();
+        content.extend((0..300).map(new));
+        content.push_str(&old(999));
+        content.push_str("    a continuation of it\n");
+        content.extend((300..310).map(new));
+        std::fs::write(&path, &content).expect("write");
+        if !collapse_here(&path) {
+            return;
+        }
+        let outcome = prune_unheld(&path, cutoff()).expect("prune");
+        let Unheld::NotAHead { known, .. } = outcome else {
+            panic!("{outcome:?}")
+        };
+        let at = content.find(&old(999)).expect("the late entry") as u64;
+        assert_eq!(known.stats.bytes_in, at);
+        rewrite_with_and_without(&path, known);
+
+        // Bytes before it are copied, not read again: a change the scan
+        // did not see shows through (the bytes are the log's, whatever
+        // they are), while the part after it is filtered.
+        std::fs::write(&path, &content).expect("write");
+        let outcome = prune_unheld(&path, cutoff()).expect("prune");
+        let Unheld::NotAHead { known, .. } = outcome else {
+            panic!("{outcome:?}")
+        };
+        let first_current = known.stats.first_current.expect("a current entry");
+        known
+            .file
+            .write_all_at(b"X", first_current + 1)
+            .expect("write");
+        let rewritten = super::super::rewrite::rewrite(&path, cutoff(), Some(known));
+        assert!(
+            matches!(rewritten, Ok(super::super::rewrite::Rewrite::Replaced(..))),
+            "{rewritten:?}"
+        );
+        let after = std::fs::read_to_string(&path).expect("read");
+        assert!(
+            after.contains("[X026-11-28T"),
+            "the copied part was read again"
+        );
+        assert!(!after.contains("a continuation of it"));
+        assert!(after.ends_with(&new(309)));
     }
 
     #[test]

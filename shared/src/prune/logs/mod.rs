@@ -555,7 +555,7 @@ fn prune_one(
             Some(reason) => Unheld::Rewrite(reason),
             None => in_place::prune_unheld(path, options.cutoff)?,
         };
-        let reason = match unheld {
+        let (reason, known) = match unheld {
             Unheld::Nothing { len, verified } => {
                 return Ok((FileOutcome::Unchanged { len }, Some(verified)));
             }
@@ -574,9 +574,10 @@ fn prune_one(
                 };
                 return Ok((outcome, Some(verified)));
             }
-            Unheld::Rewrite(reason) => reason,
+            Unheld::Rewrite(reason) => (reason, None),
+            Unheld::NotAHead { reason, known } => (reason, Some(known)),
         };
-        match rewrite::rewrite(path, options.cutoff)? {
+        match rewrite::rewrite(path, options.cutoff, known)? {
             Rewrite::Unchanged(stats, verified) => {
                 return Ok((
                     FileOutcome::Unchanged {
@@ -679,7 +680,7 @@ fn prune_own_log(
     drop(file);
     let mut rewritten = None;
     own.replace_while_released(&mut || {
-        rewritten = Some(rewrite::rewrite(path, options.cutoff));
+        rewritten = Some(rewrite::rewrite(path, options.cutoff, None));
     })?;
     let rewritten =
         rewritten.ok_or_else(|| io::Error::other("our own log is already being replaced"))??;

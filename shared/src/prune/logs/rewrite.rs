@@ -58,20 +58,53 @@ pub enum Rewrite {
     HeldBy(Vec<Holder>),
 }
 
-/// Rewrites `path` without its expired lines, carrying over concurrent appends.
-pub fn rewrite(path: &Path, cutoff: Cutoff) -> io::Result<Rewrite> {
-    // O_NONBLOCK: a FIFO swapped in since the walk must not block us (it
-    // means nothing to a regular file's reads).
-    let source = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)?;
+/// What a pass over a log found before its first expired entry after a
+/// current one ([`FilterStats::before_drop_after_current`]), with the file
+/// it read: a rewrite of it copies that part in the kernel, leaving the
+/// expired head out, and reads only from there on.
+#[derive(Debug)]
+pub struct KnownStart {
+    /// The log the pass read, still open, so the rewrite reads the same file.
+    pub file: File,
+    /// The pass's statistics of the part, which ends at `stats.bytes_in`.
+    pub stats: FilterStats,
+}
+
+/// Rewrites `path` without its expired lines, carrying over concurrent
+/// appends; `known` (a pass over the file `path` names) spares reading its
+/// start again.
+pub fn rewrite(path: &Path, cutoff: Cutoff, known: Option<KnownStart>) -> io::Result<Rewrite> {
+    let (source, known) = match known {
+        Some(KnownStart { file, stats }) => (file, Some(stats)),
+        // O_NONBLOCK: a FIFO swapped in since the walk must not block us
+        // (it means nothing to a regular file's reads).
+        None => (
+            OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+                .open(path)?,
+            None,
+        ),
+    };
     let meta = source.metadata()?;
     if !meta.is_file() {
         return Err(io::Error::other("not a regular file (any more)"));
     }
-    let mut filter = LineFilter::for_len(cutoff, meta.len());
     let mut sink = TempSink::new(path, &source, &meta)?;
+    // Shorter than the part: truncated since, read again (and refused below).
+    let mut filter = match known.filter(|known| known.bytes_in <= meta.len()) {
+        Some(known) => {
+            if let (Some(first_drop), Some(first_current)) = (known.first_drop, known.first_current)
+            {
+                // Kept: the prefix, then the current run after the expired head.
+                sink.start(first_drop)?;
+                sink.copy_source_range(first_current, known.bytes_in)?;
+            }
+            (&source).seek(SeekFrom::Start(known.bytes_in))?;
+            LineFilter::resume_after(cutoff, known, meta.len())
+        }
+        None => LineFilter::for_len(cutoff, meta.len()),
+    };
     filter.pump(&mut &source, &mut sink)?;
     if filter.stats().first_drop.is_none() {
         let stats = filter.stats().clone();
@@ -314,6 +347,18 @@ impl<'a> TempSink<'a> {
         })
     }
 
+    /// Copies `[from, to)` of the source after what the temp file holds,
+    /// in the kernel where the platform can (the sink must have started).
+    fn copy_source_range(&mut self, from: u64, to: u64) -> io::Result<()> {
+        let temp = self
+            .temp
+            .as_mut()
+            .ok_or_else(|| io::Error::other("internal: copy before start"))?;
+        temp.flush()?;
+        let at = (&temp.file).stream_position()?;
+        copy_range(self.source, &temp.file, from, at, to - from)
+    }
+
     fn into_temp(self) -> io::Result<Temp> {
         let mut temp = self
             .temp
@@ -342,9 +387,17 @@ impl KeptSink for TempSink<'_> {
 /// Copies the untouched prefix in the kernel (no trip through our memory)
 /// where the platform can, else by reading and writing.
 fn copy_prefix(source: &File, target: &File, len: u64) -> io::Result<()> {
-    let (mut off_in, mut off_out) = (0u64, 0u64);
-    while off_in < len {
-        let chunk = usize::try_from(len - off_in)
+    copy_range(source, target, 0, 0, len)
+}
+
+/// Copies `len` bytes of `source` from `from` to `target` at `to`, and
+/// leaves `target`'s offset after them: in the kernel where the platform
+/// can, else by reading and writing.
+fn copy_range(source: &File, target: &File, from: u64, to: u64, len: u64) -> io::Result<()> {
+    let (mut off_in, mut off_out) = (from, to);
+    let end = from + len;
+    while off_in < end {
+        let chunk = usize::try_from(end - off_in)
             .unwrap_or(usize::MAX)
             .min(1 << 30);
         match platform::copy_file_range(source, &mut off_in, target, &mut off_out, chunk) {
@@ -355,7 +408,7 @@ fn copy_prefix(source: &File, target: &File, len: u64) -> io::Result<()> {
                 ));
             }
             Ok(_) => {}
-            Err(_) => return copy_prefix_by_reading(source, target, off_in, off_out, len),
+            Err(_) => return copy_by_reading(source, target, off_in, off_out, end),
         }
     }
     let mut target = target;
@@ -363,20 +416,15 @@ fn copy_prefix(source: &File, target: &File, len: u64) -> io::Result<()> {
     Ok(())
 }
 
-fn copy_prefix_by_reading(
-    source: &File,
-    target: &File,
-    from: u64,
-    to: u64,
-    len: u64,
-) -> io::Result<()> {
+/// [`copy_range`]'s fallback: `[from, end)` of `source` to `target` at `to`.
+fn copy_by_reading(source: &File, target: &File, from: u64, to: u64, end: u64) -> io::Result<()> {
     let mut reader = source.try_clone()?;
     let mut writer = target.try_clone()?;
     writer.seek(SeekFrom::Start(to))?;
     // A cloned descriptor shares the offset: remember and restore it.
     let resume_at = reader.stream_position()?;
     reader.seek(SeekFrom::Start(from))?;
-    io::copy(&mut (&mut reader).take(len - from), &mut writer)?;
+    io::copy(&mut (&mut reader).take(end - from), &mut writer)?;
     reader.seek(SeekFrom::Start(resume_at))?;
     Ok(())
 }
