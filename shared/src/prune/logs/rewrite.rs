@@ -392,15 +392,19 @@ fn copy_prefix(source: &File, target: &File, len: u64) -> io::Result<()> {
 
 /// Copies `len` bytes of `source` from `from` to `target` at `to`, and
 /// leaves `target`'s offset after them: in the kernel where the platform
-/// can, else by reading and writing.
+/// can, else by reading and writing. The copy goes in chunks of
+/// [`WRITEBACK_EVERY`], each sent on to the disk at once, so the disk
+/// writes while the next one is copied and the fsync only waits for the last.
 fn copy_range(source: &File, target: &File, from: u64, to: u64, len: u64) -> io::Result<()> {
     let (mut off_in, mut off_out) = (from, to);
     let end = from + len;
     while off_in < end {
-        let chunk = usize::try_from(end - off_in)
-            .unwrap_or(usize::MAX)
-            .min(1 << 30);
-        match platform::copy_file_range(source, &mut off_in, target, &mut off_out, chunk) {
+        let chunk = usize::try_from((end - off_in).min(WRITEBACK_EVERY)).unwrap_or(usize::MAX);
+        let result = platform::copy_file_range(source, &mut off_in, target, &mut off_out, chunk);
+        if matches!(result, Ok(n) if n > 0) {
+            platform::start_writeback(target);
+        }
+        match result {
             Ok(0) => {
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
