@@ -60,11 +60,14 @@ pub struct Walk {
     /// Directories that could not be read, with the error and what to do:
     /// any logs in them could not be pruned.
     pub failed: Vec<(PathBuf, String)>,
+    /// Temp files left by a crashed prune (their pid gone): a run removes
+    /// them, a dry run leaves them.
+    pub abandoned_temps: Vec<PathBuf>,
 }
 
 /// Finds every regular `*.log` under `root`, never following symbolic links
-/// and never crossing into another filesystem. Temp files left by a crashed
-/// prune (their pid gone) are removed on the way.
+/// and never crossing into another filesystem, and the temp files a crashed
+/// prune left. It changes nothing.
 pub fn walk(root: &Path) -> io::Result<Walk> {
     let root_dev = std::fs::symlink_metadata(root)?.dev();
     // A bind mount has the st_dev of its filesystem; only the mount id tells it apart.
@@ -109,7 +112,9 @@ pub fn walk(root: &Path) -> io::Result<Walk> {
                     ));
                 }
             } else if name.ends_with(TEMP_SUFFIX) {
-                remove_if_abandoned(&path, &name);
+                if is_abandoned(&path, &name) {
+                    walk.abandoned_temps.push(path);
+                }
             } else if name.ends_with(".log") {
                 if meta.file_type().is_symlink() {
                     walk.skipped
@@ -140,14 +145,10 @@ pub fn walk(root: &Path) -> io::Result<Walk> {
 }
 
 /// A temp file `.name.<pid>.<n>.v0-prune-tmp` nobody works on any more is a crashed run's leftover.
-fn remove_if_abandoned(path: &Path, name: &str) {
+fn is_abandoned(path: &Path, name: &str) -> bool {
     let stem = name.trim_end_matches(TEMP_SUFFIX);
     let pid = stem.rsplit('.').nth(1).and_then(|p| p.parse::<u32>().ok());
-    if let Some(pid) = pid
-        && platform::temp_file_abandoned(path, pid)
-    {
-        let _ = std::fs::remove_file(path);
-    }
+    pid.is_some_and(|pid| platform::temp_file_abandoned(path, pid))
 }
 
 /// A log that this very process appends to and can move to a new file by
@@ -214,6 +215,11 @@ pub fn prune_all_within(
 ) -> Result<LogsReport, PruneError> {
     let root = build.root();
     let walk = walk(root).map_err(|err| PruneError::io(root, err))?;
+    if !options.dry_run {
+        for temp in &walk.abandoned_temps {
+            let _ = std::fs::remove_file(temp);
+        }
+    }
     let budget = super::budget::plan(&walk, options, budget);
     let options = &budget.options;
     let index_path = build.log_index();
@@ -878,6 +884,35 @@ mod tests {
                 other => proptest::prop_assert!(false, "{other:?}"),
             }
         }
+    }
+
+    /// A crashed run's temp file is a leftover the next run removes; a dry
+    /// run changes nothing, so it leaves it (and says nothing about it).
+    #[test]
+    fn a_dry_run_leaves_a_crashed_runs_temp_file_and_a_run_removes_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let build = crate::paths::BuildDir::new(dir.path());
+        let logs = dir.path().join("logs");
+        std::fs::create_dir_all(&logs).expect("mkdir");
+        std::fs::write(logs.join("a.log"), line(Some(70), 10)).expect("write");
+        let mut gone = std::process::Command::new("true")
+            .spawn()
+            .expect("spawn true");
+        let dead = gone.id();
+        gone.wait().expect("reap");
+        let temp = logs.join(format!(".a.log.{dead}.0{TEMP_SUFFIX}"));
+        std::fs::write(&temp, b"half a copy").expect("write");
+        let run = |dry_run| {
+            let options = RunOptions {
+                cutoff: cutoff(),
+                dry_run,
+            };
+            prune_all(&build, &options, &mut crate::prune::ignore_events).expect("prune");
+        };
+        run(true);
+        assert!(temp.exists(), "a dry run removed a leftover");
+        run(false);
+        assert!(!temp.exists(), "a run left a crashed run's leftover");
     }
 
     /// The property test above must see both methods: a large expired head
