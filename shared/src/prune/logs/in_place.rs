@@ -206,15 +206,17 @@ const SCAN_ROUND: u64 = 16 << 20;
 /// only while we know it has waited less than half of that, so the writes
 /// and the collapse finish before it can get in (the module doc's argument).
 pub fn prune_unheld(path: &Path, cutoff: Cutoff) -> io::Result<Unheld> {
-    prune_unheld_with(path, cutoff, platform::lease_break_time(), &|| {})
+    prune_unheld_with(path, cutoff, &platform::lease_break_time, &|| {})
 }
 
-/// [`prune_unheld`] with the kernel's lease-break time given, and `after_scan`
-/// run between the read and the first write (tests make a writer appear there).
+/// [`prune_unheld`] with the kernel's lease-break time given (asked for
+/// only once a lease is held: most logs are small and never get one), and
+/// `after_scan` run between the read and the first write (tests make a
+/// writer appear there).
 fn prune_unheld_with(
     path: &Path,
     cutoff: Cutoff,
-    lease_break_time: Duration,
+    lease_break_time: &dyn Fn() -> Duration,
     after_scan: &dyn Fn(),
 ) -> io::Result<Unheld> {
     if std::fs::symlink_metadata(path)?.len() < IN_PLACE_FROM {
@@ -267,7 +269,7 @@ fn prune_unheld_with(
     };
     // Nobody else had the file open when the lease was granted.
     let clear_at = std::cell::Cell::new(Instant::now());
-    let half_break = lease_break_time / 2;
+    let half_break = lease_break_time() / 2;
     // Whether an opener that may have arrived since has waited under half
     // the break time: then we may still write before it gets in.
     let may_write = || {
@@ -1130,7 +1132,7 @@ mod tests {
             return;
         }
         let writer = std::cell::RefCell::new(None);
-        let outcome = prune_unheld_with(&path, cutoff(), Duration::from_secs(45), &|| {
+        let outcome = prune_unheld_with(&path, cutoff(), &|| Duration::from_secs(45), &|| {
             *writer.borrow_mut() = Some(start_writer(r#"printf 'POSITIONAL' 1<>"$1""#, &path));
             // Long enough for its open() to be waiting on our lease.
             std::thread::sleep(Duration::from_millis(300));
@@ -1158,7 +1160,7 @@ mod tests {
             return;
         }
         let writer = std::cell::RefCell::new(None);
-        let outcome = prune_unheld_with(&path, cutoff(), Duration::ZERO, &|| {
+        let outcome = prune_unheld_with(&path, cutoff(), &|| Duration::ZERO, &|| {
             *writer.borrow_mut() = Some(start_writer(
                 r#"echo '[2026-11-28T08:00:00Z] appended' >>"$1""#,
                 &path,
