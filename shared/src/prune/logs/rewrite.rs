@@ -91,7 +91,7 @@ pub fn rewrite(path: &Path, cutoff: Cutoff, known: Option<KnownStart>) -> io::Re
         return Err(io::Error::other("not a regular file (any more)"));
     }
     let mut sink = TempSink::new(path, &source, &meta)?;
-    // Shorter than the part: truncated since, read again (and refused below).
+    // Shorter than the part: cut since the scan, so it is all read again.
     let mut filter = match known.filter(|known| known.bytes_in <= meta.len()) {
         Some(known) => {
             if let (Some(first_drop), Some(first_current)) = (known.first_drop, known.first_current)
@@ -393,15 +393,18 @@ fn copy_prefix(source: &File, target: &File, len: u64) -> io::Result<()> {
 /// Copies `len` bytes of `source` from `from` to `target` at `to`, and
 /// leaves `target`'s offset after them: in the kernel where the platform
 /// can, else by reading and writing. The copy goes in chunks of
-/// [`WRITEBACK_EVERY`], each sent on to the disk at once, so the disk
-/// writes while the next one is copied and the fsync only waits for the last.
+/// [`WRITEBACK_EVERY`], each whole one sent on to the disk at once, so the
+/// disk writes while the next one is copied and the fsync only waits for
+/// the last.
 fn copy_range(source: &File, target: &File, from: u64, to: u64, len: u64) -> io::Result<()> {
     let (mut off_in, mut off_out) = (from, to);
     let end = from + len;
     while off_in < end {
         let chunk = usize::try_from((end - off_in).min(WRITEBACK_EVERY)).unwrap_or(usize::MAX);
         let result = platform::copy_file_range(source, &mut off_in, target, &mut off_out, chunk);
-        if matches!(result, Ok(n) if n > 0) {
+        // A whole chunk: not for the few bytes of a small log's prefix,
+        // which the fsync writes with the rest.
+        if matches!(result, Ok(n) if n as u64 >= WRITEBACK_EVERY) {
             platform::start_writeback(target);
         }
         match result {
