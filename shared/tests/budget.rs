@@ -8,6 +8,8 @@
 //! [`live_writer_process`]): a separate process holding its own O_APPEND
 //! descriptor, as `nohup worker >> x.log` does.
 
+mod support;
+
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -15,6 +17,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
+use support::one_at_a_time;
 use v0_prune_shared::paths::BuildDir;
 use v0_prune_shared::platform;
 use v0_prune_shared::prune::{
@@ -285,6 +288,7 @@ fn budget_of(report: &RunReport) -> &BudgetReport {
 
 #[test]
 fn three_logs_of_300_mb_fit_a_100_mb_budget_oldest_first_losing_no_live_line() {
+    let _serial = one_at_a_time();
     let started = Instant::now();
     let dir = tempfile::tempdir().expect("tempdir");
     let build = BuildDir::new(dir.path());
@@ -515,6 +519,7 @@ fn three_logs_of_300_mb_fit_a_100_mb_budget_oldest_first_losing_no_live_line() {
 /// are still over the cap and why.
 #[test]
 fn over_budget_with_only_young_entries_left_says_so_and_keeps_them() {
+    let _serial = one_at_a_time();
     let dir = tempfile::tempdir().expect("tempdir");
     let build = BuildDir::new(dir.path());
     let now = Timestamp::now();

@@ -4,6 +4,8 @@
 //! [`writer_process`]), so each is a separate process holding its own file
 //! descriptor exactly as v0's daemons and `echo >>` do.
 
+mod support;
+
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -11,6 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use jiff::Timestamp;
+use support::one_at_a_time;
 use v0_prune_shared::paths::BuildDir;
 use v0_prune_shared::platform;
 use v0_prune_shared::prune::{Cutoff, LogMethod, RunOptions, ignore_events, logs};
@@ -203,6 +206,7 @@ fn prune_while_writing(mode: &str, total: u64, prunes: u64) -> (Seen, PathBuf, t
 
 #[test]
 fn an_o_append_writer_loses_nothing_during_50_prunes() {
+    let _serial = one_at_a_time();
     let total = 600_000;
     let (seen, path, _dir) = prune_while_writing("append", total, 50);
     let methods = &seen.methods;
@@ -229,6 +233,7 @@ fn an_o_append_writer_loses_nothing_during_50_prunes() {
 
 #[test]
 fn an_open_append_close_writer_loses_nothing_during_50_prunes() {
+    let _serial = one_at_a_time();
     let total = 150_000;
     let (seen, path, _dir) = prune_while_writing("open-append-close", total, 50);
     let methods = &seen.methods;
@@ -250,6 +255,7 @@ fn an_open_append_close_writer_loses_nothing_during_50_prunes() {
 
 #[test]
 fn a_positional_writer_is_skipped_with_its_reason() {
+    let _serial = one_at_a_time();
     let dir = tempfile::tempdir().expect("tempdir");
     let build = BuildDir::new(dir.path());
     let path = dir.path().join("worker.log");

@@ -11,6 +11,8 @@
 //! `V0_PRUNE_CRASH_ITERATIONS` (default 30) and `V0_PRUNE_CRASH_SEED` make
 //! longer or different campaigns.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -18,6 +20,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
+use support::one_at_a_time;
 use v0_prune_shared::demo::{self, DemoSpec, SplitMix};
 use v0_prune_shared::paths::BuildDir;
 use v0_prune_shared::platform;
@@ -402,6 +405,7 @@ fn spawn_pruner(build: &BuildDir) -> (std::process::Child, Instant) {
 
 #[test]
 fn a_pruner_killed_at_any_instant_leaves_each_file_before_or_after_never_torn() {
+    let _serial = one_at_a_time();
     let iterations = env_number("V0_PRUNE_CRASH_ITERATIONS", 30);
     let seed = env_number("V0_PRUNE_CRASH_SEED", 0x5EED);
     let campaign = Campaign::new();
@@ -499,6 +503,7 @@ fn a_pruner_killed_at_any_instant_leaves_each_file_before_or_after_never_torn() 
 /// an index save, laid out by hand: the next run must clean all of it.
 #[test]
 fn every_leftover_of_a_crashed_run_is_cleaned_by_the_next_run() {
+    let _serial = one_at_a_time();
     let campaign = Campaign::new();
     let root = campaign.build.root();
     let mut gone = Command::new("true").spawn().expect("spawn true");
@@ -558,6 +563,7 @@ fn every_leftover_of_a_crashed_run_is_cleaned_by_the_next_run() {
 /// lock must never exist without its holder's pid, not even for a moment.
 #[test]
 fn the_queue_lock_never_exists_without_its_holders_pid() {
+    let _serial = one_at_a_time();
     let dir = tempfile::tempdir().expect("tempdir");
     let build = BuildDir::new(dir.path());
     std::fs::create_dir_all(build.mergeq_dir()).expect("mergeq");

@@ -20,7 +20,9 @@ use std::process::{Command, Stdio};
 
 mod support;
 
-use support::{failure_of, kept_part, log_text, options, reason_of, temp_files, without_padding};
+use support::{
+    failure_of, kept_part, log_text, one_at_a_time, options, reason_of, temp_files, without_padding,
+};
 use v0_prune_shared::paths::BuildDir;
 use v0_prune_shared::prune::{self, RunReport, ignore_events};
 
@@ -48,17 +50,6 @@ fn queue_text(entries: usize) -> String {
 }
 
 // ------------------------------------------------------- the child pruner
-
-/// Tests here spawn children through `fork` (a `pre_exec` step), and a child
-/// holds every descriptor of this process until it execs: a lease taken by
-/// another test's prune meanwhile fails as if a writer held the log. So the
-/// tests of this file run one at a time.
-fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
-    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    SERIAL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
 
 /// Not a test on its own: a pruner child that prints its report as JSON.
 #[test]

@@ -16,7 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use support::{kept_part, log_text, options};
+use support::{kept_part, log_text, one_at_a_time, options};
 use v0_prune_shared::paths::BuildDir;
 use v0_prune_shared::platform::FileId;
 use v0_prune_shared::prune::logs::{self, OwnLog};
@@ -100,6 +100,7 @@ fn inode(path: &Path) -> u64 {
 
 #[test]
 fn our_own_appended_log_is_rewritten_under_us_and_we_write_on_into_the_new_file() {
+    let _serial = one_at_a_time();
     let text = log_text(200, 150);
     let Some((_dir, build, path)) = tmpfs_build(&text) else {
         return;
@@ -132,6 +133,7 @@ fn our_own_appended_log_is_rewritten_under_us_and_we_write_on_into_the_new_file(
 
 #[test]
 fn without_the_hook_or_with_a_second_writer_our_log_is_skipped() {
+    let _serial = one_at_a_time();
     let text = log_text(200, 150);
     let Some((_dir, build, path)) = tmpfs_build(&text) else {
         return;

@@ -1,5 +1,6 @@
-//! What the fault tests share: a fixed cutoff, logs with a known expired
-//! part, and ways to read a report and find our temp files.
+//! What the engine's integration tests share: a fixed cutoff, logs with a
+//! known expired part, ways to read a report and find our temp files, and
+//! the lock that keeps a test's children from holding another test's files.
 
 #![allow(dead_code)]
 
@@ -97,4 +98,19 @@ pub fn temp_files(root: &Path) -> Vec<PathBuf> {
         }
     }
     found
+}
+
+/// Holds the tests of one test binary to one at a time, for files whose
+/// tests spawn children while others prune in this process.
+///
+/// `fork` copies every descriptor of this process into the child, which
+/// holds them until it execs. A prune in another test thread meanwhile sees
+/// that child as a second writer of its log (or fails to take a lease) and
+/// skips the log, as it must for a real second writer: the test's verdict
+/// then depends on the scheduler. Take the guard first in every such test.
+pub fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
