@@ -17,10 +17,11 @@ use serde_json::Value;
 const LIMIT: Duration = Duration::from_secs(180);
 
 /// Every case, in table order.
-const CASES: [&str; 14] = [
+const CASES: [&str; 15] = [
     "large-log-unheld",
     "large-log-in-place",
     "large-log-rewrite",
+    "large-log-later-run",
     "many-small-logs",
     "second-run",
     "queue",

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use jiff::Timestamp;
 use v0_prune_shared::paths::BuildDir;
-use v0_prune_shared::prune::{Cutoff, LogsReport, RunOptions, ignore_events, logs};
+use v0_prune_shared::prune::{Cutoff, LogMethod, LogsReport, RunOptions, ignore_events, logs};
 
 fn bytes_read_by_this_process() -> u64 {
     let io = std::fs::read_to_string("/proc/self/io").expect("/proc/self/io");
@@ -138,4 +138,73 @@ fn later_runs_read_only_what_changed_and_still_catch_everything() {
     drop(f);
     let (report, _) = prune(&build, "2026-11-28T07:30:00Z");
     assert_eq!(report.lines_removed, 1, "a rewritten file is read in full");
+
+    cutoff_passes_the_head_of_a_chronological_log(dir.path());
+}
+
+/// A chronological log, as v0 writes them: once the cutoff passes its
+/// earliest entry, a later run reads its expired head and about one
+/// checkpoint's stretch more, not the current entries the index vouches
+/// for (4 MiB apart: `prune::logs::checkpoints`).
+fn cutoff_passes_the_head_of_a_chronological_log(dir: &Path) {
+    let root = dir.join("chronological");
+    let build = BuildDir::new(&root);
+    std::fs::create_dir_all(build.logs_dir()).expect("logs dir");
+    let log = build.logs_dir().join("agent.log");
+    // 01:00 to 09:00, 8 MiB an hour.
+    let mut content = String::from("nohup: ignoring input\n");
+    let lines: u64 = 1_000_000;
+    for i in 0..lines {
+        let second = i * 8 * 3600 / lines;
+        content.push_str(&format!(
+            "[2026-11-28T{:02}:{:02}:{:02}Z] line {i:08} of an agent's log\n",
+            1 + second / 3600,
+            second / 60 % 60,
+            second % 60
+        ));
+    }
+    std::fs::write(&log, &content).expect("write");
+    let size = content.len() as u64;
+    let expired_before = |hour: usize| {
+        content
+            .lines()
+            .filter(|line| line.starts_with('[') && line[12..14] < *format!("{hour:02}"))
+            .count() as u64
+    };
+
+    let (report, read) = prune(&build, "2026-11-28T02:00:00Z");
+    if report.pruned.first().map(|p| p.method) != Some(LogMethod::InPlaceUnheld) {
+        eprintln!("skipping the in-place part: {report:?}");
+        return;
+    }
+    assert_eq!(report.lines_removed, expired_before(2));
+    assert!(
+        read >= size,
+        "the first run reads it all ({read} of {size})"
+    );
+
+    let (report, read) = prune(&build, "2026-11-28T03:00:00Z");
+    assert_eq!(report.pruned.len(), 1, "{report:?}");
+    assert_eq!(report.pruned[0].method, LogMethod::InPlaceUnheld);
+    // The hour's lines, and the padding line the first run left.
+    assert_eq!(
+        report.lines_removed,
+        expired_before(3) - expired_before(2) + 1
+    );
+    assert!(
+        read < size / 4,
+        "an hour's head and one stretch are read, not the rest ({read} of {size})"
+    );
+    let after = std::fs::read_to_string(&log).expect("read");
+    let kept: Vec<&str> = content
+        .lines()
+        .filter(|line| !line.starts_with('[') || line[12..14] >= *"03")
+        .collect();
+    // The one padding line an in-place prune leaves (with an expired stamp).
+    let padding = |line: &&str| line.contains(" expired lines removed in place");
+    assert_eq!(after.lines().filter(padding).count(), 1);
+    assert_eq!(
+        after.lines().filter(|l| !padding(l)).collect::<Vec<_>>(),
+        kept
+    );
 }

@@ -2,7 +2,8 @@
 //! nobody holds it (its expired lines are a head), in place under an
 //! O_APPEND writer, and by rewrite (an expired entry after the current ones
 //! forces it); in `--full` runs also the 256 MiB log, nobody holding it and
-//! held.
+//! held. And the steady state: the large log pruned again later, reading
+//! only what the log index does not vouch for.
 //!
 //! Our side runs `logs::prune_all` on a build directory holding only that log,
 //! so the walk and the procfs scan for holders are included: that is what
@@ -18,9 +19,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
+use jiff::Timestamp;
 use v0_prune_shared::paths::BuildDir;
 use v0_prune_shared::platform::{self, Access};
-use v0_prune_shared::prune::{LogMethod, LogsReport, RunOptions, ignore_events, logs};
+use v0_prune_shared::prune::{Cutoff, LogMethod, LogsReport, RunOptions, ignore_events, logs};
 
 use super::{Case, Ctx, Sizes};
 use crate::data;
@@ -65,6 +67,15 @@ pub struct Rewrite;
 
 /// Case 2: an O_APPEND writer holds the log; its expired head is collapsed.
 pub struct InPlace(pub LogSize);
+
+/// Case 1c: the log a first prune left, pruned again once the cutoff has
+/// moved on, with the log index that first prune saved and without it.
+pub struct LaterRun;
+
+/// How far the later run's cutoff is past the data's: the generated current
+/// entries span the last 3 h before [`data::NOW`], so this expires their
+/// oldest sixth.
+const LATER_BY: i64 = 3 * 3600 + 1800;
 
 impl Case for Unheld {
     fn id(&self) -> &'static str {
@@ -287,6 +298,95 @@ impl Case for InPlace {
             ],
         })
     }
+}
+
+impl Case for LaterRun {
+    fn id(&self) -> &'static str {
+        "large-log-later-run"
+    }
+
+    fn title(&self, sizes: &Sizes) -> String {
+        format!(
+            "the same {} log pruned in place, then again 3½ h later (with the log index)",
+            data::human_bytes(sizes.large_log_bytes)
+        )
+    }
+
+    fn run(&self, ctx: &mut Ctx, notes: &mut Vec<String>) -> Result<Outcome> {
+        let master = ctx.large_log()?;
+        let setup = Setup::new(ctx, self.id(), &master)?;
+        let first = ctx.options();
+        let later = RunOptions {
+            cutoff: Cutoff::at(
+                Timestamp::from_second(ctx.cutoff.timestamp().as_second() + LATER_BY)
+                    .context("the later cutoff")?,
+            ),
+            dry_run: false,
+        };
+        // Untimed: a fresh copy pruned once, which saves the index; without
+        // the index, the index is removed after that.
+        let pruned_once = |keep_index: bool| {
+            let (setup, first) = (&setup, &first);
+            move || {
+                setup.fresh_log()?;
+                expect_method(&setup.prune(first)?, LogMethod::InPlaceUnheld)?;
+                if !keep_index {
+                    remove_if_present(&setup.build.log_index())?;
+                }
+                Ok(())
+            }
+        };
+        let read = RefCell::new([0u64; 2]);
+        let second_run = |which: usize| {
+            let (setup, read, later) = (&setup, &read, &later);
+            move || {
+                let before = bytes_read_by_this_process();
+                expect_method(&setup.prune(later)?, LogMethod::InPlaceUnheld)?;
+                read.borrow_mut()[which] = bytes_read_by_this_process().saturating_sub(before);
+                Ok(())
+            }
+        };
+        let mut contenders = vec![
+            Contender::new(
+                "prune_all, with the index",
+                pruned_once(true),
+                second_run(0),
+            ),
+            Contender::new("prune_all, without it", pruned_once(false), second_run(1)),
+        ];
+        let samples = race(ctx.rounds, &mut contenders)?;
+        drop(contenders);
+        let [with, without] = read.into_inner();
+        notes.push(format!(
+            "input: {} bytes; first cutoff {}, later cutoff {}; the later run read {} with the index, {} without (rchar, last round)",
+            data::size_of(&master)?,
+            ctx.cutoff,
+            later.cutoff,
+            data::human_bytes(with),
+            data::human_bytes(without),
+        ));
+        let mut samples = samples.into_iter();
+        let ours = Measured::new("prune_all, with the index", Unit::Ms, next(&mut samples)?);
+        let without = Measured::new("prune_all, without it", Unit::Ms, next(&mut samples)?);
+        Ok(Outcome::Measured {
+            rows: vec![Row::compare(ours, without, Target::Info).with_note(
+                "the index vouches for the current entries after the new head: only the head and one 4 MiB stretch are read",
+            )],
+        })
+    }
+}
+
+/// Bytes this process has read so far (`rchar` in `/proc/self/io`; 0 where
+/// there is none).
+fn bytes_read_by_this_process() -> u64 {
+    std::fs::read_to_string("/proc/self/io")
+        .ok()
+        .and_then(|io| {
+            io.lines()
+                .find_map(|line| line.strip_prefix("rchar: "))
+                .and_then(|n| n.trim().parse().ok())
+        })
+        .unwrap_or(0)
 }
 
 fn next(samples: &mut impl Iterator<Item = Vec<f64>>) -> Result<Vec<f64>> {

@@ -206,6 +206,7 @@ pub fn all() -> Vec<Box<dyn Case>> {
         Box::new(large_log::InPlace(large_log::LogSize::Large)),
         Box::new(large_log::InPlace(large_log::LogSize::Mid)),
         Box::new(large_log::Rewrite),
+        Box::new(large_log::LaterRun),
         Box::new(many_logs::ManyLogs),
         Box::new(second_run::SecondRun),
         Box::new(queue::Queue),

@@ -8,6 +8,7 @@
 
 use std::io::{self, Read};
 
+use super::checkpoints::{Checkpoints, CurrentRun, due_after};
 use super::newlines::Newlines;
 use crate::prune::Cutoff;
 use crate::prune::cutoff::StampKey;
@@ -119,6 +120,9 @@ pub struct FilterStats {
     /// [`FilterStats::first_current`], once that is known: an in-place
     /// prune stamps its padding line with the head's last removed entry.
     pub head_last_expired: Option<[u8; 20]>,
+    /// Entry starts every few MiB and the age of the entries after each,
+    /// for the log index ([`super::checkpoints`]).
+    pub checkpoints: Checkpoints,
 }
 
 impl FilterStats {
@@ -138,6 +142,8 @@ impl FilterStats {
         } else {
             later.drop_after_current
         });
+        let mut checkpoints = self.checkpoints;
+        checkpoints.append(later.checkpoints);
         FilterStats {
             bytes_in: later.bytes_in,
             bytes_out: self.bytes_out + (later.bytes_out - split),
@@ -157,7 +163,30 @@ impl FilterStats {
                 (None, Some(_)) => later.head_last_expired.or(self.last_expired),
                 (None, None) => None,
             },
+            checkpoints,
         }
+    }
+
+    /// These statistics of a pass that stopped at `run.from`, carried on
+    /// over `run` as the filter would have, had it read it: all its lines
+    /// kept, all its entries current. A filter resumed after it
+    /// ([`LineFilter::resume_after`]) reads on.
+    pub fn then_current(mut self, run: &CurrentRun) -> FilterStats {
+        if self.first_current.is_none() {
+            self.first_current = Some(run.from);
+            self.head_lines = Some(self.lines_removed);
+            self.head_last_expired = self.last_expired;
+        }
+        self.earliest_kept = Some(
+            self.earliest_kept
+                .map_or(run.earliest, |e| e.min(run.earliest)),
+        );
+        self.bytes_in = run.to;
+        self.input_complete = run.to;
+        self.bytes_out += run.to - run.from;
+        self.output_complete = self.bytes_out;
+        self.checkpoints.append(run.marks.clone());
+        self
     }
 
     /// What a pass that found [`FilterStats::drop_after_current`] knows of
@@ -192,6 +221,7 @@ impl FilterStats {
             last_expired: self.head_last_expired,
             head_lines: self.head_lines,
             head_last_expired: self.head_last_expired,
+            checkpoints: self.checkpoints.before(end),
         })
     }
 }
@@ -255,6 +285,8 @@ pub struct LineFilter {
     recent: Option<PrefixKey>,
     /// `stats.earliest_kept` as a key, for cheap comparison.
     earliest_key: Option<StampKey>,
+    /// Where the next checkpoint is due ([`Checkpoints::note`]).
+    due: u64,
 }
 
 impl LineFilter {
@@ -307,6 +339,7 @@ impl LineFilter {
             carry: 0,
             recent: None,
             earliest_key: None,
+            due: due_after(offset),
         };
         filter.stats.bytes_in = offset;
         filter.stats.bytes_out = offset;
@@ -487,11 +520,13 @@ impl LineFilter {
         }
         let keep = match kind {
             LineKind::Expired(stamp) => {
+                self.due = self.stats.checkpoints.note(offset, stamp, self.due);
                 self.entry_kept = Some(false);
                 self.stats.last_expired = Some(stamp);
                 false
             }
             LineKind::Current(stamp) => {
+                self.due = self.stats.checkpoints.note(offset, stamp, self.due);
                 self.entry_kept = Some(true);
                 if self.stats.first_current.is_none() {
                     self.stats.first_current = Some(offset);
@@ -515,6 +550,7 @@ impl LineFilter {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::prune::logs::checkpoints::{Mark, SPACING};
 
     fn cutoff() -> Cutoff {
         Cutoff::at("2026-11-28T06:00:00Z".parse().expect("valid"))
@@ -761,8 +797,30 @@ pub(crate) mod tests {
         };
         let mut entry_kept: Option<bool> = None;
         let mut offset = 0u64;
+        // Checkpoints: a mark at the first entry at or after every
+        // `SPACING` bytes whose line prefix is not the last entry's.
+        let mut due = SPACING;
+        let mut last_prefix: Option<&[u8]> = None;
+        let (mut leading, mut marks) = (None::<[u8; 20]>, Vec::<Mark>::new());
         for line in input.split_inclusive(|&b| b == b'\n') {
-            let keep = match classify(&line[..line.len().min(STAMP_PREFIX_LEN)], cutoff) {
+            let prefix = &line[..line.len().min(STAMP_PREFIX_LEN)];
+            if let Some(stamp) = parse_stamp(prefix) {
+                if offset >= due && last_prefix != Some(prefix) {
+                    marks.push(Mark {
+                        offset,
+                        stamp,
+                        earliest: stamp,
+                    });
+                    due = (offset / SPACING + 1) * SPACING;
+                }
+                let earliest = match marks.last_mut() {
+                    Some(mark) => &mut mark.earliest,
+                    None => leading.get_or_insert(stamp),
+                };
+                *earliest = (*earliest).min(stamp);
+                last_prefix = Some(prefix);
+            }
+            let keep = match classify(prefix, cutoff) {
                 LineKind::Expired(stamp) => {
                     stats.last_expired = Some(stamp);
                     entry_kept = Some(false);
@@ -797,7 +855,50 @@ pub(crate) mod tests {
                 stats.output_complete = stats.bytes_out;
             }
         }
+        stats.checkpoints = Checkpoints::from_parts(leading, marks);
         stats
+    }
+
+    /// Checks the checkpoints a pass (or passes) over `input` noted: marks in
+    /// order, each at an entry start with the entry's stamp, and no entry
+    /// from it to the next earlier than its `earliest` says (which may be
+    /// lower: a bound a later run relies on).
+    pub(crate) fn checkpoints_hold(input: &[u8], points: &Checkpoints) -> Result<(), String> {
+        let marks = points.marks();
+        for (i, mark) in marks.iter().enumerate() {
+            let at = usize::try_from(mark.offset).map_err(|e| e.to_string())?;
+            let end = marks
+                .get(i + 1)
+                .map_or(input.len(), |next| next.offset as usize);
+            if end <= at || (at > 0 && input[at - 1] != b'\n') {
+                return Err(format!(
+                    "mark {i} at {at} is out of order or not at a line start"
+                ));
+            }
+            let stamp = parse_stamp(&input[at..input.len().min(at + STAMP_PREFIX_LEN)]);
+            if stamp != Some(mark.stamp) {
+                return Err(format!("mark {i} at {at} is not an entry with its stamp"));
+            }
+            let earliest = input[at..end]
+                .split(|&b| b == b'\n')
+                .filter_map(|line| parse_stamp(&line[..line.len().min(STAMP_PREFIX_LEN)]))
+                .min();
+            if earliest.is_some_and(|earliest| earliest < mark.earliest) {
+                return Err(format!(
+                    "mark {i} at {at} says its entries are later than they are"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// `stats` without its checkpoints: passes split or resumed elsewhere
+    /// place marks elsewhere ([`checkpoints_hold`] checks them).
+    pub(crate) fn without_checkpoints(stats: &FilterStats) -> FilterStats {
+        FilterStats {
+            checkpoints: Checkpoints::default(),
+            ..stats.clone()
+        }
     }
 
     fn arb_line() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
@@ -873,10 +974,12 @@ pub(crate) mod tests {
                 LineFilter::resume_at(cutoff(), split as u64, input.len() as u64),
                 &input[split..],
             );
+            let joined = earlier.joined(later, split as u64);
             proptest::prop_assert_eq!(
-                earlier.joined(later, split as u64),
-                reference_stats(&input, &cutoff())
+                without_checkpoints(&joined),
+                without_checkpoints(&reference_stats(&input, &cutoff()))
             );
+            proptest::prop_assert_eq!(checkpoints_hold(&input, &joined.checkpoints), Ok(()));
         }
 
         #[test]
@@ -900,7 +1003,8 @@ pub(crate) mod tests {
             let mut alone = reference_stats(&input[..end], &cutoff());
             proptest::prop_assert!(part.earliest_kept <= alone.earliest_kept);
             alone.earliest_kept = part.earliest_kept;
-            proptest::prop_assert_eq!(&part, &alone);
+            proptest::prop_assert_eq!(without_checkpoints(&part), without_checkpoints(&alone));
+            proptest::prop_assert_eq!(checkpoints_hold(&input[..end], &part.checkpoints), Ok(()));
             // What the rewrite copies unread, then the rest filtered.
             let mut out = match (part.first_drop, part.first_current) {
                 (Some(drop), Some(current)) => [
@@ -915,8 +1019,76 @@ pub(crate) mod tests {
             filter.pump(&mut &input[end..], &mut sink).expect("pump");
             let stats = filter.finish(&mut sink).expect("finish");
             out.extend(sink.out);
-            proptest::prop_assert_eq!(&stats, &whole);
+            proptest::prop_assert_eq!(without_checkpoints(&stats), without_checkpoints(&whole));
+            proptest::prop_assert_eq!(checkpoints_hold(&input, &stats.checkpoints), Ok(()));
             proptest::prop_assert_eq!(&out, &whole_out);
+        }
+
+        #[test]
+        fn a_pass_that_takes_a_current_stretch_as_read_gives_the_whole_pass(
+            lines in proptest::collection::vec(arb_line(), 1..60),
+            pick_from in proptest::prelude::any::<proptest::sample::Index>(),
+            pick_to in proptest::prelude::any::<proptest::sample::Index>(),
+            trailing_newline in proptest::bool::ANY,
+        ) {
+            let mut input = lines.join(&b'\n');
+            if trailing_newline {
+                input.push(b'\n');
+            }
+            let (_, whole) = filtered(&input);
+            let stamp_at = |at: usize| parse_stamp(&input[at..input.len().min(at + STAMP_PREFIX_LEN)]);
+            let current = |at: usize| matches!(
+                classify(&input[at..input.len().min(at + STAMP_PREFIX_LEN)], &cutoff()),
+                LineKind::Current(_)
+            );
+            // A current entry after the first byte to start at.
+            let line_starts: Vec<usize> = input
+                .iter()
+                .enumerate()
+                .filter(|&(i, &b)| b == b'\n' && i + 1 < input.len())
+                .map(|(i, _)| i + 1)
+                .collect();
+            let starts: Vec<usize> = line_starts.iter().copied().filter(|&at| current(at)).collect();
+            proptest::prop_assume!(!starts.is_empty());
+            let from = starts[pick_from.index(starts.len())];
+            // Line ends after it, up to the first expired entry.
+            let ends: Vec<usize> = line_starts
+                .iter()
+                .copied()
+                .chain((input.last() == Some(&b'\n')).then_some(input.len()))
+                .filter(|&end| end > from)
+                .take_while(|&end| {
+                    line_starts
+                        .iter()
+                        .filter(|&&at| at >= from && at < end)
+                        .all(|&at| stamp_at(at).is_none() || current(at))
+                })
+                .collect();
+            proptest::prop_assume!(!ends.is_empty());
+            let to = ends[pick_to.index(ends.len())];
+            let earliest = line_starts
+                .iter()
+                .filter(|&&at| at >= from && at < to)
+                .filter_map(|&at| stamp_at(at))
+                .min()
+                .expect("an entry at `from`");
+            let run = CurrentRun {
+                from: from as u64,
+                stamp: stamp_at(from).expect("an entry"),
+                to: to as u64,
+                end_fingerprint: 0,
+                earliest,
+                marks: whole.checkpoints.within(from as u64, to as u64),
+            };
+            let mut before = LineFilter::new(cutoff());
+            before.pump(&mut &input[..from], &mut CountingSink).expect("pump");
+            let before = before.finish(&mut CountingSink).expect("finish");
+            let mut filter =
+                LineFilter::resume_after(cutoff(), before.then_current(&run), input.len() as u64);
+            filter.pump(&mut &input[to..], &mut CountingSink).expect("pump");
+            let stats = filter.finish(&mut CountingSink).expect("finish");
+            proptest::prop_assert_eq!(without_checkpoints(&stats), without_checkpoints(&whole));
+            proptest::prop_assert_eq!(checkpoints_hold(&input, &stats.checkpoints), Ok(()));
         }
 
         #[test]

@@ -52,6 +52,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use super::checkpoints::CurrentRun;
 use super::filter::{CountingSink, FilterStats, LineFilter, LineKind, STAMP_PREFIX_LEN, classify};
 use super::index::Verified;
 use super::newlines::Newlines;
@@ -205,8 +206,15 @@ const SCAN_ROUND: u64 = 16 << 20;
 /// lets it wait at most `fs.lease-break-time` (45 s by default); we write
 /// only while we know it has waited less than half of that, so the writes
 /// and the collapse finish before it can get in (the module doc's argument).
-pub fn prune_unheld(path: &Path, cutoff: Cutoff) -> io::Result<Unheld> {
-    prune_unheld_with(path, cutoff, &platform::lease_break_time, &|| {})
+///
+/// `current`: a stretch the log index vouches for, all current entries up
+/// to the verified end; if it still holds under the lease, it is not read.
+pub fn prune_unheld(
+    path: &Path,
+    cutoff: Cutoff,
+    current: Option<&CurrentRun>,
+) -> io::Result<Unheld> {
+    prune_unheld_with(path, cutoff, current, &platform::lease_break_time, &|| {})
 }
 
 /// [`prune_unheld`] with the kernel's lease-break time given (asked for
@@ -216,6 +224,7 @@ pub fn prune_unheld(path: &Path, cutoff: Cutoff) -> io::Result<Unheld> {
 fn prune_unheld_with(
     path: &Path,
     cutoff: Cutoff,
+    current: Option<&CurrentRun>,
     lease_break_time: &dyn Fn() -> Duration,
     after_scan: &dyn Fn(),
 ) -> io::Result<Unheld> {
@@ -282,7 +291,11 @@ fn prune_unheld_with(
 
     // A head shorter than this cannot give a block back.
     let min_head = block + MIN_PADDING;
-    let stats = scan_unheld(&file, cutoff, meta.len(), min_head)?;
+    // Checked under the lease: nobody can change the file from here on.
+    let stats = match current.filter(|run| run.still_holds(&file, &cutoff)) {
+        Some(run) => scan_around(&file, cutoff, min_head, run)?,
+        None => scan_unheld(&file, cutoff, meta.len(), min_head)?,
+    };
     if stats.first_current.is_some_and(|at| at < min_head) {
         // Stopped early: the head (if any) is too short, and the rewrite
         // reads the file anyway; reading it all here would double the cost.
@@ -291,7 +304,13 @@ fn prune_unheld_with(
         ));
     }
     let Some(first_drop) = stats.first_drop else {
-        let verified = Verified::record(&file, &meta, stats.input_complete, stats.earliest_kept);
+        let verified = Verified::record(
+            &file,
+            &meta,
+            stats.input_complete,
+            stats.earliest_kept,
+            stats.checkpoints,
+        );
         return Ok(Unheld::Nothing {
             len: stats.bytes_in,
             verified,
@@ -358,6 +377,7 @@ fn prune_unheld_with(
         &file.metadata()?,
         stats.input_complete.max(head_end) - bytes_removed,
         stats.earliest_kept,
+        stats.checkpoints.after_collapse(head_end, bytes_removed),
     );
     drop(lease);
     Ok(Unheld::Collapsed {
@@ -457,6 +477,26 @@ fn scan_part(
         }
     }
     filter.finish(&mut CountingSink)
+}
+
+/// [`scan_unheld`] for a file whose `run` the log index vouches for: the
+/// part before it is read, then (unless that part decided already) the run
+/// is taken as the filter would have found it, and the rest is read.
+fn scan_around(
+    file: &File,
+    cutoff: Cutoff,
+    min_head: u64,
+    run: &CurrentRun,
+) -> io::Result<FilterStats> {
+    let stop = AtomicBool::new(false);
+    let filter = LineFilter::for_len(cutoff, run.from);
+    let before = scan_part(file, filter, 0, run.from, min_head, &stop, false)?;
+    if before.drop_after_current.is_some() || before.first_current.is_some_and(|at| at < min_head) {
+        return Ok(before);
+    }
+    let len = file.metadata()?.len();
+    let filter = LineFilter::resume_after(cutoff, before.then_current(run), len);
+    scan_part(file, filter, run.to, u64::MAX, min_head, &stop, false)
 }
 
 /// The start of the first timestamped line after `offset` (within
@@ -664,6 +704,8 @@ fn scan_head(file: &File, cutoff: Cutoff) -> io::Result<Result<Head, String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::prune::logs::checkpoints::SPACING;
+    use crate::prune::logs::index::Plan;
     use std::io::Write;
 
     fn cutoff() -> Cutoff {
@@ -857,7 +899,7 @@ mod tests {
             return;
         }
         let ino = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&path).expect("stat"));
-        let outcome = prune_unheld(&path, cutoff()).expect("prune");
+        let outcome = prune_unheld(&path, cutoff(), None).expect("prune");
         let Unheld::Collapsed {
             lines_removed,
             bytes_before,
@@ -905,7 +947,7 @@ mod tests {
         content.push_str(&old(999));
         content.push_str(&new(999));
         std::fs::write(&path, &content).expect("write");
-        let outcome = prune_unheld(&path, cutoff()).expect("prune");
+        let outcome = prune_unheld(&path, cutoff(), None).expect("prune");
         let Unheld::NotAHead { reason, known } = outcome else {
             panic!("{outcome:?}")
         };
@@ -915,7 +957,7 @@ mod tests {
         drop(known);
 
         let (path, content) = unheld_log(dir.path(), 20, 200);
-        let outcome = prune_unheld(&path, cutoff()).expect("prune");
+        let outcome = prune_unheld(&path, cutoff(), None).expect("prune");
         let Unheld::Rewrite(reason) = outcome else {
             panic!("{outcome:?}")
         };
@@ -989,7 +1031,7 @@ mod tests {
             if !collapse_here(&path) {
                 return;
             }
-            let outcome = prune_unheld(&path, cutoff()).expect("prune");
+            let outcome = prune_unheld(&path, cutoff(), None).expect("prune");
             let Unheld::NotAHead { reason, known } = outcome else {
                 panic!("{outcome:?}")
             };
@@ -1002,7 +1044,7 @@ mod tests {
     /// Rewrites `path` with what the scan `known`, and a copy of it without:
     /// the same file and the same figures, which are the log rule's.
     fn rewrite_with_and_without(path: &Path, known: KnownStart) {
-        use super::super::filter::tests::reference_model;
+        use super::super::filter::tests::{checkpoints_hold, reference_model, without_checkpoints};
         use super::super::rewrite::{Rewrite, rewrite};
         let content = std::fs::read(path).expect("read");
         let copy = path.with_extension("copy");
@@ -1024,7 +1066,11 @@ mod tests {
             after == reference_model(&content, &cutoff()),
             "not the log rule's result"
         );
-        assert_eq!(stats, stats_unread);
+        assert_eq!(
+            without_checkpoints(&stats),
+            without_checkpoints(&stats_unread)
+        );
+        assert_eq!(checkpoints_hold(&content, &stats.checkpoints), Ok(()));
     }
 
     #[test]
@@ -1042,7 +1088,7 @@ mod tests {
         if !collapse_here(&path) {
             return;
         }
-        let outcome = prune_unheld(&path, cutoff()).expect("prune");
+        let outcome = prune_unheld(&path, cutoff(), None).expect("prune");
         let Unheld::NotAHead { known, .. } = outcome else {
             panic!("{outcome:?}")
         };
@@ -1054,7 +1100,7 @@ mod tests {
         // did not see shows through (the bytes are the log's, whatever
         // they are), while the part after it is filtered.
         std::fs::write(&path, &content).expect("write");
-        let outcome = prune_unheld(&path, cutoff()).expect("prune");
+        let outcome = prune_unheld(&path, cutoff(), None).expect("prune");
         let Unheld::NotAHead { known, .. } = outcome else {
             panic!("{outcome:?}")
         };
@@ -1075,6 +1121,204 @@ mod tests {
         );
         assert!(!after.contains("a continuation of it"));
         assert!(after.ends_with(&new(309)));
+    }
+
+    /// A log with entries every minute from minute `start` of the day on,
+    /// `minutes` long (two lines in that second, five every fifth minute,
+    /// a continuation line now and then); with a preamble if `preamble`.
+    fn minutes_log(start: usize, minutes: usize, preamble: bool) -> String {
+        let mut content = String::new();
+        if preamble {
+            content.push_str("nohup: ignoring input\n");
+        }
+        for minute in start..start + minutes {
+            let stamp = format!("2026-11-28T{:02}:{:02}:00Z", minute / 60, minute % 60);
+            for repeat in 0..2 + usize::from(minute % 5 == 0) * 3 {
+                content.push_str(&format!(
+                    "[{stamp}] minute {minute} line {repeat}, with words to make it longer\n"
+                ));
+            }
+            if minute % 11 == 0 {
+                content.push_str("    a continuation line of that minute\n");
+            }
+        }
+        content
+    }
+
+    fn at(time: &str) -> Cutoff {
+        Cutoff::at(format!("2026-11-28T{time}Z").parse().expect("valid"))
+    }
+
+    /// What an unheld prune reports and leaves, for comparing two prunes.
+    fn result_of(outcome: &Unheld, path: &Path) -> (String, u64, Option<[u8; 20]>) {
+        let (lines, verified) = match outcome {
+            Unheld::Collapsed {
+                lines_removed,
+                verified,
+                ..
+            } => (*lines_removed, verified),
+            Unheld::Nothing { verified, .. } => (0, verified),
+            other => panic!("{other:?}"),
+        };
+        (
+            std::fs::read_to_string(path).expect("read"),
+            lines,
+            verified.earliest(),
+        )
+    }
+
+    /// A second prune, an hour on, where the index vouches for the current
+    /// stretch: the same file and figures as a prune without it, the next
+    /// index as good, and the stretch unread (a change in it goes unseen).
+    #[test]
+    fn with_the_index_a_later_prune_reads_only_around_the_current_stretch() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("i.log");
+        let copy = dir.path().join("copy.log");
+        for (preamble, appended) in [(true, 0), (false, 30), (true, 300)] {
+            // 05:00 to 09:00; the first prune (cutoff 06:00) removes an hour.
+            std::fs::write(&path, minutes_log(300, 240, preamble)).expect("write");
+            if !collapse_here(&path) {
+                return;
+            }
+            let first = prune_unheld(&path, at("06:00:00"), None).expect("prune");
+            let Unheld::Collapsed { verified, .. } = first else {
+                panic!("{first:?}")
+            };
+            let mut log = OpenOptions::new().append(true).open(&path).expect("open");
+            log.write_all(minutes_log(540, appended, false).as_bytes())
+                .expect("append");
+            drop(log);
+            std::fs::copy(&path, &copy).expect("copy");
+            let later = at("07:00:00");
+            let file = File::open(&path).expect("open");
+            let plan = verified.plan(&file, &file.metadata().expect("meta"), &later);
+            drop(file); // a lease needs the file closed by everyone else
+            let Plan::ReadAround(run) = plan else {
+                panic!("the index should vouch for a current stretch: {plan:?}")
+            };
+            assert!(run.to - run.from > 4 * SPACING, "{run:?}");
+            let with = prune_unheld(&path, later, Some(&run)).expect("prune");
+            let without = prune_unheld(&copy, later, None).expect("prune");
+            assert_eq!(result_of(&with, &path), result_of(&without, &copy));
+            let (Unheld::Collapsed { verified: a, .. }, Unheld::Collapsed { verified: b, .. }) =
+                (&with, &without)
+            else {
+                panic!("{with:?} {without:?}")
+            };
+            // The next index holds marks in the part that was not read.
+            let content = std::fs::read(&path).expect("read");
+            let at_eight = at("08:00:00");
+            for (verified, file) in [(a, &path), (b, &copy)] {
+                let file = File::open(file).expect("open");
+                let next = verified.plan(&file, &file.metadata().expect("meta"), &at_eight);
+                let Plan::ReadAround(next) = next else {
+                    panic!("{next:?}")
+                };
+                assert!(next.marks.marks().len() > 2, "{next:?}");
+                assert_eq!(
+                    super::super::filter::tests::checkpoints_hold(&content, &next.marks),
+                    Ok(())
+                );
+            }
+        }
+
+        // A byte changed inside the stretch does not show: it is not read.
+        std::fs::write(&path, minutes_log(300, 240, true)).expect("write");
+        let Unheld::Collapsed { verified, .. } =
+            prune_unheld(&path, at("06:00:00"), None).expect("prune")
+        else {
+            panic!("not collapsed")
+        };
+        let file = File::open(&path).expect("open");
+        let later = at("07:00:00");
+        let Plan::ReadAround(run) = verified.plan(&file, &file.metadata().expect("meta"), &later)
+        else {
+            panic!("no stretch")
+        };
+        drop(file);
+        let mut content = std::fs::read_to_string(&path).expect("read");
+        let middle = usize::try_from((run.from + run.to) / 2).expect("small");
+        let line = middle + content[middle..].find("\n[").expect("a line") + 1;
+        content.replace_range(line + 12..line + 14, "00"); // an expired hour
+        std::fs::write(&copy, &content).expect("write");
+        std::fs::copy(&copy, &path).expect("copy");
+        let with = prune_unheld(&path, later, Some(&run)).expect("prune");
+        assert!(matches!(with, Unheld::Collapsed { .. }), "{with:?}");
+        let without = prune_unheld(&copy, later, None).expect("prune");
+        assert!(matches!(without, Unheld::NotAHead { .. }), "{without:?}");
+        drop((with, without)); // the scan's descriptor, kept for a rewrite
+
+        // What was appended after the stretch is read: an expired entry
+        // there is found, at the same byte as without the index.
+        std::fs::write(&path, minutes_log(300, 240, true)).expect("write");
+        let Unheld::Collapsed { verified, .. } =
+            prune_unheld(&path, at("06:00:00"), None).expect("prune")
+        else {
+            panic!("not collapsed")
+        };
+        let mut log = OpenOptions::new().append(true).open(&path).expect("open");
+        log.write_all(minutes_log(0, 3, false).as_bytes())
+            .expect("append");
+        drop(log);
+        std::fs::copy(&path, &copy).expect("copy");
+        let file = File::open(&path).expect("open");
+        let Plan::ReadAround(run) = verified.plan(&file, &file.metadata().expect("meta"), &later)
+        else {
+            panic!("no stretch")
+        };
+        drop(file);
+        let with = prune_unheld(&path, later, Some(&run)).expect("prune");
+        let without = prune_unheld(&copy, later, None).expect("prune");
+        let (Unheld::NotAHead { reason: a, .. }, Unheld::NotAHead { reason: b, .. }) =
+            (&with, &without)
+        else {
+            panic!("{with:?} {without:?}")
+        };
+        assert_eq!(a, b);
+    }
+
+    /// The index's stretch is used only while the file still has it: a mark
+    /// that is no longer an entry start, or a changed verified end, means a
+    /// full read.
+    #[test]
+    fn a_stretch_the_file_no_longer_has_is_not_trusted() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t.log");
+        std::fs::write(&path, minutes_log(300, 240, true)).expect("write");
+        if !collapse_here(&path) {
+            return;
+        }
+        let Unheld::Collapsed { verified, .. } =
+            prune_unheld(&path, at("06:00:00"), None).expect("prune")
+        else {
+            panic!("not collapsed")
+        };
+        let later = at("07:00:00");
+        let file = File::open(&path).expect("open");
+        let Plan::ReadAround(run) = verified.plan(&file, &file.metadata().expect("meta"), &later)
+        else {
+            panic!("no stretch")
+        };
+        assert!(run.still_holds(&file, &later));
+        let content = std::fs::read(&path).expect("read");
+        let from = usize::try_from(run.from).expect("small");
+        let to = usize::try_from(run.to).expect("small");
+        // One byte inserted before the mark; one byte changed before the end.
+        let mut shifted = content.clone();
+        shifted.insert(from - 5, b'x');
+        let mut changed = content.clone();
+        changed[to - 3] = b'?';
+        for (name, bytes) in [("shifted", shifted), ("changed", changed)] {
+            std::fs::write(&path, &bytes).expect("write");
+            let file = File::open(&path).expect("open");
+            assert!(!run.still_holds(&file, &later), "{name}");
+            assert_eq!(
+                verified.plan(&file, &file.metadata().expect("meta"), &later),
+                Plan::Full,
+                "{name}"
+            );
+        }
     }
 
     #[test]
@@ -1098,7 +1342,7 @@ mod tests {
             &mut line,
         )
         .expect("ready");
-        let outcome = prune_unheld(&path, cutoff()).expect("prune");
+        let outcome = prune_unheld(&path, cutoff(), None).expect("prune");
         let _ = reader.kill();
         let _ = reader.wait();
         let Unheld::Rewrite(reason) = outcome else {
@@ -1132,12 +1376,13 @@ mod tests {
             return;
         }
         let writer = std::cell::RefCell::new(None);
-        let outcome = prune_unheld_with(&path, cutoff(), &|| Duration::from_secs(45), &|| {
-            *writer.borrow_mut() = Some(start_writer(r#"printf 'POSITIONAL' 1<>"$1""#, &path));
-            // Long enough for its open() to be waiting on our lease.
-            std::thread::sleep(Duration::from_millis(300));
-        })
-        .expect("prune");
+        let outcome =
+            prune_unheld_with(&path, cutoff(), None, &|| Duration::from_secs(45), &|| {
+                *writer.borrow_mut() = Some(start_writer(r#"printf 'POSITIONAL' 1<>"$1""#, &path));
+                // Long enough for its open() to be waiting on our lease.
+                std::thread::sleep(Duration::from_millis(300));
+            })
+            .expect("prune");
         assert!(matches!(outcome, Unheld::Collapsed { .. }), "{outcome:?}");
         let status = writer.take().expect("writer").wait().expect("wait");
         assert!(status.success());
@@ -1160,7 +1405,7 @@ mod tests {
             return;
         }
         let writer = std::cell::RefCell::new(None);
-        let outcome = prune_unheld_with(&path, cutoff(), &|| Duration::ZERO, &|| {
+        let outcome = prune_unheld_with(&path, cutoff(), None, &|| Duration::ZERO, &|| {
             *writer.borrow_mut() = Some(start_writer(
                 r#"echo '[2026-11-28T08:00:00Z] appended' >>"$1""#,
                 &path,

@@ -6,8 +6,12 @@
 //! - skips the file when its identity, size and mtime are unchanged;
 //! - reads only the appended bytes when it grew and the bytes just before the
 //!   verified end still match (an append, not a rewrite);
-//! - reads everything otherwise (new inode, shrunk, rewritten, or the cutoff
-//!   has passed the earliest entry).
+//! - once the cutoff has passed the earliest entry, reads only around the
+//!   stretch that its checkpoints show to be all current, up to the verified
+//!   end ([`super::checkpoints`]): the expired head before it and what was
+//!   appended after it;
+//! - reads everything otherwise (new inode, shrunk, rewritten, no current
+//!   stretch).
 //!
 //! The index lives in `BUILD_DIR/.prune-daemon/log-index` (postcard). It is a
 //! cache: unreadable or from another version, it is ignored and rebuilt.
@@ -21,16 +25,17 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::checkpoints::{Checkpoints, CurrentRun};
 use crate::prune::Cutoff;
 
 /// Bump when the meaning of an entry changes; older indexes are discarded.
-const INDEX_VERSION: u32 = 1;
+const INDEX_VERSION: u32 = 2;
 
 /// Bytes before the verified end that must still match for an append.
 const FINGERPRINT_LEN: u64 = 64;
 
 /// What one earlier run verified about one log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Verified {
     dev: u64,
     ino: u64,
@@ -42,26 +47,33 @@ pub struct Verified {
     earliest: Option<[u8; 20]>,
     /// Hash of the bytes just before `verified_len`.
     fingerprint: u64,
+    /// Entry starts in `[0, verified_len)` and the age of the entries after each.
+    checkpoints: Checkpoints,
 }
 
 /// How much of a log this run has to read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Plan {
     /// Nothing changed and nothing can have expired.
     Skip,
     /// Only bytes from this offset (a line start) are new.
-    ReadFrom(u64, Verified),
+    ReadFrom(u64),
+    /// The earliest entry expired, but this stretch up to the verified end
+    /// holds current entries only: the bytes around it are to be read.
+    ReadAround(CurrentRun),
     /// Read the whole file.
     Full,
 }
 
 impl Verified {
-    /// Records a file read up to `verified_len` whose entries start at `earliest`.
+    /// Records a file read up to `verified_len` whose entries start at
+    /// `earliest`, with the checkpoints the pass noted.
     pub fn record(
         file: &File,
         meta: &std::fs::Metadata,
         verified_len: u64,
         earliest: Option<[u8; 20]>,
+        checkpoints: Checkpoints,
     ) -> Self {
         Self {
             dev: meta.dev(),
@@ -71,22 +83,27 @@ impl Verified {
             verified_len,
             earliest,
             fingerprint: fingerprint(file, verified_len).unwrap_or(0),
+            checkpoints,
         }
     }
 
-    /// Combines this record with what an incremental read of the rest found.
+    /// Combines this record with what an incremental read of the rest
+    /// (from the verified end) found.
     pub fn extended(
-        self,
+        &self,
         file: &File,
         meta: &std::fs::Metadata,
         verified_len: u64,
         earliest: Option<[u8; 20]>,
+        checkpoints: Checkpoints,
     ) -> Self {
         let earliest = match (self.earliest, earliest) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        Self::record(file, meta, verified_len, earliest)
+        let mut all = self.checkpoints.clone();
+        all.append(checkpoints);
+        Self::record(file, meta, verified_len, earliest, all)
     }
 
     /// Whether the verified part holds any entry: if so, and its earliest has
@@ -115,7 +132,10 @@ impl Verified {
             .earliest
             .is_some_and(|earliest| cutoff.expires_log_stamp(&earliest))
         {
-            return Plan::Full;
+            return match self.current_run(file, meta, cutoff) {
+                Some(run) => Plan::ReadAround(run),
+                None => Plan::Full,
+            };
         }
         let mtime_ns = meta.mtime() * 1_000_000_000 + meta.mtime_nsec();
         if meta.len() == self.size && mtime_ns == self.mtime_ns {
@@ -124,9 +144,23 @@ impl Verified {
         if meta.len() >= self.verified_len
             && fingerprint(file, self.verified_len).ok() == Some(self.fingerprint)
         {
-            return Plan::ReadFrom(self.verified_len, *self);
+            return Plan::ReadFrom(self.verified_len);
         }
         Plan::Full
+    }
+
+    /// The stretch up to the verified end that holds current entries only,
+    /// if the file still holds what was verified (an append at most).
+    fn current_run(
+        &self,
+        file: &File,
+        meta: &std::fs::Metadata,
+        cutoff: &Cutoff,
+    ) -> Option<CurrentRun> {
+        let run = self
+            .checkpoints
+            .current_run(self.verified_len, self.fingerprint, cutoff)?;
+        (meta.len() >= self.verified_len && run.still_holds(file, cutoff)).then_some(run)
     }
 
     /// The earliest entry timestamp in the verified part of the file, if any.
@@ -135,7 +169,9 @@ impl Verified {
     }
 }
 
-fn fingerprint(file: &File, end: u64) -> io::Result<u64> {
+/// A hash of the [`FINGERPRINT_LEN`] bytes before `end`: whether the bytes
+/// a run verified are still there.
+pub(crate) fn fingerprint(file: &File, end: u64) -> io::Result<u64> {
     let start = end.saturating_sub(FINGERPRINT_LEN);
     let mut bytes = vec![0; (end - start) as usize];
     file.read_exact_at(&mut bytes, start)?;

@@ -11,6 +11,7 @@
 //!   when no other process writes to it: rewritten while the process has let
 //!   go of it, then taken up again at the new file.
 
+pub mod checkpoints;
 pub mod facts;
 pub mod filter;
 pub mod in_place;
@@ -525,16 +526,29 @@ fn prune_one(
     // Set when the index already shows the expired lines are not a head, so
     // the in-place attempt (a pass over the whole file) is not made.
     let mut not_a_head = None;
+    // Set when the index vouches for a stretch of current entries, so the
+    // in-place attempt reads only around it.
+    let mut current_run = None;
     if let Some(previous) = previous.filter(|_| !appender) {
         let file = open_regular(path)?;
         let meta = file.metadata()?;
         match previous.plan(&file, &meta, &options.cutoff) {
-            Plan::Skip => return Ok((FileOutcome::Unchanged { len: meta.len() }, Some(*previous))),
-            Plan::ReadFrom(offset, previous) => {
+            Plan::Skip => {
+                return Ok((
+                    FileOutcome::Unchanged { len: meta.len() },
+                    Some(previous.clone()),
+                ));
+            }
+            Plan::ReadFrom(offset) => {
                 let stats = rewrite::probe_from(&file, offset, options.cutoff)?;
                 if stats.first_drop.is_none() {
-                    let verified =
-                        previous.extended(&file, &meta, stats.input_complete, stats.earliest_kept);
+                    let verified = previous.extended(
+                        &file,
+                        &meta,
+                        stats.input_complete,
+                        stats.earliest_kept,
+                        stats.checkpoints,
+                    );
                     return Ok((
                         FileOutcome::Unchanged {
                             len: stats.bytes_in,
@@ -550,16 +564,17 @@ fn prune_one(
                     ));
                 }
             }
+            Plan::ReadAround(run) => current_run = Some(run),
             Plan::Full => {}
         }
     }
     if options.dry_run {
-        return Ok((dry_run(path, options)?, previous.copied()));
+        return Ok((dry_run(path, options)?, previous.cloned()));
     }
     if !appender {
         let unheld = match not_a_head {
             Some(reason) => Unheld::Rewrite(reason),
-            None => in_place::prune_unheld(path, options.cutoff)?,
+            None => in_place::prune_unheld(path, options.cutoff, current_run.as_ref())?,
         };
         let (reason, known) = match unheld {
             Unheld::Nothing { len, verified } => {

@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use super::checkpoints::Checkpoints;
 use super::filter::{CountingSink, FilterStats, KeptSink, LineFilter};
 use super::index::Verified;
 use crate::platform::{self, Access, Holder, Lease};
@@ -108,7 +109,13 @@ pub fn rewrite(path: &Path, cutoff: Cutoff, known: Option<KnownStart>) -> io::Re
     filter.pump(&mut &source, &mut sink)?;
     if filter.stats().first_drop.is_none() {
         let stats = filter.stats().clone();
-        let verified = Verified::record(&source, &meta, stats.input_complete, stats.earliest_kept);
+        let verified = Verified::record(
+            &source,
+            &meta,
+            stats.input_complete,
+            stats.earliest_kept,
+            stats.checkpoints.clone(),
+        );
         return Ok(Rewrite::Unchanged(stats, verified));
     }
 
@@ -154,6 +161,8 @@ pub fn rewrite(path: &Path, cutoff: Cutoff, known: Option<KnownStart>) -> io::Re
             &target_file.metadata()?,
             stats.output_complete,
             stats.earliest_kept,
+            // Noted at the old file's offsets: the next run reads it all.
+            Checkpoints::default(),
         ))
     };
     let target_lease = Lease::try_take(&target_file)?;
@@ -184,6 +193,7 @@ pub fn rewrite(path: &Path, cutoff: Cutoff, known: Option<KnownStart>) -> io::Re
             &target_file.metadata()?,
             stats.output_complete,
             stats.earliest_kept,
+            Checkpoints::default(),
         ),
     };
     drop(target_lease);
