@@ -104,6 +104,16 @@ impl Checkpoints {
         Self { leading, marks }
     }
 
+    /// The marks without the leading entries' stamp: what the index keeps.
+    /// (Entries before the first mark are read by every run, so that stamp
+    /// is never used; without it a small log's record stays two bytes.)
+    pub fn marks_only(self) -> Checkpoints {
+        Checkpoints {
+            leading: None,
+            marks: self.marks,
+        }
+    }
+
     /// The marks, in order of offset.
     pub fn marks(&self) -> &[Mark] {
         &self.marks

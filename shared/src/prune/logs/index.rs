@@ -83,7 +83,7 @@ impl Verified {
             verified_len,
             earliest,
             fingerprint: fingerprint(file, verified_len).unwrap_or(0),
-            checkpoints,
+            checkpoints: checkpoints.marks_only(),
         }
     }
 
