@@ -223,6 +223,22 @@ pub struct CurrentRun {
 }
 
 impl CurrentRun {
+    /// The run's checkpoints, as a pass over it would hand them on: if the
+    /// run does not start at a mark of its own (it does when it comes from
+    /// the index), its entries before its first mark belong to the stretch
+    /// before it, which gets the run's earliest stamp as a bound.
+    pub fn marks_from_start(&self) -> Checkpoints {
+        let mut marks = self.marks.clone();
+        if marks.marks.first().map(|mark| mark.offset) != Some(self.from) {
+            marks.leading = Some(
+                marks
+                    .leading
+                    .map_or(self.earliest, |l| earlier(l, self.earliest)),
+            );
+        }
+        marks
+    }
+
     /// Whether `file` still has an entry start with the recorded stamp at
     /// [`CurrentRun::from`], current under `cutoff`, and a line end just
     /// before [`CurrentRun::to`], whose bytes hash as they did.

@@ -185,7 +185,7 @@ impl FilterStats {
         self.input_complete = run.to;
         self.bytes_out += run.to - run.from;
         self.output_complete = self.bytes_out;
-        self.checkpoints.append(run.marks.clone());
+        self.checkpoints.append(run.marks_from_start());
         self
     }
 
@@ -1049,7 +1049,11 @@ pub(crate) mod tests {
                 .map(|(i, _)| i + 1)
                 .collect();
             let starts: Vec<usize> = line_starts.iter().copied().filter(|&at| current(at)).collect();
-            proptest::prop_assume!(!starts.is_empty());
+            // (Inputs without a current entry, or ending in one unfinished
+            // line, have no stretch to take: nothing to check.)
+            if starts.is_empty() {
+                return Ok(());
+            }
             let from = starts[pick_from.index(starts.len())];
             // Line ends after it, up to the first expired entry.
             let ends: Vec<usize> = line_starts
@@ -1064,7 +1068,9 @@ pub(crate) mod tests {
                         .all(|&at| stamp_at(at).is_none() || current(at))
                 })
                 .collect();
-            proptest::prop_assume!(!ends.is_empty());
+            if ends.is_empty() {
+                return Ok(());
+            }
             let to = ends[pick_to.index(ends.len())];
             let earliest = line_starts
                 .iter()
