@@ -142,12 +142,7 @@ impl Checkpoints {
     pub fn before(&self, end: u64) -> Checkpoints {
         Checkpoints {
             leading: self.leading,
-            marks: self
-                .marks
-                .iter()
-                .filter(|mark| mark.offset < end)
-                .copied()
-                .collect(),
+            ..self.within(0, end)
         }
     }
 
