@@ -144,10 +144,7 @@ fn in_place_state(before: &[u8], now: &[u8], cutoff: Timestamp, complete: bool) 
     let Some(padding_start) = at.checked_sub(21) else {
         return false;
     };
-    let padding = &head[padding_start..];
-    let one_expired_line = entry_stamp(padding).is_some_and(|stamp| stamp < cutoff)
-        && padding.iter().position(|b| *b == b'\n') == Some(padding.len() - 1);
-    if !one_expired_line {
+    if !is_padding_line(&head[padding_start..], cutoff) {
         return false;
     }
     let rest = &head[..padding_start];
@@ -158,6 +155,36 @@ fn in_place_state(before: &[u8], now: &[u8], cutoff: Timestamp, complete: bool) 
         || rest.strip_suffix(preamble).is_some_and(|old| {
             old.len() > first_entry && old.len() <= head_end && before.starts_with(old)
         })
+}
+
+/// Whether `now` is what a rewrite of `before` leaves when it copies a long
+/// run of current lines at its old offset within a page: the model's bytes
+/// (`after`) with one padding line stamped with an expired time (ours:
+/// `v0-prune: ...`) after the pre-entry lines.
+fn aligned_rewrite_state(before: &[u8], after: &[u8], now: &[u8], cutoff: Timestamp) -> bool {
+    let mut offset = 0;
+    let Some(first_entry) = before.split_inclusive(|b| *b == b'\n').find_map(|line| {
+        let start = offset;
+        offset += line.len();
+        entry_stamp(line).map(|_| start)
+    }) else {
+        return false;
+    };
+    let preamble = &before[..first_entry];
+    let (Some(rest), Some(kept)) = (now.strip_prefix(preamble), after.strip_prefix(preamble))
+    else {
+        return false;
+    };
+    rest.strip_suffix(kept)
+        .is_some_and(|padding| is_padding_line(padding, cutoff))
+}
+
+/// Whether `line` is one whole line of ours, stamped with an expired time.
+fn is_padding_line(line: &[u8], cutoff: Timestamp) -> bool {
+    let marker = b"] v0-prune: ";
+    entry_stamp(line).is_some_and(|stamp| stamp < cutoff)
+        && line.windows(marker.len()).any(|w| w == marker)
+        && line.iter().position(|b| *b == b'\n') == Some(line.len() - 1)
 }
 
 /// A merge queue in jq's layout, and the same queue after the contract's rule
@@ -321,10 +348,13 @@ impl Campaign {
             let bytes = now
                 .get(path)
                 .unwrap_or_else(|| panic!("{context}: {} is gone", path.display()));
-            let in_place =
-                is_log(path) && in_place_state(before, bytes, cutoff().timestamp(), false);
+            let after = &self.after[path];
+            let cutoff = cutoff().timestamp();
+            let in_place = is_log(path)
+                && (in_place_state(before, bytes, cutoff, false)
+                    || aligned_rewrite_state(before, after, bytes, cutoff));
             assert!(
-                bytes == before || *bytes == self.after[path] || in_place,
+                bytes == before || bytes == after || in_place,
                 "{context}: {} is torn: {} bytes, before {} bytes, after {} bytes",
                 path.display(),
                 bytes.len(),
@@ -342,9 +372,12 @@ impl Campaign {
         let now = files(self.build.root());
         for (path, after) in &self.after {
             let bytes = now.get(path);
+            let before = &self.before[path];
+            let cutoff = cutoff().timestamp();
             let in_place = is_log(path)
                 && bytes.is_some_and(|bytes| {
-                    in_place_state(&self.before[path], bytes, cutoff().timestamp(), true)
+                    in_place_state(before, bytes, cutoff, true)
+                        || aligned_rewrite_state(before, after, bytes, cutoff)
                 });
             assert!(
                 bytes == Some(after) || in_place,

@@ -26,15 +26,15 @@ mod portable;
 pub use linux::lower_thread_priority;
 #[cfg(all(target_os = "linux", not(feature = "portable")))]
 pub use linux::{
-    LEASES_AVAILABLE, Lease, WHY_NO_COLLAPSE, block_size, collapse_head, copy_file_range,
-    lease_break_time, mount_id, open_files, start_writeback, supports_collapse,
+    LEASES_AVAILABLE, Lease, WHY_NO_COLLAPSE, block_size, collapse_head, copy_alignment,
+    copy_file_range, lease_break_time, mount_id, open_files, start_writeback, supports_collapse,
 };
 #[cfg(target_os = "macos")]
 pub use macos::lower_thread_priority;
 #[cfg(any(not(target_os = "linux"), feature = "portable"))]
 pub use portable::{
-    LEASES_AVAILABLE, Lease, WHY_NO_COLLAPSE, block_size, collapse_head, copy_file_range,
-    lease_break_time, mount_id, open_files, start_writeback, supports_collapse,
+    LEASES_AVAILABLE, Lease, WHY_NO_COLLAPSE, block_size, collapse_head, copy_alignment,
+    copy_file_range, lease_break_time, mount_id, open_files, start_writeback, supports_collapse,
 };
 
 /// Elsewhere the prune runs at the daemon's priority.

@@ -199,6 +199,12 @@ pub fn collapse_head(_file: &File, _len: u64) -> io::Result<()> {
     ))
 }
 
+/// Nothing to align: without an in-kernel range copy
+/// ([`copy_file_range`]), a copy goes through our buffers at any offset.
+pub fn copy_alignment() -> Option<u64> {
+    None
+}
+
 /// No in-kernel copy of a byte range here: `fcopyfile` copies whole files
 /// from the current offset, and a rewrite needs only the kept prefix. The
 /// engine copies by reading and writing instead.

@@ -56,15 +56,13 @@ use super::checkpoints::CurrentRun;
 use super::filter::{CountingSink, FilterStats, LineFilter, LineKind, STAMP_PREFIX_LEN, classify};
 use super::index::Verified;
 use super::newlines::Newlines;
+use super::padding::{MIN_PADDING, padding_line};
 use super::rewrite::KnownStart;
 use crate::platform::{self, Lease};
 use crate::prune::Cutoff;
 
 /// Lines before the first entry are rewritten as part of the head; more than this is refused.
 const HEAD_MAX: u64 = 1 << 20;
-
-/// Smallest padding line: room for the stamp and a short note.
-const MIN_PADDING: u64 = 80;
 
 /// What an in-place prune did.
 #[derive(Debug, PartialEq, Eq)]
@@ -589,7 +587,7 @@ fn collapse_expired_head(
     // [collapse, head_end) becomes preamble + padding, then [0, collapse) goes.
     let padding_len = head_end - collapse - preamble_len;
     let mut replacement = preamble.to_vec();
-    replacement.extend_from_slice(&padding_line(stamp, lines, padding_len));
+    replacement.extend_from_slice(&padding_line(stamp, lines, "in place", padding_len));
     let mut original = vec![0; replacement.len()];
     file.read_exact_at(&mut original, collapse)?;
     file.write_all_at(&replacement, collapse)?;
@@ -621,20 +619,6 @@ fn collapse_expired_head(
         bytes_removed: collapse,
         len_before,
     })
-}
-
-/// A line of exactly `len` bytes: the stamp, a note, spaces, a newline.
-fn padding_line(stamp: &[u8; 20], lines: u64, len: u64) -> Vec<u8> {
-    let len = usize::try_from(len).unwrap_or(usize::MAX);
-    let mut line = format!(
-        "[{}] v0-prune: {lines} expired lines removed in place",
-        String::from_utf8_lossy(stamp)
-    )
-    .into_bytes();
-    line.truncate(len.saturating_sub(1).max(STAMP_PREFIX_LEN));
-    line.resize(len.saturating_sub(1), b' ');
-    line.push(b'\n');
-    line
 }
 
 /// Reads the file from the start to the end of its expired head (in rounds,
@@ -1429,15 +1413,5 @@ mod tests {
             std::fs::read_to_string(&path).expect("read"),
             content + "[2026-11-28T08:00:00Z] appended\n"
         );
-    }
-
-    #[test]
-    fn padding_lines_have_the_exact_length() {
-        for len in [23u64, 80, 81, 4096 + 79] {
-            let line = padding_line(b"2026-11-28T01:00:00Z", 12, len);
-            assert_eq!(line.len() as u64, len);
-            assert!(line.starts_with(b"[2026-11-28T01:00:00Z]"));
-            assert_eq!(line.last(), Some(&b'\n'));
-        }
     }
 }

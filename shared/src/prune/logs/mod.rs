@@ -17,6 +17,7 @@ pub mod filter;
 pub mod in_place;
 pub mod index;
 pub mod newlines;
+pub mod padding;
 pub mod rewrite;
 
 use std::cell::RefCell;
@@ -899,6 +900,99 @@ mod tests {
                 other => proptest::prop_assert!(false, "{other:?}"),
             }
         }
+    }
+
+    /// A rewrite that copies a long run of current lines in the kernel puts
+    /// it at its old offset within a page, by leaving one expired padding
+    /// line after the preamble: otherwise the file is exactly the model's,
+    /// the report counts the line, and the index it leaves does not make
+    /// the next run prune the file for the line's sake.
+    #[test]
+    fn a_rewrite_copies_a_long_current_run_page_aligned_after_one_padding_line() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("aligned.log");
+        let mut lines: Vec<Vec<u8>> = vec![b"nohup: ignoring input\n".to_vec()];
+        // An expired head whose length is no multiple of a page.
+        lines.extend((0..300).map(|i| line(Some(i % 60), 17 + i as usize % 5)));
+        let first_current = lines.iter().map(Vec::len).sum::<usize>() as u64;
+        // Over a MiB of current entries, then an expired one: not a head.
+        lines.extend((0..20_000).map(|i| line(Some(60 + i % 60), 40 + i as usize % 30)));
+        lines.push(line(Some(30), 5));
+        lines.extend((0..100).map(|i| line(Some(90 + i % 60), 10)));
+        let log = lines.concat();
+        std::fs::write(&path, &log).expect("write");
+        let options = RunOptions {
+            cutoff: cutoff(),
+            dry_run: false,
+        };
+        let expected = filter::tests::reference_model(&log, &cutoff());
+        let kernel_copy = platform::copy_alignment().is_some()
+            && platform::supports_collapse(&File::open(&path).expect("open"));
+
+        let (outcome, verified) = prune_file(&path, &[], &options, None).expect("prune");
+        let after = std::fs::read(&path).expect("read");
+        let FileOutcome::Pruned {
+            method: LogMethod::Rewrite,
+            lines_removed,
+            bytes_after,
+            reason,
+            ..
+        } = outcome
+        else {
+            panic!("{outcome:?}")
+        };
+        assert_eq!(lines_removed, 301);
+        assert_eq!(
+            bytes_after,
+            after.len() as u64,
+            "the report counts every byte"
+        );
+        assert_eq!(filter::tests::reference_model(&after, &cutoff()), expected);
+        if !kernel_copy {
+            // The run is filtered or copied through our buffers: nothing to align.
+            assert_eq!(after, expected, "{reason}");
+            return;
+        }
+        let preamble_len = 22;
+        let rest = &after[preamble_len..];
+        let newline = rest
+            .iter()
+            .position(|b| *b == b'\n')
+            .expect("a padding line");
+        let (padding, kept) = rest.split_at(newline + 1);
+        let padding_text = String::from_utf8_lossy(padding);
+        // Stamped with the head's last entry (05:59, expired), not the late one.
+        assert!(
+            padding_text.starts_with(
+                "[2026-11-28T05:59:00Z] v0-prune: 300 expired lines removed by a rewrite"
+            ),
+            "{padding_text}"
+        );
+        assert_eq!(kept, &expected[preamble_len..]);
+        let page = platform::copy_alignment().expect("checked");
+        assert_eq!(
+            (preamble_len + padding.len()) as u64 % page,
+            first_current % page,
+            "the run is not at its old offset within a page"
+        );
+
+        // The padding is no entry to the index: at the same cutoff, nothing to do.
+        let (again, _) = prune_file(&path, &[], &options, verified.as_ref()).expect("prune again");
+        assert!(matches!(again, FileOutcome::Unchanged { .. }), "{again:?}");
+        assert_eq!(std::fs::read(&path).expect("read"), after);
+        // It vouches for the file up to its end: an append is read from there.
+        let mut appender = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .expect("open");
+        std::io::Write::write_all(&mut appender, &line(Some(150), 3)).expect("append");
+        let file = File::open(&path).expect("open");
+        let meta = file.metadata().expect("metadata");
+        let verified = verified.expect("an index record");
+        assert_eq!(
+            verified.plan(&file, &meta, &cutoff()),
+            Plan::ReadFrom(after.len() as u64)
+        );
     }
 
     /// A crashed run's temp file is a leftover the next run removes; a dry

@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 use super::checkpoints::Checkpoints;
 use super::filter::{CountingSink, FilterStats, KeptSink, LineFilter};
 use super::index::Verified;
+use super::padding::{alignment_padding, padding_line};
 use crate::platform::{self, Access, Holder, Lease};
 use crate::prune::Cutoff;
 
@@ -62,7 +63,10 @@ pub enum Rewrite {
 /// What a pass over a log found before its first expired entry after a
 /// current one ([`FilterStats::before_drop_after_current`]), with the file
 /// it read: a rewrite of it copies that part in the kernel, leaving the
-/// expired head out, and reads only from there on.
+/// expired head out, and reads only from there on. Where the current run
+/// is long, the head's last bytes become one expired padding line
+/// ([`super::padding`]), so the run keeps its offset within a page and the
+/// kernel copies it page to page.
 #[derive(Debug)]
 pub struct KnownStart {
     /// The log the pass read, still open, so the rewrite reads the same file.
@@ -94,11 +98,25 @@ pub fn rewrite(path: &Path, cutoff: Cutoff, known: Option<KnownStart>) -> io::Re
     let mut sink = TempSink::new(path, &source, &meta)?;
     // Shorter than the part: cut since the scan, so it is all read again.
     let mut filter = match known.filter(|known| known.bytes_in <= meta.len()) {
-        Some(known) => {
+        Some(mut known) => {
             if let (Some(first_drop), Some(first_current)) = (known.first_drop, known.first_current)
             {
                 // Kept: the prefix, then the current run after the expired head.
                 sink.start(first_drop)?;
+                let padding = alignment_padding(
+                    first_drop,
+                    first_current,
+                    known.bytes_in,
+                    platform::copy_alignment(),
+                );
+                if let (true, Some(stamp)) = (padding > 0, known.head_last_expired) {
+                    // Part of the expired head becomes one expired line, so the run
+                    // is copied page to page; the output offsets count it.
+                    let lines = known.head_lines.unwrap_or(known.lines_removed);
+                    sink.write(&padding_line(&stamp, lines, "by a rewrite", padding))?;
+                    known.bytes_out += padding;
+                    known.output_complete += padding;
+                }
                 sink.copy_source_range(first_current, known.bytes_in)?;
             }
             (&source).seek(SeekFrom::Start(known.bytes_in))?;
