@@ -18,7 +18,10 @@
 //! [`platform::LEASES_AVAILABLE`]) we look for holders once more right before
 //! the rename, write the new file with O_APPEND, and after the rename drain
 //! the old file until two holder scans [`DRAIN_GAP`] apart find no writer on
-//! it. ARCHITECTURE.md ("Platform") states what that leaves open.
+//! it. Writers may append to the new file meanwhile, so what goes in after
+//! the rename is whole lines, each batch in one write, and the new file never
+//! ends inside a line at the rename. ARCHITECTURE.md ("Platform") states what
+//! that leaves open.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
@@ -149,6 +152,11 @@ pub fn rewrite(path: &Path, cutoff: Cutoff, known: Option<KnownStart>) -> io::Re
     };
     // Lines appended before the lease was granted.
     filter.pump(&mut &source, &mut sink)?;
+    if !platform::LEASES_AVAILABLE {
+        // Nothing will keep writers off the new file, whose lines would
+        // follow a line of ours that ends short.
+        read_to_a_line_end(&source, &mut filter, &mut sink)?;
+    }
     filter.finish(&mut sink)?;
     if source.metadata()?.len() < filter.stats().bytes_in {
         // Someone truncated it (`: > x.log`, copytruncate) while we read it:
@@ -316,18 +324,26 @@ fn wait_for_late_writers(
     temp: &mut Temp,
     leases_available: bool,
 ) -> io::Result<()> {
+    // With leases nobody writes to the new file before we are done with it;
+    // without, writers already append to it, so only whole lines go in.
+    let drain = |filter: &mut LineFilter, temp: &mut Temp, to_the_end: bool| {
+        if leases_available {
+            filter.pump(&mut &*source, temp)
+        } else {
+            drain_whole_lines(source, filter, temp, to_the_end)
+        }
+    };
     let deadline = Instant::now() + LATE_WRITER_WAIT;
     let mut clean_since: Option<Instant> = None;
     loop {
-        filter.pump(&mut &*source, temp)?;
+        drain(filter, temp, false)?;
         match Lease::try_take(source)? {
             Some(lease) => {
                 // A writer released a moment ago may not have reached its
                 // open() yet; when it does, it breaks this lease.
                 std::thread::sleep(Duration::from_micros(500));
                 if !lease.broken() {
-                    filter.pump(&mut &*source, temp)?;
-                    return Ok(());
+                    return drain(filter, temp, true);
                 }
             }
             None if !leases_available => {
@@ -335,8 +351,7 @@ fn wait_for_late_writers(
                     let first_clean = *clean_since.get_or_insert_with(Instant::now);
                     if first_clean.elapsed() >= DRAIN_GAP {
                         // No writer in sight twice, far enough apart: drain once more and go.
-                        filter.pump(&mut &*source, temp)?;
-                        return Ok(());
+                        return drain(filter, temp, true);
                     }
                 } else {
                     clean_since = None;
@@ -345,10 +360,95 @@ fn wait_for_late_writers(
             None => {}
         }
         if Instant::now() >= deadline {
-            filter.pump(&mut &*source, temp)?;
-            return Ok(());
+            return drain(filter, temp, true);
         }
         std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Without leases: how long the read before the rename waits for a line
+/// the file ends inside to be finished (a writer's `write` seen half done;
+/// a file whose last line never ends costs this once per run).
+const LINE_END_WAIT: Duration = Duration::from_millis(20);
+
+/// Reads on until what the filter has read ends at a line end, for at most
+/// [`LINE_END_WAIT`]: a reader can see a writer's line half written (a
+/// write that crosses a page is copied page by page), and the rest of it
+/// must reach the new file together with its start, before the rename.
+fn read_to_a_line_end<S: KeptSink>(
+    source: &File,
+    filter: &mut LineFilter,
+    sink: &mut S,
+) -> io::Result<()> {
+    let deadline = Instant::now() + LINE_END_WAIT;
+    while filter.stats().input_complete < filter.stats().bytes_in && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_micros(200));
+        filter.pump(&mut &*source, sink)?;
+    }
+    Ok(())
+}
+
+/// Drains the old file into the new one while other writers may append to
+/// the new one too (no leases; both O_APPEND): reads the old file's whole
+/// lines beyond what the filter has read (`to_the_end`: all of it, once no
+/// writer is left) and appends what is kept in one `write`, so no line of
+/// theirs lands inside one of ours.
+fn drain_whole_lines(
+    source: &File,
+    filter: &mut LineFilter,
+    temp: &mut Temp,
+    to_the_end: bool,
+) -> io::Result<()> {
+    let start = filter.stats().bytes_in;
+    let len = source.metadata()?.len();
+    let end = if to_the_end {
+        len
+    } else {
+        last_line_end(source, start, len)?
+    };
+    if end <= start {
+        return Ok(());
+    }
+    let mut reader = source;
+    reader.seek(SeekFrom::Start(start))?;
+    let mut batch = Batch::default();
+    filter.pump(&mut reader.take(end - start), &mut batch)?;
+    if to_the_end {
+        filter.finish(&mut batch)?;
+    }
+    temp.append_at_once(&batch.0)
+}
+
+/// The offset just after the last newline in `[start, len)` of `file`, or
+/// `start` if there is none.
+fn last_line_end(file: &File, start: u64, len: u64) -> io::Result<u64> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0; 64 << 10];
+    let mut end = len;
+    while end > start {
+        let from = end.saturating_sub(buf.len() as u64).max(start);
+        let chunk = &mut buf[..usize::try_from(end - from).unwrap_or(0)];
+        file.read_exact_at(chunk, from)?;
+        if let Some(at) = memchr::memrchr(b'\n', chunk) {
+            return Ok(from + at as u64 + 1);
+        }
+        end = from;
+    }
+    Ok(start)
+}
+
+/// Kept bytes gathered to be written at once ([`drain_whole_lines`]).
+#[derive(Default)]
+struct Batch(Vec<u8>);
+
+impl KeptSink for Batch {
+    fn start(&mut self, _prefix_len: u64) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.0.extend_from_slice(bytes);
+        Ok(())
     }
 }
 
@@ -529,6 +629,16 @@ impl Temp {
             self.unsynced = 0;
         }
         Ok(())
+    }
+
+    /// Writes `bytes` after everything buffered, in one `write` (a short
+    /// write only on a full disk or an interrupted call).
+    fn append_at_once(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.flush()?;
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        (&self.file).write_all(bytes)
     }
 
     fn flush(&mut self) -> io::Result<()> {
