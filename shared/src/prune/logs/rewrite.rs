@@ -388,39 +388,56 @@ fn read_to_a_line_end<S: KeptSink>(
     Ok(())
 }
 
+/// The most [`drain_whole_lines`] reads and writes at once: memory stays
+/// bounded whatever a late writer appends; a line longer than this goes in
+/// pieces.
+const DRAIN_BATCH: u64 = 8 << 20;
+
 /// Drains the old file into the new one while other writers may append to
 /// the new one too (no leases; both O_APPEND): reads the old file's whole
 /// lines beyond what the filter has read (`to_the_end`: all of it, once no
-/// writer is left) and appends what is kept in one `write`, so no line of
-/// theirs lands inside one of ours.
+/// writer is left) and appends what is kept, each batch in one `write`, so
+/// no line of theirs lands inside one of ours.
 fn drain_whole_lines(
     source: &File,
     filter: &mut LineFilter,
     temp: &mut Temp,
     to_the_end: bool,
 ) -> io::Result<()> {
-    let start = filter.stats().bytes_in;
     let len = source.metadata()?.len();
-    let end = if to_the_end {
-        len
-    } else {
-        last_line_end(source, start, len)?
-    };
-    if end <= start {
-        return Ok(());
-    }
-    let mut reader = source;
-    reader.seek(SeekFrom::Start(start))?;
     let mut batch = Batch::default();
-    filter.pump(&mut reader.take(end - start), &mut batch)?;
+    loop {
+        let start = filter.stats().bytes_in;
+        let limit = len.min(start + DRAIN_BATCH);
+        let mut end = last_line_end(source, start, limit)?;
+        if end == start && (to_the_end || limit < len) {
+            // The last line of a finished file, or a line longer than a batch.
+            end = limit;
+        }
+        if end <= start {
+            // Nothing left, or only a line still being written.
+            break;
+        }
+        let mut reader = source;
+        reader.seek(SeekFrom::Start(start))?;
+        filter.pump(&mut reader.take(end - start), &mut batch)?;
+        temp.append_at_once(&batch.0)?;
+        batch.0.clear();
+        if filter.stats().bytes_in == start {
+            // Cut short behind our back since `len` was read: nothing more to drain.
+            break;
+        }
+    }
     if to_the_end {
         filter.finish(&mut batch)?;
+        temp.append_at_once(&batch.0)?;
     }
-    temp.append_at_once(&batch.0)
+    Ok(())
 }
 
 /// The offset just after the last newline in `[start, len)` of `file`, or
-/// `start` if there is none.
+/// `start` if there is none (a file cut short meanwhile has fewer bytes to
+/// look at, never an error).
 fn last_line_end(file: &File, start: u64, len: u64) -> io::Result<u64> {
     use std::os::unix::fs::FileExt;
     let mut buf = vec![0; 64 << 10];
@@ -428,8 +445,8 @@ fn last_line_end(file: &File, start: u64, len: u64) -> io::Result<u64> {
     while end > start {
         let from = end.saturating_sub(buf.len() as u64).max(start);
         let chunk = &mut buf[..usize::try_from(end - from).unwrap_or(0)];
-        file.read_exact_at(chunk, from)?;
-        if let Some(at) = memchr::memrchr(b'\n', chunk) {
+        let read = file.read_at(chunk, from)?;
+        if let Some(at) = memchr::memrchr(b'\n', &chunk[..read]) {
             return Ok(from + at as u64 + 1);
         }
         end = from;
@@ -665,5 +682,83 @@ impl Drop for Temp {
         if !self.keep {
             let _ = std::fs::remove_file(&self.path);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cutoff() -> Cutoff {
+        Cutoff::at("2026-11-28T06:00:00Z".parse().expect("valid"))
+    }
+
+    #[test]
+    fn the_last_line_end_is_found_across_chunks_and_in_a_file_cut_short() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("l.log");
+        let mut bytes = b"0123456789\n".to_vec();
+        bytes.resize(200 << 10, b'x');
+        std::fs::write(&path, &bytes).expect("write");
+        let file = File::open(&path).expect("open");
+        assert_eq!(
+            last_line_end(&file, 0, bytes.len() as u64).expect("scan"),
+            11
+        );
+        assert_eq!(
+            last_line_end(&file, 11, bytes.len() as u64).expect("scan"),
+            11
+        );
+        // Told of more bytes than the file still has: no error.
+        assert_eq!(last_line_end(&file, 0, 1 << 20).expect("scan"), 11);
+    }
+
+    /// Without leases, writers append to the new file while the old one is
+    /// drained into it: a line still being written in the old file stays
+    /// behind until it is whole, and then goes in with one write.
+    #[test]
+    fn a_drain_appends_only_whole_lines_until_the_end() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("d.log");
+        let old = "[2026-11-28T01:00:00Z] expired\n[2026-11-28T07:00:00Z] kept 1\n[2026-11-28T07:00:01Z] kep";
+        std::fs::write(&log, old).expect("write");
+        let source = File::open(&log).expect("open");
+        let mut filter = LineFilter::for_len(cutoff(), old.len() as u64);
+        let mut temp = Temp::create(&log, 0o644, (0, 0), 0).expect("temp");
+
+        drain_whole_lines(&source, &mut filter, &mut temp, false).expect("drain");
+        temp.flush().expect("flush");
+        assert_eq!(
+            std::fs::read_to_string(&temp.path).expect("read"),
+            "[2026-11-28T07:00:00Z] kept 1\n"
+        );
+        // Without leases someone else may append to the new file now (with
+        // them, nobody can open it until we are done).
+        let theirs = if platform::LEASES_AVAILABLE {
+            ""
+        } else {
+            "[2026-11-28T07:00:05Z] theirs\n"
+        };
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&temp.path)
+            .and_then(|mut f| f.write_all(theirs.as_bytes()))
+            .expect("their append");
+        // The old file's line is finished.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&log)
+            .and_then(|mut f| f.write_all(b"t 2\n[2026-11-28T07:00:02Z] no newline"))
+            .expect("finish the line");
+        drain_whole_lines(&source, &mut filter, &mut temp, false).expect("drain");
+        drain_whole_lines(&source, &mut filter, &mut temp, true).expect("drain to the end");
+        temp.flush().expect("flush");
+        assert_eq!(
+            std::fs::read_to_string(&temp.path).expect("read"),
+            format!(
+                "[2026-11-28T07:00:00Z] kept 1\n{theirs}\
+                 [2026-11-28T07:00:01Z] kept 2\n[2026-11-28T07:00:02Z] no newline"
+            )
+        );
     }
 }
