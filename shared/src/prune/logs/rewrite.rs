@@ -440,7 +440,16 @@ fn drain_whole_lines(
 /// look at, never an error).
 fn last_line_end(file: &File, start: u64, len: u64) -> io::Result<u64> {
     use std::os::unix::fs::FileExt;
-    let mut buf = vec![0; 64 << 10];
+    if len <= start {
+        // The drain asks every millisecond; most times nothing is new.
+        return Ok(start);
+    }
+    let mut buf = vec![
+        0;
+        usize::try_from(len - start)
+            .unwrap_or(usize::MAX)
+            .min(64 << 10)
+    ];
     let mut end = len;
     while end > start {
         let from = end.saturating_sub(buf.len() as u64).max(start);
