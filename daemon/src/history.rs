@@ -144,7 +144,7 @@ impl History {
                 .open(&tmp)?;
             file.write_all(&json)?;
             file.write_all(b"\n")?;
-            file.sync_all()?;
+            platform::sync_all(&file)?;
             std::fs::rename(&tmp, path)
         })();
         if written.is_err() {
@@ -153,7 +153,7 @@ impl History {
         written?;
         // The rename is durable once the directory is synced.
         if let Ok(dir) = File::open(dir) {
-            let _ = dir.sync_all();
+            let _ = platform::sync_all(&dir);
         }
         Ok(())
     }

@@ -3,10 +3,12 @@
 
 mod common;
 
+use std::os::unix::fs::MetadataExt;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::{Client, PATIENCE, Tree, stamp, wait_until};
+use v0_prune_shared::platform::{self, Access};
 use v0_prune_shared::protocol::{
     ClientMessage, DaemonMessage, Event, FileInfo, FileMethod, FilesView, HolderAccess,
 };
@@ -26,11 +28,20 @@ impl Writer {
             .spawn()
             .expect("spawn writer");
         let pid = child.id();
-        // Held once sleep runs with the file on fd 3.
+        // Held once sleep runs with the file on fd 3, as the holder scan sees it.
+        let access = if redirect.contains(">>") {
+            Access::Append
+        } else {
+            Access::Positional
+        };
         let held = wait_until(PATIENCE, || {
-            let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
-            let fd = std::fs::read_link(format!("/proc/{pid}/fd/3")).unwrap_or_default();
-            exe.ends_with("sleep") && fd == path
+            let Ok(meta) = std::fs::metadata(path) else {
+                return false;
+            };
+            let id = (meta.dev(), meta.ino());
+            platform::open_files(&[id].into_iter().collect())
+                .get(&id)
+                .is_some_and(|holders| holders.iter().any(|h| h.pid == pid && h.access == access))
         });
         assert!(held, "the writer never held {}", path.display());
         Self(child)

@@ -3,6 +3,10 @@
 //! frame one byte at a time, and connecting as another user. Other clients
 //! keep being served, nothing leaks, and the socket and state files stay
 //! private even when the daemon starts with a umask of 0.
+//!
+//! Counts the daemon's descriptors through `/proc/<pid>/fd`: Linux only.
+
+#![cfg(target_os = "linux")]
 
 mod common;
 

@@ -7,6 +7,10 @@
 //!
 //! Runs on a build directory under `/dev/shm` (tmpfs), skipped with a note
 //! where there is none.
+//!
+//! Follows the daemon's descriptors through `/proc/<pid>/fd` on tmpfs: Linux only.
+
+#![cfg(target_os = "linux")]
 
 mod common;
 

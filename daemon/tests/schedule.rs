@@ -149,6 +149,7 @@ async fn the_next_run_time_is_always_known() {
     }
 }
 
+#[cfg(target_os = "linux")] // procfs
 /// utime + stime of a process, in clock ticks, from /proc.
 fn cpu_ticks(pid: u32) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
@@ -160,6 +161,7 @@ fn cpu_ticks(pid: u32) -> u64 {
     utime + stime
 }
 
+#[cfg(target_os = "linux")] // procfs
 #[test]
 fn an_idle_daemon_uses_no_cpu() {
     let tree = Tree::new();

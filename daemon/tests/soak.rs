@@ -6,6 +6,10 @@
 //! gapless sequence numbers (or was told it lagged), and the daemon's memory
 //! stayed under [`RSS_BOUND_KIB`] and grew by less than [`RSS_GROWTH_KIB`]
 //! after warming up. `V0_PRUNE_SOAK_SECS` (default 12) runs longer.
+//!
+//! Reads the daemon's memory from `/proc/<pid>/status`: Linux only.
+
+#![cfg(target_os = "linux")]
 
 mod common;
 

@@ -1,6 +1,10 @@
 //! The daemon started the way the real v0 starts it, and taking over from
 //! the real v0's bash daemon: each test runs a copy of `../shared/v0` (its
 //! `prune_daemon_start`, its `bin/v0-prune-daemon`) against a build directory.
+//!
+//! Reads the daemon's state and working directory from procfs: Linux only.
+
+#![cfg(target_os = "linux")]
 
 mod common;
 

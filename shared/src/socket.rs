@@ -16,23 +16,29 @@
 //! when `XDG_RUNTIME_DIR` differs between its environment and the daemon's.
 //!
 //! # Access
-//! Only the daemon's own user may connect: the socket file is created `0600`
-//! (before `bind`, so there is no umask window), its directory is `0700`, a
-//! fallback directory must be owned by us and private or it is refused (anyone
-//! can create `/tmp/v0-prune-<uid>` first), and both ends check the peer's
-//! effective uid ([`peer_is_same_user`]).
+//! Only the daemon's own user may connect, the same way on every OS: the
+//! socket's directory is `0700` (so nobody else can reach the socket even in
+//! the instant between `bind` and `chmod`), the socket file is `chmod`ed to
+//! `0600` by path right after `bind`, a fallback directory must be owned by us
+//! and private or it is refused (anyone can create `/tmp/v0-prune-<uid>`
+//! first), and both ends check the peer's effective uid
+//! ([`peer_is_same_user`]).
+//!
+//! interprocess's `ListenerOptions::mode` is not used: it `fchmod`s the socket
+//! before `bind`, which xnu refuses for a socket, so on macOS it fails with
+//! `Unsupported` (interprocess's own test, `tests/os/unix/local_socket/mode.rs`,
+//! expects that everywhere but Linux, Android and FreeBSD).
 
 use std::ffi::OsStr;
 use std::fs::{DirBuilder, File, OpenOptions};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use interprocess::local_socket::tokio::prelude::*;
 use interprocess::local_socket::{GenericFilePath, ListenerOptions};
-use interprocess::os::unix::local_socket::ListenerOptionsExt;
 use rustix::fs::{FlockOperation, flock};
 
 use crate::paths::BuildDir;
@@ -44,6 +50,9 @@ pub type Stream = interprocess::local_socket::tokio::Stream;
 /// The longest socket path we use in the build directory, in bytes; a little
 /// below the kernel's 108 so every platform's limit is met.
 pub const MAX_SOCKET_PATH: usize = 100;
+
+/// The socket file's mode: read and write (connect) for its owner only.
+const SOCKET_MODE: u32 = 0o600;
 
 /// The socket's file name inside `BUILD_DIR/.prune-daemon/`.
 const SOCKET_NAME: &str = "daemon.sock";
@@ -337,17 +346,21 @@ async fn bind_at(path: &Path) -> Result<Listener, SocketError> {
     create_listener(path).map_err(|err| SocketError::io(path, err))
 }
 
+/// Binds a listener at `path` and makes the socket file private (`0600`).
+/// If the `chmod` fails, the listener is dropped (removing the socket file)
+/// and the error returned: a socket left open to the umask is never served.
 fn create_listener(path: &Path) -> io::Result<Listener> {
     let name = path.to_fs_name::<GenericFilePath>()?;
     let inner = ListenerOptions::new()
         .name(name)
-        .mode(0o600)
         .reclaim_name(true)
         .create_tokio()?;
-    Ok(Listener {
+    let listener = Listener {
         inner,
         path: path.to_owned(),
-    })
+    };
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(SOCKET_MODE))?;
+    Ok(listener)
 }
 
 /// Connects at one path; "nothing there" and "nobody answering" both mean not running.

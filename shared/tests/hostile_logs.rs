@@ -106,13 +106,20 @@ fn junk_content_passes_through_byte_for_byte() {
     assert_eq!(std::fs::read(&log).expect("read"), expected);
 }
 
+/// This process's peak resident memory in KiB (`getrusage`: KiB on Linux,
+/// bytes on macOS).
 fn peak_rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmHWM")
+    // SAFETY: `getrusage` fills the zeroed struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid pointer to one rusage.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    assert_eq!(rc, 0, "getrusage");
+    let max = u64::try_from(usage.ru_maxrss).unwrap_or(0);
+    if cfg!(target_os = "macos") {
+        max / 1024
+    } else {
+        max
+    }
 }
 
 #[test]

@@ -3,6 +3,10 @@
 //!
 //! One test function on purpose: it measures this process's read bytes
 //! (`/proc/self/io`), which parallel tests in the same binary would disturb.
+//!
+//! Counts the bytes read through `/proc/self/io`: Linux only.
+
+#![cfg(target_os = "linux")]
 
 use std::io::Write;
 use std::path::Path;

@@ -3,6 +3,10 @@
 //! `v0 init` (whose `.v0.rc` sources `.v0.profile.rc`), and over v0's own
 //! bash daemon still running from before the install. Each test runs a copy
 //! of the real v0 (`../shared/v0`).
+//!
+//! Reads the daemon's working directory and command line from procfs: Linux only.
+
+#![cfg(target_os = "linux")]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -466,15 +466,25 @@ pub fn wait_until(within: Duration, mut condition: impl FnMut() -> bool) -> bool
     }
 }
 
-/// Whether `pid` has exited: no such process, or a zombie nobody reaped.
+/// Whether `pid` has exited: no such process, or a zombie nobody reaped
+/// (the engine's own check, on every OS).
 pub fn process_gone(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .is_some_and(|state| state == "Z"),
-    }
+    v0_prune_shared::platform::process_gone(pid)
+}
+
+/// Waits until process `pid` holds `path` open with `access`, as the
+/// engine's holder scan sees it (procfs on Linux, libproc on macOS).
+pub fn wait_until_held(path: &Path, pid: u32, access: v0_prune_shared::platform::Access) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    wait_until(PATIENCE, || {
+        let Ok(meta) = std::fs::metadata(path) else {
+            return false;
+        };
+        let id = (meta.dev(), meta.ino());
+        v0_prune_shared::platform::open_files(&[id].into_iter().collect())
+            .get(&id)
+            .is_some_and(|holders| holders.iter().any(|h| h.pid == pid && h.access == access))
+    })
 }
 
 impl TestProject {
@@ -511,8 +521,14 @@ impl TestProject {
         let Some(pid) = self.daemon_pid() else {
             return;
         };
-        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-        if !comm.starts_with("v0-prune") {
+        let ours = v0_prune_shared::platform::process_args(pid)
+            .and_then(|args| args.into_iter().next())
+            .is_some_and(|exe| {
+                Path::new(&exe)
+                    .file_name()
+                    .is_some_and(|name| name.to_string_lossy().starts_with("v0-prune"))
+            });
+        if !ours {
             return;
         }
         if let Some(pid) = i32::try_from(pid)
@@ -915,12 +931,11 @@ impl PositionalWriter {
             .stdin(Stdio::null())
             .spawn()
             .expect("spawn writer");
-        let pid = child.id();
-        let held = wait_until(PATIENCE, || {
-            let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
-            let fd = std::fs::read_link(format!("/proc/{pid}/fd/3")).unwrap_or_default();
-            exe.ends_with("sleep") && fd == path
-        });
+        let held = wait_until_held(
+            path,
+            child.id(),
+            v0_prune_shared::platform::Access::Positional,
+        );
         assert!(held, "the writer never held {}", path.display());
         Self(child)
     }

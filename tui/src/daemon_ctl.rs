@@ -19,7 +19,7 @@ use anyhow::{Context as _, anyhow};
 use rustix::fs::{FlockOperation, flock};
 use rustix::process::{Pid, Signal};
 use tokio::io::unix::AsyncFd;
-use v0_prune::top::spawn::{DAEMON_BIN, daemon_command, find_daemon};
+use v0_prune::top::spawn::{DAEMON_BIN, daemon_command, find_daemon, spawn_detached};
 use v0_prune_daemon::{DaemonOptions, instance_lock_path, read_pid, run_daemon, takeover};
 use v0_prune_shared::client::{Client, ClientError};
 use v0_prune_shared::config::{self, ConfigError, Project};
@@ -241,9 +241,7 @@ pub async fn start(project: &Project) -> anyhow::Result<Client> {
     if let Some(root) = &project.root {
         command.env("V0_ROOT", root);
     }
-    let child = command
-        .spawn()
-        .with_context(|| format!("starting {}", exe.display()))?;
+    let child = spawn_detached(command).with_context(|| format!("starting {}", exe.display()))?;
     wait_until_answering(build, child, START_TIMEOUT).await
 }
 

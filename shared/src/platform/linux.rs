@@ -13,7 +13,7 @@ use std::sync::Once;
 
 use rustix::fs::{FallocateFlags, fallocate};
 
-use super::{Access, FileId, Holder};
+use super::holders::{Access, FileId, Holder};
 
 /// Finds every process holding one of `files` open, with how it holds it.
 ///
@@ -69,10 +69,13 @@ pub fn open_files(files: &HashSet<FileId>) -> HashMap<FileId, Vec<Holder>> {
 /// descriptor, `fdinfo` flags for those that match), the effective uid from
 /// `/proc/<pid>/status`. Where the table cannot be read (another user's
 /// process, a non-dumpable one) the process is [`Table::Denied`], and
-/// `portable::holders` decides whether it counts as a writer.
+/// `holders.rs` decides whether it counts as a writer. A descriptor that
+/// cannot be stat'ed is not one of our logs and is passed over, as macOS's
+/// scan passes over one `proc_pidfdinfo` refuses; one of our logs whose open
+/// flags cannot be read is held with [`Access::Unknown`].
 #[cfg(feature = "portable")]
-pub fn processes(wanted: &HashSet<FileId>) -> Vec<super::portable::Process> {
-    use super::portable::{Process, Table};
+pub fn processes(wanted: &HashSet<FileId>) -> Vec<super::holders::Process> {
+    use super::holders::{Process, Table};
     let mut list = Vec::new();
     let Ok(procs) = std::fs::read_dir("/proc") else {
         return list;
@@ -97,16 +100,13 @@ pub fn processes(wanted: &HashSet<FileId>) -> Vec<super::portable::Process> {
             Err(_) => Table::Denied,
             Ok(fds) => {
                 let mut files = Vec::new();
-                let mut denied = false;
                 for fd_entry in fds.flatten() {
-                    let stat = match rustix::fs::stat(fd_entry.path()) {
-                        Ok(stat) => stat,
-                        Err(rustix::io::Errno::NOENT) => continue, // closed meanwhile
-                        Err(_) => {
-                            denied = true;
-                            break;
-                        }
+                    let stat = match injected::error(pid, &fd_entry.file_name()) {
+                        Some(errno) => Err(errno),
+                        None => rustix::fs::stat(fd_entry.path()),
                     };
+                    // Closed meanwhile, or not ours to stat: not one of our logs.
+                    let Ok(stat) = stat else { continue };
                     let id = (stat.st_dev, stat.st_ino);
                     if !wanted.contains(&id) {
                         continue;
@@ -117,19 +117,9 @@ pub fn processes(wanted: &HashSet<FileId>) -> Vec<super::portable::Process> {
                         Err(_) => None,
                         Ok(info) => access_from_fdinfo(&info),
                     };
-                    match access {
-                        Some(access) => files.push((id, access)),
-                        None => {
-                            denied = true;
-                            break;
-                        }
-                    }
+                    files.push((id, access.unwrap_or(Access::Unknown)));
                 }
-                if denied {
-                    Table::Denied
-                } else {
-                    Table::Files(files)
-                }
+                Table::Files(files)
             }
         };
         list.push(Process {
@@ -140,6 +130,70 @@ pub fn processes(wanted: &HashSet<FileId>) -> Vec<super::portable::Process> {
         });
     }
     list
+}
+
+/// Errors injected into the portable build's descriptor scan, so a test can
+/// play a Mac's `proc_pidfdinfo` refusing one descriptor (EPERM). Only in
+/// the test-only `portable` feature; never shipped.
+#[cfg(feature = "portable")]
+pub mod injected {
+    use std::ffi::OsStr;
+    use std::sync::Mutex;
+
+    /// (pid, descriptor number, errno) to fail with.
+    static ERRORS: Mutex<Vec<(u32, String, rustix::io::Errno)>> = Mutex::new(Vec::new());
+
+    /// Makes inspecting descriptor `fd` of process `pid` fail with `errno`
+    /// until [`clear`].
+    pub fn descriptor_error(pid: u32, fd: i32, errno: i32) {
+        let mut errors = ERRORS
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        errors.push((
+            pid,
+            fd.to_string(),
+            rustix::io::Errno::from_raw_os_error(errno),
+        ));
+    }
+
+    /// Removes every injected error.
+    pub fn clear() {
+        ERRORS
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clear();
+    }
+
+    pub(super) fn error(pid: u32, fd: &OsStr) -> Option<rustix::io::Errno> {
+        let errors = ERRORS
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        errors
+            .iter()
+            .find(|(p, f, _)| *p == pid && OsStr::new(f) == fd)
+            .map(|(_, _, errno)| *errno)
+    }
+}
+
+/// A process's arguments from `/proc/<pid>/cmdline`, one string each.
+pub fn process_args(pid: u32) -> Option<Vec<String>> {
+    let bytes = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    Some(
+        bytes
+            .split(|b| *b == 0)
+            .filter(|arg| !arg.is_empty())
+            .map(|arg| String::from_utf8_lossy(arg).into_owned())
+            .collect(),
+    )
+}
+
+/// Whether `pid` is a zombie (state `Z` in `/proc/<pid>/stat`); `None` when
+/// it is not there to ask.
+pub fn is_zombie(pid: u32) -> Option<bool> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The state follows the command name, which is in parentheses.
+    let after = stat.rsplit_once(')')?.1;
+    after.split_whitespace().next().map(|state| state == "Z")
 }
 
 /// Reads the open flags (octal) from an fdinfo text.

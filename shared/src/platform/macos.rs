@@ -12,8 +12,7 @@ use std::ffi::c_int;
 use std::io;
 use std::mem::size_of;
 
-use super::FileId;
-use super::portable::{Process, Table, access_from_bsd_flags};
+use super::holders::{FileId, Process, Table, access_from_bsd_flags};
 
 /// `proc_pidfdinfo` flavour: a vnode descriptor's open flags and `stat`
 /// (`struct vnode_fdinfo`). We match files by device and inode, never by path,
@@ -57,7 +56,8 @@ const MAX_ENTRIES: usize = 1 << 20;
 /// Every process and its open files among `wanted`:
 /// `proc_listallpids`, then per process `proc_pidinfo(PROC_PIDLISTFDS)` and,
 /// per vnode descriptor, `proc_pidfdinfo(PROC_PIDFDVNODEINFO)` for its
-/// device, inode and open flags. A process whose table the system will not
+/// device, inode and open flags; a descriptor that cannot be inspected is
+/// not one of ours (holders.rs). A process whose table the system will not
 /// show (another user's unless we are root, a sandbox's refusal) is
 /// [`Table::Denied`], with its uid from `proc_pidinfo(PROC_PIDT_SHORTBSDINFO)`
 /// (which needs no privilege). If even the process list fails, one denied
@@ -113,10 +113,11 @@ fn inspect(pid: libc::pid_t, wanted: &HashSet<FileId>) -> Option<Process> {
             Err(err) => match err.raw_os_error() {
                 // The process exited meanwhile.
                 Some(libc::ESRCH) => return None,
-                // The descriptor was closed or reused for a non-file, or its
-                // vnode was recycled: it is not a log we just found on disk.
-                Some(libc::EBADF) | Some(libc::ENOENT) => continue,
-                _ => return Some(denied(pid)),
+                // Closed or reused for a non-file (EBADF), its vnode recycled
+                // (ENOENT), or one we may not stat (EPERM: a data vault's
+                // file, held by the user's own agents): not one of our logs,
+                // which we own and have just stat'ed (holders.rs).
+                _ => continue,
             },
         }
     }
@@ -283,4 +284,76 @@ const QOS_CLASS_UTILITY: u32 = 0x11;
 pub fn lower_thread_priority() {
     // SAFETY: a plain call with integer arguments about this thread.
     let _ = unsafe { pthread_set_qos_class_self_np(QOS_CLASS_UTILITY, 0) };
+}
+
+/// `SZOMB` from `<sys/proc.h>`: exited, not yet reaped by its parent.
+const SZOMB: u32 = 5;
+
+/// Whether `pid` is a zombie: `proc_pidinfo(PROC_PIDT_SHORTBSDINFO)` with a
+/// non-zero `arg`, which xnu answers for zombies too (`proc_find_zombref`),
+/// and its `pbsi_status`. `None` when the process is not there to ask.
+pub fn is_zombie(pid: u32) -> Option<bool> {
+    let pid = libc::pid_t::try_from(pid).ok()?;
+    // SAFETY: an all-integer C struct, for which all zeroes is a valid value.
+    let mut info: libc::proc_bsdshortinfo = unsafe { std::mem::zeroed() };
+    let size = size_of::<libc::proc_bsdshortinfo>() as c_int;
+    // SAFETY: the buffer is one proc_bsdshortinfo of `size` bytes.
+    let filled = unsafe {
+        libc::proc_pidinfo(
+            pid,
+            libc::PROC_PIDT_SHORTBSDINFO,
+            1,
+            (&raw mut info).cast(),
+            size,
+        )
+    };
+    (filled == size).then_some(info.pbsi_status == SZOMB)
+}
+
+/// The longest argument area the kernel keeps (`kern.argmax`), else 1 MiB.
+fn arg_max() -> usize {
+    let mut mib = [libc::CTL_KERN, libc::KERN_ARGMAX];
+    let mut value: c_int = 0;
+    let mut size = size_of::<c_int>();
+    // SAFETY: `value` holds `size` bytes; no new value is set.
+    let rc = unsafe {
+        libc::sysctl(
+            mib.as_mut_ptr(),
+            2,
+            (&raw mut value).cast(),
+            &mut size,
+            std::ptr::null_mut(),
+            0,
+        )
+    };
+    match usize::try_from(value) {
+        Ok(max) if rc == 0 && max > 0 => max,
+        _ => 1 << 20,
+    }
+}
+
+/// A process's arguments, one string each: `sysctl(KERN_PROCARGS2)`,
+/// parsed by `procargs.rs`. `None` when the process is gone or not ours.
+pub fn process_args(pid: u32) -> Option<Vec<String>> {
+    let pid = c_int::try_from(pid).ok()?;
+    let mut mib = [libc::CTL_KERN, libc::KERN_PROCARGS2, pid];
+    let mut buffer = vec![0u8; arg_max()];
+    let mut size = buffer.len();
+    // SAFETY: `buffer` holds `size` bytes; the kernel writes at most that
+    // and sets `size` to what it wrote; no new value is set.
+    let rc = unsafe {
+        libc::sysctl(
+            mib.as_mut_ptr(),
+            3,
+            buffer.as_mut_ptr().cast(),
+            &mut size,
+            std::ptr::null_mut(),
+            0,
+        )
+    };
+    if rc != 0 {
+        return None;
+    }
+    buffer.truncate(size);
+    super::procargs::parse_procargs2(&buffer)
 }

@@ -14,6 +14,7 @@
 //! fallback on Linux, with procfs standing in for libproc, so the engine's
 //! tests exercise it here. The engine calls only the names exported below.
 
+mod holders;
 #[cfg(target_os = "linux")]
 #[cfg_attr(feature = "portable", allow(dead_code))]
 mod linux;
@@ -21,7 +22,15 @@ mod linux;
 mod macos;
 #[cfg(any(not(target_os = "linux"), feature = "portable"))]
 mod portable;
+mod procargs;
+mod sync;
 
+pub use holders::{Access, FileId, Holder};
+pub use sync::{sync_all, sync_data};
+
+/// Test-only error injection into the portable build's descriptor scan.
+#[cfg(all(target_os = "linux", feature = "portable"))]
+pub use linux::injected;
 #[cfg(target_os = "linux")]
 pub use linux::lower_thread_priority;
 #[cfg(all(target_os = "linux", not(feature = "portable")))]
@@ -42,36 +51,6 @@ pub use portable::{
 pub fn lower_thread_priority() {}
 
 use rustix::process::{Pid, test_kill_process};
-
-/// How another process holds a file open, which decides how we may prune it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Access {
-    /// Open for reading only (`tail -f`): harmless to every pruning method.
-    Read,
-    /// Open for writing with O_APPEND (`nohup cmd >> file.log`): every write
-    /// lands at the current end, so the file may shrink under it in place.
-    Append,
-    /// Open for writing at its own offset (`cmd > file.log`, `script`): any
-    /// change under it leaves a hole of NULs or loses lines.
-    Positional,
-    /// A process the system will not let us inspect (macOS and the portable
-    /// build): it may hold the file for writing, so it counts as a writer.
-    Unknown,
-}
-
-/// A process holding a file open.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Holder {
-    /// Its pid.
-    pub pid: u32,
-    /// Its command name (`/proc/<pid>/comm`), for messages.
-    pub command: String,
-    /// How it holds the file.
-    pub access: Access,
-}
-
-/// A file's identity: device and inode. Paths change under renames; this does not.
-pub type FileId = (u64, u64);
 
 /// Whether a process with this pid exists (kill -0). EPERM counts as alive.
 pub fn pid_alive(pid: u32) -> bool {
@@ -192,56 +171,60 @@ pub fn raise_open_file_limit() -> Option<u64> {
     }
 }
 
-/// A process's arguments, to tell what a pid file names (v0's bash daemon
-/// runs as `bash .../bin/v0-prune-daemon`): `/proc/<pid>/cmdline` on Linux,
-/// else `ps -o args=` (macOS, the BSDs: the kernel's own argument list,
-/// split at blanks). `None` when the process is gone or not ours to read.
+/// A process's arguments, one string each, to tell what a pid file names
+/// (v0's bash daemon runs as `bash .../bin/v0-prune-daemon`):
+/// `/proc/<pid>/cmdline` on Linux, `sysctl(KERN_PROCARGS2)` on macOS, so an
+/// install path with a space stays one argument. `None` when the process is
+/// gone or not ours to read.
 pub fn process_args(pid: u32) -> Option<Vec<String>> {
-    match std::fs::read(format!("/proc/{pid}/cmdline")) {
-        Ok(bytes) => Some(
-            bytes
-                .split(|b| *b == 0)
-                .filter(|arg| !arg.is_empty())
-                .map(|arg| String::from_utf8_lossy(arg).into_owned())
-                .collect(),
-        ),
-        Err(_) if std::path::Path::new("/proc/self/cmdline").exists() => None,
-        Err(_) => {
-            let output = std::process::Command::new("ps")
-                .args(["-ww", "-o", "args=", "-p", &pid.to_string()])
-                .stdin(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .output()
-                .ok()?;
-            let text = String::from_utf8_lossy(&output.stdout);
-            let args: Vec<String> = text.split_whitespace().map(str::to_owned).collect();
-            (!args.is_empty()).then_some(args)
-        }
+    #[cfg(target_os = "linux")]
+    {
+        linux::process_args(pid)
+    }
+    #[cfg(target_os = "macos")]
+    {
+        macos::process_args(pid)
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "macos")))]
+    {
+        let _ = pid;
+        None
     }
 }
 
-/// Whether `pid` has exited: no such process, or (where procfs tells) a
-/// zombie nobody reaped yet, which still answers kill -0.
+/// Whether `pid` has exited: no such process, or a zombie nobody reaped
+/// yet, which still answers kill -0 (procfs's state on Linux, the BSD
+/// info's status on macOS).
 pub fn process_gone(pid: u32) -> bool {
     if !pid_alive(pid) {
         return true;
     }
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            // The state follows the command name, which is in parentheses.
-            let after = stat.rsplit_once(')')?.1;
-            after.split_whitespace().next().map(|state| state == "Z")
-        })
-        .unwrap_or(false)
+    #[cfg(target_os = "linux")]
+    let zombie = linux::is_zombie(pid);
+    #[cfg(target_os = "macos")]
+    let zombie = macos::is_zombie(pid);
+    #[cfg(not(any(target_os = "linux", target_os = "macos")))]
+    let zombie: Option<bool> = None;
+    zombie.unwrap_or(false)
 }
 
-/// This machine's host name, as v0 records it in an operation's `machine` field.
+/// This machine's host name as v0 records it in an operation's `machine`
+/// field: `hostname -s`, the node name cut at its first dot (a Mac's node
+/// name is `Name.local`; a Linux host may have a dotted one).
 pub fn hostname() -> String {
-    rustix::system::uname()
-        .nodename()
-        .to_string_lossy()
-        .into_owned()
+    short_host_name(&rustix::system::uname().nodename().to_string_lossy()).to_owned()
+}
+
+/// A host name without its domain part, as `hostname -s` prints it.
+pub fn short_host_name(name: &str) -> &str {
+    name.split_once('.').map_or(name, |(short, _)| short)
+}
+
+/// Whether an operation's recorded `machine` names the host whose node name
+/// is `node`: both compared as `hostname -s` would print them, so `box`,
+/// `box.local` and `box.example.com` are one machine.
+pub fn same_host(recorded: &str, node: &str) -> bool {
+    short_host_name(recorded) == short_host_name(node)
 }
 
 #[cfg(test)]
@@ -257,9 +240,13 @@ mod tests {
         assert!(!process_gone(std::process::id()));
         let mut child = std::process::Command::new("true").spawn().expect("true");
         let pid = child.id();
-        // Exited but not reaped: a zombie, gone all the same.
-        std::thread::sleep(std::time::Duration::from_millis(200));
-        assert!(process_gone(pid), "a zombie is gone");
+        // Exited but not reaped: a zombie, gone all the same (and alive to kill -0).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !process_gone(pid) {
+            assert!(std::time::Instant::now() < deadline, "true never exited");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(pid_alive(pid), "not reaped yet: a zombie");
         let _ = child.wait();
         assert!(process_gone(pid));
         assert_eq!(process_args(u32::MAX), None);
@@ -275,6 +262,17 @@ mod tests {
             .maximum
             .map_or(WANTED_OPEN_FILES, |hard| hard.min(WANTED_OPEN_FILES));
         assert!(soft >= cap, "soft {soft} below {cap}");
+    }
+
+    #[test]
+    fn host_names_compare_as_hostname_s_prints_them() {
+        assert_eq!(short_host_name("Mac-Studio.local"), "Mac-Studio");
+        assert_eq!(short_host_name("build-7.eu.example.com"), "build-7");
+        assert_eq!(short_host_name("plain"), "plain");
+        assert!(same_host("Mac-Studio", "Mac-Studio.local"));
+        assert!(same_host("build-7.eu.example.com", "build-7"));
+        assert!(!same_host("build-7", "build-8.example.com"));
+        assert!(!hostname().contains('.'), "{}", hostname());
     }
 
     #[test]

@@ -1,11 +1,9 @@
 //! What every platform without Linux's collapse-range and leases does: macOS,
 //! and Linux itself when built with the test-only `portable` feature.
 //!
-//! - Who holds a file: the OS lists each process's descriptors ([`Process`],
-//!   from `macos.rs` or, in the portable Linux build, from procfs); one pure
-//!   function ([`holders`]) turns that into [`Holder`]s. A process whose
-//!   descriptors the system will not show us counts as a writer of every log
-//!   we ask about ([`Access::Unknown`]): we skip, we never guess.
+//! - Who holds a file: the OS lists each process's descriptors (`macos.rs`
+//!   with libproc or, in the portable Linux build, `linux.rs` with procfs),
+//!   and `holders.rs` turns that into [`Holder`]s (one rule for both).
 //! - No collapse-range: a log held by an O_APPEND writer is skipped with
 //!   [`WHY_NO_COLLAPSE`].
 //! - No leases: [`Lease::try_take`] always answers "unavailable", and the
@@ -18,7 +16,7 @@ use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io;
 
-use super::{Access, FileId, Holder};
+use super::holders::{FileId, Holder, holders};
 
 /// Whether [`Lease`] can ever be taken here: no.
 pub const LEASES_AVAILABLE: bool = false;
@@ -32,103 +30,6 @@ pub const WHY_NO_COLLAPSE: &str =
 #[cfg(not(target_os = "macos"))]
 pub const WHY_NO_COLLAPSE: &str = "and this portable build cannot cut the head off a file in place (no collapse-range, as on macOS)";
 
-/// One process and what its descriptor table showed us.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Process {
-    /// Its pid.
-    pub pid: u32,
-    /// The effective uid it runs as, when the system tells us.
-    pub uid: Option<u32>,
-    /// Its command name, for messages.
-    pub command: String,
-    /// Its open files, or why we could not see them.
-    pub table: Table,
-}
-
-/// A process's descriptor table as far as we could read it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Table {
-    /// The files it has open (only those of interest), with how.
-    Files(Vec<(FileId, Access)>),
-    /// The system refused to show them (permissions, sandbox) or failed.
-    Denied,
-}
-
-/// Turns the OS's process list into holders of the `wanted` files.
-///
-/// A process that showed its table holds what it showed. A process that did
-/// not counts as a writer ([`Access::Unknown`]) of every wanted file when it
-/// could write to our files: it runs as our effective uid, or its uid is
-/// unknown, or we are root (then every file may be ours to prune). A process
-/// of another user while we are not root is as invisible as on Linux, where
-/// `/proc/<pid>/fd` of other users is unreadable; the walk already leaves
-/// alone logs we do not own.
-pub fn holders(
-    processes: impl IntoIterator<Item = Process>,
-    wanted: &HashSet<FileId>,
-    euid: u32,
-) -> HashMap<FileId, Vec<Holder>> {
-    let mut found: HashMap<FileId, Vec<Holder>> = HashMap::new();
-    if wanted.is_empty() {
-        return found;
-    }
-    for process in processes {
-        match process.table {
-            Table::Files(files) => {
-                for (id, access) in files {
-                    if wanted.contains(&id) {
-                        found.entry(id).or_default().push(Holder {
-                            pid: process.pid,
-                            command: process.command.clone(),
-                            access,
-                        });
-                    }
-                }
-            }
-            Table::Denied => {
-                let could_write_ours = euid == 0 || process.uid.is_none_or(|uid| uid == euid);
-                if could_write_ours {
-                    for id in wanted {
-                        found.entry(*id).or_default().push(Holder {
-                            pid: process.pid,
-                            command: process.command.clone(),
-                            access: Access::Unknown,
-                        });
-                    }
-                }
-            }
-        }
-    }
-    found
-}
-
-/// `FREAD` and `FWRITE` from `<sys/fcntl.h>`: the open-file flags (`fg_flag`)
-/// macOS reports in `proc_fileinfo.fi_openflags` are `O_*` flags with the
-/// access mode as two bits, not as `O_RDONLY`/`O_WRONLY`/`O_RDWR`.
-#[cfg(test)]
-const FREAD: u32 = 0x1;
-#[cfg_attr(not(target_os = "macos"), allow(dead_code))]
-const FWRITE: u32 = 0x2;
-/// `O_APPEND` on BSD and macOS (Linux's is 0o2000).
-#[cfg_attr(not(target_os = "macos"), allow(dead_code))]
-const BSD_O_APPEND: u32 = 0x8;
-
-#[cfg(target_os = "macos")]
-const _: () = assert!(libc::O_APPEND as u32 == BSD_O_APPEND);
-
-/// How a descriptor with BSD open-file flags (`fi_openflags`) holds its file
-/// (used by `macos.rs`; its test runs everywhere).
-#[cfg_attr(not(target_os = "macos"), allow(dead_code))]
-pub fn access_from_bsd_flags(flags: u32) -> Access {
-    if flags & FWRITE == 0 {
-        Access::Read
-    } else if flags & BSD_O_APPEND != 0 {
-        Access::Append
-    } else {
-        Access::Positional
-    }
-}
-
 /// Finds every process holding one of `files` open, with how it holds it:
 /// [`holders`] over the OS's process list.
 pub fn open_files(files: &HashSet<FileId>) -> HashMap<FileId, Vec<Holder>> {
@@ -139,16 +40,12 @@ pub fn open_files(files: &HashSet<FileId>) -> HashMap<FileId, Vec<Holder>> {
     holders(processes(files), files, euid)
 }
 
+#[cfg(target_os = "linux")]
+use super::linux::processes;
+/// The process list: macOS's libproc scan, or in the portable Linux build
+/// procfs read into the same shape, so [`holders`] is the code under test.
 #[cfg(target_os = "macos")]
 use super::macos::processes;
-
-/// The portable Linux build's process list: procfs, read into the same
-/// [`Process`] shape as macOS's libproc list, so [`holders`] is the code
-/// under test. A `/proc/<pid>/fd` we may not read is [`Table::Denied`].
-#[cfg(target_os = "linux")]
-fn processes(wanted: &HashSet<FileId>) -> Vec<Process> {
-    super::linux::processes(wanted)
-}
 
 /// A lease that is never granted: this platform has none.
 #[derive(Debug)]
@@ -233,74 +130,6 @@ pub fn mount_id(_path: &std::path::Path) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn process(pid: u32, uid: Option<u32>, table: Table) -> Process {
-        Process {
-            pid,
-            uid,
-            command: format!("cmd{pid}"),
-            table,
-        }
-    }
-
-    #[test]
-    fn shown_tables_give_their_holders_and_nothing_else() {
-        let (a, b, other) = ((1, 10), (1, 11), (1, 99));
-        let wanted: HashSet<FileId> = [a, b].into_iter().collect();
-        let found = holders(
-            [
-                process(
-                    100,
-                    Some(501),
-                    Table::Files(vec![(a, Access::Append), (other, Access::Positional)]),
-                ),
-                process(101, Some(501), Table::Files(vec![(b, Access::Read)])),
-            ],
-            &wanted,
-            501,
-        );
-        assert_eq!(found.len(), 2);
-        assert_eq!(found[&a][0].pid, 100);
-        assert_eq!(found[&a][0].access, Access::Append);
-        assert_eq!(found[&b][0].access, Access::Read);
-        assert!(!found.contains_key(&other));
-    }
-
-    #[test]
-    fn a_process_we_may_not_inspect_counts_as_a_writer_of_every_log() {
-        let (a, b) = ((1, 10), (1, 11));
-        let wanted: HashSet<FileId> = [a, b].into_iter().collect();
-        // Our own uid, or an unknown one: it may be writing to any of them.
-        for uid in [Some(501), None] {
-            let found = holders([process(7, uid, Table::Denied)], &wanted, 501);
-            for id in [a, b] {
-                assert_eq!(found[&id].len(), 1, "{uid:?}");
-                assert_eq!(found[&id][0].access, Access::Unknown);
-                assert_eq!(found[&id][0].pid, 7);
-            }
-        }
-        // Another user's process while we are not root: invisible, as on Linux.
-        assert!(holders([process(8, Some(0), Table::Denied)], &wanted, 501).is_empty());
-        // As root every log may be ours to prune: anyone hidden counts.
-        let as_root = holders([process(8, Some(502), Table::Denied)], &wanted, 0);
-        assert_eq!(as_root[&a][0].access, Access::Unknown);
-        // Nothing wanted, nothing found.
-        assert!(holders([process(7, None, Table::Denied)], &HashSet::new(), 501).is_empty());
-    }
-
-    #[test]
-    fn bsd_open_flags_tell_read_append_and_positional() {
-        assert_eq!(access_from_bsd_flags(FREAD), Access::Read);
-        // O_EVTONLY (0x8000) descriptors only watch a file.
-        assert_eq!(access_from_bsd_flags(0x8000 | FREAD), Access::Read);
-        assert_eq!(access_from_bsd_flags(FWRITE | BSD_O_APPEND), Access::Append);
-        assert_eq!(
-            access_from_bsd_flags(FREAD | FWRITE | BSD_O_APPEND),
-            Access::Append
-        );
-        assert_eq!(access_from_bsd_flags(FWRITE), Access::Positional);
-        assert_eq!(access_from_bsd_flags(FREAD | FWRITE), Access::Positional);
-    }
 
     #[test]
     fn no_leases_no_collapse_no_range_copy() {

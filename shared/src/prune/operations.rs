@@ -84,6 +84,9 @@ struct Tmux {
     program: PathBuf,
     /// Arguments before tmux's own (a test runs its fake as `sh fake-tmux`).
     prefix: Vec<OsString>,
+    /// The node name of the machine this tmux runs on (uname's, possibly
+    /// with a domain part), compared with an operation's `machine`.
+    host: String,
 }
 
 impl Tmux {
@@ -91,6 +94,10 @@ impl Tmux {
         Self {
             program: PathBuf::from("tmux"),
             prefix: Vec::new(),
+            host: rustix::system::uname()
+                .nodename()
+                .to_string_lossy()
+                .into_owned(),
         }
     }
 
@@ -156,10 +163,11 @@ impl Operation {
     /// The tmux session, if it runs on this machine now.
     fn running_session(&self, tmux: &Tmux) -> Option<&str> {
         let session = self.field("tmux_session").filter(|s| !s.is_empty())?;
-        // A session on another machine is not ours to see or kill.
+        // A session on another machine is not ours to see or kill. v0
+        // records `hostname -s`; the node name may have a domain part.
         if self
             .field("machine")
-            .is_some_and(|m| m != platform::hostname())
+            .is_some_and(|m| !platform::same_host(m, &tmux.host))
         {
             return None;
         }

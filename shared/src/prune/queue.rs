@@ -233,7 +233,7 @@ fn replace(
     temp.file
         .set_permissions(fs::Permissions::from_mode(snapshot.mode & 0o7777))
         .map_err(io_err)?;
-    temp.file.sync_all().map_err(io_err)?;
+    platform::sync_all(&temp.file).map_err(io_err)?;
 
     #[cfg(test)]
     if let Some(hook) = tuning.before_rename.as_mut() {
@@ -249,7 +249,7 @@ fn replace(
     fs::rename(&temp.path, path).map_err(|err| PruneError::io(path, err))?;
     temp.renamed = true;
     File::open(dir)
-        .and_then(|dir| dir.sync_all())
+        .and_then(|dir| platform::sync_all(&dir))
         .map_err(|err| PruneError::io(dir, err))?;
     Ok(true)
 }

@@ -272,3 +272,88 @@ async fn connecting_with_no_daemon_says_not_running() {
         other => panic!("expected NotRunning, got {other}"),
     }
 }
+
+/// Makes `fchmod` fail with EINVAL on the calling thread (and threads it
+/// starts), as xnu refuses it for a socket: a seccomp filter that only this
+/// thread carries, so the rest of the test process is untouched.
+#[cfg(target_os = "linux")]
+fn refuse_fchmod_on_this_thread() {
+    use libc::{
+        BPF_ABS, BPF_JEQ, BPF_JMP, BPF_K, BPF_LD, BPF_RET, BPF_W, SECCOMP_RET_ALLOW,
+        SECCOMP_RET_ERRNO, sock_filter, sock_fprog,
+    };
+    let op = |code: u32, jt: u8, jf: u8, k: u32| sock_filter {
+        code: code as u16,
+        jt,
+        jf,
+        k,
+    };
+    // `seccomp_data.nr`, the system call's number, is at offset 0.
+    let filter = [
+        op(BPF_LD | BPF_W | BPF_ABS, 0, 0, 0),
+        op(BPF_JMP | BPF_JEQ | BPF_K, 0, 1, libc::SYS_fchmod as u32),
+        op(
+            BPF_RET | BPF_K,
+            0,
+            0,
+            SECCOMP_RET_ERRNO | libc::EINVAL as u32,
+        ),
+        op(BPF_RET | BPF_K, 0, 0, SECCOMP_RET_ALLOW),
+    ];
+    let program = sock_fprog {
+        len: filter.len() as u16,
+        filter: filter.as_ptr().cast_mut(),
+    };
+    // SAFETY: prctl with integer arguments; the filter outlives the call,
+    // which copies it into the kernel.
+    unsafe {
+        assert_eq!(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
+        assert_eq!(
+            libc::prctl(
+                libc::PR_SET_SECCOMP,
+                libc::SECCOMP_MODE_FILTER,
+                &raw const program
+            ),
+            0,
+            "seccomp: {}",
+            io::Error::last_os_error()
+        );
+    }
+}
+
+/// The macOS case, on Linux: where `fchmod` on a socket is refused (xnu),
+/// interprocess's `mode()` cannot create a listener, and ours still comes up,
+/// private (0600 in its 0700 directory), and answers.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_listener_comes_up_private_where_fchmod_on_a_socket_is_refused() {
+    use interprocess::os::unix::local_socket::ListenerOptionsExt;
+    let dir = TempDir::new().expect("tempdir");
+    let build = BuildDir::new(dir.path());
+    let root = dir.path().to_owned();
+    std::thread::spawn(move || {
+        refuse_fchmod_on_this_thread();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            // The filter works: interprocess's own `mode()` is refused, as on a Mac.
+            let probe = root.join("probe.sock");
+            let refused = ListenerOptions::new()
+                .name(probe.to_fs_name::<GenericFilePath>().expect("name"))
+                .mode(0o600)
+                .create_tokio()
+                .expect_err("mode() must fail where fchmod is refused");
+            assert_eq!(refused.kind(), io::ErrorKind::Unsupported, "{refused}");
+
+            let listener = bind(&build).await.expect("bind without mode()");
+            assert_eq!(mode(listener.path()), 0o600);
+            assert_eq!(mode(listener.path().parent().expect("dir")), 0o700);
+            let client = connect(&build).await.expect("connect");
+            exchange_hello(&listener, client).await;
+        });
+    })
+    .join()
+    .expect("the filtered thread");
+}

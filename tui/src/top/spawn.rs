@@ -96,7 +96,18 @@ pub fn spawn_daemon(
     })?;
     let mut command = daemon_command(&exe, build)?;
     command.envs(envs.iter().map(|(k, v)| (k, v)));
-    tokio::process::Command::from(command).spawn()
+    let child = tokio::process::Command::from(command).spawn()?;
+    Ok(child)
+}
+
+/// Spawns a command from [`daemon_command`] and closes our copies of the
+/// daemon's log (its stdout and stderr) at once, on every OS: were they kept
+/// until the daemon answers, its first run would see us as a second appender
+/// of its own log.
+pub fn spawn_detached(mut command: Command) -> io::Result<std::process::Child> {
+    let child = command.spawn();
+    drop(command);
+    child
 }
 
 #[cfg(test)]
@@ -121,6 +132,8 @@ mod tests {
         );
     }
 
+    /// Reads its session id from procfs.
+    #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn the_daemon_runs_in_its_own_session_with_output_in_its_log() {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -145,5 +158,43 @@ mod tests {
         let (sid, pid) = (words.next(), words.nth(1));
         assert!(sid.is_some() && sid == pid, "session leader: {log}");
         assert!(log.contains("oops"), "stderr goes to the log too: {log}");
+    }
+
+    #[test]
+    fn the_starter_lets_go_of_the_daemons_log_once_it_is_spawned() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let build = BuildDir::new(dir.path());
+        let script = dir.path().join("fake-daemon");
+        let gate = dir.path().join("gate");
+        fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\necho started\nwhile [ ! -e '{}' ]; do sleep 0.05; done\n",
+                gate.display()
+            ),
+        )
+        .expect("script");
+        fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).expect("chmod");
+        let command = daemon_command(&script, &build).expect("command");
+        let mut child = spawn_detached(command).expect("spawn");
+        let meta = fs::metadata(build.daemon_log()).expect("log");
+        let id = (meta.dev(), meta.ino());
+        let holders = v0_prune_shared::platform::open_files(&[id].into_iter().collect());
+        fs::write(&gate, "").expect("gate");
+        let status = child.wait().expect("wait");
+        let pids: Vec<u32> = holders
+            .get(&id)
+            .map(|h| h.iter().map(|h| h.pid).collect())
+            .unwrap_or_default();
+        assert!(status.success());
+        assert!(
+            !pids.contains(&std::process::id()),
+            "the starter still holds the log: {pids:?}"
+        );
+        assert!(
+            pids.contains(&child.id()),
+            "the daemon holds it (the check sees holders): {pids:?}"
+        );
     }
 }

@@ -591,7 +591,7 @@ fn collapse_expired_head(
     let mut original = vec![0; replacement.len()];
     file.read_exact_at(&mut original, collapse)?;
     file.write_all_at(&replacement, collapse)?;
-    file.sync_data()?;
+    platform::sync_data(file)?;
     let len_before = file.metadata()?.len();
     if !may_collapse() {
         file.write_all_at(&original, collapse)?;
@@ -614,7 +614,7 @@ fn collapse_expired_head(
             "collapse-range failed ({err}); left unchanged"
         )));
     }
-    file.sync_all()?;
+    platform::sync_all(file)?;
     Ok(Collapse::Done {
         bytes_removed: collapse,
         len_before,

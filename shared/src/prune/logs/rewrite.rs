@@ -166,7 +166,7 @@ pub fn rewrite(path: &Path, cutoff: Cutoff, known: Option<KnownStart>) -> io::Re
         ));
     }
     let mut temp = sink.into_temp()?;
-    temp.file.sync_all()?;
+    platform::sync_all(&temp.file)?;
     let target_file = temp.file.try_clone()?;
     // Without leases, what the new file holds is recorded now, before anyone
     // else can append to it; what the drain adds lies beyond and is read next run.
@@ -207,7 +207,7 @@ pub fn rewrite(path: &Path, cutoff: Cutoff, known: Option<KnownStart>) -> io::Re
         wait_for_late_writers(&source, &meta, &mut filter, &mut temp, leases_available)?;
         filter.finish(&mut temp)?;
         temp.flush()?;
-        temp.file.sync_data()?;
+        platform::sync_data(&temp.file)?;
     }
     // Nobody else has written to the new file yet: record what it holds.
     temp.flush()?;

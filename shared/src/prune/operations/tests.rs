@@ -406,8 +406,18 @@ struct FakeTmux {
     running: PathBuf,
 }
 
+/// The fake tmux's machine: a node name with a domain part, as a Mac
+/// (`Name.local`) or a Linux host with a dotted name reports it.
+const FAKE_NODE: &str = "dev-box.example.com";
+/// What v0 records as that machine in `state.json` (`hostname -s`).
+const FAKE_MACHINE: &str = "dev-box";
+
 impl FakeTmux {
     fn new() -> Self {
+        Self::on_host(FAKE_NODE)
+    }
+
+    fn on_host(node: &str) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let calls = dir.path().join("calls");
         let running = dir.path().join("running");
@@ -426,6 +436,7 @@ impl FakeTmux {
             tmux: Tmux {
                 program: PathBuf::from("sh"),
                 prefix: vec![program.into()],
+                host: node.to_owned(),
             },
             calls,
             running,
@@ -454,8 +465,8 @@ fn op_with_session(build: &BuildDir, name: &str, machine: Option<&str>) {
 fn a_running_session_is_killed_only_when_confirmed() {
     let dir = tempfile::tempdir().expect("tempdir");
     let build = BuildDir::new(dir.path());
-    let host = platform::hostname();
-    op_with_session(&build, "feat", Some(&host));
+    // Recorded as v0 records it; our node name has a domain part.
+    op_with_session(&build, "feat", Some(FAKE_MACHINE));
 
     // Declined: kept, nothing killed.
     let fake = FakeTmux::new();
@@ -508,6 +519,30 @@ fn a_running_session_is_killed_only_when_confirmed() {
 }
 
 #[test]
+fn a_mac_node_name_is_the_machine_v0_recorded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let build = BuildDir::new(dir.path());
+    op_with_session(&build, "feat", Some("Mac-Studio"));
+    let fake = FakeTmux::on_host("Mac-Studio.local");
+    let (report, asked) = run_asking(
+        &build,
+        &request(named(&["feat"]), false, false),
+        true,
+        &fake.tmux,
+    );
+    assert_eq!(
+        asked,
+        [r#"KillSession { operation: "feat", session: "v0-feat" }"#],
+        "asked before removing a running operation"
+    );
+    assert_eq!(report.expect("confirmed").pruned.len(), 1);
+    assert_eq!(
+        fake.calls(),
+        ["has-session -t v0-feat", "kill-session -t v0-feat"]
+    );
+}
+
+#[test]
 fn force_kills_without_asking_and_other_machines_are_not_ours() {
     let dir = tempfile::tempdir().expect("tempdir");
     let build = BuildDir::new(dir.path());
@@ -549,6 +584,7 @@ fn force_kills_without_asking_and_other_machines_are_not_ours() {
     let missing = Tmux {
         program: dir.path().join("no-such-tmux"),
         prefix: Vec::new(),
+        host: FAKE_NODE.to_owned(),
     };
     let (report, asked) = run_asking(
         &build,
