@@ -16,6 +16,7 @@ pub mod client;
 pub mod config;
 pub mod demo;
 pub mod files_view;
+pub mod hash;
 pub mod paths;
 pub mod platform;
 pub mod protocol;

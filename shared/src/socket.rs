@@ -41,6 +41,7 @@ use interprocess::local_socket::tokio::prelude::*;
 use interprocess::local_socket::{GenericFilePath, ListenerOptions};
 use rustix::fs::{FlockOperation, flock};
 
+use crate::hash::fnv1a_64;
 use crate::paths::BuildDir;
 
 /// A connection to or from the daemon; `&Stream` is `AsyncRead + AsyncWrite`,
@@ -170,16 +171,6 @@ pub fn peer_uid(stream: &Stream) -> Option<u32> {
 /// drops any other peer, and a client refuses a daemon of another user.
 pub fn peer_is_same_user(stream: &Stream) -> bool {
     peer_uid(stream) == Some(rustix::process::geteuid().as_raw())
-}
-
-/// The 64-bit FNV-1a hash, written out so that socket names never change
-/// with the Rust version (`DefaultHasher` makes no such promise).
-pub fn fnv1a_64(bytes: &[u8]) -> u64 {
-    const OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
-    const PRIME: u64 = 0x0000_0100_0000_01b3;
-    bytes.iter().fold(OFFSET_BASIS, |hash, byte| {
-        (hash ^ u64::from(*byte)).wrapping_mul(PRIME)
-    })
 }
 
 /// One place the socket may live.

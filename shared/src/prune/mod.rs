@@ -9,7 +9,6 @@
 //! Every job returns a serialisable report and emits [`PruneEvent`]s through a
 //! callback, which the CLI prints and the daemon publishes to subscribers.
 
-pub mod budget;
 pub mod cutoff;
 pub mod guard;
 pub mod logs;
@@ -21,8 +20,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-pub use budget::{Budget, BudgetReport};
 pub use cutoff::Cutoff;
+pub use logs::budget::{Budget, BudgetReport};
 pub use run_lock::RunLock;
 
 use crate::paths::BuildDir;

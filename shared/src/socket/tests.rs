@@ -59,13 +59,6 @@ async fn exchange_hello(listener: &Listener, client: Stream) {
 }
 
 #[test]
-fn fnv1a_matches_the_published_test_vectors() {
-    assert_eq!(fnv1a_64(b""), 0xcbf2_9ce4_8422_2325);
-    assert_eq!(fnv1a_64(b"a"), 0xaf63_dc4c_8601_ec8c);
-    assert_eq!(fnv1a_64(b"foobar"), 0x8594_4171_f739_67e8);
-}
-
-#[test]
 fn short_build_dirs_keep_the_socket_inside_and_long_ones_fall_back() {
     let tmp = Path::new("/tmp");
     let (short, others) = resolve(Path::new("/home/me/p/.v0/build"), None, 1000, tmp);

@@ -25,8 +25,8 @@ use std::os::unix::fs::FileExt;
 
 use serde::{Deserialize, Serialize};
 
-use super::filter::{LineKind, STAMP_PREFIX_LEN, classify};
-use super::index::fingerprint;
+use super::fingerprint::fingerprint;
+use super::stamp::{LineKind, STAMP_PREFIX_LEN, classify};
 use crate::prune::Cutoff;
 
 /// Bytes between marks: a 1 GiB log has 256 (12 KiB in the index), and a

@@ -12,7 +12,7 @@ use std::io::{self, Read};
 use std::path::Path;
 
 use super::FileOutcome;
-use super::filter::{LineKind, classify};
+use super::stamp::{LineKind, classify};
 use crate::platform::Holder;
 use crate::prune::{Cutoff, LogFacts, LogFate};
 

@@ -53,11 +53,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::checkpoints::CurrentRun;
-use super::filter::{CountingSink, FilterStats, LineFilter, LineKind, STAMP_PREFIX_LEN, classify};
+use super::filter::{CountingSink, FilterStats, LineFilter};
 use super::index::Verified;
+use super::method::IN_PLACE_FROM;
 use super::newlines::Newlines;
 use super::padding::{MIN_PADDING, padding_line};
 use super::rewrite::KnownStart;
+use super::stamp::{LineKind, STAMP_PREFIX_LEN, classify};
 use crate::platform::{self, Lease};
 use crate::prune::Cutoff;
 
@@ -180,12 +182,6 @@ pub enum Unheld {
 /// How long we retry the lease while a short-lived writer (`echo >> x.log`)
 /// has the file open for a moment.
 const LEASE_RETRY: Duration = Duration::from_millis(50);
-
-/// Logs nobody holds are pruned in place only from this size on: below it
-/// the rewrite's copy is cheaper than the in-place prune's two syncs (10,000
-/// logs of ~10 KB took 2.9× `cat` in place against 1.25× rewritten). The
-/// unit tests use small files, so for them every non-empty one counts.
-pub(crate) const IN_PLACE_FROM: u64 = if cfg!(test) { 1 } else { 1 << 20 };
 
 /// How much of the file one read round covers before we look whether an
 /// expired entry after a current one already decided for a rewrite.

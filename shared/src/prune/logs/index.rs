@@ -20,19 +20,17 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io;
 use std::io::Write as _;
-use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use super::checkpoints::{Checkpoints, CurrentRun};
+use super::fingerprint::fingerprint;
 use crate::prune::Cutoff;
 
 /// Bump when the meaning of an entry changes; older indexes are discarded.
 const INDEX_VERSION: u32 = 2;
-
-/// Bytes before the verified end that must still match for an append.
-const FINGERPRINT_LEN: u64 = 64;
 
 /// What one earlier run verified about one log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -167,15 +165,6 @@ impl Verified {
     pub fn earliest(&self) -> Option<[u8; 20]> {
         self.earliest
     }
-}
-
-/// A hash of the [`FINGERPRINT_LEN`] bytes before `end`: whether the bytes
-/// a run verified are still there.
-pub(crate) fn fingerprint(file: &File, end: u64) -> io::Result<u64> {
-    let start = end.saturating_sub(FINGERPRINT_LEN);
-    let mut bytes = vec![0; (end - start) as usize];
-    file.read_exact_at(&mut bytes, start)?;
-    Ok(crate::socket::fnv1a_64(&bytes))
 }
 
 /// The per-build-directory index of verified logs.

@@ -11,14 +11,18 @@
 //!   when no other process writes to it: rewritten while the process has let
 //!   go of it, then taken up again at the new file.
 
+pub mod budget;
 pub mod checkpoints;
 pub mod facts;
 pub mod filter;
+mod fingerprint;
 pub mod in_place;
 pub mod index;
+pub mod method;
 pub mod newlines;
 pub mod padding;
 pub mod rewrite;
+pub mod stamp;
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -208,7 +212,7 @@ pub fn prune_all(
 
 /// [`prune_all`] under a size budget: when the logs exceed it after the age
 /// rule, the cutoff is raised to remove the globally oldest entries
-/// ([`super::budget`]), and the report says how much went for which.
+/// ([`budget`]), and the report says how much went for which.
 pub fn prune_all_within(
     build: &BuildDir,
     options: &RunOptions,
@@ -222,7 +226,7 @@ pub fn prune_all_within(
             let _ = std::fs::remove_file(temp);
         }
     }
-    let budget = super::budget::plan(&walk, options, budget);
+    let budget = budget::plan(&walk, options, budget);
     let options = &budget.options;
     let index_path = build.log_index();
     let index = LogIndex::load(&index_path);
@@ -505,25 +509,11 @@ fn prune_one(
     previous: Option<&Verified>,
     own: Option<&dyn OwnLog>,
 ) -> io::Result<(FileOutcome, Option<Verified>)> {
-    let me = std::process::id();
-    if let Some(writer) = holders
-        .iter()
-        .find(|h| h.access == Access::Positional && h.pid != me)
-    {
-        let reason = format!(
-            "held open for writing without O_APPEND by pid {} ({}); pruning under it would leave NUL bytes or lose lines",
-            writer.pid, writer.command
-        );
+    let held = method::holding(holders);
+    if let Some(reason) = held.skip_reason() {
         return Ok((FileOutcome::Skipped(reason), None));
     }
-    if let Some(hidden) = holders.iter().find(|h| h.access == Access::Unknown) {
-        let reason = format!(
-            "pid {} ({}) may be writing to it: the system does not let us see its open files, so it counts as a writer",
-            hidden.pid, hidden.command
-        );
-        return Ok((FileOutcome::Skipped(reason), None));
-    }
-    let appender = holders.iter().any(|h| h.access == Access::Append);
+    let appender = held == method::Holding::Appended;
     // Set when the index already shows the expired lines are not a head, so
     // the in-place attempt (a pass over the whole file) is not made.
     let mut not_a_head = None;
@@ -678,15 +668,9 @@ fn prune_own_log(
     if own.file_id() != Some((meta.dev(), meta.ino())) {
         return Ok(None);
     }
-    let me = std::process::id();
-    if holders
-        .iter()
-        .any(|h| h.pid != me && h.access != Access::Read)
-    {
-        // Another writer would lose its lines to a rename: the general rules apply.
-        return Ok(None);
-    }
-    if platform::supports_collapse(&file) {
+    // Where ranges collapse, or with another writer (who would lose its
+    // lines to a rename), the general rules apply.
+    if !method::rewrites_own_log(holders, true, platform::supports_collapse(&file)) {
         return Ok(None);
     }
     // Let go of our log only when there is something to remove.

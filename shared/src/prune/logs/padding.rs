@@ -15,7 +15,7 @@
 //! index records the kept entries' earliest stamp, not the padding's, so the
 //! line alone never makes a run prune a file again.
 
-use super::filter::STAMP_PREFIX_LEN;
+use super::stamp::STAMP_PREFIX_LEN;
 
 /// Smallest padding line: room for the stamp and a short note.
 pub const MIN_PADDING: u64 = 80;

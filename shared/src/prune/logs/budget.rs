@@ -33,10 +33,11 @@ use jiff::Timestamp;
 use memchr::memchr;
 use serde::{Deserialize, Serialize};
 
-use super::logs::filter::{LineKind, classify};
-use super::logs::{LogFile, Walk};
-use super::{Cutoff, LogsReport, RunOptions};
-use crate::platform::{self, Access, FileId, Holder};
+use super::method::{self, Reach};
+use super::stamp::{LineKind, classify};
+use super::{LogFile, Walk};
+use crate::platform::{self, FileId, Holder};
+use crate::prune::{Cutoff, LogsReport, RunOptions};
 use crate::units::{human_bytes, human_duration};
 
 /// The most histogram buckets: the span from the age cutoff to now − min keep
@@ -289,32 +290,20 @@ impl Census {
         if !meta.is_file() {
             return Ok(());
         }
-        let me = std::process::id();
-        let untouchable = holders.iter().any(|h| {
-            h.access == Access::Unknown || (h.access == Access::Positional && h.pid != me)
-        });
-        if untouchable {
-            self.total += meta.len();
-            self.held += meta.len();
-            return Ok(());
-        }
-        let appender = holders.iter().any(|h| h.access == Access::Append);
-        let own = super::logs::own_log()
+        let own = super::own_log()
             .and_then(|own| own.file_id())
             .is_some_and(|id| id == log.id);
         let collapse = platform::supports_collapse(&file);
-        // Our own log where ranges cannot be collapsed is rewritten under us.
-        let in_place = appender && (collapse || !own);
-        if in_place && !collapse {
-            self.total += meta.len();
-            self.held += meta.len();
-            return Ok(());
-        }
-        // A log nobody holds is collapsed in place too when it is large
-        // enough and its expired part is a head (the engine's choice, made
-        // later): reserve for it alike.
-        let may_collapse =
-            collapse && (in_place || meta.len() >= super::logs::in_place::IN_PLACE_FROM);
+        // What the run will be able to remove, by the run's own rules.
+        let (in_place, may_collapse) = match method::reach(holders, own, collapse, meta.len()) {
+            Reach::Nothing => {
+                self.total += meta.len();
+                self.held += meta.len();
+                return Ok(());
+            }
+            Reach::Head => (true, true),
+            Reach::Any { may_collapse } => (false, may_collapse),
+        };
         let block = if may_collapse {
             platform::block_size(&file)?
         } else {
