@@ -1,8 +1,8 @@
 //! Differential test: the same generated project pruned by v0's own
 //! `bin/v0-prune` (from a fresh copy of `../shared/v0`) and by ours, for
 //! every path of v0's script. Stdout, stderr, exit code and the files left
-//! must be the same once our documented additions are removed (README,
-//! "Where we differ from v0 on purpose").
+//! must be the same once our documented additions are removed
+//! (`docs/differences-from-v0.md`).
 //!
 //! v0 runs with `TZ=UTC`: its perl parses the UTC stamps as local time, one
 //! of the documented differences (shown with `TZ=Asia/Tokyo` at the end).

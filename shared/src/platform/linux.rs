@@ -271,7 +271,7 @@ pub fn copy_file_range(
 /// The unit an in-kernel range copy wants its two offsets to agree in
 /// (the page size): a copy whose source and target sit at different offsets
 /// within their pages moves every page as two pieces, and took 1.4 to 2.4
-/// times as long here (README, "Rewrite").
+/// times as long here (bench/README.md, "Rewrite").
 pub fn copy_alignment() -> Option<u64> {
     Some(rustix::param::page_size() as u64)
 }
