@@ -22,6 +22,7 @@ use v0_prune_shared::protocol::{
 };
 use v0_prune_shared::prune::{Cutoff, RunOptions};
 use v0_prune_shared::units::{human_bytes, human_duration};
+use v0_prune_shared::words::plural;
 
 use crate::history::History;
 use crate::hub::Hub;
@@ -425,10 +426,6 @@ pub fn summary(record: &RunRecord) -> String {
         ));
     }
     text
-}
-
-fn plural<'a>(n: u64, one: &'a str, many: &'a str) -> &'a str {
-    if n == 1 { one } else { many }
 }
 
 /// Whole seconds as v0 prints an interval; a sub-second one (tests) keeps its fraction.

@@ -7,7 +7,8 @@
 //! leases), and [`demo`] builds realistic v0 projects for tests, benchmarks and
 //! the dashboard's demo mode. The daemon is reached over a local socket:
 //! [`socket`] says where it lives, [`protocol`] what is said on it, and
-//! [`client`] is the side the CLI and the dashboard use.
+//! [`client`] is the side the CLI and the dashboard use. [`units`] and
+//! [`words`] put bytes, durations and counts in words, the same everywhere.
 
 // Build-script code (see the module): compiled here only to be tested.
 #[cfg(test)]
@@ -23,3 +24,4 @@ pub mod protocol;
 pub mod prune;
 pub mod socket;
 pub mod units;
+pub mod words;

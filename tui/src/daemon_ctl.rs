@@ -1,5 +1,6 @@
-//! The CLI's side of the prune daemon's life: is it running, start it,
-//! reach it, wait for it to exit, and run it in the foreground.
+//! The commands' side of the prune daemon's life: find the project, is its
+//! daemon running, start it, reach it, wait for it to exit. (Running it in
+//! the foreground is `cmd::daemon`; spawning it, `v0_prune::spawn`.)
 //!
 //! "Running" has one authority, the daemon's instance lock
 //! (`BUILD_DIR/.prune-daemon/daemon.lock`, flock'ed for the daemon's whole
@@ -12,15 +13,15 @@ use std::io;
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use std::process::{Child, ExitCode};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow};
 use rustix::fs::{FlockOperation, flock};
 use rustix::process::{Pid, Signal};
 use tokio::io::unix::AsyncFd;
-use v0_prune::top::spawn::{DAEMON_BIN, daemon_command, find_daemon, spawn_detached};
-use v0_prune_daemon::{DaemonOptions, instance_lock_path, read_pid, run_daemon, takeover};
+use v0_prune::spawn::{DAEMON_BIN, daemon_command, find_daemon, spawn_detached};
+use v0_prune_daemon::{instance_lock_path, read_pid, takeover};
 use v0_prune_shared::client::{Client, ClientError};
 use v0_prune_shared::config::{self, ConfigError, Project};
 use v0_prune_shared::paths::BuildDir;
@@ -40,10 +41,15 @@ const NO_PROJECT_HINT: &str =
 /// Finds the project the way the plain prune does (`--build-dir`, then
 /// `BUILD_DIR`, then `.v0.rc`), with the same hint when there is none.
 pub fn discover(build_dir_flag: Option<&Path>) -> anyhow::Result<Project> {
-    match config::discover(build_dir_flag) {
-        Ok(project) => Ok(project),
-        Err(err @ ConfigError::NoProject) => Err(anyhow!("{err}\n{NO_PROJECT_HINT}")),
-        Err(err) => Err(anyhow::Error::new(err).context("reading the v0 project's settings")),
+    config::discover(build_dir_flag).map_err(discovery_error)
+}
+
+/// Why no project was found, in the words of every command but the plain
+/// prune (which says it as v0 does): with the ways to point us at one.
+pub fn discovery_error(error: ConfigError) -> anyhow::Error {
+    match error {
+        err @ ConfigError::NoProject => anyhow!("{err}\n{NO_PROJECT_HINT}"),
+        err => anyhow::Error::new(err).context("reading the v0 project's settings"),
     }
 }
 
@@ -55,21 +61,6 @@ pub fn block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::Output> 
         .build()
         .context("could not start the async runtime")?;
     Ok(runtime.block_on(future))
-}
-
-/// Prints a command's error the way every `v0-prune` command does, and
-/// gives the exit status 1, or [`EXIT_REFUSED`](crate::status_cmd::EXIT_REFUSED)
-/// when the daemon turned us away because it is at a limit (busy, not broken).
-pub fn report_error(error: &anyhow::Error) -> ExitCode {
-    eprintln!("Error: {error:#}");
-    let refused = error
-        .chain()
-        .any(|cause| matches!(cause.downcast_ref(), Some(ClientError::Rejected(_))));
-    ExitCode::from(if refused {
-        crate::status_cmd::EXIT_REFUSED
-    } else {
-        1
-    })
 }
 
 /// Whether a daemon process runs for a build directory, without talking to it.
@@ -383,34 +374,6 @@ impl DaemonPid {
         while !platform::process_gone(self.pid) {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-    }
-}
-
-/// Arguments of `v0-prune daemon`.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct DaemonArgs {
-    /// The build directory to prune (overrides BUILD_DIR and .v0.rc)
-    #[arg(long, value_name = "DIR")]
-    pub build_dir: Option<std::path::PathBuf>,
-}
-
-/// `v0-prune daemon`: the prune daemon in the foreground, the very same as
-/// `v0-prune-daemon`. Must be called outside any async runtime.
-pub fn main(args: &DaemonArgs) -> ExitCode {
-    let options = match DaemonOptions::discover(args.build_dir.as_deref()) {
-        Ok(options) => options,
-        Err(err @ ConfigError::NoProject) => {
-            return report_error(&anyhow!("{err}\n{NO_PROJECT_HINT}"));
-        }
-        Err(err) => {
-            return report_error(
-                &anyhow::Error::new(err).context("reading the v0 project's settings"),
-            );
-        }
-    };
-    match run_daemon(options) {
-        Ok(exit) => exit.exit_code(),
-        Err(err) => report_error(&err),
     }
 }
 

@@ -45,7 +45,7 @@ pub struct HandOff {
 }
 
 impl HandOff {
-    /// With `--wait`, whether the daemon's run reported errors (exit 1):
+    /// With `--wait`, whether the daemon's run reported errors (`Exit::Error`):
     /// a job stopped part-way, or the run panicked.
     pub fn failed(&self) -> bool {
         self.finished.as_ref().is_some_and(|run| {
@@ -54,7 +54,7 @@ impl HandOff {
     }
 
     /// With `--wait`, how many items the daemon's run could not prune (a
-    /// full disk, an I/O error, a permission): exit 7 when there are some.
+    /// full disk, an I/O error, a permission): `Exit::NotPruned` when there are some.
     pub fn not_pruned(&self) -> u64 {
         self.finished.as_ref().map_or(0, |run| run.failed_total)
     }
@@ -494,7 +494,7 @@ mod tests {
 
     #[test]
     fn a_fresh_daemon_s_start_up_run_covers_the_request() {
-        let mut state = crate::status_cmd::test_support::snapshot();
+        let mut state = crate::cmd::status::test_support::snapshot();
         assert_eq!(covering_run(&state, true, 500), None);
         state.current_run = Some(RunProgress {
             run_id: 7,

@@ -1,4 +1,8 @@
 //! The library half of `v0-prune`: the live dashboard (`v0-prune top`), kept
-//! in a library so that its tests, and the binary, reach it the same way.
+//! in a library so that its tests, and the binary, reach it the same way;
+//! and beside it what the dashboard and the commands both use: [`spawn`]
+//! (starting the daemon in the background) and [`format`] (times in words).
 
+pub mod format;
+pub mod spawn;
 pub mod top;

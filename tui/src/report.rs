@@ -14,6 +14,7 @@ use v0_prune_shared::prune::{
     BudgetReport, LogsReport, OperationsReport, QueueReport, RunReport, Skipped,
 };
 use v0_prune_shared::units::human_bytes;
+use v0_prune_shared::words::plural;
 
 /// Which operations the user asked for; it decides v0's wording.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -42,11 +43,12 @@ pub struct CommandReport {
     pub operations: Option<OperationsReport>,
     /// The logs and merge-queue run; absent if it did not run.
     pub run: Option<RunReport>,
-    /// Errors from any job; the exit status is 1 when this is not empty.
+    /// Errors from any job; the exit status is `Exit::Error` when this is not empty.
     pub errors: Vec<String>,
     /// Items that could not be pruned because of an error (a full disk, an
     /// I/O error, a permission): `run.logs.failed` and `run.queue.failed`
-    /// counted. The exit status is 7 when this is not 0 and `errors` is empty.
+    /// counted. The exit status is `Exit::NotPruned` when this is not 0 and
+    /// `errors` is empty.
     pub not_pruned: u64,
 }
 
@@ -101,15 +103,15 @@ pub fn write_finished(
 /// the same form for a configured one (`1 hour`, `90 minutes`, `45 seconds`).
 pub fn retention_words(retention: Duration) -> String {
     let seconds = retention.as_secs();
-    let (count, unit) = if seconds > 0 && seconds % 3600 == 0 {
-        (seconds / 3600, "hour")
+    let (count, one, many) = if seconds > 0 && seconds % 3600 == 0 {
+        (seconds / 3600, "hour", "hours")
     } else if seconds > 0 && seconds % 60 == 0 {
-        (seconds / 60, "minute")
+        (seconds / 60, "minute", "minutes")
     } else {
-        (seconds, "second")
+        (seconds, "second", "seconds")
     };
-    let plural = if count == 1 { "" } else { "s" };
-    format!("{count} {unit}{plural}")
+    // Without thousands separators, as v0 writes the number.
+    format!("{count} {}", plural(count, one, many))
 }
 
 /// Prints the logs and merge-queue part as v0's synchronous prune does

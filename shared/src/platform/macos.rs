@@ -236,9 +236,10 @@ fn vnode_info(pid: libc::pid_t, fd: i32) -> io::Result<VnodeFdInfo> {
     Err(failed(filled).unwrap_or_else(|| io::Error::other("short vnode info")))
 }
 
-/// `proc_pidinfo(PROC_PIDT_SHORTBSDINFO)`: the effective uid and command
-/// name, which the system shows for any process.
-fn short_info(pid: libc::pid_t) -> (Option<u32>, String) {
+/// `proc_pidinfo(PROC_PIDT_SHORTBSDINFO)`: what the system shows of any
+/// process without privilege. A non-zero `arg` asks for zombies too (xnu
+/// looks them up with `proc_find_zombref`).
+fn short_bsd_info(pid: libc::pid_t, arg: u64) -> Option<libc::proc_bsdshortinfo> {
     // SAFETY: an all-integer C struct, for which all zeroes is a valid value.
     let mut info: libc::proc_bsdshortinfo = unsafe { std::mem::zeroed() };
     let size = size_of::<libc::proc_bsdshortinfo>() as c_int;
@@ -248,14 +249,19 @@ fn short_info(pid: libc::pid_t) -> (Option<u32>, String) {
         libc::proc_pidinfo(
             pid,
             libc::PROC_PIDT_SHORTBSDINFO,
-            0,
+            arg,
             (&raw mut info).cast(),
             size,
         )
     };
-    if filled != size {
+    (filled == size).then_some(info)
+}
+
+/// The effective uid and command name, which the system shows for any process.
+fn short_info(pid: libc::pid_t) -> (Option<u32>, String) {
+    let Some(info) = short_bsd_info(pid, 0) else {
         return (None, "?".into());
-    }
+    };
     let comm: Vec<u8> = info
         .pbsi_comm
         .iter()
@@ -294,20 +300,7 @@ const SZOMB: u32 = 5;
 /// and its `pbsi_status`. `None` when the process is not there to ask.
 pub fn is_zombie(pid: u32) -> Option<bool> {
     let pid = libc::pid_t::try_from(pid).ok()?;
-    // SAFETY: an all-integer C struct, for which all zeroes is a valid value.
-    let mut info: libc::proc_bsdshortinfo = unsafe { std::mem::zeroed() };
-    let size = size_of::<libc::proc_bsdshortinfo>() as c_int;
-    // SAFETY: the buffer is one proc_bsdshortinfo of `size` bytes.
-    let filled = unsafe {
-        libc::proc_pidinfo(
-            pid,
-            libc::PROC_PIDT_SHORTBSDINFO,
-            1,
-            (&raw mut info).cast(),
-            size,
-        )
-    };
-    (filled == size).then_some(info.pbsi_status == SZOMB)
+    short_bsd_info(pid, 1).map(|info| info.pbsi_status == SZOMB)
 }
 
 /// The longest argument area the kernel keeps (`kern.argmax`), else 1 MiB.

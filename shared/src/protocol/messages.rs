@@ -121,6 +121,18 @@ pub enum DaemonState {
     Draining,
 }
 
+impl DaemonState {
+    /// Its word wherever it is shown: `status` (and its JSON `state`),
+    /// `events`, the dashboard. Scripts read it: change it never.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Idle => "idle",
+            Self::Running => "running",
+            Self::Draining => "draining",
+        }
+    }
+}
+
 /// Why a run started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Trigger {
@@ -132,6 +144,19 @@ pub enum Trigger {
     Signal,
     /// A client's [`ClientMessage::RunNow`].
     Request,
+}
+
+impl Trigger {
+    /// Its word wherever it is shown: `status` (and its JSON `trigger`),
+    /// `events`, the dashboard. Scripts read it: change it never.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Startup => "startup",
+            Self::Schedule => "schedule",
+            Self::Signal => "signal",
+            Self::Request => "request",
+        }
+    }
 }
 
 /// A change the dashboard and `v0-prune events` show live, in the order it happened.
@@ -224,6 +249,18 @@ pub enum RunOutcome {
     WithErrors,
     /// The run panicked; the daemon caught it and kept going.
     Panicked,
+}
+
+impl RunOutcome {
+    /// Its word wherever it is shown: `status` (and its JSON `outcome`),
+    /// `events`, the dashboard's history. Scripts read it: change it never.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::WithErrors => "with errors",
+            Self::Panicked => "panicked",
+        }
+    }
 }
 
 /// The summary of one run: what the history keeps, `status` prints and the

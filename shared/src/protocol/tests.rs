@@ -781,3 +781,35 @@ fn records_carry_the_budget_and_older_ones_load_without_it() {
     dry.dry_run = true;
     assert_eq!(dry.budget_warning(), None);
 }
+
+/// `status`, `events` and the dashboard show these words, and scripts read
+/// them from `status --json`: each value keeps one word of its own.
+#[test]
+fn every_state_trigger_and_outcome_has_a_word_of_its_own() {
+    use std::collections::HashSet;
+    let states = [
+        DaemonState::Idle,
+        DaemonState::Running,
+        DaemonState::Draining,
+    ]
+    .map(DaemonState::label);
+    let triggers = [
+        Trigger::Startup,
+        Trigger::Schedule,
+        Trigger::Signal,
+        Trigger::Request,
+    ]
+    .map(Trigger::label);
+    let outcomes =
+        [RunOutcome::Ok, RunOutcome::WithErrors, RunOutcome::Panicked].map(RunOutcome::label);
+    assert_eq!(states, ["idle", "running", "draining"]);
+    assert_eq!(triggers, ["startup", "schedule", "signal", "request"]);
+    assert_eq!(outcomes, ["ok", "with errors", "panicked"]);
+    for words in [&states[..], &triggers, &outcomes] {
+        assert_eq!(
+            words.iter().collect::<HashSet<_>>().len(),
+            words.len(),
+            "{words:?}"
+        );
+    }
+}

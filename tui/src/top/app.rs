@@ -125,9 +125,9 @@ impl Status {
     pub fn word(self) -> &'static str {
         match self {
             Self::Connecting => "connecting",
-            Self::Idle => "idle",
-            Self::Running => "running",
-            Self::Draining => "draining",
+            Self::Idle => DaemonState::Idle.label(),
+            Self::Running => DaemonState::Running.label(),
+            Self::Draining => DaemonState::Draining.label(),
             Self::Starting => "starting",
             Self::NotRunning => "not running",
             Self::Disconnected => "disconnected",

@@ -21,7 +21,7 @@ use v0_prune_shared::paths::BuildDir;
 
 use v0_prune_shared::demo::{self, DemoSpec};
 
-use super::spawn;
+use crate::spawn;
 
 /// Seconds between the demo daemon's runs.
 const INTERVAL: &str = "10s";

@@ -6,7 +6,7 @@
 //! and [`run_loop`] ties them together in one `tokio::select!` over the
 //! terminal, the link, finished commands, a one-second tick (countdowns) and
 //! the signals that end it, redrawing after each. [`term`] lends the terminal
-//! and always gives it back; [`spawn`] starts the daemon on `s`.
+//! and always gives it back; [`crate::spawn`] starts the daemon on `s`.
 
 pub mod app;
 pub mod conn;
@@ -14,7 +14,6 @@ mod demo;
 pub mod file_tail;
 pub mod input;
 pub mod log_tail;
-pub mod spawn;
 pub mod term;
 pub mod ui;
 
@@ -41,6 +40,8 @@ use v0_prune_shared::paths::BuildDir;
 
 use app::{App, Command, CommandDone, LinkReaction, Viewport};
 use conn::{CLIENT_NAME, LinkCommand, LinkHandle};
+
+use crate::spawn;
 
 /// How often the screen is redrawn with nothing happening: countdowns tick
 /// in seconds, so once a second.

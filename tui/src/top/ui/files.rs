@@ -10,10 +10,11 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 use v0_prune_shared::protocol::files::{FileInfo, FileMethod, FilesView, QueueInfo};
 use v0_prune_shared::units::human_bytes;
+use v0_prune_shared::words::{count, counted};
 
 use super::Theme;
 use super::fit::{checked, cut_words, fit, keep_end, wrap};
-use super::format::{ago, clock, count, span};
+use crate::format::{ago, clock, span};
 use crate::top::app::App;
 
 /// The width from which the details sit beside the table.
@@ -267,11 +268,7 @@ fn title_choices(view: Option<&FilesView>, theme: Theme) -> Vec<Vec<Span<'static
     };
     let logs = format!(
         "{} · {}",
-        if view.total_files == 1 {
-            "1 log".to_owned()
-        } else {
-            format!("{} logs", count(view.total_files))
-        },
+        counted(view.total_files, "log", "logs"),
         human_bytes(view.total_bytes)
     );
     let mut extra = Vec::new();
@@ -299,11 +296,7 @@ fn title_choices(view: Option<&FilesView>, theme: Theme) -> Vec<Vec<Span<'static
 
 /// The queue in the bottom border, longest wording first.
 fn queue_choices(queue: &QueueInfo) -> Vec<String> {
-    let entries = if queue.entries == 1 {
-        "1 entry".to_owned()
-    } else {
-        format!("{} entries", count(queue.entries))
-    };
+    let entries = counted(queue.entries, "entry", "entries");
     let statuses: Vec<String> = queue
         .by_status
         .iter()

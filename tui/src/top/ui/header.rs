@@ -10,7 +10,7 @@ use v0_prune_shared::units::human_duration;
 
 use super::Theme;
 use super::fit::{checked, cut_words, keep_end};
-use super::format::span;
+use crate::format::span;
 use crate::top::app::{App, Link};
 
 pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {

@@ -7,9 +7,10 @@ use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table};
 use v0_prune_shared::protocol::{RunOutcome, RunRecord};
 use v0_prune_shared::units::human_bytes;
 
+use v0_prune_shared::words::count;
+
 use super::Theme;
-use super::format::{clock, count, took};
-use super::summary::trigger_word;
+use crate::format::{clock, took};
 use crate::top::app::{App, Pane};
 
 /// Draws the table and returns how many runs fit.
@@ -122,12 +123,13 @@ fn cells(app: &App, record: &RunRecord, theme: Theme, wide: bool) -> Vec<Cell<'s
     ];
     if wide {
         cells.insert(0, Cell::from(format!("#{}", record.run_id)));
-        cells.insert(3, Cell::from(trigger_word(record.trigger)));
+        cells.insert(3, Cell::from(record.trigger.label()));
         let outcome = match record.outcome {
             RunOutcome::Ok if record.dry_run => Span::raw("dry run"),
-            RunOutcome::Ok => Span::raw("ok"),
-            RunOutcome::WithErrors => Span::styled("errors", theme.error()),
-            RunOutcome::Panicked => Span::styled("panicked", theme.error()),
+            RunOutcome::Ok => Span::raw(RunOutcome::Ok.label()),
+            outcome @ (RunOutcome::WithErrors | RunOutcome::Panicked) => {
+                Span::styled(outcome.label(), theme.error())
+            }
         };
         cells.push(Cell::from(Line::from(outcome)));
     }

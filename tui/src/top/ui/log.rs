@@ -8,7 +8,7 @@ use ratatui::widgets::{Block, Borders, Paragraph};
 
 use super::Theme;
 use super::fit::{checked, cut_words, wrap};
-use super::format::clock;
+use crate::format::clock;
 use crate::top::app::{App, Pane};
 
 /// Draws the log pane and returns how many lines fit.

@@ -9,7 +9,6 @@
 
 mod files;
 mod fit;
-pub mod format;
 mod header;
 mod history;
 mod log;

@@ -5,12 +5,13 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Bar, BarChart, Block, Borders, Gauge, Paragraph, Sparkline};
-use v0_prune_shared::protocol::{DaemonState, RunOutcome, RunRecord, Snapshot, Trigger};
+use v0_prune_shared::protocol::{DaemonState, RunOutcome, RunRecord, Snapshot};
 use v0_prune_shared::units::human_bytes;
+use v0_prune_shared::words::{count, counted};
 
 use super::Theme;
 use super::fit::{checked, cut_str, fit, keep_end, wrap};
-use super::format::{ago, clock, count, plural, retry, span, took, until};
+use crate::format::{ago, clock, retry, span, took, until};
 use crate::top::app::{App, Link, Status};
 
 /// Width of the label column ("Last run   ").
@@ -154,7 +155,7 @@ fn rows(app: &App, theme: Theme, spark: bool, width: usize) -> Vec<Row> {
                         vec![Span::raw(format!(
                             "run #{} ({}) · {files} · {so_far} so far",
                             run.run_id,
-                            trigger_word(run.trigger),
+                            run.trigger.label(),
                         ))],
                         vec![Span::raw(format!(
                             "run #{} · {files} · {so_far}",
@@ -413,7 +414,7 @@ fn reclaimed_row(daemon: &Snapshot, theme: Theme, width: usize) -> Row {
     let last = daemon.last_run.as_ref().map_or(0, |r| r.bytes_reclaimed);
     let last = || Span::styled(human_bytes(last), theme.bytes());
     let all = || Span::styled(human_bytes(totals.bytes_reclaimed), theme.bytes());
-    let runs = plural(totals.runs, "run", "runs");
+    let runs = counted(totals.runs, "run", "runs");
     fitted(
         "Reclaimed",
         vec![
@@ -439,23 +440,16 @@ fn reclaimed_row(daemon: &Snapshot, theme: Theme, width: usize) -> Row {
 
 fn outcome_span(record: &RunRecord, theme: Theme) -> Span<'static> {
     match record.outcome {
-        RunOutcome::Ok if record.dry_run => Span::raw("ok (dry run)"),
-        RunOutcome::Ok => Span::raw("ok"),
+        RunOutcome::Ok if record.dry_run => {
+            Span::raw(format!("{} (dry run)", record.outcome.label()))
+        }
+        RunOutcome::Ok => Span::raw(record.outcome.label()),
+        // How many, where the history's column has room only for the word.
         RunOutcome::WithErrors => Span::styled(
             format!("{} error(s)", record.errors.len().max(1)),
             theme.error(),
         ),
-        RunOutcome::Panicked => Span::styled("panicked".to_owned(), theme.error()),
-    }
-}
-
-/// How a run was triggered, in a word.
-pub(super) fn trigger_word(trigger: Trigger) -> &'static str {
-    match trigger {
-        Trigger::Startup => "startup",
-        Trigger::Schedule => "schedule",
-        Trigger::Signal => "SIGUSR1",
-        Trigger::Request => "requested",
+        RunOutcome::Panicked => Span::styled(record.outcome.label(), theme.error()),
     }
 }
 

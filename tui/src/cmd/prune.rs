@@ -8,7 +8,7 @@
 //! entries...` headings with `--dry-run`, `--sync`, or when no daemon can be
 //! started (v0's synchronous fallback).
 
-use std::io::{self, BufRead, Write};
+use std::io::{self, BufRead, IsTerminal as _, Write};
 
 use anyhow::{Context, Result, anyhow};
 use v0_prune_shared::config::{self, ConfigError, Project};
@@ -19,7 +19,9 @@ use v0_prune_shared::prune::{
     self, Cutoff, OperationsReport, PruneError, RunLock, RunOptions, RunReport,
 };
 
-use crate::cli::PruneArgs;
+use crate::cli::args::PruneArgs;
+use crate::cli::exit_code::Exit;
+use crate::handoff;
 use crate::report::{self, CommandReport, SelectionKind};
 
 /// Where the command talks: stdout for results and v0's prompts (v0 prompts
@@ -39,29 +41,49 @@ pub struct Console<'a> {
 /// How the command ended, for the exit status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
-    /// Everything asked for was done (exit 0).
+    /// Everything asked for was done ([`Exit::Success`]).
     Done,
-    /// Something failed or was refused; already reported (exit 1).
+    /// Something failed or was refused; already reported ([`Exit::Error`]).
     Failed,
     /// Everything ran, but some logs (or the merge queue) could not be
     /// pruned because of an error: a full disk, an I/O error, a permission.
-    /// Each is reported with what to do ([`EXIT_NOT_PRUNED`]).
+    /// Each is reported with what to do ([`Exit::NotPruned`]).
     Incomplete,
 }
 
-/// Exit status when every job ran but some items could not be pruned (a
-/// full disk, an I/O error, a permission); distinct from 1, an error or a
-/// usage error, so that a script can tell "try again after freeing space"
-/// from "fix the command".
-pub const EXIT_NOT_PRUNED: u8 = 7;
-
 impl Outcome {
     /// The exit status of the plain prune.
-    pub fn exit_code(self) -> u8 {
+    pub fn exit(self) -> Exit {
         match self {
-            Self::Done => 0,
-            Self::Failed => 1,
-            Self::Incomplete => EXIT_NOT_PRUNED,
+            Self::Done => Exit::Success,
+            Self::Failed => Exit::Error,
+            Self::Incomplete => Exit::NotPruned,
+        }
+    }
+}
+
+/// The plain `v0-prune` from `main`: the prune on the terminal (or pipes),
+/// errors on stderr.
+pub fn main(args: &PruneArgs) -> Exit {
+    let stdout = io::stdout();
+    let stderr = io::stderr();
+    let stdin = io::stdin();
+    let (mut out, mut err, mut input) = (stdout.lock(), stderr.lock(), stdin.lock());
+    // v0 colours when stdout is a terminal or V0_FORCE_COLOR is set.
+    let color = io::stdout().is_terminal()
+        || std::env::var_os("V0_FORCE_COLOR").is_some_and(|v| !v.is_empty());
+    let mut console = Console {
+        out: &mut out,
+        err: &mut err,
+        input: &mut input,
+        color,
+    };
+    match run(args, &mut console) {
+        Ok(outcome) => outcome.exit(),
+        Err(error) => {
+            let _ = console.out.flush();
+            let _ = writeln!(console.err, "Error: {error:#}");
+            Exit::Error
         }
     }
 }
@@ -140,7 +162,7 @@ pub fn run(args: &PruneArgs, console: &mut Console<'_>) -> Result<Outcome> {
     writeln!(console.out)?;
     if !args.dry_run && !args.sync {
         let handoff =
-            crate::handoff::hand_off(&project, args.wait, console.color, console.out, console.err);
+            handoff::hand_off(&project, args.wait, console.color, console.out, console.err);
         match handoff {
             Ok(handoff) => {
                 if handoff.failed() {
@@ -169,7 +191,8 @@ fn finish(console: &mut Console<'_>, errors: &[String], not_pruned: u64) -> Resu
     Ok(outcome(errors, not_pruned))
 }
 
-/// An error outweighs items that could not be pruned: exit 1 before 7.
+/// An error outweighs items that could not be pruned: [`Exit::Error`]
+/// before [`Exit::NotPruned`].
 fn outcome(errors: &[String], not_pruned: u64) -> Outcome {
     if !errors.is_empty() {
         Outcome::Failed

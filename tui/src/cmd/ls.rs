@@ -9,81 +9,32 @@
 //! writes nothing.
 
 use std::io::{self, Write};
-use std::path::PathBuf;
-use std::process::ExitCode;
 
 use jiff::Timestamp;
 use serde::Serialize;
+use v0_prune::format::ago;
 use v0_prune_shared::client::DEFAULT_TIMEOUT;
 use v0_prune_shared::config::Project;
 use v0_prune_shared::files_view::{RunContext, build_view};
 use v0_prune_shared::protocol::{FileInfo, FileMethod, FilesView};
 use v0_prune_shared::prune::{self, BudgetReport, Cutoff, RunOptions};
 use v0_prune_shared::units::human_bytes;
+use v0_prune_shared::words::{count, counted};
 
+use super::{is_broken_pipe, report_error};
+use crate::cli::args::LsArgs;
+use crate::cli::exit_code::Exit;
 use crate::daemon_ctl::{self, Probe};
-use v0_prune::top::ui::format::{ago, count};
-
-/// Arguments of `v0-prune ls`.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct LsArgs {
-    /// Print one JSON object on stdout instead of the table
-    #[arg(long)]
-    pub json: bool,
-    /// The build directory (overrides BUILD_DIR and .v0.rc)
-    #[arg(long, value_name = "DIR")]
-    pub build_dir: Option<PathBuf>,
-}
-
-/// `ls --help`, after the options.
-pub const AFTER_HELP: &str = "\
-Columns:
-  SIZE      the log's size now
-  OLDEST    age of the oldest entry still in it (entries older than the
-            retention, V0_PRUNE_RETENTION, go at the next run)
-  GROWTH    bytes written per hour over the daemon's last runs (- until it
-            has seen the log twice; never known without a daemon)
-  NEXT RUN  what the next run would give back from it (? when it cannot be
-            known without reading the log; exact without a daemon)
-  HOLDER    a process holding it open, and how: append (O_APPEND, pruned in
-            place), positional (written at its own offset: never pruned),
-            read, unknown (counts as a writer)
-  METHOD    rewrite (kept lines copied to a new file renamed over it),
-            in place (expired head removed under its appender), skipped
-            (the reason is printed below it), - (nothing had expired)
-
-With a daemon running, the figures are its view after its last run; without
-one, ls computes them itself, read-only (like --dry-run: nothing is written).
-The largest 100 logs are listed, then skipped smaller ones; totals cover all.
-
-Examples:
-  v0-prune ls                                what is using the space, largest first
-  v0-prune ls --json | jq '.files.largest[0]'  the largest log, for scripts
-  v0-prune ls --build-dir ~/p/.v0/build      another project's
-
-Exit status:
-  0  listed
-  1  an error: no v0 project, or the build directory could not be read";
 
 /// `v0-prune ls` from `main`: discovery, the listing, errors on stderr.
-pub fn main(args: &LsArgs) -> ExitCode {
+pub fn main(args: &LsArgs) -> Exit {
     let result = daemon_ctl::discover(args.build_dir.as_deref())
         .and_then(|project| ls(&project, args.json, &mut io::stdout().lock()));
     match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
-        Err(err) => daemon_ctl::report_error(&err),
+        Ok(()) => Exit::Success,
+        Err(err) if is_broken_pipe(&err) => Exit::Success,
+        Err(err) => report_error(&err),
     }
-}
-
-fn is_broken_pipe(err: &anyhow::Error) -> bool {
-    err.chain().any(|cause| {
-        let kind = match cause.downcast_ref::<serde_json::Error>() {
-            Some(json) => json.io_error_kind(),
-            None => cause.downcast_ref::<io::Error>().map(io::Error::kind),
-        };
-        kind == Some(io::ErrorKind::BrokenPipe)
-    })
 }
 
 /// Where the figures come from.
@@ -297,7 +248,7 @@ fn write_table(out: &mut dyn Write, view: &LsView, now_ms: i64) -> anyhow::Resul
             let mut line = format!(
                 "Merge queue {}: {}, {}",
                 queue.path,
-                plural(queue.entries, "entry", "entries"),
+                counted(queue.entries, "entry", "entries"),
                 human_bytes(queue.size)
             );
             if !statuses.is_empty() {
@@ -319,14 +270,10 @@ fn write_table(out: &mut dyn Write, view: &LsView, now_ms: i64) -> anyhow::Resul
     Ok(())
 }
 
-fn plural(n: u64, one: &str, many: &str) -> String {
-    format!("{} {}", count(n), if n == 1 { one } else { many })
-}
-
 fn total_line(files: &FilesView) -> String {
     let mut line = format!(
         "Total: {}, {}",
-        plural(files.total_files, "log", "logs"),
+        counted(files.total_files, "log", "logs"),
         human_bytes(files.total_bytes)
     );
     if files.total_skipped > 0 {

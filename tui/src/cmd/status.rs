@@ -1,62 +1,40 @@
 //! `v0-prune status [--json]`: whether the prune daemon runs, what it is
 //! doing, how its last run went and when the next one is. Exit status as
-//! `systemctl status` (0 running, 3 not running), and two more that tell
-//! busy from broken: 5 running but not answering, 6 running but refusing us.
+//! `systemctl status` ([`Exit::Success`] running, [`Exit::NotRunning`]), and
+//! two more that tell busy from broken: [`Exit::NotAnswering`] (running but
+//! not answering) and [`Exit::Busy`] (running but refusing us).
 
 use std::io::{self, Write};
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::Duration;
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde::Serialize;
+use v0_prune::format::{ago, clock_with_year, until};
 use v0_prune_daemon::{History, history_path, run_summary, takeover};
 use v0_prune_shared::client::{ClientError, DEFAULT_TIMEOUT};
 use v0_prune_shared::config::Project;
-use v0_prune_shared::protocol::{
-    BudgetLimit, DaemonState, RunOutcome, RunProgress, RunRecord, Snapshot, Totals, Trigger,
-};
+use v0_prune_shared::protocol::{BudgetLimit, RunProgress, RunRecord, Snapshot, Totals};
 use v0_prune_shared::prune::BudgetReport;
 use v0_prune_shared::prune::Skipped;
 use v0_prune_shared::socket;
 use v0_prune_shared::units::{human_bytes, human_duration};
 
+use super::{progress, report_error};
+use crate::cli::args::StatusArgs;
+use crate::cli::exit_code::Exit;
 use crate::daemon_ctl::{self, Probe};
-use v0_prune::top::ui::format;
-
-/// Exit status when the daemon runs.
-pub const EXIT_RUNNING: u8 = 0;
-/// Exit status when it does not (as `systemctl status`).
-pub const EXIT_NOT_RUNNING: u8 = 3;
-/// Exit status when a daemon process holds the build directory but does not
-/// answer on its socket within the timeout (stuck, or its socket is gone).
-pub const EXIT_NOT_ANSWERING: u8 = 5;
-/// Exit status when the daemon answers but refuses this client because it
-/// is at a limit (too many watchers or requests at once): busy, not broken.
-/// Every `v0-prune` command that talks to the daemon exits with it then.
-pub const EXIT_REFUSED: u8 = 6;
-
-/// Arguments of `v0-prune status`.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct StatusArgs {
-    /// Print one JSON object on stdout instead of text
-    #[arg(long)]
-    pub json: bool,
-    /// The build directory (overrides BUILD_DIR and .v0.rc)
-    #[arg(long, value_name = "DIR")]
-    pub build_dir: Option<PathBuf>,
-}
 
 /// `v0-prune status` from `main`: discovery, the command, errors on stderr.
-pub fn main(args: &StatusArgs) -> ExitCode {
+pub fn main(args: &StatusArgs) -> Exit {
     let result = daemon_ctl::discover(args.build_dir.as_deref())
         .and_then(|project| status(&project, args.json, &mut io::stdout().lock()));
-    result.unwrap_or_else(|err| daemon_ctl::report_error(&err))
+    result.unwrap_or_else(|err| report_error(&err))
 }
 
 /// Prints the daemon's status for `project` (text, or one JSON object).
-pub fn status(project: &Project, json: bool, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+pub fn status(project: &Project, json: bool, out: &mut dyn Write) -> anyhow::Result<Exit> {
     let found = daemon_ctl::block_on(find(project))??;
     let now_ms = Timestamp::now().as_millisecond();
     if json {
@@ -66,12 +44,12 @@ pub fn status(project: &Project, json: bool, out: &mut dyn Write) -> anyhow::Res
         write_human(out, project, &found, now_ms, &TimeZone::system())?;
     }
     out.flush()?;
-    Ok(ExitCode::from(match found {
-        Found::Running { .. } | Found::BashDaemon { .. } => EXIT_RUNNING,
-        Found::NotRunning { .. } => EXIT_NOT_RUNNING,
-        Found::Unresponsive { .. } => EXIT_NOT_ANSWERING,
-        Found::Refused { .. } => EXIT_REFUSED,
-    }))
+    Ok(match found {
+        Found::Running { .. } | Found::BashDaemon { .. } => Exit::Success,
+        Found::NotRunning { .. } => Exit::NotRunning,
+        Found::Unresponsive { .. } => Exit::NotAnswering,
+        Found::Refused { .. } => Exit::Busy,
+    })
 }
 
 /// What the daemon's socket and lock said.
@@ -161,8 +139,10 @@ fn read_history(project: &Project) -> Option<History> {
 #[derive(Debug, Serialize)]
 struct StatusView {
     /// `running`, `not_running`, `not_answering` or `refused` (busy: at a
-    /// limit), as the exit status 0, 3, 5 or 6 says; `v0_bash_daemon` (exit
-    /// 0) when v0's own daemon still runs after an install.
+    /// limit), as the exit status says ([`Exit::Success`],
+    /// [`Exit::NotRunning`], [`Exit::NotAnswering`], [`Exit::Busy`]);
+    /// `v0_bash_daemon` (success) when v0's own daemon still runs after an
+    /// install.
     daemon: &'static str,
     running: bool,
     /// Set when a daemon process exists but its status could not be read.
@@ -269,7 +249,7 @@ impl StatusView {
                 view.project = snapshot.project.clone().or(view.project);
                 view.build_dir = snapshot.build_dir.clone();
                 view.socket = socket.display().to_string();
-                view.state = Some(state_name(snapshot.state));
+                view.state = Some(snapshot.state.label());
                 view.started_at = utc(snapshot.started_at_ms);
                 view.current_run = snapshot.current_run.as_ref().map(CurrentRunView::new);
                 view.last_run = snapshot.last_run.as_ref().map(RunView::new);
@@ -318,7 +298,7 @@ impl CurrentRunView {
     fn new(run: &RunProgress) -> Self {
         Self {
             run_id: run.run_id,
-            trigger: trigger_name(run.trigger),
+            trigger: run.trigger.label(),
             started_at: utc(run.started_at_ms),
             files_done: run.files_done,
             files_total: run.files_total,
@@ -331,11 +311,11 @@ impl RunView {
     fn new(run: &RunRecord) -> Self {
         Self {
             run_id: run.run_id,
-            trigger: trigger_name(run.trigger),
+            trigger: run.trigger.label(),
             started_at: utc(run.started_at_ms),
             finished_at: utc(run.finished_at_ms),
             duration_ms: run.duration_ms,
-            outcome: outcome_name(run.outcome),
+            outcome: run.outcome.label(),
             dry_run: run.dry_run,
             log_files_examined: run.log_files_examined,
             log_files_pruned: run.log_files_pruned,
@@ -371,7 +351,7 @@ fn write_human(
     tz: &TimeZone,
 ) -> io::Result<()> {
     let build = &project.build_dir;
-    let at = |ms: i64| format!("{} ({})", clock(ms, now_ms, tz), ago(ms, now_ms));
+    let at = |ms: i64| format!("{} ({})", clock_with_year(ms, now_ms, tz), ago(ms, now_ms));
     match found {
         Found::Running { snapshot, socket } => {
             let s = snapshot;
@@ -390,13 +370,13 @@ fn write_human(
             let state = match (&s.current_run, s.state) {
                 (Some(run), state) => format!(
                     "{} (run #{}, {}, started {}: {})",
-                    state_name(state),
+                    state.label(),
                     run.run_id,
-                    trigger_name(run.trigger),
+                    run.trigger.label(),
                     ago(run.started_at_ms, now_ms),
                     progress(run)
                 ),
-                (None, state) => state_name(state).to_owned(),
+                (None, state) => state.label().to_owned(),
             };
             writeln!(out, "  state:      {state}")?;
             write_last_run(out, s.last_run.as_ref(), &at)?;
@@ -404,7 +384,7 @@ fn write_human(
                 Some(next) => writeln!(
                     out,
                     "  next run:   {} ({})",
-                    clock(next, now_ms, tz),
+                    clock_with_year(next, now_ms, tz),
                     until(next, now_ms)
                 )?,
                 None => writeln!(out, "  next run:   none (the daemon is stopping)")?,
@@ -500,8 +480,8 @@ fn write_last_run(
         "  last run:   #{} at {}, {}, {}: {}",
         run.run_id,
         at(run.started_at_ms),
-        trigger_name(run.trigger),
-        outcome_name(run.outcome),
+        run.trigger.label(),
+        run.outcome.label(),
         run_summary(run)
     )?;
     for failed in run.failed.iter().take(NOT_PRUNED_SHOWN) {
@@ -558,7 +538,7 @@ fn write_totals(
     tz: &TimeZone,
 ) -> io::Result<()> {
     let since = if totals.runs > 0 {
-        format!(" since {}", clock(totals.since_ms, now_ms, tz))
+        format!(" since {}", clock_with_year(totals.since_ms, now_ms, tz))
     } else {
         String::new()
     };
@@ -572,41 +552,6 @@ fn write_totals(
     )
 }
 
-/// `340/1200 files, 1.2 MiB reclaimed`: how far a run has got.
-pub(crate) fn progress(run: &RunProgress) -> String {
-    let files = if run.files_total == 0 {
-        "listing files".to_owned()
-    } else {
-        format!("{}/{} files", run.files_done, run.files_total)
-    };
-    format!("{files}, {} reclaimed", human_bytes(run.bytes_reclaimed))
-}
-
-pub(crate) fn state_name(state: DaemonState) -> &'static str {
-    match state {
-        DaemonState::Idle => "idle",
-        DaemonState::Running => "running",
-        DaemonState::Draining => "draining",
-    }
-}
-
-pub(crate) fn trigger_name(trigger: Trigger) -> &'static str {
-    match trigger {
-        Trigger::Startup => "startup",
-        Trigger::Schedule => "schedule",
-        Trigger::Signal => "signal",
-        Trigger::Request => "request",
-    }
-}
-
-pub(crate) fn outcome_name(outcome: RunOutcome) -> &'static str {
-    match outcome {
-        RunOutcome::Ok => "ok",
-        RunOutcome::WithErrors => "with errors",
-        RunOutcome::Panicked => "panicked",
-    }
-}
-
 /// Unix milliseconds as RFC 3339 UTC, for JSON.
 fn utc(ms: i64) -> Option<String> {
     Timestamp::from_millisecond(ms)
@@ -614,16 +559,11 @@ fn utc(ms: i64) -> Option<String> {
         .map(|at| at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
 }
 
-/// A wall-clock time: `14:03:07` today, `2026-11-27 14:03` on another day.
-pub(crate) fn clock(at_ms: i64, now_ms: i64, tz: &TimeZone) -> String {
-    format::clock_with(at_ms, now_ms, tz, "%Y-%m-%d %H:%M")
-}
-
-pub(crate) use format::{ago, until};
-
 /// Daemon states for the commands' tests.
 #[cfg(test)]
 pub(crate) mod test_support {
+    use v0_prune_shared::protocol::DaemonState;
+
     use super::*;
 
     /// An idle daemon with no history.

@@ -4,7 +4,8 @@
 //! it, stdin from /dev/null, stdout and stderr appended to its log, and
 //! nothing of the caller's terminal held open.
 //!
-//! Kept free of the dashboard so the CLI can share it.
+//! Beside the dashboard, not in it: `top` starts the daemon on `s` and in
+//! its demo, the commands (`daemon_ctl::start`) whenever they need one.
 
 use std::env;
 use std::ffi::OsStr;

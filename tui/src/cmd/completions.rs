@@ -2,36 +2,16 @@
 //! from the very clap definition that parses the command line
 //! (`Cli::command()`), so completions cannot drift from the flags.
 
-use std::process::ExitCode;
-
 use clap::CommandFactory as _;
 use clap_complete::Shell;
 
-use crate::cli::Cli;
-
-/// The `--help` text after the options.
-pub const AFTER_HELP: &str = "\
-Completes subcommands and options (operation names are not completed). The
-lines below install the script where each shell looks for it; for zsh, put
-fpath+=(~/.zfunc) before compinit in ~/.zshrc.
-
-Examples:
-  source <(v0-prune completions bash)    try it in this bash
-  v0-prune completions bash > ~/.local/share/bash-completion/completions/v0-prune
-  v0-prune completions zsh > ~/.zfunc/_v0-prune
-  v0-prune completions fish > ~/.config/fish/completions/v0-prune.fish";
-
-/// Arguments of `v0-prune completions`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct CompletionsArgs {
-    /// The shell to print the script for
-    #[arg(value_enum)]
-    pub shell: Shell,
-}
+use super::print_document;
+use crate::cli::args::{Cli, CompletionsArgs};
+use crate::cli::exit_code::Exit;
 
 /// `v0-prune completions` from `main`: the script on stdout.
-pub fn main(args: &CompletionsArgs) -> ExitCode {
-    crate::print_document(&script(args.shell), "the completion script")
+pub fn main(args: &CompletionsArgs) -> Exit {
+    print_document(&script(args.shell), "the completion script")
 }
 
 /// The name completed, and the one clap_complete generates scripts for.
@@ -101,7 +81,7 @@ mod tests {
         for args in [&["completions", "tcsh"][..], &["completions"][..]] {
             match parse(std::iter::once("v0-prune").chain(args.iter().copied())) {
                 Parsed::Exit { output, exit_code } => {
-                    assert_eq!(exit_code, 1, "{args:?}");
+                    assert_eq!(exit_code.code(), 1, "{args:?}");
                     assert!(
                         output.use_stderr(),
                         "{args:?}: a usage error goes to stderr"

@@ -3,16 +3,16 @@
 //! NDJSON: the snapshot first (`{"seq":N,"snapshot":{...}}`), then one
 //! `{"seq":N,"event":{...}}` per event, `seq` increasing by one.
 //!
-//! Ends with the daemon (exit 0) or on Ctrl-C (exit 0); 3 when no daemon
-//! runs; 1 on errors, including falling behind the stream.
+//! Ends with the daemon or on Ctrl-C ([`Exit::Success`]);
+//! [`Exit::NotRunning`] when no daemon runs; [`Exit::Error`] on errors,
+//! including falling behind the stream.
 
 use std::io::{self, Write};
-use std::path::PathBuf;
-use std::process::ExitCode;
 
 use anyhow::{Context as _, anyhow};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
+use v0_prune::format::{clock_with_year, until};
 use v0_prune_daemon::run_summary;
 use v0_prune_shared::client::{ClientError, DEFAULT_TIMEOUT, Update};
 use v0_prune_shared::config::Project;
@@ -20,29 +20,18 @@ use v0_prune_shared::protocol::Event;
 use v0_prune_shared::prune::Job;
 use v0_prune_shared::units::human_bytes;
 
+use super::{is_broken_pipe, progress, report_error};
+use crate::cli::args::EventsArgs;
+use crate::cli::exit_code::Exit;
 use crate::daemon_ctl::{self, Probe};
-use crate::status_cmd::{
-    EXIT_NOT_RUNNING, clock, outcome_name, progress, state_name, trigger_name, until,
-};
-
-/// Arguments of `v0-prune events`.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct EventsArgs {
-    /// One JSON object per line (NDJSON) instead of text
-    #[arg(long)]
-    pub json: bool,
-    /// The build directory (overrides BUILD_DIR and .v0.rc)
-    #[arg(long, value_name = "DIR")]
-    pub build_dir: Option<PathBuf>,
-}
 
 /// `v0-prune events` from `main`: discovery, the command, errors on stderr.
-pub fn main(args: &EventsArgs) -> ExitCode {
+pub fn main(args: &EventsArgs) -> Exit {
     let result = daemon_ctl::discover(args.build_dir.as_deref()).and_then(|project| {
         let (stdout, stderr) = (io::stdout(), io::stderr());
         events(&project, args.json, &mut stdout.lock(), &mut stderr.lock())
     });
-    result.unwrap_or_else(|err| daemon_ctl::report_error(&err))
+    result.unwrap_or_else(|err| report_error(&err))
 }
 
 /// Prints the daemon's events until it exits or we are interrupted.
@@ -51,10 +40,10 @@ pub fn events(
     json: bool,
     out: &mut dyn Write,
     err: &mut dyn Write,
-) -> anyhow::Result<ExitCode> {
+) -> anyhow::Result<Exit> {
     match daemon_ctl::block_on(follow(project, json, out, err))? {
         // A reader that went away (`| head`) is a normal end.
-        Err(error) if is_broken_pipe(&error) => Ok(ExitCode::SUCCESS),
+        Err(error) if is_broken_pipe(&error) => Ok(Exit::Success),
         other => other,
     }
 }
@@ -64,7 +53,7 @@ async fn follow(
     json: bool,
     out: &mut dyn Write,
     err: &mut dyn Write,
-) -> anyhow::Result<ExitCode> {
+) -> anyhow::Result<Exit> {
     let build = &project.build_dir;
     let client = match daemon_ctl::probe(build, "v0-prune events", DEFAULT_TIMEOUT).await {
         Probe::Answering(client) => client,
@@ -74,7 +63,7 @@ async fn follow(
                 "The prune daemon is not running for {}; `v0-prune` starts it",
                 build.root().display()
             )?;
-            return Ok(ExitCode::from(EXIT_NOT_RUNNING));
+            return Ok(Exit::NotRunning);
         }
         Probe::Unresponsive {
             error: error @ ClientError::Rejected(_),
@@ -96,13 +85,13 @@ async fn follow(
     tokio::pin!(interrupted);
     loop {
         let update = tokio::select! {
-            _ = &mut interrupted => return Ok(ExitCode::SUCCESS),
+            _ = &mut interrupted => return Ok(Exit::Success),
             update = subscription.next() => update,
         };
         let update = match update {
             Ok(Some(update)) => update,
             // The daemon exited and closed the stream.
-            Ok(None) => return Ok(ExitCode::SUCCESS),
+            Ok(None) => return Ok(Exit::Success),
             Err(error) => {
                 return Err(anyhow::Error::new(error).context("reading the daemon's events"));
             }
@@ -113,7 +102,7 @@ async fn follow(
                 err,
                 "Error: fell behind the daemon's events (missed from #{missed_from_seq}) and was dropped; run `v0-prune events` again"
             )?;
-            return Ok(ExitCode::from(1));
+            return Ok(Exit::Error);
         }
         let now_ms = Timestamp::now().as_millisecond();
         if json {
@@ -123,12 +112,6 @@ async fn follow(
         }
         out.flush()?;
     }
-}
-
-fn is_broken_pipe(error: &anyhow::Error) -> bool {
-    error
-        .downcast_ref::<io::Error>()
-        .is_some_and(|err| err.kind() == io::ErrorKind::BrokenPipe)
 }
 
 /// One NDJSON line: the protocol's own serde shape, under `seq`.
@@ -152,7 +135,7 @@ fn human_line(update: &Update, now_ms: i64, tz: &TimeZone) -> String {
             let mut text = format!(
                 "connected to the prune daemon (pid {}): {}",
                 snapshot.daemon_pid,
-                state_name(snapshot.state)
+                snapshot.state.label()
             );
             if let Some(run) = &snapshot.current_run {
                 text.push_str(&format!(
@@ -164,7 +147,7 @@ fn human_line(update: &Update, now_ms: i64, tz: &TimeZone) -> String {
             if let Some(next) = snapshot.next_run_at_ms {
                 text.push_str(&format!(
                     "; next run at {} ({})",
-                    clock(next, now_ms, tz),
+                    clock_with_year(next, now_ms, tz),
                     until(next, now_ms)
                 ));
             }
@@ -173,21 +156,21 @@ fn human_line(update: &Update, now_ms: i64, tz: &TimeZone) -> String {
         Update::Event { event, .. } => event_text(event, now_ms, tz),
         Update::Lagged { missed_from_seq } => format!("fell behind from #{missed_from_seq}"),
     };
-    format!("[{}] {text}", clock(now_ms, now_ms, tz))
+    format!("[{}] {text}", clock_with_year(now_ms, now_ms, tz))
 }
 
 fn event_text(event: &Event, now_ms: i64, tz: &TimeZone) -> String {
     match event {
-        Event::StateChanged { state } => format!("state: {}", state_name(*state)),
+        Event::StateChanged { state } => format!("state: {}", state.label()),
         Event::NextRun { at_ms } => format!(
             "next run at {} ({})",
-            clock(*at_ms, now_ms, tz),
+            clock_with_year(*at_ms, now_ms, tz),
             until(*at_ms, now_ms)
         ),
         Event::Exiting { reason } => format!("daemon exiting: {reason}"),
         Event::RunStarted {
             run_id, trigger, ..
-        } => format!("run {run_id} started ({})", trigger_name(*trigger)),
+        } => format!("run {run_id} started ({})", trigger.label()),
         Event::Progress {
             run_id,
             files_done,
@@ -218,7 +201,7 @@ fn event_text(event: &Event, now_ms: i64, tz: &TimeZone) -> String {
         Event::RunFinished { record } => format!(
             "run {} finished ({}): {}",
             record.run_id,
-            outcome_name(record.outcome),
+            record.outcome.label(),
             run_summary(record)
         ),
         Event::LogLine { line } => format!("log: {line}"),
@@ -327,7 +310,7 @@ mod tests {
 
         let snapshot = Update::Snapshot {
             seq: 4,
-            snapshot: Box::new(crate::status_cmd::test_support::snapshot()),
+            snapshot: Box::new(crate::cmd::status::test_support::snapshot()),
         };
         let value: serde_json::Value =
             serde_json::from_str(&json_line(&snapshot).expect("json")).expect("parses");

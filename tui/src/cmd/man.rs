@@ -10,52 +10,34 @@
 
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::CommandFactory as _;
 use clap_mangen::Man;
 use clap_mangen::roff::{Roff, bold, roman};
 
-use crate::cli::Cli;
-
-/// The `--help` text after the options.
-pub const AFTER_HELP: &str = "\
-Without --out-dir, prints the page of v0-prune itself (v0-prune.1), which
-lists the subcommands; with it, writes that page and one per subcommand
-(v0-prune-status.1, ...) into DIR, creating it, and prints their paths.
-
-Examples:
-  v0-prune man | man -l -                               read it now
-  v0-prune man > ~/.local/share/man/man1/v0-prune.1     install it: man v0-prune
-  v0-prune man --out-dir ~/.local/share/man/man1        and a page per subcommand";
-
-/// Arguments of `v0-prune man`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct ManArgs {
-    /// Write v0-prune.1 and a page per subcommand into DIR instead of printing v0-prune.1
-    #[arg(long, value_name = "DIR")]
-    pub out_dir: Option<PathBuf>,
-}
+use super::{print_document, report_error};
+use crate::cli::args::{Cli, ManArgs};
+use crate::cli::exit_code::Exit;
 
 /// `v0-prune man` from `main`: the page on stdout, or the pages in a directory.
-pub fn main(args: &ManArgs) -> ExitCode {
+pub fn main(args: &ManArgs) -> Exit {
     let Some(dir) = &args.out_dir else {
         return match page() {
-            Ok(page) => crate::print_document(&page, "the man page"),
-            Err(error) => crate::daemon_ctl::report_error(&error),
+            Ok(page) => print_document(&page, "the man page"),
+            Err(error) => report_error(&error),
         };
     };
     let written = match write_pages(dir) {
         Ok(written) => written,
-        Err(error) => return crate::daemon_ctl::report_error(&error),
+        Err(error) => return report_error(&error),
     };
     let mut listing = Vec::new();
     for path in written {
         listing.extend_from_slice(path.as_os_str().as_encoded_bytes());
         listing.push(b'\n');
     }
-    crate::print_document(&listing, "the list of pages")
+    print_document(&listing, "the list of pages")
 }
 
 /// `v0-prune.1`: the page of the whole command.

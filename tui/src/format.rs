@@ -1,5 +1,7 @@
-//! Times and counts as the dashboard words them, relative to the App's `now`
-//! so that a frame drawn for a fixed time is always the same frame.
+//! Times as v0-prune words them, in the dashboard and in the commands
+//! (`status`, `events`, `ls`), always relative to a given `now`, so that a
+//! frame drawn for a fixed time is always the same frame. Counts and
+//! plurals: `v0_prune_shared::words`.
 
 use std::time::Duration;
 
@@ -12,8 +14,14 @@ pub fn clock(at_ms: i64, now_ms: i64, tz: &TimeZone) -> String {
     clock_with(at_ms, now_ms, tz, "%m-%d %H:%M")
 }
 
-/// [`clock`] with the format for another day (`status` has room for the year).
-pub fn clock_with(at_ms: i64, now_ms: i64, tz: &TimeZone, other_day: &str) -> String {
+/// [`clock`] with the year on another day, `2026-11-27 14:03`, where there
+/// is room for it (the commands' lines).
+pub fn clock_with_year(at_ms: i64, now_ms: i64, tz: &TimeZone) -> String {
+    clock_with(at_ms, now_ms, tz, "%Y-%m-%d %H:%M")
+}
+
+/// [`clock`] with the format for another day.
+fn clock_with(at_ms: i64, now_ms: i64, tz: &TimeZone, other_day: &str) -> String {
     let (Ok(at), Ok(now)) = (
         Timestamp::from_millisecond(at_ms),
         Timestamp::from_millisecond(now_ms),
@@ -58,15 +66,6 @@ pub fn retry(at_ms: i64, now_ms: i64) -> String {
     }
 }
 
-/// `1 run`, `12 runs`.
-pub fn plural(n: u64, one: &str, many: &str) -> String {
-    if n == 1 {
-        format!("{n} {one}")
-    } else {
-        format!("{} {many}", count(n))
-    }
-}
-
 /// A span of milliseconds in human units, whole seconds and up.
 pub fn span(ms: i64) -> String {
     let secs = u64::try_from(ms / 1_000).unwrap_or(0);
@@ -82,19 +81,6 @@ pub fn took(ms: u64) -> String {
     } else {
         human_duration(Duration::from_millis(ms))
     }
-}
-
-/// A count with thousands separators: `12,345`.
-pub fn count(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 #[cfg(test)]
@@ -121,11 +107,21 @@ mod tests {
     }
 
     #[test]
-    fn durations_counts_and_cuts() {
+    fn durations() {
         assert_eq!(took(850), "850ms");
         assert_eq!(took(1_240), "1.2s");
         assert_eq!(took(185_000), "3m 5s");
-        assert_eq!(count(1_234_567), "1,234,567");
-        assert_eq!(count(999), "999");
+    }
+
+    #[test]
+    fn clock_with_year_shows_the_year_on_other_days() {
+        assert_eq!(
+            clock_with_year(NOON - 5_000, NOON, &TimeZone::UTC),
+            "11:59:55"
+        );
+        assert_eq!(
+            clock_with_year(NOON - 86_400_000, NOON, &TimeZone::UTC),
+            "2026-11-27 12:00"
+        );
     }
 }

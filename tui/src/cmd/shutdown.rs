@@ -8,13 +8,12 @@
 //! `--drain-only`, and `v0_prune_mergeq` / `v0_prune_logs` run `--only
 //! mergeq` / `--only logs`, which print those functions' own lines.
 //!
-//! Exit status: 0 done; 1 an error (or the final prune reported errors);
-//! 4 the daemon had to be killed (the final prune still ran); 7 the final
-//! prune could not prune some logs or the merge queue (a full disk, ...).
+//! Exit status: [`Exit::Success`] done; [`Exit::Error`] an error (or the
+//! final prune reported errors); [`Exit::Killed`] the daemon had to be
+//! killed (the final prune still ran); [`Exit::NotPruned`] the final prune
+//! could not prune some logs or the merge queue (a full disk, ...).
 
 use std::io::{self, IsTerminal as _, Write};
-use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context as _, anyhow};
@@ -28,68 +27,17 @@ use v0_prune_shared::protocol::{DaemonState, Event};
 use v0_prune_shared::prune::{self, Cutoff, PruneError, RunLock, RunOptions};
 use v0_prune_shared::units::human_bytes;
 
+use super::{progress, report_error};
+use crate::cli::args::{Part, ShutdownArgs};
+use crate::cli::exit_code::Exit;
 use crate::daemon_ctl::{self, DaemonPid, DaemonProcess, Probe};
-use crate::prune_cmd::EXIT_NOT_PRUNED;
 use crate::report::{self, retention_words, write_v0_logs, write_v0_mergeq};
-use crate::status_cmd::progress;
-
-/// Exit status when the daemon did not stop in time and was killed.
-pub const EXIT_KILLED: u8 = 4;
-
-/// How long the daemon may take to stop unless `--timeout` says otherwise.
-pub const DEFAULT_STOP_TIMEOUT_SECS: u64 = 30;
 
 /// The daemon's log names us by this.
 const CLIENT_NAME: &str = "v0-prune shutdown";
 
 /// How long a killed daemon may take to vanish before we carry on anyway.
 const AFTER_KILL: Duration = Duration::from_secs(5);
-
-/// Arguments of `v0-prune shutdown`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct ShutdownArgs {
-    /// Seconds to wait for the daemon's current run to finish before killing it
-    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_STOP_TIMEOUT_SECS)]
-    pub timeout: u64,
-    /// Say what would be stopped and pruned; change nothing
-    #[arg(short = 'n', long)]
-    pub dry_run: bool,
-    /// Only stop the daemon (its current run finishes first); prune nothing,
-    /// print nothing but warnings
-    ///
-    /// v0's prune_daemon_wait: once installed into v0, v0's own `v0 shutdown`
-    /// runs this between its lines "Waiting for background pruning to
-    /// complete..." and "Background pruning stopped".
-    ///
-    /// Example: v0-prune shutdown --drain-only
-    #[arg(long, conflicts_with_all = ["dry_run", "only"])]
-    pub drain_only: bool,
-    /// Leave the daemon alone; prune only the merge queue or only the logs,
-    /// in v0's words
-    ///
-    /// v0's v0_prune_mergeq and v0_prune_logs [--dry-run]: once installed
-    /// into v0, `v0 shutdown` runs these after "Pruning old mergeq
-    /// entries..." and "Pruning old log entries...", and they print v0's
-    /// lines ("Pruned 3 mergeq entries older than 6 hours", "Pruned 40 lines
-    /// from: logs/worker.log"), plus a line per item left alone and why.
-    ///
-    /// Examples: v0-prune shutdown --only mergeq;
-    /// v0-prune shutdown --only logs --dry-run
-    #[arg(long, value_enum, value_name = "PART")]
-    pub only: Option<Part>,
-    /// The build directory (overrides BUILD_DIR and .v0.rc)
-    #[arg(long, value_name = "DIR")]
-    pub build_dir: Option<PathBuf>,
-}
-
-/// One half of the final prune, for `--only`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Part {
-    /// `mergeq/queue.json`: old completed, failed and conflict entries (v0_prune_mergeq).
-    Mergeq,
-    /// Every `*.log`: lines older than the retention (v0_prune_logs).
-    Logs,
-}
 
 /// What `v0-prune shutdown` does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,7 +65,7 @@ pub struct ShutdownOptions {
 }
 
 /// `v0-prune shutdown` from `main`: discovery, the command, errors on stderr.
-pub fn main(args: &ShutdownArgs) -> ExitCode {
+pub fn main(args: &ShutdownArgs) -> Exit {
     let options = ShutdownOptions {
         timeout: Duration::from_secs(args.timeout),
         dry_run: args.dry_run,
@@ -132,7 +80,7 @@ pub fn main(args: &ShutdownArgs) -> ExitCode {
         let (stdout, stderr) = (io::stdout(), io::stderr());
         shutdown(&project, &options, &mut stdout.lock(), &mut stderr.lock())
     });
-    result.unwrap_or_else(|err| daemon_ctl::report_error(&err))
+    result.unwrap_or_else(|err| report_error(&err))
 }
 
 /// How the daemon was stopped.
@@ -152,7 +100,7 @@ pub fn shutdown(
     options: &ShutdownOptions,
     out: &mut dyn Write,
     err: &mut dyn Write,
-) -> anyhow::Result<ExitCode> {
+) -> anyhow::Result<Exit> {
     let build = &project.build_dir;
     match options.mode {
         Mode::Full => {}
@@ -162,15 +110,15 @@ pub fn shutdown(
             } else {
                 Stopped::NotRunning
             };
-            return Ok(ExitCode::from(match stopped {
-                Stopped::Killed => EXIT_KILLED,
-                Stopped::NotRunning | Stopped::Drained => 0,
-            }));
+            return Ok(match stopped {
+                Stopped::Killed => Exit::Killed,
+                Stopped::NotRunning | Stopped::Drained => Exit::Success,
+            });
         }
         Mode::Only(part) => {
             let status = prune_part(project, part, options.dry_run, out, err)?;
             out.flush()?;
-            return Ok(ExitCode::from(status));
+            return Ok(status);
         }
     }
     let stopped = if options.dry_run {
@@ -192,21 +140,21 @@ pub fn shutdown(
     };
     let status = final_prune(project, options.dry_run, out, err)?;
     out.flush()?;
-    Ok(ExitCode::from(match stopped {
-        Stopped::Killed => EXIT_KILLED,
+    Ok(match stopped {
+        Stopped::Killed => Exit::Killed,
         Stopped::NotRunning | Stopped::Drained => status,
-    }))
+    })
 }
 
-/// The exit status of a prune here: 1 for errors, before 7 for items that
-/// could not be pruned, else 0.
-fn prune_status(errors: bool, not_pruned: usize) -> u8 {
+/// The exit status of a prune here: errors before items that could not be
+/// pruned, else success.
+fn prune_status(errors: bool, not_pruned: usize) -> Exit {
     if errors {
-        1
+        Exit::Error
     } else if not_pruned > 0 {
-        EXIT_NOT_PRUNED
+        Exit::NotPruned
     } else {
-        0
+        Exit::Success
     }
 }
 
@@ -446,7 +394,7 @@ fn final_prune(
     dry_run: bool,
     out: &mut dyn Write,
     err: &mut dyn Write,
-) -> anyhow::Result<u8> {
+) -> anyhow::Result<Exit> {
     let build = &project.build_dir;
     if !build.root().is_dir() {
         writeln!(
@@ -454,7 +402,7 @@ fn final_prune(
             "Nothing else to prune: the build directory {} does not exist",
             build.root().display()
         )?;
-        return Ok(0);
+        return Ok(Exit::Success);
     }
     let now = jiff::Timestamp::now();
     let options = RunOptions {
@@ -488,11 +436,11 @@ fn prune_part(
     dry_run: bool,
     out: &mut dyn Write,
     err: &mut dyn Write,
-) -> anyhow::Result<u8> {
+) -> anyhow::Result<Exit> {
     let build = &project.build_dir;
     // v0's functions return without a word when there is no build directory.
     if !build.root().is_dir() {
-        return Ok(0);
+        return Ok(Exit::Success);
     }
     let options = RunOptions {
         cutoff: Cutoff::before(jiff::Timestamp::now(), project.settings.retention),
@@ -527,7 +475,7 @@ fn prune_part(
                 Part::Logs => "logs",
             };
             writeln!(err, "Error: {what}: {error}")?;
-            Ok(1)
+            Ok(Exit::Error)
         }
     }
 }
@@ -693,7 +641,7 @@ mod tests {
 
     #[test]
     fn a_snapshot_mid_run_says_which_run_we_wait_for() {
-        let mut snapshot = crate::status_cmd::test_support::snapshot();
+        let mut snapshot = crate::cmd::status::test_support::snapshot();
         snapshot.current_run = Some(RunProgress {
             run_id: 7,
             trigger: Trigger::Startup,

@@ -1,8 +1,10 @@
 //! `status` rendering: text for people, one JSON object for scripts.
 
 use super::*;
+use v0_prune::format::clock_with_year as clock;
 use v0_prune_shared::config::{BuildDirSource, Settings};
 use v0_prune_shared::paths::BuildDir;
+use v0_prune_shared::protocol::{DaemonState, RunOutcome, Trigger};
 
 const NOW: i64 = 1_764_331_200_000; // 2025-11-28T12:00:00Z
 
