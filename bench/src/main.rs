@@ -305,7 +305,7 @@ fn sweep_abandoned(parent: &Path) {
         let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
         if let Some(pid) = pid
             && is_dir
-            && procs::process_gone(pid)
+            && v0_prune_testkit::process_gone(pid)
         {
             eprintln!(
                 "removing {}, left by an interrupted run",

@@ -13,6 +13,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use v0_prune_testkit::invoke::quiet_status;
 
 /// How many rounds a case runs: `warmup` discarded, then `iterations` kept.
 #[derive(Debug, Clone, Copy)]
@@ -129,13 +130,7 @@ pub fn run_tool(command: &mut Command, stdout: Option<&Path>) -> Result<()> {
 
 /// Whether a tool can be started (`tool --version` or `-W version` runs).
 pub fn tool_available(tool: &str) -> bool {
-    Command::new(tool)
-        .arg("--version")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok()
+    quiet_status(Command::new(tool).arg("--version")).is_some()
 }
 
 /// Removes a file if it exists; a missing file is not an error.

@@ -1,7 +1,9 @@
 //! The real binaries, as separate processes: finding `v0-prune` and
 //! `v0-prune-daemon` (building them when they are missing or older than
 //! their sources), a daemon that never outlives the bench, the commands a
-//! user types, and what `/proc` says about a process.
+//! user types, and what `/proc` says about a process. Where the binaries
+//! are, the environment they run in and `/proc`'s fields are the test
+//! kit's (`v0_prune_testkit`), as for every test.
 
 use std::ffi::OsStr;
 use std::fs::OpenOptions;
@@ -18,26 +20,9 @@ use v0_prune_shared::client::Client;
 use v0_prune_shared::demo::{self, DemoSpec};
 use v0_prune_shared::paths::BuildDir;
 use v0_prune_shared::protocol::{DaemonState, Snapshot};
+use v0_prune_testkit::{bins, process, without_steering};
 
 use crate::data;
-
-/// The user's command.
-const CLI_BIN: &str = "v0-prune";
-
-/// The daemon.
-const DAEMON_BIN: &str = "v0-prune-daemon";
-
-/// Variables that steer discovery or settings: cleared for every process we
-/// start, so that the developer's own v0 project is never touched.
-const STEERING_VARS: [&str; 7] = [
-    "V0_ROOT",
-    "BUILD_DIR",
-    "V0_BUILD_DIR",
-    "V0_PRUNE_RETENTION",
-    "V0_PRUNE_INTERVAL",
-    "V0_PRUNE_FORCE",
-    "TMUX",
-];
 
 /// How long anything asked of a daemon may take before the bench calls it stuck.
 pub const PATIENCE: Duration = Duration::from_secs(60);
@@ -70,11 +55,11 @@ pub struct Prepared {
 /// (`cargo run` sets `CARGO`), builds them first with the same profile and
 /// target directory, so a benchmark never times stale code.
 pub fn prepare(may_build: bool) -> Prepared {
-    let dir = match profile_dir() {
+    let dir = match bins::profile_dir() {
         Ok(dir) => dir,
         Err(err) => {
             return Prepared {
-                binaries: Err(format!("{err:#}")),
+                binaries: Err(format!("finding this executable: {err}")),
                 warning: None,
             };
         }
@@ -98,7 +83,7 @@ pub fn prepare(may_build: bool) -> Prepared {
         (Ok(binaries), Some(why)) => {
             let warning = format!(
                 "the v0-prune binaries {why}: the numbers may not be this tree's code (build them: {})",
-                build_hint(&dir)
+                bins::build_hint(&dir)
             );
             eprintln!("  warning: {warning}");
             Prepared {
@@ -113,50 +98,19 @@ pub fn prepare(may_build: bool) -> Prepared {
     }
 }
 
-/// `target/<profile>/`, where this executable and its sibling binaries are.
-fn profile_dir() -> Result<PathBuf> {
-    let exe = std::env::current_exe().context("finding this executable")?;
-    let dir = exe.parent().context("this executable has no directory")?;
-    // Test executables run from `target/<profile>/deps/`.
-    Ok(if dir.file_name() == Some(OsStr::new("deps")) {
-        dir.parent().unwrap_or(dir).to_path_buf()
-    } else {
-        dir.to_path_buf()
-    })
-}
-
 fn binaries_in(dir: &Path) -> Result<Binaries, String> {
-    let found = |name: &str| {
-        let path = dir.join(name);
-        if path.is_file() {
-            Ok(path)
-        } else {
-            Err(format!(
-                "needs the binaries: {} not found (build them: {})",
-                path.display(),
-                build_hint(dir)
-            ))
-        }
-    };
+    let found =
+        |name| bins::find_in(dir, name).map_err(|missing| format!("needs the binaries: {missing}"));
     Ok(Binaries {
-        cli: found(CLI_BIN)?,
-        daemon: found(DAEMON_BIN)?,
+        cli: found(bins::CLI)?,
+        daemon: found(bins::DAEMON)?,
     })
-}
-
-fn build_hint(dir: &Path) -> String {
-    match dir.file_name().and_then(OsStr::to_str) {
-        Some("release") => "cargo build --release --bins".into(),
-        Some("debug") => "cargo build --bins".into(),
-        Some(profile) => format!("cargo build --profile {profile} --bins"),
-        None => "cargo build --bins".into(),
-    }
 }
 
 /// Why the binaries in `dir` need building, if they do.
 fn check(dir: &Path) -> Option<String> {
     let mut oldest: Option<SystemTime> = None;
-    for name in [CLI_BIN, DAEMON_BIN] {
+    for name in [bins::CLI, bins::DAEMON] {
         match std::fs::metadata(dir.join(name)).and_then(|m| m.modified()) {
             Ok(time) => oldest = Some(oldest.map_or(time, |o| o.min(time))),
             Err(_) => return Some("are missing".into()),
@@ -171,14 +125,9 @@ fn check(dir: &Path) -> Option<String> {
     })
 }
 
-/// The workspace this bench was built from.
-fn workspace_root() -> Option<&'static Path> {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent()
-}
-
 /// The most recently modified source of the two binaries, if the sources are here.
 fn newest_source() -> Option<(SystemTime, PathBuf)> {
-    let root = workspace_root()?;
+    let root = bins::workspace_root();
     let mut files = vec![root.join("Cargo.toml"), root.join("Cargo.lock")];
     for krate in ["shared", "daemon", "tui"] {
         files.push(root.join(krate).join("Cargo.toml"));
@@ -211,7 +160,7 @@ fn rust_files(dir: &Path, into: &mut Vec<PathBuf>) {
 
 /// `cargo build` of both binaries, in the profile and target directory of `dir`.
 fn cargo_build(cargo: &OsStr, dir: &Path) -> Result<()> {
-    let root = workspace_root().context("the bench's sources are not here")?;
+    let root = bins::workspace_root();
     let target = dir
         .ancestors()
         .find(|d| d.join("CACHEDIR.TAG").is_file())
@@ -278,10 +227,7 @@ impl Project {
 /// the retention the daemons use.
 fn command(program: &Path, project: &Project) -> Result<Command> {
     let mut command = Command::new(program);
-    for var in STEERING_VARS {
-        command.env_remove(var);
-    }
-    command
+    without_steering(&mut command)
         .current_dir(&project.root)
         .env("NO_COLOR", "1")
         .env("V0_PRUNE_RETENTION", data::daemon_retention()?.to_string())
@@ -548,28 +494,10 @@ fn idle(snapshot: &Snapshot) -> bool {
     snapshot.state == DaemonState::Idle && snapshot.current_run.is_none()
 }
 
-/// Whether `pid` is gone: no such process, or a zombie nobody reaped (the
-/// remains of a killed run, reparented to an init that does not reap).
-pub fn process_gone(pid: u32) -> bool {
-    if !v0_prune_shared::platform::pid_alive(pid) {
-        return true;
-    }
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| {
-        stat.rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .is_some_and(|state| state == "Z")
-    })
-}
-
 /// A `kB` field of `/proc/<pid>/status` (`VmRSS`, `VmHWM`), in MB (10^6 bytes).
 pub fn status_mb(pid: u32, field: &str) -> Result<f64> {
-    let path = format!("/proc/{pid}/status");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
-    let kb: u64 = text
-        .lines()
-        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .with_context(|| format!("no {field} in {path}"))?;
+    let kb = process::status_kib(pid, field)
+        .with_context(|| format!("no {field} in /proc/{pid}/status"))?;
     Ok(kb as f64 * 1024.0 / 1e6)
 }
 
@@ -587,20 +515,8 @@ pub struct CpuTime {
 
 /// The CPU time `pid` has used.
 pub fn cpu_time(pid: u32) -> Result<CpuTime> {
-    let path = format!("/proc/{pid}/stat");
-    let stat = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    // After the command name: state is field 3, utime 14 and stime 15.
-    let field = |n: usize| -> Result<u64> {
-        fields
-            .get(n - 3)
-            .and_then(|v| v.parse().ok())
-            .with_context(|| format!("no field {n} in {path}"))
-    };
-    let ticks = field(14)? + field(15)?;
+    let ticks =
+        process::cpu_ticks(pid).with_context(|| format!("no CPU times in /proc/{pid}/stat"))?;
     let exact_ms = std::fs::read_dir(format!("/proc/{pid}/task"))
         .ok()
         .and_then(|tasks| {

@@ -12,13 +12,13 @@ mod common;
 use std::collections::BTreeMap;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Client, PATIENCE, assert_answers_promptly, daemon_bin, wait_until};
+use common::{Client, RunDaemon, assert_answers_promptly};
 use v0_prune_shared::demo::{self, DemoSpec, SplitMix};
 use v0_prune_shared::paths::BuildDir;
 use v0_prune_shared::prune::{self, Cutoff, RunOptions, ignore_events};
+use v0_prune_testkit::{PATIENCE, TestBuildDir, files_under, wait_until};
 
 const RETENTION: Duration = Duration::from_secs(6 * 3600);
 
@@ -33,45 +33,30 @@ struct Project {
 
 /// The files a prune changes: every log but the daemon's own, and the queue.
 fn pruned_files(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut found = BTreeMap::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).expect("read dir").flatten() {
-            let path = entry.path();
+    files_under(root)
+        .into_iter()
+        .filter_map(|path| {
             let rel = path.strip_prefix(root).expect("inside").to_path_buf();
-            let kind = entry.file_type().expect("type");
-            if kind.is_dir() {
-                stack.push(path);
-            } else if kind.is_file()
-                && rel != Path::new("logs/prune-daemon.log")
+            let pruned = rel != Path::new("logs/prune-daemon.log")
                 && (rel.extension().is_some_and(|e| e == "log")
-                    || rel == Path::new("mergeq/queue.json"))
-            {
-                found.insert(rel, std::fs::read(&path).expect("read"));
-            }
-        }
-    }
-    found
+                    || rel == Path::new("mergeq/queue.json"));
+            pruned.then(|| {
+                let bytes = std::fs::read(&path).expect("read");
+                (rel, bytes)
+            })
+        })
+        .collect()
 }
 
 /// Every file whose name says it is one of our temp files.
 fn temp_files(root: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).expect("read dir").flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if entry.file_type().expect("type").is_dir() {
-                stack.push(entry.path());
-            } else if name.ends_with(".tmp")
-                || name.contains(".tmp.")
-                || name.contains("v0-prune-tmp")
-            {
-                found.push(entry.path());
-            }
-        }
-    }
-    found
+    files_under(root)
+        .into_iter()
+        .filter(|path| {
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            name.ends_with(".tmp") || name.contains(".tmp.") || name.contains("v0-prune-tmp")
+        })
+        .collect()
 }
 
 impl Project {
@@ -122,25 +107,9 @@ impl Project {
         }
     }
 
-    fn command(&self) -> Command {
-        let mut command = Command::new(daemon_bin());
-        command
-            .env("BUILD_DIR", self.build.root())
-            .env("V0_PRUNE_INTERVAL", "1h")
-            .env_remove("V0_PRUNE_RETENTION")
-            .env_remove("V0_ROOT")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        command
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.build.daemon_log()).unwrap_or_default()
-    }
-
-    fn count(&self, phrase: &str) -> usize {
-        self.log().lines().filter(|l| l.contains(phrase)).count()
+    /// The build directory, for the kit's daemon-log and daemon helpers.
+    fn tree(&self) -> TestBuildDir {
+        TestBuildDir::at(self.build.root())
     }
 
     fn assert_each_before_or_after(&self, context: &str) {
@@ -228,10 +197,12 @@ async fn a_daemon_killed_mid_run_leaves_no_torn_file_and_the_next_one_starts_cle
     let mut stale = (0, 0); // pid files and sockets the killed daemons left
     for kill in 0..kills {
         project.restore();
-        let starts = project.count("Starting pruning...");
-        let mut daemon = project.command().spawn().expect("spawn");
-        let ok = wait_until(PATIENCE, || project.count("Starting pruning...") > starts);
-        assert!(ok, "no run started:\n{}", project.log());
+        let starts = project.tree().count_in_log("Starting pruning...");
+        let mut daemon = project.tree().command("1h").spawn().expect("spawn");
+        let ok = wait_until(PATIENCE, || {
+            project.tree().count_in_log("Starting pruning...") > starts
+        });
+        assert!(ok, "no run started:\n{}", project.tree().daemon_log());
         let delay = Duration::from_micros(rng.below(window));
         std::thread::sleep(delay);
         daemon.kill().expect("SIGKILL");
@@ -245,17 +216,17 @@ async fn a_daemon_killed_mid_run_leaves_no_torn_file_and_the_next_one_starts_cle
         stale.1 += usize::from(v0_prune_shared::socket::socket_path(build).exists());
 
         // The next daemon takes over the stale pid file, socket and locks.
-        let finished = project.count("Pruning complete");
-        let mut next = project.command().spawn().expect("spawn");
+        let finished = project.tree().count_in_log("Pruning complete");
+        let mut next = project.tree().command("1h").spawn().expect("spawn");
         let pid = next.id();
         let ready = wait_until(PATIENCE, || {
             std::fs::read_to_string(build.pid_file()).is_ok_and(|p| p.trim() == pid.to_string())
-                && project.count("Pruning complete") > finished
+                && project.tree().count_in_log("Pruning complete") > finished
         });
         assert!(
             ready,
             "{context}: the next daemon did not run:\n{}",
-            project.log()
+            project.tree().daemon_log()
         );
         assert_answers_promptly(build, pid).await;
         let mut client = Client::connect(build).await;
@@ -288,7 +259,7 @@ async fn a_daemon_killed_mid_run_leaves_no_torn_file_and_the_next_one_starts_cle
         stale.0 as u64, kills,
         "every killed daemon leaves its pid file"
     );
-    assert!(project.count("Replaced a stale pid file") as u64 >= kills);
+    assert!(project.tree().count_in_log("Replaced a stale pid file") as u64 >= kills);
 }
 
 /// A file-size limit (as a nearly full quota would) makes rewrites fail
@@ -318,14 +289,7 @@ async fn writes_failing_part_way_are_reported_and_the_daemon_keeps_going() {
     assert!(queue_before.len() > 1 << 20, "{}", queue_before.len());
 
     let limit: u64 = 1 << 20;
-    let mut command = Command::new(daemon_bin());
-    command
-        .env("BUILD_DIR", build.root())
-        .env("V0_PRUNE_INTERVAL", "1h")
-        .env_remove("V0_PRUNE_RETENTION")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+    let mut command = TestBuildDir::at(build.root()).command("1h");
     // SAFETY: only setrlimit, which is async-signal-safe. SIGXFSZ keeps its
     // default action (death): ignoring it is the daemon's job.
     unsafe {

@@ -3,61 +3,13 @@
 
 mod common;
 
-use std::os::unix::fs::MetadataExt;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{Client, PATIENCE, Tree, stamp, wait_until};
-use v0_prune_shared::platform::{self, Access};
+use common::{Client, RunDaemon};
 use v0_prune_shared::protocol::{
     ClientMessage, DaemonMessage, Event, FileInfo, FileMethod, FilesView, HolderAccess,
 };
-
-/// A process holding `path` open as `redirect` says (`3<>` positional,
-/// `3>>` O_APPEND), killed when dropped.
-struct Writer(Child);
-
-impl Writer {
-    fn hold(path: &std::path::Path, redirect: &str) -> Self {
-        let child = Command::new("sh")
-            .arg("-c")
-            .arg(format!("exec 3{redirect}\"$1\"; exec sleep 120"))
-            .arg("sh")
-            .arg(path)
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("spawn writer");
-        let pid = child.id();
-        // Held once sleep runs with the file on fd 3, as the holder scan sees it.
-        let access = if redirect.contains(">>") {
-            Access::Append
-        } else {
-            Access::Positional
-        };
-        let held = wait_until(PATIENCE, || {
-            let Ok(meta) = std::fs::metadata(path) else {
-                return false;
-            };
-            let id = (meta.dev(), meta.ino());
-            platform::open_files(&[id].into_iter().collect())
-                .get(&id)
-                .is_some_and(|holders| holders.iter().any(|h| h.pid == pid && h.access == access))
-        });
-        assert!(held, "the writer never held {}", path.display());
-        Self(child)
-    }
-
-    fn pid(&self) -> u32 {
-        self.0.id()
-    }
-}
-
-impl Drop for Writer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use v0_prune_testkit::{TestBuildDir, Writer, stamp};
 
 fn expired_then_fresh(lines: usize) -> String {
     let old = stamp(Duration::from_secs(48 * 3600));
@@ -82,12 +34,12 @@ fn file<'a>(view: &'a FilesView, path: &str) -> &'a FileInfo {
 
 #[tokio::test(flavor = "current_thread")]
 async fn the_snapshot_says_what_each_log_holds_who_writes_it_and_what_the_run_did() {
-    let tree = Tree::new();
+    let tree = TestBuildDir::new();
     let logs = tree.root().join("logs");
     std::fs::write(logs.join("positional.log"), expired_then_fresh(50)).expect("write");
     std::fs::write(logs.join("appender.log"), expired_then_fresh(200)).expect("write");
-    let positional = Writer::hold(&logs.join("positional.log"), "<>");
-    let appender = Writer::hold(&logs.join("appender.log"), ">>");
+    let positional = Writer::positional(&logs.join("positional.log"));
+    let appender = Writer::appending(&logs.join("appender.log"));
     std::fs::create_dir_all(tree.root().join("mergeq")).expect("mergeq");
     std::fs::write(
         tree.root().join("mergeq/queue.json"),
@@ -101,7 +53,7 @@ async fn the_snapshot_says_what_each_log_holds_who_writes_it_and_what_the_run_di
 
     let mut daemon = tree.spawn("1h");
     daemon.wait_ready(&tree);
-    tree.wait_for_log("Sleeping for 3600s until next prune cycle", 1);
+    tree.wait_for_daemon_log("Sleeping for 3600s until next prune cycle", 1);
     let snapshot = Client::connect(&tree.build()).await.status().await;
     let view = snapshot.files.expect("a view after the first run");
     assert_eq!(view.run_id, snapshot.last_run.as_ref().map(|r| r.run_id));
@@ -183,10 +135,10 @@ async fn the_snapshot_says_what_each_log_holds_who_writes_it_and_what_the_run_di
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_run_that_changes_the_files_publishes_them_before_it_finishes_and_growth_follows() {
-    let tree = Tree::new();
+    let tree = TestBuildDir::new();
     let mut daemon = tree.spawn("1h");
     daemon.wait_ready(&tree);
-    tree.wait_for_log("Sleeping for 3600s until next prune cycle", 1);
+    tree.wait_for_daemon_log("Sleeping for 3600s until next prune cycle", 1);
     let build = tree.build();
     let mut watcher = Client::connect(&build).await;
     let (_, snapshot) = watcher.subscribe().await;

@@ -2,6 +2,9 @@
 
 use std::process::Command;
 
+use v0_prune_testkit::bins::DAEMON;
+use v0_prune_testkit::{bin, without_steering};
+
 #[test]
 fn the_daemon_refuses_a_directory_that_is_not_a_build_dir() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -12,10 +15,8 @@ fn the_daemon_refuses_a_directory_that_is_not_a_build_dir() {
         "[2000-01-01T00:00:00Z] keep me\n",
     )
     .expect("write");
-    let output = Command::new(env!("CARGO_BIN_EXE_v0-prune-daemon"))
+    let output = without_steering(&mut Command::new(bin(DAEMON)))
         .env("BUILD_DIR", dir.path())
-        .env_remove("V0_ROOT")
-        .env_remove("V0_PRUNE_FORCE")
         .output()
         .expect("run daemon");
     let stderr = String::from_utf8_lossy(&output.stderr);

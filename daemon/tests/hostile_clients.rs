@@ -17,13 +17,14 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Client, PATIENCE, Tree, assert_answers_promptly, raw, wait_until};
+use common::{Client, RunDaemon, assert_answers_promptly, raw};
 use tokio::io::AsyncWriteExt;
 use v0_prune_shared::protocol::{
     ClientMessage, DaemonMessage, Event, FrameReader, PROTOCOL_VERSION, decode_body, encode_frame,
 };
+use v0_prune_testkit::process::{NOBODY, become_nobody, open_fds};
+use v0_prune_testkit::{PATIENCE, TestBuildDir, wait_until};
 
-const NOBODY: u32 = 65534;
 const RESULT: &str = "V0-PRUNE-FOREIGN:";
 
 /// A daemon started by these tests; killed when dropped.
@@ -41,7 +42,7 @@ impl Drop for Running {
 
 /// Starts the daemon on `tree` with umask 0, so every file it creates without
 /// an explicit mode would come out world-writable.
-fn start(tree: &Tree) -> Running {
+fn start(tree: &TestBuildDir) -> Running {
     let mut command = tree.command("1h");
     // SAFETY: umask is async-signal-safe.
     unsafe {
@@ -53,16 +54,10 @@ fn start(tree: &Tree) -> Running {
     let child = command.spawn().expect("spawn the daemon");
     let pid = child.id();
     let ready = wait_until(PATIENCE, || {
-        tree.pid_file() == Some(pid) && tree.runs_in_history() > 0
+        tree.daemon_pid() == Some(pid) && tree.runs_in_history() > 0
     });
-    assert!(ready, "daemon not ready:\n{}", tree.log());
+    assert!(ready, "daemon not ready:\n{}", tree.daemon_log());
     Running { child, pid }
-}
-
-fn open_fds(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| d.count())
-        .unwrap_or(0)
 }
 
 /// Waits until the daemon holds no more descriptors than `baseline` (+ slack).
@@ -85,7 +80,7 @@ fn hello() -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connecting_and_hanging_up_in_a_loop_leaks_nothing_and_starves_no_one() {
-    let tree = Tree::new();
+    let tree = TestBuildDir::new();
     let daemon = start(&tree);
     let build = tree.build();
     let mut control = Client::connect(&build).await;
@@ -122,7 +117,7 @@ async fn connecting_and_hanging_up_in_a_loop_leaks_nothing_and_starves_no_one() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_hundred_connections_at_once_leave_connected_clients_served() {
-    let tree = Tree::new();
+    let tree = TestBuildDir::new();
     let daemon = start(&tree);
     let build = tree.build();
     let mut control = Client::connect(&build).await;
@@ -196,14 +191,14 @@ async fn five_hundred_connections_at_once_leave_connected_clients_served() {
     assert_fds_settle(daemon.pid, baseline);
     assert_answers_promptly(&build, daemon.pid).await;
     assert!(
-        tree.log()
+        tree.daemon_log()
             .contains("Refusing clients: 64 connections are opening at once")
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn frames_sent_one_byte_at_a_time_are_understood_and_block_no_one() {
-    let tree = Tree::new();
+    let tree = TestBuildDir::new();
     let daemon = start(&tree);
     let build = tree.build();
     let slow = tokio::spawn({
@@ -281,15 +276,7 @@ fn connect_as_nobody(socket: &Path) -> Option<String> {
         .stderr(Stdio::null());
     // SAFETY: only async-signal-safe calls.
     unsafe {
-        command.pre_exec(|| {
-            if libc::setgroups(0, std::ptr::null()) != 0
-                || libc::setgid(NOBODY) != 0
-                || libc::setuid(NOBODY) != 0
-            {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
+        command.pre_exec(become_nobody);
     }
     let output = match command.output() {
         Ok(output) => output,
@@ -315,7 +302,7 @@ fn mode(path: &Path) -> u32 {
 
 #[tokio::test(flavor = "current_thread")]
 async fn other_users_cannot_connect_and_no_state_file_is_world_writable() {
-    let tree = Tree::new();
+    let tree = TestBuildDir::new();
     let daemon = start(&tree);
     let build = tree.build();
     let socket = tree.socket_path();
@@ -376,7 +363,7 @@ async fn other_users_cannot_connect_and_no_state_file_is_world_writable() {
         "rejected: only the user running the prune daemon may connect"
     );
     assert!(
-        tree.log()
+        tree.daemon_log()
             .contains(&format!("Refused a client of uid {NOBODY}"))
     );
     assert_answers_promptly(&build, daemon.pid).await;

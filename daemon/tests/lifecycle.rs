@@ -6,8 +6,9 @@ mod common;
 use std::os::unix::net::UnixListener;
 use std::process::Command;
 
-use common::{Client, PATIENCE, Tree, assert_answers_promptly, daemon_bin, wait_until};
+use common::{Client, RunDaemon, assert_answers_promptly};
 use rustix::process::Signal;
+use v0_prune_testkit::{PATIENCE, TestBuildDir, signal, wait_until};
 
 /// Lines of the log in order, for "this came before that" checks.
 fn position(log: &str, phrase: &str) -> usize {
@@ -18,13 +19,13 @@ fn position(log: &str, phrase: &str) -> usize {
 
 #[test]
 fn start_writes_pid_file_socket_and_v0_phrases_then_sigterm_cleans_up() {
-    let tree = Tree::new();
+    let tree = TestBuildDir::new();
     std::os::unix::fs::symlink("/dev/null", tree.root().join("logs/link.log")).expect("symlink");
     let mut daemon = tree.spawn("1h");
     daemon.wait_ready(&tree);
-    tree.wait_for_log("Sleeping for 3600s until next prune cycle", 1);
+    tree.wait_for_daemon_log("Sleeping for 3600s until next prune cycle", 1);
     assert_eq!(
-        tree.count("Skipped logs/link.log: symbolic link; never followed"),
+        tree.count_in_log("Skipped logs/link.log: symbolic link; never followed"),
         1,
         "skipped items are logged"
     );
@@ -40,7 +41,7 @@ fn start_writes_pid_file_socket_and_v0_phrases_then_sigterm_cleans_up() {
         std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
         0o600
     );
-    let log = tree.log();
+    let log = tree.daemon_log();
     assert!(log.contains(&format!(
         "Prune daemon starting (PID: {}, interval: 3600s)",
         daemon.pid
@@ -64,7 +65,7 @@ fn start_writes_pid_file_socket_and_v0_phrases_then_sigterm_cleans_up() {
     daemon.signal(Signal::TERM);
     let status = daemon.wait_exit(PATIENCE);
     assert!(status.success(), "{status:?}");
-    let log = tree.log();
+    let log = tree.daemon_log();
     assert!(log.contains("Received SIGTERM, will exit after current operation"));
     assert!(position(&log, "Daemon shutting down") < position(&log, "Daemon exiting normally"));
     assert!(!tree.build().pid_file().exists(), "pid file left behind");
@@ -73,7 +74,7 @@ fn start_writes_pid_file_socket_and_v0_phrases_then_sigterm_cleans_up() {
 
 #[test]
 fn a_second_daemon_says_which_pid_runs_and_exits_0() {
-    let tree = Tree::new();
+    let tree = TestBuildDir::new();
     let mut first = tree.spawn("1h");
     first.wait_ready(&tree);
 
@@ -88,13 +89,13 @@ fn a_second_daemon_says_which_pid_runs_and_exits_0() {
         format!("Prune daemon already running (PID: {})", first.pid)
     );
     assert!(first.running());
-    assert_eq!(tree.pid_file(), Some(first.pid));
-    assert_eq!(tree.count("Prune daemon starting"), 1);
+    assert_eq!(tree.daemon_pid(), Some(first.pid));
+    assert_eq!(tree.count_in_log("Prune daemon starting"), 1);
 }
 
 #[test]
 fn two_daemons_started_at_the_same_instant_leave_exactly_one_running() {
-    let tree = Tree::new();
+    let tree = TestBuildDir::new();
     let mut a = tree.spawn_tagged("1h", "a");
     let mut b = tree.spawn_tagged("1h", "b");
     let one_left = wait_until(PATIENCE, || a.running() != b.running());
@@ -107,12 +108,12 @@ fn two_daemons_started_at_the_same_instant_leave_exactly_one_running() {
         format!("Prune daemon already running (PID: {})", winner.pid)
     );
     winner.wait_ready(&tree);
-    assert_eq!(tree.count("Prune daemon starting"), 1);
+    assert_eq!(tree.count_in_log("Prune daemon starting"), 1);
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_stale_pid_file_and_socket_are_replaced() {
-    let tree = Tree::new();
+    let tree = TestBuildDir::new();
     // A pid that is certainly dead: a child we have already reaped.
     let mut gone = Command::new("true").spawn().expect("spawn true");
     let dead_pid = gone.id();
@@ -127,21 +128,21 @@ async fn a_stale_pid_file_and_socket_are_replaced() {
     let mut daemon = tree.spawn("1h");
     daemon.wait_ready(&tree);
     assert_answers_promptly(&tree.build(), daemon.pid).await;
-    assert!(tree.log().contains(&format!(
+    assert!(tree.daemon_log().contains(&format!(
         "Replaced a stale pid file (PID {dead_pid} is not running)"
     )));
 }
 
 #[test]
 fn a_pid_file_naming_an_unrelated_live_process_is_not_trusted() {
-    let tree = Tree::new();
+    let tree = TestBuildDir::new();
     let mut unrelated = Command::new("sleep").arg("30").spawn().expect("sleep");
     std::fs::write(tree.build().pid_file(), format!("{}\n", unrelated.id())).expect("pid");
     let mut daemon = tree.spawn("1h");
     daemon.wait_ready(&tree);
-    assert_eq!(tree.pid_file(), Some(daemon.pid));
+    assert_eq!(tree.daemon_pid(), Some(daemon.pid));
     assert!(
-        tree.log()
+        tree.daemon_log()
             .contains(&format!("Replaced the pid file of PID {}", unrelated.id()))
     );
     let _ = unrelated.kill();
@@ -152,12 +153,12 @@ fn a_pid_file_naming_an_unrelated_live_process_is_not_trusted() {
 fn sigterm_during_a_run_lets_it_finish_then_exits_0() {
     // 1500 logs make a run that does real work; holding the run lock as
     // v0's pruner would makes sure SIGTERM lands while it is in progress.
-    let tree = Tree::with_logs(1500, 10);
+    let tree = TestBuildDir::with_logs(1500, 10);
     let run_lock = tree.hold_run_lock();
     let mut daemon = tree.spawn("1h");
-    tree.wait_for_log("Starting pruning...", 1);
+    tree.wait_for_daemon_log("Starting pruning...", 1);
     daemon.signal(Signal::TERM);
-    tree.wait_for_log("Received SIGTERM, will exit after current operation", 1);
+    tree.wait_for_daemon_log("Received SIGTERM, will exit after current operation", 1);
     assert!(
         daemon.running(),
         "it must not exit while the run is in progress"
@@ -166,13 +167,13 @@ fn sigterm_during_a_run_lets_it_finish_then_exits_0() {
 
     let status = daemon.wait_exit(PATIENCE);
     assert!(status.success(), "{status:?}");
-    let log = tree.log();
+    let log = tree.daemon_log();
     let complete = position(&log, "Pruning complete: 1500 logs, 15000 lines");
     assert!(position(&log, "Received SIGTERM") < complete);
     assert!(complete < position(&log, "Daemon shutting down"));
     assert!(position(&log, "Daemon shutting down") < position(&log, "Daemon exiting normally"));
     assert_eq!(
-        tree.count("Starting pruning..."),
+        tree.count_in_log("Starting pruning..."),
         1,
         "no new run after SIGTERM"
     );
@@ -185,41 +186,35 @@ fn sigterm_during_a_run_lets_it_finish_then_exits_0() {
 
 #[test]
 fn sigint_takes_the_same_way_out() {
-    let tree = Tree::new();
+    let tree = TestBuildDir::new();
     let mut daemon = tree.spawn("1h");
     daemon.wait_ready(&tree);
-    tree.wait_for_log("Pruning complete", 1);
+    tree.wait_for_daemon_log("Pruning complete", 1);
     daemon.signal(Signal::INT);
     assert!(daemon.wait_exit(PATIENCE).success());
     assert_eq!(
-        tree.count("Received SIGINT, will exit after current operation"),
+        tree.count_in_log("Received SIGINT, will exit after current operation"),
         1
     );
-    assert!(tree.log().trim_end().ends_with("Daemon exiting normally"));
+    assert!(
+        tree.daemon_log()
+            .trim_end()
+            .ends_with("Daemon exiting normally")
+    );
     assert!(!tree.build().pid_file().exists());
 }
 
 #[test]
 fn started_as_v0_does_with_nohup_no_line_appears_twice() {
-    let tree = Tree::new();
-    let script = format!("nohup '{}' >> logs/prune-daemon.log 2>&1 &", daemon_bin());
-    let mut sh = Command::new("sh");
-    sh.arg("-c")
-        .arg(&script)
-        .current_dir(tree.root())
-        .stdin(std::process::Stdio::null())
-        .env("BUILD_DIR", tree.root())
-        .env("V0_PRUNE_INTERVAL", "1h")
-        .env_remove("V0_ROOT")
-        .env_remove("V0_PRUNE_RETENTION");
-    assert!(sh.status().expect("sh").success());
-    let mut reaper = Orphan { tree: &tree };
-    tree.wait_for_log("Sleeping for 3600s until next prune cycle", 1);
-    let pid = tree.pid_file().expect("pid file");
-    reaper.signal(pid, Signal::TERM);
-    tree.wait_for_log("Daemon exiting normally", 1);
+    let tree = TestBuildDir::new();
+    tree.start_as_v0();
+    let reaper = Orphan { tree: &tree };
+    tree.wait_for_daemon_log("Sleeping for 3600s until next prune cycle", 1);
+    let pid = tree.daemon_pid().expect("pid file");
+    signal(pid, Signal::TERM).expect("signal");
+    tree.wait_for_daemon_log("Daemon exiting normally", 1);
 
-    let log = tree.log();
+    let log = tree.daemon_log();
     for phrase in [
         "Prune daemon starting",
         "Starting pruning...",
@@ -229,7 +224,7 @@ fn started_as_v0_does_with_nohup_no_line_appears_twice() {
         "Daemon shutting down",
         "Daemon exiting normally",
     ] {
-        assert_eq!(tree.count(phrase), 1, "{phrase:?} in:\n{log}");
+        assert_eq!(tree.count_in_log(phrase), 1, "{phrase:?} in:\n{log}");
     }
     let mut seen = std::collections::HashSet::new();
     for line in log.lines() {
@@ -240,31 +235,18 @@ fn started_as_v0_does_with_nohup_no_line_appears_twice() {
 
 /// Kills a daemon we did not start as a child (the nohup case) if a test fails.
 struct Orphan<'a> {
-    tree: &'a Tree,
-}
-
-impl Orphan<'_> {
-    fn signal(&mut self, pid: u32, signal: Signal) {
-        let pid = rustix::process::Pid::from_raw(pid as i32).expect("pid");
-        rustix::process::kill_process(pid, signal).expect("signal");
-    }
+    tree: &'a TestBuildDir,
 }
 
 impl Drop for Orphan<'_> {
     fn drop(&mut self) {
-        if let Some(pid) = self
-            .tree
-            .pid_file()
-            .and_then(|p| rustix::process::Pid::from_raw(p as i32))
-        {
-            let _ = rustix::process::kill_process(pid, Signal::KILL);
-        }
+        self.tree.kill_daemon();
     }
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_build_dir_path_too_long_for_a_socket_address_still_works() {
-    let tree = Tree::with_long_path(140);
+    let tree = TestBuildDir::with_long_path(140);
     assert!(tree.root().as_os_str().len() > 108);
     let mut daemon = tree.spawn("1h");
     daemon.wait_ready(&tree);
@@ -288,7 +270,7 @@ async fn a_build_dir_path_too_long_for_a_socket_address_still_works() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn history_and_run_ids_survive_a_restart() {
-    let tree = Tree::new();
+    let tree = TestBuildDir::new();
     let mut first = tree.spawn("1h");
     first.wait_ready(&tree);
     assert!(wait_until(PATIENCE, || tree.runs_in_history() == 1));

@@ -17,137 +17,74 @@ mod common;
 use std::fs::File;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::{PATIENCE, daemon_bin, stamp, wait_until};
+use common::RunDaemon;
 use rustix::process::Signal;
-use tempfile::TempDir;
-use v0_prune_shared::paths::BuildDir;
 use v0_prune_shared::protocol::{
     ClientMessage, DaemonMessage, FrameReader, PROTOCOL_VERSION, write_frame,
 };
+use v0_prune_testkit::{PATIENCE, TestBuildDir, Writer, stamp, wait_until};
 
-/// A v0 build directory on tmpfs, its daemon started as v0 starts it.
-struct ShmTree {
-    _dir: TempDir,
-    root: PathBuf,
+/// A v0 build directory under `/dev/shm` (tmpfs) whose daemon log holds
+/// `expired` lines from two days ago and `kept` recent ones; `None` (with a
+/// note) where `/dev/shm` is missing or can collapse ranges after all.
+fn shm_tree(expired: usize, kept: usize) -> Option<TestBuildDir> {
+    let Ok(tree) = TestBuildDir::empty_in(Path::new("/dev/shm")) else {
+        eprintln!("skipping: no /dev/shm to test a filesystem without collapse-range");
+        return None;
+    };
+    let old = stamp(Duration::from_secs(48 * 3600));
+    let new = stamp(Duration::from_secs(60));
+    let mut text = String::with_capacity(expired * 110);
+    for i in 0..expired {
+        text.push_str(&format!(
+            "[{old}] a previous daemon's line {i:07} {}\n",
+            "x".repeat(60)
+        ));
+    }
+    for i in 0..kept {
+        text.push_str(&format!("[{new}] kept line {i:05}\n"));
+    }
+    std::fs::write(tree.daemon_log_path(), text).expect("seed the daemon log");
+    let log = File::open(tree.daemon_log_path()).expect("log");
+    if v0_prune_shared::platform::supports_collapse(&log) {
+        eprintln!("skipping: /dev/shm can collapse ranges here");
+        return None;
+    }
+    Some(tree)
 }
 
-impl ShmTree {
-    /// A build directory under `/dev/shm` whose daemon log holds `expired`
-    /// lines from two days ago and `kept` recent ones; `None` (with a note)
-    /// where `/dev/shm` is missing or can collapse ranges after all.
-    fn new(expired: usize, kept: usize) -> Option<Self> {
-        let Ok(dir) = tempfile::tempdir_in("/dev/shm") else {
-            eprintln!("skipping: no /dev/shm to test a filesystem without collapse-range");
-            return None;
-        };
-        let root = dir.path().join("build");
-        std::fs::create_dir_all(root.join("logs")).expect("logs dir");
-        let tree = Self { _dir: dir, root };
-        let old = stamp(Duration::from_secs(48 * 3600));
-        let new = stamp(Duration::from_secs(60));
-        let mut text = String::with_capacity(expired * 110);
-        for i in 0..expired {
-            text.push_str(&format!(
-                "[{old}] a previous daemon's line {i:07} {}\n",
-                "x".repeat(60)
-            ));
-        }
-        for i in 0..kept {
-            text.push_str(&format!("[{new}] kept line {i:05}\n"));
-        }
-        std::fs::write(tree.log_path(), text).expect("seed the daemon log");
-        let log = File::open(tree.log_path()).expect("log");
-        if v0_prune_shared::platform::supports_collapse(&log) {
-            eprintln!("skipping: /dev/shm can collapse ranges here");
-            return None;
-        }
-        Some(tree)
-    }
+/// The daemon log's inode: a new one once the log was rewritten and renamed.
+fn log_inode(tree: &TestBuildDir) -> u64 {
+    std::fs::metadata(tree.daemon_log_path())
+        .expect("log")
+        .ino()
+}
 
-    fn build(&self) -> BuildDir {
-        BuildDir::new(&self.root)
+/// Starts the daemon exactly as v0's `prune_daemon_start` does; returns
+/// once it listens.
+fn start_orphan(tree: &TestBuildDir) -> Orphan {
+    tree.start_as_v0();
+    let ok = wait_until(PATIENCE, || {
+        tree.daemon_pid().is_some() && tree.count_in_log("Listening on") > 0
+    });
+    assert!(ok, "daemon not ready:\n{}", tail(&tree.daemon_log()));
+    Orphan {
+        pid: tree.daemon_pid().expect("pid"),
     }
+}
 
-    fn log_path(&self) -> PathBuf {
-        self.root.join("logs/prune-daemon.log")
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.log_path()).unwrap_or_default()
-    }
-
-    fn count(&self, phrase: &str) -> usize {
-        self.log().lines().filter(|l| l.contains(phrase)).count()
-    }
-
-    fn wait_for_log(&self, phrase: &str, n: usize) {
-        let ok = wait_until(PATIENCE, || self.count(phrase) >= n);
-        assert!(
-            ok,
-            "never saw {n}x {phrase:?} in the log:\n{}",
-            tail(&self.log())
-        );
-    }
-
-    fn log_inode(&self) -> u64 {
-        std::fs::metadata(self.log_path()).expect("log").ino()
-    }
-
-    fn pid(&self) -> Option<u32> {
-        std::fs::read_to_string(self.build().pid_file())
-            .ok()?
-            .trim()
-            .parse()
-            .ok()
-    }
-
-    /// Starts the daemon exactly as v0's `prune_daemon_start` does.
-    fn start_as_v0(&self) -> Orphan {
-        let script = format!("nohup '{}' >> logs/prune-daemon.log 2>&1 &", daemon_bin());
-        let status = Command::new("sh")
-            .arg("-c")
-            .arg(&script)
-            .current_dir(&self.root)
-            .stdin(Stdio::null())
-            .env("BUILD_DIR", &self.root)
-            .env("V0_PRUNE_INTERVAL", "1h")
-            .env_remove("V0_ROOT")
-            .env_remove("V0_BUILD_DIR")
-            .env_remove("V0_PRUNE_RETENTION")
-            .status()
-            .expect("sh");
-        assert!(status.success());
-        let ok = wait_until(PATIENCE, || {
-            self.pid().is_some() && self.count("Listening on") > 0
-        });
-        assert!(ok, "daemon not ready:\n{}", tail(&self.log()));
-        Orphan {
-            pid: self.pid().expect("pid"),
-        }
-    }
-
-    /// Whether the rewrite's temp file is in `logs/` right now.
-    fn rewriting(&self) -> bool {
-        std::fs::read_dir(self.root.join("logs")).is_ok_and(|entries| {
-            entries.flatten().any(|e| {
-                let name = e.file_name();
-                let name = name.to_string_lossy();
-                name.starts_with(".prune-daemon.log.") && name.ends_with(".v0-prune-tmp")
-            })
+/// Whether the rewrite's temp file is in `logs/` right now.
+fn rewriting(tree: &TestBuildDir) -> bool {
+    std::fs::read_dir(tree.path("logs")).is_ok_and(|entries| {
+        entries.flatten().any(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            name.starts_with(".prune-daemon.log.") && name.ends_with(".v0-prune-tmp")
         })
-    }
-
-    /// Takes `.prune-daemon.lock` as v0's pruner would: the daemon's run
-    /// waits at its start until the file is dropped.
-    fn hold_run_lock(&self) -> File {
-        let file = File::create(self.build().run_lock()).expect("run lock");
-        rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive).expect("flock");
-        file
-    }
+    })
 }
 
 /// The last lines of a log, for failure messages.
@@ -163,8 +100,7 @@ struct Orphan {
 
 impl Orphan {
     fn signal(&self, signal: Signal) {
-        let pid = rustix::process::Pid::from_raw(self.pid as i32).expect("pid");
-        rustix::process::kill_process(pid, signal).expect("signal the daemon");
+        v0_prune_testkit::signal(self.pid, signal).expect("signal the daemon");
     }
 
     /// Where the daemon's descriptor `fd` points: the target's text and inode.
@@ -196,31 +132,8 @@ impl Orphan {
 
 impl Drop for Orphan {
     fn drop(&mut self) {
-        if let Some(pid) = rustix::process::Pid::from_raw(self.pid as i32) {
-            let _ = rustix::process::kill_process(pid, Signal::KILL);
-        }
+        let _ = v0_prune_testkit::signal(self.pid, Signal::KILL);
     }
-}
-
-/// A process that holds `path` open for appending until killed.
-fn second_appender(path: &Path) -> Child {
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "exec 3>>'{}'; echo ready; exec sleep 120 3>&3",
-            path.display()
-        ))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn sh");
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().expect("stdout")),
-        &mut line,
-    )
-    .expect("ready");
-    child
 }
 
 /// Sets the flag when dropped, also when a test panics.
@@ -237,7 +150,7 @@ impl Drop for StopOnDrop<'_> {
 /// `stop`; returns how many, and how many were logged while the log was
 /// being rewritten (its temp file present before the request and after
 /// the answer).
-fn request_lines(tree: &ShmTree, stop: &AtomicBool) -> (usize, usize) {
+fn request_lines(tree: &TestBuildDir, stop: &AtomicBool) -> (usize, usize) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -255,7 +168,7 @@ fn request_lines(tree: &ShmTree, stop: &AtomicBool) -> (usize, usize) {
             write_frame(&mut &stream, &hello).await.expect("hello");
             let answer: DaemonMessage = reader.read(&mut &stream).await.expect("hello back");
             assert!(matches!(answer, DaemonMessage::Hello { .. }), "{answer:?}");
-            let before = tree.rewriting();
+            let before = rewriting(tree);
             write_frame(&mut &stream, &ClientMessage::RunNow)
                 .await
                 .expect("run now");
@@ -266,7 +179,7 @@ fn request_lines(tree: &ShmTree, stop: &AtomicBool) -> (usize, usize) {
                 DaemonMessage::RunNowAccepted { .. } => {}
                 other => panic!("expected the request accepted, got {other:?}"),
             }
-            if before && tree.rewriting() {
+            if before && rewriting(tree) {
                 during += 1;
             }
             sent += 1;
@@ -278,34 +191,38 @@ fn request_lines(tree: &ShmTree, stop: &AtomicBool) -> (usize, usize) {
 #[test]
 fn the_daemon_prunes_its_own_log_on_tmpfs_losing_none_of_its_lines() {
     // Big enough that rewriting it takes a while, and lines land meanwhile.
-    let Some(tree) = ShmTree::new(100_000, 50) else {
+    let Some(tree) = shm_tree(100_000, 50) else {
         return;
     };
-    let seeded = tree.log_inode();
+    let seeded = log_inode(&tree);
     // The startup run waits on v0's run lock until the requests flow.
     let run_lock = tree.hold_run_lock();
-    let daemon = tree.start_as_v0();
-    tree.wait_for_log("Starting pruning...", 1);
+    let daemon = start_orphan(&tree);
+    tree.wait_for_daemon_log("Starting pruning...", 1);
 
     let stop = AtomicBool::new(false);
     let (sent, during) = std::thread::scope(|scope| {
         let requests = scope.spawn(|| request_lines(&tree, &stop));
         // A failed assertion below must not leave the requests running forever.
         let _stop = StopOnDrop(&stop);
-        tree.wait_for_log("Run requested by writer-", 20);
+        tree.wait_for_daemon_log("Run requested by writer-", 20);
         drop(run_lock);
-        let ok = wait_until(PATIENCE * 3, || tree.log_inode() != seeded);
-        assert!(ok, "the log was never replaced:\n{}", tail(&tree.log()));
-        tree.wait_for_log("Pruning complete", 1);
+        let ok = wait_until(PATIENCE * 3, || log_inode(&tree) != seeded);
+        assert!(
+            ok,
+            "the log was never replaced:\n{}",
+            tail(&tree.daemon_log())
+        );
+        tree.wait_for_daemon_log("Pruning complete", 1);
         // Lines after the swap, too.
-        let after = tree.count("Run requested by writer-");
-        tree.wait_for_log("Run requested by writer-", after + 20);
+        let after = tree.count_in_log("Run requested by writer-");
+        tree.wait_for_daemon_log("Run requested by writer-", after + 20);
         stop.store(true, Ordering::SeqCst);
         requests.join().expect("requests")
     });
 
     // Stdout and stderr (v0's `>> log 2>&1`) now point at the live file.
-    let live = tree.log_inode();
+    let live = log_inode(&tree);
     for fd in ["1", "2"] {
         let (target, ino) = daemon.fd_target(fd);
         assert!(!target.ends_with("(deleted)"), "fd {fd} -> {target}");
@@ -316,8 +233,8 @@ fn the_daemon_prunes_its_own_log_on_tmpfs_losing_none_of_its_lines() {
     }
 
     daemon.signal(Signal::TERM);
-    tree.wait_for_log("Daemon exiting normally", 1);
-    let log = tree.log();
+    tree.wait_for_daemon_log("Daemon exiting normally", 1);
+    let log = tree.daemon_log();
     assert!(
         !log.contains("a previous daemon's line"),
         "expired lines removed"
@@ -331,7 +248,12 @@ fn the_daemon_prunes_its_own_log_on_tmpfs_losing_none_of_its_lines() {
         "Received SIGTERM",
         "Daemon exiting normally",
     ] {
-        assert_eq!(tree.count(phrase), 1, "{phrase:?} once in:\n{}", tail(&log));
+        assert_eq!(
+            tree.count_in_log(phrase),
+            1,
+            "{phrase:?} once in:\n{}",
+            tail(&log)
+        );
     }
     assert!(
         !log.contains("Skipped logs/prune-daemon.log"),
@@ -359,14 +281,14 @@ fn the_daemon_prunes_its_own_log_on_tmpfs_losing_none_of_its_lines() {
 
 #[test]
 fn a_second_appender_on_the_daemons_log_still_gets_it_skipped() {
-    let Some(tree) = ShmTree::new(2000, 5) else {
+    let Some(tree) = shm_tree(2000, 5) else {
         return;
     };
-    let seeded = tree.log_inode();
-    let mut holder = second_appender(&tree.log_path());
-    let daemon = tree.start_as_v0();
-    tree.wait_for_log("Pruning complete", 1);
-    let log = tree.log();
+    let seeded = log_inode(&tree);
+    let holder = Writer::appending_unconfirmed(&tree.daemon_log_path());
+    let daemon = start_orphan(&tree);
+    tree.wait_for_daemon_log("Pruning complete", 1);
+    let log = tree.daemon_log();
     assert!(
         log.contains(
             "Skipped logs/prune-daemon.log: held open by an appender on a filesystem that cannot collapse ranges"
@@ -375,26 +297,25 @@ fn a_second_appender_on_the_daemons_log_still_gets_it_skipped() {
         tail(&log)
     );
     assert_eq!(
-        tree.log_inode(),
+        log_inode(&tree),
         seeded,
         "not replaced under the other writer"
     );
     assert!(log.contains("a previous daemon's line 0001999"));
-    let _ = holder.kill();
-    let _ = holder.wait();
+    drop(holder);
 
     // Alone with its log again, the daemon prunes it on the next run.
     daemon.signal(Signal::USR1);
-    tree.wait_for_log("Pruning complete", 2);
+    tree.wait_for_daemon_log("Pruning complete", 2);
     assert_ne!(
-        tree.log_inode(),
+        log_inode(&tree),
         seeded,
         "replaced once the daemon is alone"
     );
-    let log = tree.log();
+    let log = tree.daemon_log();
     assert!(!log.contains("a previous daemon's line"), "{}", tail(&log));
-    assert_eq!(tree.count("Received SIGUSR1, waking up"), 1);
-    assert_eq!(tree.count("Prune daemon starting"), 1);
+    assert_eq!(tree.count_in_log("Received SIGUSR1, waking up"), 1);
+    assert_eq!(tree.count_in_log("Prune daemon starting"), 1);
     daemon.signal(Signal::TERM);
-    tree.wait_for_log("Daemon exiting normally", 1);
+    tree.wait_for_daemon_log("Daemon exiting normally", 1);
 }

@@ -5,13 +5,14 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Client, PATIENCE, Tree, assert_answers_promptly, raw};
+use common::{Client, RunDaemon, assert_answers_promptly, raw};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use v0_prune_shared::protocol::{
     ClientMessage, DaemonMessage, Event, FrameReader, PROTOCOL_VERSION, ProtocolError,
     encode_frame, write_frame,
 };
 use v0_prune_shared::socket::Stream;
+use v0_prune_testkit::{PATIENCE, TestBuildDir};
 
 /// Reads until the daemon closes the connection; fails if it does not within `within`.
 async fn assert_closed_by_daemon(stream: &Stream, within: Duration) {
@@ -31,7 +32,7 @@ async fn assert_closed_by_daemon(stream: &Stream, within: Duration) {
 
 #[tokio::test(flavor = "current_thread")]
 async fn garbage_truncated_oversized_and_wrong_version_clients_do_not_hurt_the_daemon() {
-    let tree = Tree::new();
+    let tree = TestBuildDir::new();
     let mut daemon = tree.spawn("1h");
     daemon.wait_ready(&tree);
     let build = tree.build();
@@ -138,12 +139,12 @@ async fn garbage_truncated_oversized_and_wrong_version_clients_do_not_hurt_the_d
     assert_closed_by_daemon(&stalled, Duration::from_secs(6)).await;
     assert_answers_promptly(&build, daemon.pid).await;
     assert!(daemon.running());
-    assert!(tree.log().contains("did not say hello within 3s"));
+    assert!(tree.daemon_log().contains("did not say hello within 3s"));
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_hundred_connections_at_once_are_served_or_refused_cleanly() {
-    let tree = Tree::new();
+    let tree = TestBuildDir::new();
     let mut daemon = tree.spawn("1h");
     daemon.wait_ready(&tree);
     let build = tree.build();
@@ -241,7 +242,7 @@ async fn a_hundred_connections_at_once_are_served_or_refused_cleanly() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_subscriber_that_never_reads_is_dropped_while_another_keeps_receiving() {
-    let tree = Tree::new();
+    let tree = TestBuildDir::new();
     // Symbolic-link logs are skipped and each skip is logged: runs full of events.
     for n in 0..20 {
         std::os::unix::fs::symlink("/dev/null", tree.root().join(format!("logs/link-{n}.log")))
@@ -318,11 +319,11 @@ async fn a_subscriber_that_never_reads_is_dropped_while_another_keeps_receiving(
 
 #[tokio::test(flavor = "current_thread")]
 async fn drain_finishes_the_run_and_the_connection_closes_only_after_cleanup() {
-    let tree = Tree::with_logs(100, 5);
+    let tree = TestBuildDir::with_logs(100, 5);
     let run_lock = tree.hold_run_lock();
     let mut daemon = tree.spawn("1h");
     daemon.wait_ready(&tree);
-    tree.wait_for_log("Starting pruning...", 1);
+    tree.wait_for_daemon_log("Starting pruning...", 1);
     let build = tree.build();
 
     let mut watcher = Client::connect(&build).await;
@@ -330,7 +331,7 @@ async fn drain_finishes_the_run_and_the_connection_closes_only_after_cleanup() {
     let mut drainer = Client::connect(&build).await;
     drainer.send(&ClientMessage::Drain).await;
     assert_eq!(drainer.next().await, DaemonMessage::DrainAccepted);
-    tree.wait_for_log(
+    tree.wait_for_daemon_log(
         "Drain requested by daemon test, will exit after current operation",
         1,
     );
@@ -352,8 +353,8 @@ async fn drain_finishes_the_run_and_the_connection_closes_only_after_cleanup() {
         "socket removed before the close"
     );
     assert!(daemon.wait_exit(PATIENCE).success());
-    assert_eq!(tree.count("Pruning complete: 100 logs"), 1);
-    assert_eq!(tree.count("Starting pruning..."), 1);
+    assert_eq!(tree.count_in_log("Pruning complete: 100 logs"), 1);
+    assert_eq!(tree.count_in_log("Starting pruning..."), 1);
 
     // The watcher saw the run's progress and items, its end, then the
     // daemon say goodbye.

@@ -5,11 +5,14 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Client, PATIENCE, Tree, wait_until};
+use common::{Client, RunDaemon};
 use rustix::process::Signal;
 use v0_prune_shared::protocol::{DaemonMessage, DaemonState, Event, Trigger};
+#[cfg(target_os = "linux")]
+use v0_prune_testkit::process::cpu_ticks;
+use v0_prune_testkit::{PATIENCE, TestBuildDir, wait_until};
 
-fn triggers(tree: &Tree) -> Vec<String> {
+fn triggers(tree: &TestBuildDir) -> Vec<String> {
     let history = tree.history().expect("history");
     history["runs"]
         .as_array()
@@ -21,32 +24,32 @@ fn triggers(tree: &Tree) -> Vec<String> {
 
 #[test]
 fn sigusr1_wakes_the_daemon_for_a_run() {
-    let tree = Tree::new();
+    let tree = TestBuildDir::new();
     let mut daemon = tree.spawn("1h");
     daemon.wait_ready(&tree);
-    tree.wait_for_log("Sleeping for 3600s", 1);
+    tree.wait_for_daemon_log("Sleeping for 3600s", 1);
     daemon.signal(Signal::USR1);
-    tree.wait_for_log("Received SIGUSR1, waking up", 1);
+    tree.wait_for_daemon_log("Received SIGUSR1, waking up", 1);
     assert!(wait_until(PATIENCE, || tree.runs_in_history() == 2));
     assert_eq!(triggers(&tree), ["Startup", "Signal"]);
-    assert_eq!(tree.count("Starting pruning..."), 2);
-    tree.wait_for_log("Sleeping for 3600s", 2);
+    assert_eq!(tree.count_in_log("Starting pruning..."), 2);
+    tree.wait_for_daemon_log("Sleeping for 3600s", 2);
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn triggers_during_a_run_coalesce_into_exactly_one_more_run() {
-    let tree = Tree::with_logs(200, 5);
+    let tree = TestBuildDir::with_logs(200, 5);
     // v0's pruner holds the run lock: our startup run waits on it, in progress.
     let run_lock = tree.hold_run_lock();
     let mut daemon = tree.spawn("1h");
     daemon.wait_ready(&tree);
-    tree.wait_for_log("Starting pruning...", 1);
+    tree.wait_for_daemon_log("Starting pruning...", 1);
 
     for _ in 0..3 {
         daemon.signal(Signal::USR1);
         std::thread::sleep(Duration::from_millis(20));
     }
-    tree.wait_for_log("Received SIGUSR1, waking up", 1);
+    tree.wait_for_daemon_log("Received SIGUSR1, waking up", 1);
     let mut client = Client::connect(&tree.build()).await;
     for _ in 0..2 {
         client
@@ -65,7 +68,7 @@ async fn triggers_during_a_run_coalesce_into_exactly_one_more_run() {
     assert_eq!(status.state, DaemonState::Running);
     assert_eq!(status.current_run.map(|run| run.run_id), Some(1));
     assert_eq!(
-        tree.count("Pruning complete"),
+        tree.count_in_log("Pruning complete"),
         0,
         "the first run is still going"
     );
@@ -73,9 +76,9 @@ async fn triggers_during_a_run_coalesce_into_exactly_one_more_run() {
 
     // After the owed run the daemon goes to sleep: had a third run been owed,
     // it would have started instead.
-    tree.wait_for_log("Sleeping for 3600s until next prune cycle", 1);
-    assert_eq!(tree.count("Starting pruning..."), 2);
-    assert_eq!(tree.count("Pruning complete"), 2);
+    tree.wait_for_daemon_log("Sleeping for 3600s until next prune cycle", 1);
+    assert_eq!(tree.count_in_log("Starting pruning..."), 2);
+    assert_eq!(tree.count_in_log("Pruning complete"), 2);
     assert_eq!(triggers(&tree), ["Startup", "Signal"]);
     let status = client.status().await;
     assert_eq!(status.state, DaemonState::Idle);
@@ -84,7 +87,7 @@ async fn triggers_during_a_run_coalesce_into_exactly_one_more_run() {
 
 #[test]
 fn the_interval_brings_runs_on_schedule() {
-    let tree = Tree::new();
+    let tree = TestBuildDir::new();
     let mut daemon = tree.spawn("1s");
     daemon.wait_ready(&tree);
     assert!(wait_until(PATIENCE, || tree.runs_in_history() >= 3));
@@ -99,15 +102,15 @@ fn the_interval_brings_runs_on_schedule() {
     }
     let triggers = triggers(&tree);
     assert_eq!(&triggers[..3], ["Startup", "Schedule", "Schedule"]);
-    assert!(tree.count("Sleeping for 1s until next prune cycle") >= 2);
+    assert!(tree.count_in_log("Sleeping for 1s until next prune cycle") >= 2);
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn the_next_run_time_is_always_known() {
-    let tree = Tree::new();
+    let tree = TestBuildDir::new();
     let mut daemon = tree.spawn("2s");
     daemon.wait_ready(&tree);
-    tree.wait_for_log("Sleeping for 2s", 1);
+    tree.wait_for_daemon_log("Sleeping for 2s", 1);
     let mut client = Client::connect(&tree.build()).await;
     let (_, snapshot) = client.subscribe().await;
     let next = snapshot.next_run_at_ms.expect("next run known while idle");
@@ -150,27 +153,15 @@ async fn the_next_run_time_is_always_known() {
 }
 
 #[cfg(target_os = "linux")] // procfs
-/// utime + stime of a process, in clock ticks, from /proc.
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    let after = &stat[stat.rfind(')').expect("comm") + 2..];
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let utime: u64 = fields[11].parse().expect("utime");
-    let stime: u64 = fields[12].parse().expect("stime");
-    utime + stime
-}
-
-#[cfg(target_os = "linux")] // procfs
 #[test]
 fn an_idle_daemon_uses_no_cpu() {
-    let tree = Tree::new();
+    let tree = TestBuildDir::new();
     let mut daemon = tree.spawn("1h");
     daemon.wait_ready(&tree);
-    tree.wait_for_log("Sleeping for 3600s", 1);
-    let before = cpu_ticks(daemon.pid);
+    tree.wait_for_daemon_log("Sleeping for 3600s", 1);
+    let before = cpu_ticks(daemon.pid).expect("stat");
     // The measurement window itself: a polling loop would burn ticks here.
     std::thread::sleep(Duration::from_millis(1500));
-    let used = cpu_ticks(daemon.pid) - before;
+    let used = cpu_ticks(daemon.pid).expect("stat") - before;
     assert!(used <= 1, "an idle daemon used {used} clock ticks in 1.5s");
 }

@@ -21,9 +21,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Client, PATIENCE, Tree, stamp, wait_until};
+use common::{Client, RunDaemon};
 use serde_json::{Value, json};
 use v0_prune_shared::protocol::{ClientMessage, DaemonMessage, Event, ProtocolError};
+use v0_prune_testkit::process::status_kib;
+use v0_prune_testkit::{PATIENCE, TestBuildDir, stamp, wait_until};
 
 /// The daemon's resident memory may not exceed this at any sample (a debug
 /// build peaks around 8 MiB here).
@@ -35,14 +37,6 @@ const RSS_GROWTH_KIB: u64 = 8 * 1024;
 const SUBSCRIBERS: usize = 50;
 const HELD_WRITERS: usize = 3;
 const ECHO_WRITERS: usize = 3;
-
-fn rss_kib(pid: u32) -> Option<u64> {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()?
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-}
 
 fn old_stamp() -> String {
     stamp(Duration::from_secs(48 * 3600))
@@ -193,7 +187,7 @@ async fn fifty_subscribers_constant_triggers_and_live_writers_lose_nothing() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(12);
-    let tree = Tree::with_logs(4, 2000);
+    let tree = TestBuildDir::with_logs(4, 2000);
     let root = tree.root().to_path_buf();
     let build = tree.build();
     std::fs::create_dir_all(build.mergeq_dir()).expect("mergeq");
@@ -259,7 +253,7 @@ async fn fifty_subscribers_constant_triggers_and_live_writers_lose_nothing() {
             DaemonMessage::RunNowAccepted { .. } => requests += 1,
             other => panic!("unexpected {other:?}"),
         }
-        let rss = rss_kib(pid).expect("daemon alive");
+        let rss = status_kib(pid, "VmRSS").expect("daemon alive");
         max_rss = max_rss.max(rss);
         if warm_rss.is_none() && started.elapsed() > Duration::from_secs(1) {
             warm_rss = Some(rss);
@@ -286,7 +280,7 @@ async fn fifty_subscribers_constant_triggers_and_live_writers_lose_nothing() {
             .is_some_and(|last| last >= run_id)
     });
     assert!(finished, "the final run never finished");
-    let end_rss = rss_kib(pid).expect("alive");
+    let end_rss = status_kib(pid, "VmRSS").expect("alive");
     max_rss = max_rss.max(end_rss);
     let runs = tree.runs_in_history();
     let totals = tree.history().expect("history")["totals"].clone();

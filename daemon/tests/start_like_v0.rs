@@ -12,21 +12,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{PATIENCE, Tree, daemon_bin, wait_until};
-use rustix::process::{Pid, Signal};
-
-/// The real v0, read-only; tests run copies of it: `$V0_SOURCE`, else the
-/// first `shared/v0` beside the workspace or one of its parents.
-fn v0_source() -> PathBuf {
-    if let Some(dir) = std::env::var_os("V0_SOURCE") {
-        return PathBuf::from(dir);
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .map(|dir| dir.join("shared/v0"))
-        .find(|dir| dir.join("bin/v0-prune-daemon").is_file())
-        .expect("the real v0: set V0_SOURCE to a checkout of it (../shared/v0)")
-}
+use common::RunDaemon;
+use rustix::process::Signal;
+use v0_prune_testkit::bins::DAEMON;
+use v0_prune_testkit::{
+    PATIENCE, TestBuildDir, bin, copy_real_v0, process_gone, signal, wait_until,
+};
 
 /// A copy of v0 in a temp dir, with our daemon installed as its
 /// `bin/v0-prune-daemon` when `ours` is true.
@@ -39,17 +30,11 @@ impl V0Copy {
     fn new(ours: bool) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let root = dir.path().join("v0");
-        let copied = Command::new("cp")
-            .arg("-r")
-            .arg(v0_source())
-            .arg(&root)
-            .status()
-            .expect("cp");
-        assert!(copied.success(), "cp -r of v0 failed");
+        copy_real_v0(&root);
         if ours {
             let target = root.join("bin/v0-prune-daemon");
             std::fs::remove_file(&target).expect("remove v0's daemon");
-            std::fs::copy(daemon_bin(), &target).expect("install ours");
+            std::fs::copy(bin(DAEMON), &target).expect("install ours");
         }
         Self { _dir: dir, root }
     }
@@ -99,26 +84,10 @@ struct Reaper(Vec<u32>);
 impl Drop for Reaper {
     fn drop(&mut self) {
         for pid in &self.0 {
-            if !gone(*pid) {
-                signal(*pid, Signal::KILL);
+            if !process_gone(*pid) {
+                let _ = signal(*pid, Signal::KILL);
             }
         }
-    }
-}
-
-fn signal(pid: u32, signal: Signal) {
-    let pid = Pid::from_raw(i32::try_from(pid).expect("pid")).expect("pid");
-    let _ = rustix::process::kill_process(pid, signal);
-}
-
-/// Whether `pid` has exited (a zombie nobody reaped counts).
-fn gone(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .is_some_and(|state| state == "Z"),
     }
 }
 
@@ -130,24 +99,28 @@ fn lines_with<'a>(log: &'a str, phrase: &str) -> Vec<&'a str> {
 #[test]
 fn v0s_prune_daemon_start_from_a_removed_directory_starts_ours_and_it_prunes() {
     let v0 = V0Copy::new(true);
-    let tree = Tree::with_logs(3, 4);
+    let tree = TestBuildDir::with_logs(3, 4);
     let (started, said) = v0.prune_daemon_start(tree.root(), None);
     // prune_daemon_start itself checked `kill -0` 0.2 s after starting it.
     assert!(
         started,
         "v0's prune_daemon_start failed: {said}\nlog:\n{}",
-        tree.log()
+        tree.daemon_log()
     );
-    let pid = tree.pid_file().expect("a pid file");
+    let pid = tree.daemon_pid().expect("a pid file");
     let _reaper = Reaper(vec![pid]);
-    assert!(!gone(pid), "the daemon died; log:\n{}", tree.log());
-    tree.wait_for_log(&format!("Prune daemon starting (PID: {pid}"), 1);
-    tree.wait_for_log("Sleeping for 3600s", 1);
-    assert_eq!(tree.pid_file(), Some(pid), "the pid file names it");
     assert!(
-        !tree.log().contains("Error"),
+        !process_gone(pid),
+        "the daemon died; log:\n{}",
+        tree.daemon_log()
+    );
+    tree.wait_for_daemon_log(&format!("Prune daemon starting (PID: {pid}"), 1);
+    tree.wait_for_daemon_log("Sleeping for 3600s", 1);
+    assert_eq!(tree.daemon_pid(), Some(pid), "the pid file names it");
+    assert!(
+        !tree.daemon_log().contains("Error"),
         "no error in the log:\n{}",
-        tree.log()
+        tree.daemon_log()
     );
     // It pruned: the expired lines are gone, the fresh ones kept.
     let worker = std::fs::read_to_string(tree.root().join("operations/op0/worker-0.log"))
@@ -160,40 +133,40 @@ fn v0s_prune_daemon_start_from_a_removed_directory_starts_ours_and_it_prunes() {
 
     // Idle: SIGTERM ends it within 0.5 s.
     let asked = Instant::now();
-    signal(pid, Signal::TERM);
+    let _ = signal(pid, Signal::TERM);
     assert!(
-        wait_until(PATIENCE, || gone(pid)),
+        wait_until(PATIENCE, || process_gone(pid)),
         "the daemon did not exit; log:\n{}",
-        tree.log()
+        tree.daemon_log()
     );
     let took = asked.elapsed();
     eprintln!("measured: exit {took:?} after SIGTERM (idle)");
     assert!(took < Duration::from_millis(500), "took {took:?}");
-    assert!(tree.log().contains("Daemon exiting normally"));
-    assert_eq!(tree.pid_file(), None, "the pid file is removed");
+    assert!(tree.daemon_log().contains("Daemon exiting normally"));
+    assert_eq!(tree.daemon_pid(), None, "the pid file is removed");
 }
 
 #[test]
 fn ours_takes_over_from_v0s_bash_daemon_between_its_runs() {
     let v0 = V0Copy::new(false);
-    let tree = Tree::with_logs(2, 2);
+    let tree = TestBuildDir::with_logs(2, 2);
     let (started, said) = v0.prune_daemon_start(tree.root(), None);
     assert!(started, "v0's own daemon did not start: {said}");
-    let bash = tree.pid_file().expect("the bash daemon's pid");
+    let bash = tree.daemon_pid().expect("the bash daemon's pid");
     let mut reaper = Reaper(vec![bash]);
     // v0's log, not ours: ours says "interval: 3600s)" too, but never this.
-    tree.wait_for_log("Sleeping for 3600s until next prune cycle", 1);
-    assert_eq!(tree.count("Prune daemon starting"), 1);
+    tree.wait_for_daemon_log("Sleeping for 3600s until next prune cycle", 1);
+    assert_eq!(tree.count_in_log("Prune daemon starting"), 1);
 
     let mut ours = tree.spawn("3600");
     reaper.0.push(ours.pid);
     ours.wait_ready(&tree);
     assert!(
-        gone(bash),
+        process_gone(bash),
         "v0's bash daemon still runs; log:\n{}",
-        tree.log()
+        tree.daemon_log()
     );
-    let log = tree.log();
+    let log = tree.daemon_log();
     let told = lines_with(
         &log,
         &format!(
@@ -212,16 +185,16 @@ fn ours_takes_over_from_v0s_bash_daemon_between_its_runs() {
             < at(&format!("Prune daemon starting (PID: {}", ours.pid))
     );
     // One daemon, ours, named by the pid file.
-    assert_eq!(tree.pid_file(), Some(ours.pid));
+    assert_eq!(tree.daemon_pid(), Some(ours.pid));
     assert!(ours.running());
-    signal(ours.pid, Signal::TERM);
+    let _ = signal(ours.pid, Signal::TERM);
     ours.wait_exit(PATIENCE);
 }
 
 /// v0's bash daemon, started by v0's starter on `tree`, in the middle of a
 /// run that lasts until the returned gate file is removed: a merge queue
 /// makes its run call `jq`, and our `jq` first waits for the gate.
-fn bash_daemon_in_a_long_run(v0: &V0Copy, tree: &Tree) -> (u32, PathBuf) {
+fn bash_daemon_in_a_long_run(v0: &V0Copy, tree: &TestBuildDir) -> (u32, PathBuf) {
     let mergeq = tree.root().join("mergeq");
     std::fs::create_dir_all(&mergeq).expect("mergeq");
     std::fs::write(
@@ -250,8 +223,8 @@ fn bash_daemon_in_a_long_run(v0: &V0Copy, tree: &Tree) -> (u32, PathBuf) {
 
     let (started, said) = v0.prune_daemon_start(tree.root(), Some(&shims));
     assert!(started, "v0's own daemon did not start: {said}");
-    let bash = tree.pid_file().expect("the bash daemon's pid");
-    tree.wait_for_log("Starting pruning...", 1);
+    let bash = tree.daemon_pid().expect("the bash daemon's pid");
+    tree.wait_for_daemon_log("Starting pruning...", 1);
     let run_lock = tree.build().run_lock();
     assert!(
         wait_until(PATIENCE, || run_lock_held(&run_lock)),
@@ -263,26 +236,34 @@ fn bash_daemon_in_a_long_run(v0: &V0Copy, tree: &Tree) -> (u32, PathBuf) {
 #[test]
 fn a_bash_daemon_in_its_run_finishes_it_before_ours_starts() {
     let v0 = V0Copy::new(false);
-    let tree = Tree::with_logs(2, 2);
+    let tree = TestBuildDir::with_logs(2, 2);
     let (bash, gate) = bash_daemon_in_a_long_run(&v0, &tree);
     let mut reaper = Reaper(vec![bash]);
     let run_lock = tree.build().run_lock();
 
     let mut ours = tree.spawn("3600");
     reaper.0.push(ours.pid);
-    tree.wait_for_log("asking it to stop after its current run", 1);
+    tree.wait_for_daemon_log("asking it to stop after its current run", 1);
     // It stays in its run; we wait and do not start.
     std::thread::sleep(Duration::from_millis(500));
-    assert!(!gone(bash), "v0's daemon was interrupted in its run");
-    assert!(ours.running(), "ours gave up; log:\n{}", tree.log());
+    assert!(
+        !process_gone(bash),
+        "v0's daemon was interrupted in its run"
+    );
+    assert!(ours.running(), "ours gave up; log:\n{}", tree.daemon_log());
     assert!(run_lock_held(&run_lock));
-    assert_eq!(tree.count("Prune daemon starting"), 1, "{}", tree.log());
-    assert_eq!(tree.pid_file(), Some(bash));
+    assert_eq!(
+        tree.count_in_log("Prune daemon starting"),
+        1,
+        "{}",
+        tree.daemon_log()
+    );
+    assert_eq!(tree.daemon_pid(), Some(bash));
 
     std::fs::remove_file(&gate).expect("open the gate");
     ours.wait_ready(&tree);
-    assert!(gone(bash));
-    let log = tree.log();
+    assert!(process_gone(bash));
+    let log = tree.daemon_log();
     // v0's run completed (its own words), then it exited, then ours started.
     let at = |phrase: &str| {
         log.find(phrase)
@@ -300,41 +281,49 @@ fn a_bash_daemon_in_its_run_finishes_it_before_ours_starts() {
         log.find(&format!("Prune daemon starting (PID: {}", ours.pid))
             > Some(at("Stopped v0's bash prune daemon"))
     );
-    assert_eq!(tree.pid_file(), Some(ours.pid));
-    signal(ours.pid, Signal::TERM);
+    assert_eq!(tree.daemon_pid(), Some(ours.pid));
+    let _ = signal(ours.pid, Signal::TERM);
     ours.wait_exit(PATIENCE);
 }
 
 #[test]
 fn sigterm_while_waiting_for_the_bash_daemon_ends_ours_without_starting() {
     let v0 = V0Copy::new(false);
-    let tree = Tree::with_logs(2, 2);
+    let tree = TestBuildDir::with_logs(2, 2);
     let (bash, gate) = bash_daemon_in_a_long_run(&v0, &tree);
     let mut reaper = Reaper(vec![bash]);
     let mut ours = tree.spawn("3600");
     reaper.0.push(ours.pid);
-    tree.wait_for_log("asking it to stop after its current run", 1);
+    tree.wait_for_daemon_log("asking it to stop after its current run", 1);
     let asked = Instant::now();
-    signal(ours.pid, Signal::TERM);
+    let _ = signal(ours.pid, Signal::TERM);
     let status = ours.wait_exit(PATIENCE);
     let took = asked.elapsed();
     assert!(status.success(), "{status}");
     assert!(took < Duration::from_millis(500), "took {took:?}");
-    tree.wait_for_log(
+    tree.wait_for_daemon_log(
         "Received SIGTERM while waiting for v0's bash prune daemon; exiting",
         1,
     );
-    assert_eq!(tree.count("Prune daemon starting"), 1, "ours never started");
+    assert_eq!(
+        tree.count_in_log("Prune daemon starting"),
+        1,
+        "ours never started"
+    );
     // v0's daemon was not interrupted: it finishes its run, then exits.
-    assert!(!gone(bash));
-    assert_eq!(tree.pid_file(), Some(bash));
+    assert!(!process_gone(bash));
+    assert_eq!(tree.daemon_pid(), Some(bash));
     std::fs::remove_file(&gate).expect("open the gate");
-    assert!(wait_until(PATIENCE, || gone(bash)), "{}", tree.log());
     assert!(
-        tree.log()
+        wait_until(PATIENCE, || process_gone(bash)),
+        "{}",
+        tree.daemon_log()
+    );
+    assert!(
+        tree.daemon_log()
             .contains("Pruned 1 mergeq entries older than 6 hours")
     );
-    assert_eq!(tree.pid_file(), None, "v0's daemon removed its pid file");
+    assert_eq!(tree.daemon_pid(), None, "v0's daemon removed its pid file");
 }
 
 fn run_lock_held(path: &Path) -> bool {

@@ -25,6 +25,7 @@ use v0_prune_shared::demo::{self, DemoSpec, SplitMix};
 use v0_prune_shared::paths::BuildDir;
 use v0_prune_shared::platform;
 use v0_prune_shared::prune::{self, Cutoff, LogMethod, RunOptions, ignore_events};
+use v0_prune_testkit::files_under;
 
 const NOW: &str = "2026-11-28T12:00:00Z";
 const CUTOFF: &str = "2026-11-28T06:00:00Z";
@@ -255,21 +256,16 @@ fn is_log(path: &Path) -> bool {
 
 /// Every regular file under `root`, by relative path.
 fn files(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut found = BTreeMap::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).expect("read dir").flatten() {
-            let path = entry.path();
-            let kind = entry.file_type().expect("type");
-            if kind.is_dir() {
-                stack.push(path);
-            } else if kind.is_file() {
-                let rel = path.strip_prefix(root).expect("inside").to_path_buf();
-                found.insert(rel, std::fs::read(&path).expect("read"));
-            }
-        }
-    }
-    found
+    files_under(root)
+        .into_iter()
+        .map(|path| {
+            let bytes = std::fs::read(&path).expect("read");
+            (
+                path.strip_prefix(root).expect("inside").to_path_buf(),
+                bytes,
+            )
+        })
+        .collect()
 }
 
 /// A generated build directory and what each file must be before and after a prune.

@@ -25,9 +25,9 @@ use support::{
 };
 use v0_prune_shared::paths::BuildDir;
 use v0_prune_shared::prune::{self, RunReport, ignore_events};
+use v0_prune_testkit::process::{NOBODY, become_nobody};
 
 const REPORT: &str = "V0-PRUNE-REPORT:";
-const NOBODY: u32 = 65534;
 
 fn queue_text(entries: usize) -> String {
     let items: Vec<String> = (0..entries)
@@ -105,14 +105,7 @@ fn run_child(build: &Path, restrict: Restrict) -> Option<RunReport> {
                         return Err(std::io::Error::last_os_error());
                     }
                 }
-                Restrict::Nobody => {
-                    if libc::setgroups(0, std::ptr::null()) != 0
-                        || libc::setgid(NOBODY) != 0
-                        || libc::setuid(NOBODY) != 0
-                    {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                }
+                Restrict::Nobody => become_nobody()?,
             }
             Ok(())
         });
@@ -461,15 +454,7 @@ fn a_process_whose_files_we_may_not_see_counts_as_a_writer_without_leases() {
         .stdout(Stdio::piped());
     // SAFETY: only async-signal-safe system calls.
     unsafe {
-        hidden.pre_exec(|| {
-            if libc::setgroups(0, std::ptr::null()) != 0
-                || libc::setgid(NOBODY) != 0
-                || libc::setuid(NOBODY) != 0
-            {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
+        hidden.pre_exec(become_nobody);
     }
     let mut hidden = hidden.spawn().expect("spawn the hidden process");
     // libtest prints its own lines first; keep the pipe open until the end.

@@ -1,19 +1,16 @@
 //! Type surprises and hostile content in the logs: each gets a clear outcome,
 //! never a crash, a hang, or a change to anything that is not an expired line.
 
+mod support;
+
 use std::io::Write;
 use std::os::unix::fs::symlink;
 
-use jiff::Timestamp;
+use support::options;
 use v0_prune_shared::paths::BuildDir;
-use v0_prune_shared::prune::{Cutoff, LogMethod, RunOptions, ignore_events, logs};
-
-fn options() -> RunOptions {
-    RunOptions {
-        cutoff: Cutoff::at("2026-11-28T06:00:00Z".parse::<Timestamp>().expect("time")),
-        dry_run: false,
-    }
-}
+use v0_prune_shared::prune::{LogMethod, ignore_events, logs};
+use v0_prune_testkit::mkfifo;
+use v0_prune_testkit::process::peak_rss_kib;
 
 #[test]
 fn fifos_symlinks_and_directories_named_log_are_left_alone() {
@@ -106,22 +103,6 @@ fn junk_content_passes_through_byte_for_byte() {
     assert_eq!(std::fs::read(&log).expect("read"), expected);
 }
 
-/// This process's peak resident memory in KiB (`getrusage`: KiB on Linux,
-/// bytes on macOS).
-fn peak_rss_kib() -> u64 {
-    // SAFETY: `getrusage` fills the zeroed struct it is given.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: a valid pointer to one rusage.
-    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
-    assert_eq!(rc, 0, "getrusage");
-    let max = u64::try_from(usage.ru_maxrss).unwrap_or(0);
-    if cfg!(target_os = "macos") {
-        max / 1024
-    } else {
-        max
-    }
-}
-
 #[test]
 fn a_100_mb_line_is_streamed_with_bounded_memory() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -167,16 +148,4 @@ fn a_100_mb_line_is_streamed_with_bounded_memory() {
         grown < 40 * 1024,
         "peak RSS grew by {grown} KiB while pruning a 100 MB line"
     );
-}
-
-/// mkfifo(3): rustix's `mknodat` is Linux's, and these tests also type-check for macOS.
-fn mkfifo(path: &std::path::Path) -> std::io::Result<()> {
-    let path = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()))
-        .map_err(std::io::Error::other)?;
-    // SAFETY: a valid NUL-terminated path.
-    if unsafe { libc::mkfifo(path.as_ptr(), 0o600) } == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
 }

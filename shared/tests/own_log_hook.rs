@@ -12,7 +12,6 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -21,6 +20,7 @@ use v0_prune_shared::paths::BuildDir;
 use v0_prune_shared::platform::FileId;
 use v0_prune_shared::prune::logs::{self, OwnLog};
 use v0_prune_shared::prune::{LogMethod, LogsReport, ignore_events};
+use v0_prune_testkit::Writer;
 
 /// A writer holding its log with O_APPEND, as the daemon does: lets go of
 /// it on request and appends to whatever the path names afterwards.
@@ -149,10 +149,9 @@ fn without_the_hook_or_with_a_second_writer_our_log_is_skipped() {
         "{report:?}"
     );
 
-    let mut other = second_appender(&path);
+    let other = Writer::appending_unconfirmed(&path);
     let report = prune(&build, &own);
-    let _ = other.kill();
-    let _ = other.wait();
+    drop(other);
     assert_eq!(own.released.load(Ordering::SeqCst), 0, "never let go");
     assert_eq!(report.skipped.len(), 1, "{report:?}");
     assert!(
@@ -162,25 +161,4 @@ fn without_the_hook_or_with_a_second_writer_our_log_is_skipped() {
         "{report:?}"
     );
     assert_eq!(std::fs::read_to_string(&path).expect("read"), text);
-}
-
-/// A process holding `path` open for appending until killed.
-fn second_appender(path: &Path) -> Child {
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "exec 3>>'{}'; echo ready; exec sleep 60",
-            path.display()
-        ))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn sh");
-    let mut line = String::new();
-    io::BufRead::read_line(
-        &mut io::BufReader::new(child.stdout.take().expect("stdout")),
-        &mut line,
-    )
-    .expect("ready");
-    child
 }

@@ -8,21 +8,18 @@
 //! live beside the code in `prune/queue/tests.rs` and `plan.rs`; these are the
 //! extremes.
 
+mod support;
+
 use std::time::{Duration, Instant};
 
-use jiff::Timestamp;
+use support::options;
 use v0_prune_shared::paths::BuildDir;
-use v0_prune_shared::prune::{Cutoff, PruneError, QueueReport, RunOptions, ignore_events, queue};
+use v0_prune_shared::prune::{PruneError, QueueReport, ignore_events, queue};
+use v0_prune_testkit::mkfifo;
+use v0_prune_testkit::process::peak_rss_kib;
 
 const OLD: &str = "2026-11-27T00:00:00Z";
 const NEW: &str = "2026-11-28T11:00:00Z";
-
-fn options() -> RunOptions {
-    RunOptions {
-        cutoff: Cutoff::at("2026-11-28T06:00:00Z".parse::<Timestamp>().expect("time")),
-        dry_run: false,
-    }
-}
 
 fn with_queue(text: &[u8]) -> (tempfile::TempDir, BuildDir) {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -82,22 +79,6 @@ fn queue_of(entries: &[String]) -> String {
         "{{\n  \"version\": 1,\n  \"entries\": [\n{}\n  ]\n}}\n",
         entries.join(",\n")
     )
-}
-
-/// This process's peak resident memory in KiB (`getrusage`: KiB on Linux,
-/// bytes on macOS).
-fn peak_rss_kib() -> u64 {
-    // SAFETY: `getrusage` fills the zeroed struct it is given.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: a valid pointer to one rusage.
-    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
-    assert_eq!(rc, 0, "getrusage");
-    let max = u64::try_from(usage.ru_maxrss).unwrap_or(0);
-    if cfg!(target_os = "macos") {
-        max / 1024
-    } else {
-        max
-    }
 }
 
 #[test]
@@ -315,17 +296,5 @@ fn files_that_are_not_a_queue_at_all_are_refused_untouched() {
             }
             other => panic!("{kind}: {other:?}"),
         }
-    }
-}
-
-/// mkfifo(3): rustix's `mknodat` is Linux's, and these tests also type-check for macOS.
-fn mkfifo(path: &std::path::Path) -> std::io::Result<()> {
-    let path = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()))
-        .map_err(std::io::Error::other)?;
-    // SAFETY: a valid NUL-terminated path.
-    if unsafe { libc::mkfifo(path.as_ptr(), 0o600) } == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
     }
 }

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use support::{log_text, options, reason_of, temp_files};
 use v0_prune_shared::paths::BuildDir;
 use v0_prune_shared::prune::{self, Job, PruneEvent, RunReport, ignore_events};
+use v0_prune_testkit::mkfifo;
 
 /// Runs a prune on another thread; fails the test if it does not end in time
 /// (a FIFO opened for reading blocks until a writer comes).
@@ -152,16 +153,4 @@ fn a_log_truncated_by_someone_else_mid_rewrite_stays_truncated() {
         outcomes.push(reason_of(&report, "big.log").map(str::to_owned));
     }
     eprintln!("truncated mid-rewrite: {outcomes:?}");
-}
-
-/// mkfifo(3): rustix's `mknodat` is Linux's, and these tests also type-check for macOS.
-fn mkfifo(path: &std::path::Path) -> std::io::Result<()> {
-    let path = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()))
-        .map_err(std::io::Error::other)?;
-    // SAFETY: a valid NUL-terminated path.
-    if unsafe { libc::mkfifo(path.as_ptr(), 0o600) } == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
 }

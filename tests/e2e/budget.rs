@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use v0_prune_e2e::{Invocation, TestProject, Tree, stamp};
+use v0_prune_testkit::{Invocation, TestProject, Tree, stamp};
 
 /// Long enough that no scheduled run lands inside the test.
 const INTERVAL: &str = "60s";
@@ -43,11 +43,11 @@ fn over_budget_with_only_young_entries_left_warns_and_does_not_loop() {
     let old = entries(Duration::from_secs(3600), "old", 20);
     // A minute old: younger than the 10 minutes always kept.
     let young = entries(Duration::from_secs(60), "young", 20);
-    project.write("logs/a.log", format!("{old}{young}"));
-    project.write("logs/b.log", &young);
+    project.build.write("logs/a.log", format!("{old}{young}"));
+    project.build.write("logs/b.log", &young);
 
     // A dry run says what the budget would remove, and changes nothing.
-    let before = Tree::of(&project.build_dir);
+    let before = Tree::of(project.build.root());
     let dry = v0_prune(&project, &["--dry-run"]).run();
     dry.expect_code(0);
     assert!(
@@ -70,13 +70,13 @@ fn over_budget_with_only_young_entries_left_warns_and_does_not_loop() {
     assert_eq!(budget["max_bytes"], 4096, "{value}");
     assert_eq!(budget["bytes_for_budget"], old.len() as u64, "{value}");
     assert_eq!(budget["exhausted"], true, "{value}");
-    before.assert_same(&Tree::of(&project.build_dir), "a dry run");
+    before.assert_same(&Tree::of(project.build.root()), "a dry run");
 
     // The daemon's start-up run: the old entries go, the young stay.
     let first = v0_prune(&project, &["--wait"]).run();
     first.expect_code(0);
-    assert_eq!(project.read_text("logs/a.log"), young);
-    assert_eq!(project.read_text("logs/b.log"), young);
+    assert_eq!(project.build.read_text("logs/a.log"), young);
+    assert_eq!(project.build.read_text("logs/b.log"), young);
     assert!(
         first.stdout.contains("\nSize budget: logs "),
         "{}",
@@ -121,8 +121,8 @@ fn over_budget_with_only_young_entries_left_warns_and_does_not_loop() {
         "{}",
         text.stdout
     );
-    project.wait_for_daemon_log("Size budget: logs ");
-    let log = project.daemon_log();
+    project.build.wait_for_daemon_log("Size budget: logs ", 1);
+    let log = project.build.daemon_log();
     let budget_lines: Vec<&str> = log.lines().filter(|l| l.contains("Size budget")).collect();
     assert_eq!(budget_lines.len(), 1, "{log}");
     assert!(

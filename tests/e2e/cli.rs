@@ -2,7 +2,7 @@
 //! checking v0's messages and exit codes and what is left on disk.
 
 use serde_json::{Value, json};
-use v0_prune_e2e::{Invocation, TestProject, Tree, hours, stamp};
+use v0_prune_testkit::{Invocation, TestProject, Tree, hours, stamp};
 
 /// The phases the contract calls finished, by its rule.
 fn is_finished(state: &Value) -> bool {
@@ -16,13 +16,15 @@ fn is_finished(state: &Value) -> bool {
 fn project_with_operations() -> TestProject {
     let project = TestProject::bare();
     for phase in v0_prune_shared::demo::PHASES {
-        project.operation(&format!("op-{phase}"), json!({ "phase": phase }));
+        project
+            .build
+            .operation(&format!("op-{phase}"), json!({ "phase": phase }));
     }
-    project.operation(
+    project.build.operation(
         "op-completed-merged",
         json!({ "phase": "completed", "merge_status": "merged" }),
     );
-    project.operation(
+    project.build.operation(
         "op-pending-merged",
         json!({ "phase": "pending_merge", "merge_status": "merged", "machine": "elsewhere" }),
     );
@@ -40,19 +42,21 @@ const FINISHED: [(&str, &str); 4] = [
 fn add_logs_and_queue(project: &TestProject) {
     let old = stamp(hours(30));
     let new = stamp(hours(1));
-    project.write(
+    project.build.write(
         "logs/mergeq.log",
         format!(
             "[{old}] merge started: op-a\n  continuation of the old entry\n\
              [{new}] merge started: op-b\n  continuation of the new entry\n"
         ),
     );
-    project.write(
+    project.build.write(
         "operations-events.log",
         format!("[{old}] old event\n[{new}] new event\n"),
     );
-    project.write("notes.log", "no timestamps here\nat all\n");
-    project.write(
+    project
+        .build
+        .write("notes.log", "no timestamps here\nat all\n");
+    project.build.write(
         "mergeq/queue.json",
         serde_json::to_vec_pretty(&json!({
             "version": 1,
@@ -69,7 +73,8 @@ fn add_logs_and_queue(project: &TestProject) {
 }
 
 fn queue_ids(project: &TestProject) -> Vec<String> {
-    let queue: Value = serde_json::from_slice(&project.read("mergeq/queue.json")).expect("json");
+    let queue: Value =
+        serde_json::from_slice(&project.build.read("mergeq/queue.json")).expect("json");
     queue["entries"]
         .as_array()
         .expect("entries")
@@ -143,7 +148,7 @@ fn version_exits_0() {
 #[test]
 fn default_prune_removes_only_finished_operations() {
     let project = project_with_operations();
-    let before = project.operations();
+    let before = project.build.operations();
     let run = project.v0_prune(["--sync"]).run();
     run.expect_code(0);
     for (name, phase) in FINISHED {
@@ -154,14 +159,14 @@ fn default_prune_removes_only_finished_operations() {
         .into_iter()
         .filter(|name| !FINISHED.iter().any(|(finished, _)| finished == name))
         .collect();
-    assert_eq!(project.operations(), expected);
+    assert_eq!(project.build.operations(), expected);
 }
 
 #[test]
 fn default_prune_on_the_demo_project_follows_the_contract_rule() {
     let project = TestProject::demo();
     let expected = project.expected.clone().expect("a demo project");
-    let states = project.operation_states();
+    let states = project.build.operation_states();
     let finished: Vec<String> = states
         .iter()
         .filter(|(_, state)| is_finished(state))
@@ -194,7 +199,7 @@ fn default_prune_on_the_demo_project_follows_the_contract_rule() {
         "{}",
         run.stdout
     );
-    assert_eq!(project.operations(), kept);
+    assert_eq!(project.build.operations(), kept);
 }
 
 #[test]
@@ -229,16 +234,18 @@ fn dry_run_json_on_the_demo_matches_what_the_generator_expects() {
 #[test]
 fn nothing_finished_and_no_operations_dir_have_v0_messages() {
     let project = TestProject::bare();
-    project.operation("op-a", json!({ "phase": "executing" }));
+    project
+        .build
+        .operation("op-a", json!({ "phase": "executing" }));
     project
         .v0_prune(Vec::<&str>::new())
         .run()
         .expect_code(0)
         .expect_line("No completed or cancelled operations to prune");
-    assert_eq!(project.operations(), ["op-a"]);
+    assert_eq!(project.build.operations(), ["op-a"]);
 
     let empty = TestProject::bare();
-    std::fs::remove_dir(empty.path("operations")).expect("no operations/");
+    std::fs::remove_dir(empty.build.path("operations")).expect("no operations/");
     empty
         .v0_prune(Vec::<&str>::new())
         .run()
@@ -255,7 +262,7 @@ fn named_prune_removes_just_that_operation() {
     run.expect_code(0)
         .expect_line("Pruned operation 'op-executing'")
         .expect_line("Pruned operation 'op-failed'");
-    let left = project.operations();
+    let left = project.build.operations();
     assert!(!left.contains(&"op-executing".to_owned()));
     assert!(!left.contains(&"op-failed".to_owned()));
     assert_eq!(left.len(), 11, "only the two named went: {left:?}");
@@ -283,7 +290,9 @@ fn path_like_names_are_rejected_and_nothing_is_deleted() {
     let project = project_with_operations();
     add_logs_and_queue(&project);
     // Bait: what a naive `rm -rf operations/$name` would reach.
-    project.write("operations/op-merged/b/state.json", r#"{"phase":"merged"}"#);
+    project
+        .build
+        .write("operations/op-merged/b/state.json", r#"{"phase":"merged"}"#);
     std::fs::write(project.root.join(".v0").join("sibling.txt"), "keep me").expect("sibling");
     let victim = project.temp().join("victim");
     std::fs::create_dir_all(&victim).expect("victim dir");
@@ -310,7 +319,7 @@ fn path_like_names_are_rejected_and_nothing_is_deleted() {
         );
         before.assert_same(&project.snapshot(), &format!("the name {name:?}"));
     }
-    assert!(project.build_dir.is_dir());
+    assert!(project.build.root().is_dir());
 }
 
 #[test]
@@ -323,7 +332,7 @@ fn all_with_closed_stdin_counts_as_no() {
         .expect_line("Aborted")
         .expect_line(&format!(
             "This will remove ALL operation state in {}/operations/",
-            project.build_dir.display()
+            project.build.root().display()
         ));
     assert!(
         run.stdout.contains("Are you sure? [y/N] "),
@@ -346,16 +355,16 @@ fn all_with_force_or_yes_removes_every_operation() {
     let project = project_with_operations();
     // A stray file and a symbolic link inside operations/ go with it (the
     // link itself, never what it points to), as v0's rm -rf.
-    project.write("operations/notes.txt", "stray");
+    project.build.write("operations/notes.txt", "stray");
     let outside = project.temp().join("outside");
     std::fs::create_dir_all(&outside).expect("outside");
     std::fs::write(outside.join("keep"), "keep").expect("keep");
-    std::os::unix::fs::symlink(&outside, project.path("operations/link")).expect("symlink");
+    std::os::unix::fs::symlink(&outside, project.build.path("operations/link")).expect("symlink");
     let run = project.v0_prune(["--sync", "--all", "--force"]).run();
     run.expect_code(0).expect_line("Pruned all operations");
     assert!(!run.stdout.contains("Are you sure"));
     assert!(
-        !project.path("operations").exists(),
+        !project.build.path("operations").exists(),
         "v0 removes operations/ itself"
     );
     assert!(outside.join("keep").is_file(), "a link is never followed");
@@ -364,13 +373,13 @@ fn all_with_force_or_yes_removes_every_operation() {
     let run = project.v0_prune(["--sync", "-a"]).stdin("y\n").run();
     run.expect_code(0)
         .expect_line("Are you sure? [y/N] Pruned all operations");
-    assert!(!project.path("operations").exists());
+    assert!(!project.build.path("operations").exists());
 
     // v0: --all wins over names.
     let project = project_with_operations();
     let run = project.v0_prune(["--sync", "-a", "-f", "op-merged"]).run();
     run.expect_code(0).expect_line("Pruned all operations");
-    assert!(!project.path("operations").exists());
+    assert!(!project.build.path("operations").exists());
 }
 
 // ---- dry run and JSON -----------------------------------------------------------
@@ -395,7 +404,7 @@ fn dry_run_changes_nothing_and_says_what_would_go() {
     let run = project.v0_prune(["-n", "--all"]).run();
     run.expect_code(0).expect_line(&format!(
         "Would remove: {}/operations/",
-        project.build_dir.display()
+        project.build.root().display()
     ));
     assert!(
         !run.stdout.contains("Are you sure"),
@@ -446,7 +455,7 @@ fn json_report_is_the_only_thing_on_stdout() {
 fn logs_and_queue_are_pruned_with_a_summary() {
     let project = project_with_operations();
     add_logs_and_queue(&project);
-    let notes = project.read("notes.log");
+    let notes = project.build.read("notes.log");
     let run = project.v0_prune(["--sync"]).run();
     run.expect_code(0)
         .expect_line("Pruned 3 mergeq entries older than 6 hours")
@@ -458,16 +467,20 @@ fn logs_and_queue_are_pruned_with_a_summary() {
         "{}",
         run.stdout
     );
-    let mergeq_log = project.read_text("logs/mergeq.log");
+    let mergeq_log = project.build.read_text("logs/mergeq.log");
     assert!(!mergeq_log.contains("merge started: op-a"), "{mergeq_log}");
     assert!(!mergeq_log.contains("continuation of the old entry"));
     assert!(mergeq_log.contains("merge started: op-b\n  continuation of the new entry\n"));
     assert_eq!(
-        project.read_text("operations-events.log").lines().count(),
+        project
+            .build
+            .read_text("operations-events.log")
+            .lines()
+            .count(),
         1
     );
     assert_eq!(
-        project.read("notes.log"),
+        project.build.read("notes.log"),
         notes,
         "no timestamps, left alone"
     );
@@ -480,7 +493,7 @@ fn corrupt_queue_is_left_identical_and_logs_are_still_pruned() {
     add_logs_and_queue(&project);
     let corrupt =
         b"{\"version\":1,\"entries\":[\n  {\"id\": \"q1\", \"status\": \"completed\",,\n".to_vec();
-    project.write("mergeq/queue.json", &corrupt);
+    project.build.write("mergeq/queue.json", &corrupt);
     let run = project.v0_prune(["--sync"]).run();
     run.expect_code(1).expect_stderr("queue.json");
     assert!(
@@ -488,9 +501,10 @@ fn corrupt_queue_is_left_identical_and_logs_are_still_pruned() {
         "the error gives the parse position: {}",
         run.stderr
     );
-    assert_eq!(project.read("mergeq/queue.json"), corrupt);
+    assert_eq!(project.build.read("mergeq/queue.json"), corrupt);
     assert!(
         !project
+            .build
             .read_text("logs/mergeq.log")
             .contains("merge started: op-a")
     );
@@ -544,14 +558,14 @@ fn missing_build_dir_is_nothing_to_prune() {
     // v0 stops right there, exit 0.
     run.expect_code(0);
     assert_eq!(run.stdout, "No operations to prune\n");
-    assert!(!project.build_dir.exists(), "a prune must not create it");
+    assert!(!project.build.root().exists(), "a prune must not create it");
 }
 
 #[test]
 fn build_dir_flag_and_env_point_at_the_state() {
     let project = project_with_operations();
     let elsewhere = tempfile::tempdir().expect("temp dir");
-    let build_dir = project.build_dir.to_string_lossy().into_owned();
+    let build_dir = project.build.root().to_string_lossy().into_owned();
     let run = Invocation::new("v0-prune", elsewhere.path())
         .args(["-n", "--build-dir", build_dir.as_str()])
         .run();
@@ -559,11 +573,11 @@ fn build_dir_flag_and_env_point_at_the_state() {
         .expect_line("Would prune: op-merged (merged)");
 
     let run = Invocation::new("v0-prune", elsewhere.path())
-        .env("BUILD_DIR", &project.build_dir)
+        .env("BUILD_DIR", project.build.root())
         .args(["--sync"])
         .run();
     run.expect_code(0).expect_line("Pruned 4 operation(s)");
-    assert_eq!(project.operations().len(), 9);
+    assert_eq!(project.build.operations().len(), 9);
 }
 
 #[test]
@@ -588,7 +602,7 @@ fn running_tmux_session_is_asked_about_and_kept_unless_confirmed() {
         return;
     }
     // No `machine` field: the operation counts as this machine's.
-    project.operation(
+    project.build.operation(
         "op-session",
         json!({ "phase": "executing", "tmux_session": session }),
     );
@@ -603,8 +617,13 @@ fn running_tmux_session_is_asked_about_and_kept_unless_confirmed() {
         .expect_line(&format!("Warning: Session '{session}' is still running"))
         .expect_line("Kill session and prune? [y/N] Aborted");
     assert!(!run.stdout.contains("Pruning old"), "{}", run.stdout);
-    assert!(project.operations().contains(&"op-session".to_owned()));
-    assert!(project.operations().contains(&"op-merged".to_owned()));
+    assert!(
+        project
+            .build
+            .operations()
+            .contains(&"op-session".to_owned())
+    );
+    assert!(project.build.operations().contains(&"op-merged".to_owned()));
     assert_eq!(project.tmux(&["has-session", "-t", session]), Some(true));
 
     let run = project
@@ -613,7 +632,12 @@ fn running_tmux_session_is_asked_about_and_kept_unless_confirmed() {
         .run();
     run.expect_code(0)
         .expect_line("Kill session and prune? [y/N] Pruned operation 'op-session'");
-    assert!(!project.operations().contains(&"op-session".to_owned()));
+    assert!(
+        !project
+            .build
+            .operations()
+            .contains(&"op-session".to_owned())
+    );
     assert_eq!(
         project.tmux(&["has-session", "-t", session]),
         Some(false),
@@ -629,7 +653,7 @@ fn force_kills_the_session_without_asking() {
         eprintln!("skipped: tmux is not installed or cannot start a server here");
         return;
     }
-    project.operation(
+    project.build.operation(
         "op-forced",
         json!({ "phase": "executing", "tmux_session": session }),
     );
@@ -679,10 +703,12 @@ fn a_directory_that_is_not_a_build_dir_is_refused_unless_forced() {
 fn project_with_subcommand_names() -> (TestProject, tempfile::TempDir, String) {
     let project = project_with_operations();
     for name in ["status", "top", "events", "shutdown", "daemon", "man"] {
-        project.operation(name, json!({ "phase": "executing" }));
+        project
+            .build
+            .operation(name, json!({ "phase": "executing" }));
     }
     let elsewhere = tempfile::tempdir().expect("temp dir");
-    let build_dir = project.build_dir.to_string_lossy().into_owned();
+    let build_dir = project.build.root().to_string_lossy().into_owned();
     (project, elsewhere, build_dir)
 }
 
@@ -767,16 +793,16 @@ fn top_and_daemon_take_build_dir_before_or_after() {
             .args(args)
             .spawn();
         assert!(
-            v0_prune_e2e::wait_until(v0_prune_e2e::PATIENCE, || project.daemon_pid()
+            v0_prune_testkit::wait_until(v0_prune_testkit::PATIENCE, || project.build.daemon_pid()
                 == Some(daemon.pid())),
             "{args:?}: no daemon for the build dir; stderr: {}",
             daemon.stderr()
         );
-        project.stop_daemon();
-        let _ = daemon.wait(v0_prune_e2e::PATIENCE);
+        project.build.stop_daemon();
+        let _ = daemon.wait(v0_prune_testkit::PATIENCE);
     }
-    assert!(project.operations().contains(&"top".to_owned()));
-    assert!(project.operations().contains(&"daemon".to_owned()));
+    assert!(project.build.operations().contains(&"top".to_owned()));
+    assert!(project.build.operations().contains(&"daemon".to_owned()));
 }
 
 #[test]
@@ -786,7 +812,7 @@ fn a_subcommand_s_name_is_an_operation_only_after_double_dash() {
     run.expect_code(0)
         .expect_line("Pruned operation 'top'")
         .expect_line("Pruned operation 'status'");
-    let left = project.operations();
+    let left = project.build.operations();
     assert!(!left.contains(&"top".to_owned()) && !left.contains(&"status".to_owned()));
     // Options before `--` still count; after it, everything is a name.
     let run = project.v0_prune(["-n", "--", "events"]).run();
@@ -794,7 +820,7 @@ fn a_subcommand_s_name_is_an_operation_only_after_double_dash() {
     let run = project.v0_prune(["--", "-n"]).run();
     run.expect_code(1)
         .expect_stderr("Error: Operation '-n' not found");
-    assert!(project.operations().contains(&"events".to_owned()));
+    assert!(project.build.operations().contains(&"events".to_owned()));
     // `man` without `--` is the man page, and the operation stays.
     let run = project.v0_prune(["man"]).run();
     run.expect_code(0);
@@ -803,5 +829,5 @@ fn a_subcommand_s_name_is_an_operation_only_after_double_dash() {
         "{}",
         run.stdout
     );
-    assert!(project.operations().contains(&"man".to_owned()));
+    assert!(project.build.operations().contains(&"man".to_owned()));
 }

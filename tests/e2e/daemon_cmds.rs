@@ -3,12 +3,12 @@
 //! binaries on real projects. Every daemon a test starts dies with its
 //! project (see `TestProject`'s drop).
 
-use std::fs::File;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use v0_prune_e2e::{
-    Invocation, Outcome, PATIENCE, TestProject, Tree, hours, process_gone, stamp, wait_until,
+use v0_prune_testkit::{
+    Invocation, Outcome, PATIENCE, TestProject, Tree, hours, process_gone, signal, stamp,
+    wait_until,
 };
 
 /// Short enough to be "a schedule", long enough that no scheduled run
@@ -32,7 +32,7 @@ fn status_json(project: &TestProject) -> (Option<i32>, Value) {
 fn add_expired_logs(project: &TestProject, names: &[&str]) {
     let (old, new) = (stamp(hours(30)), stamp(hours(1)));
     for name in names {
-        project.write(
+        project.build.write(
             name,
             format!("[{old}] old one\n  its continuation\n[{old}] old two\n[{new}] fresh\n"),
         );
@@ -42,8 +42,11 @@ fn add_expired_logs(project: &TestProject, names: &[&str]) {
 /// Starts the daemon with a plain `v0-prune` and waits for its first run.
 fn start_daemon(project: &TestProject) -> u32 {
     v0_prune(project, &[]).run().expect_code(0);
-    project.wait_for_daemon_log("Sleeping for");
-    project.daemon_pid().expect("the daemon wrote its pid file")
+    project.build.wait_for_daemon_log("Sleeping for", 1);
+    project
+        .build
+        .daemon_pid()
+        .expect("the daemon wrote its pid file")
 }
 
 /// Where `phrase` first appears in `text` (failing if it does not).
@@ -52,31 +55,15 @@ fn position(text: &str, phrase: &str) -> usize {
         .unwrap_or_else(|| panic!("{phrase:?} not found in:\n{text}"))
 }
 
-fn signal(pid: u32, signal: rustix::process::Signal) {
-    let pid = i32::try_from(pid)
-        .ok()
-        .and_then(rustix::process::Pid::from_raw)
-        .expect("a valid pid");
-    rustix::process::kill_process(pid, signal).expect("signal the daemon");
-}
-
-/// Holds `.prune-daemon.lock` as v0's own pruner would, so that a daemon's
-/// run waits at its start until the file is dropped.
-fn hold_run_lock(project: &TestProject) -> File {
-    let file = File::create(project.path(".prune-daemon.lock")).expect("run lock");
-    rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive).expect("flock");
-    file
-}
-
 #[test]
 fn status_of_a_stopped_daemon_exits_3_and_says_how_to_start_it() {
     let project = TestProject::bare();
     let run = v0_prune(&project, &["status"]).run();
     run.expect_code(3).expect_line("Prune daemon: not running");
-    let build_dir = std::fs::canonicalize(&project.build_dir).expect("build dir");
+    let build_dir = std::fs::canonicalize(project.build.root()).expect("build dir");
     assert!(
         run.stdout
-            .contains(&project.build_dir.display().to_string())
+            .contains(&project.build.root().display().to_string())
             || run.stdout.contains(&build_dir.display().to_string()),
         "{}",
         run.stdout
@@ -102,7 +89,7 @@ fn plain_prune_starts_the_daemon_and_a_second_one_asks_it_for_a_run() {
         "the hand-off must return promptly, took {:?}",
         started.elapsed()
     );
-    let log = project.path("logs/prune-daemon.log");
+    let log = project.build.path("logs/prune-daemon.log");
     first
         .expect_code(0)
         .expect_line("Pruning logs in background...");
@@ -113,9 +100,9 @@ fn plain_prune_starts_the_daemon_and_a_second_one_asks_it_for_a_run() {
         "{}",
         first.stdout
     );
-    project.wait_for_daemon_log("Pruning complete");
+    project.build.wait_for_daemon_log("Pruning complete", 1);
     assert_eq!(
-        project.read_text("logs/mergeq.log").lines().count(),
+        project.build.read_text("logs/mergeq.log").lines().count(),
         1,
         "the daemon pruned the expired lines"
     );
@@ -123,7 +110,7 @@ fn plain_prune_starts_the_daemon_and_a_second_one_asks_it_for_a_run() {
     let (code, status) = status_json(&project);
     assert_eq!(code, Some(0));
     assert_eq!(status["running"], true);
-    let pid = project.daemon_pid().expect("pid file");
+    let pid = project.build.daemon_pid().expect("pid file");
     assert_eq!(status["pid"], pid);
     assert_eq!(status["last_run"]["run_id"], 1);
     assert_eq!(status["last_run"]["trigger"], "startup");
@@ -154,11 +141,16 @@ fn plain_prune_starts_the_daemon_and_a_second_one_asks_it_for_a_run() {
     let second_run = wait_until(PATIENCE, || {
         status_json(&project).1["last_run"]["run_id"] == 2
     });
-    assert!(second_run, "no second run:\n{}", project.daemon_log());
+    assert!(second_run, "no second run:\n{}", project.build.daemon_log());
     let (_, status) = status_json(&project);
     assert_eq!(status["last_run"]["trigger"], "request");
     assert_eq!(status["pid"], pid, "the same daemon ran it");
-    assert!(project.daemon_log().contains("Run requested by v0-prune"));
+    assert!(
+        project
+            .build
+            .daemon_log()
+            .contains("Run requested by v0-prune")
+    );
 }
 
 #[test]
@@ -217,7 +209,7 @@ fn without_a_daemon_binary_the_plain_prune_says_so_and_prunes_itself() {
     // A v0-prune with no v0-prune-daemon beside it nor on PATH.
     let lonely = project.temp().join("bin");
     std::fs::create_dir_all(&lonely).expect("bin dir");
-    std::fs::copy(v0_prune_e2e::bin("v0-prune"), lonely.join("v0-prune")).expect("copy");
+    std::fs::copy(v0_prune_testkit::bin("v0-prune"), lonely.join("v0-prune")).expect("copy");
     let output = std::process::Command::new(lonely.join("v0-prune"))
         .current_dir(&project.root)
         .env_clear()
@@ -245,7 +237,7 @@ fn without_a_daemon_binary_the_plain_prune_says_so_and_prunes_itself() {
         !stdout.contains("Pruning logs in background..."),
         "{stdout}"
     );
-    assert_eq!(project.daemon_pid(), None);
+    assert_eq!(project.build.daemon_pid(), None);
 }
 
 #[test]
@@ -266,16 +258,17 @@ fn shutdown_of_an_idle_daemon_returns_quickly_and_leaves_nothing_running() {
             < position(&run.stdout, "Pruned 3 lines from logs/late.log")
     );
     assert!(process_gone(pid), "the daemon (pid {pid}) still runs");
-    assert!(!project.path(".prune-daemon.pid").exists());
+    assert!(!project.build.path(".prune-daemon.pid").exists());
     assert!(
         project
+            .build
             .daemon_log()
             .trim_end()
             .ends_with("Daemon exiting normally"),
         "{}",
-        project.daemon_log()
+        project.build.daemon_log()
     );
-    assert_eq!(project.read_text("logs/late.log").lines().count(), 1);
+    assert_eq!(project.build.read_text("logs/late.log").lines().count(), 1);
 
     let again = v0_prune(&project, &["shutdown"]).run();
     again.expect_code(0).expect_line("No prune daemon running");
@@ -294,13 +287,15 @@ fn shutdown_during_a_run_waits_for_it_to_finish() {
         &project,
         &names.iter().map(String::as_str).collect::<Vec<_>>(),
     );
-    let run_lock = hold_run_lock(&project);
+    let run_lock = project.build.hold_run_lock();
     v0_prune(&project, &[]).run().expect_code(0);
-    project.wait_for_daemon_log("Starting pruning...");
-    let pid = project.daemon_pid().expect("pid file");
+    project.build.wait_for_daemon_log("Starting pruning...", 1);
+    let pid = project.build.daemon_pid().expect("pid file");
 
     let mut shutdown = v0_prune(&project, &["shutdown"]).spawn();
-    project.wait_for_daemon_log("Drain requested by v0-prune shutdown");
+    project
+        .build
+        .wait_for_daemon_log("Drain requested by v0-prune shutdown", 1);
     shutdown.wait_for_stdout("the waiting message", |out| {
         out.contains("Waiting for background pruning to complete...")
     });
@@ -320,11 +315,12 @@ fn shutdown_during_a_run_waits_for_it_to_finish() {
         .expect_code(0)
         .expect_line("Background pruning stopped");
     assert!(process_gone(pid));
-    let log = project.daemon_log();
+    let log = project.build.daemon_log();
     assert!(position(&log, "Drain requested") < position(&log, "Pruning complete: 400 logs"));
     assert!(position(&log, "Pruning complete") < position(&log, "Daemon exiting normally"));
     assert_eq!(
         project
+            .build
             .read_text("operations/op19/worker-399.log")
             .lines()
             .count(),
@@ -337,7 +333,7 @@ fn shutdown_during_a_run_waits_for_it_to_finish() {
 fn shutdown_kills_a_daemon_that_does_not_stop_in_time_and_exits_4() {
     let project = TestProject::bare();
     let pid = start_daemon(&project);
-    signal(pid, rustix::process::Signal::STOP);
+    signal(pid, rustix::process::Signal::STOP).expect("signal the daemon");
     add_expired_logs(&project, &["logs/late.log"]);
 
     let started = Instant::now();
@@ -350,7 +346,7 @@ fn shutdown_kills_a_daemon_that_does_not_stop_in_time_and_exits_4() {
         .expect_line("Pruned 3 lines from logs/late.log (81 B)");
     assert!(started.elapsed() < Duration::from_secs(8));
     assert!(process_gone(pid));
-    assert!(!project.path(".prune-daemon.pid").exists());
+    assert!(!project.build.path(".prune-daemon.pid").exists());
     assert_eq!(status_json(&project).0, Some(3));
 }
 
@@ -448,8 +444,8 @@ fn events_stream_ndjson_with_increasing_seq_until_the_daemon_exits() {
 fn daemon_subcommand_runs_the_daemon_in_the_foreground() {
     let project = TestProject::bare();
     let mut daemon = v0_prune(&project, &["daemon"]).spawn();
-    project.wait_for_daemon_log("Sleeping for");
-    assert_eq!(project.daemon_pid(), Some(daemon.pid()));
+    project.build.wait_for_daemon_log("Sleeping for", 1);
+    assert_eq!(project.build.daemon_pid(), Some(daemon.pid()));
     let (code, status) = status_json(&project);
     assert_eq!(code, Some(0));
     assert_eq!(status["pid"], daemon.pid());

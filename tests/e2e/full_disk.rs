@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use v0_prune_e2e::{TestProject, hours, stamp, wait_until};
+use v0_prune_testkit::{TestProject, files_under, hours, stamp, wait_until};
 
 const MIB: u64 = 1024 * 1024;
 
@@ -54,7 +54,7 @@ impl FullDisk {
             return None;
         }
         let project = TestProject::without_build_dir();
-        let mount_point = project.build_dir.clone();
+        let mount_point = project.build.root().to_path_buf();
         std::fs::create_dir_all(&mount_point).expect("build dir");
         let image = project.temp().join("disk.img");
         File::create(&image)
@@ -104,8 +104,8 @@ impl FullDisk {
             mount_point,
         };
         // v0's build directory as v0 leaves it (see `TestProject::bare`).
-        std::fs::create_dir_all(disk.project.path("operations")).expect("operations");
-        std::fs::create_dir_all(disk.project.path("logs")).expect("logs");
+        std::fs::create_dir_all(disk.project.build.path("operations")).expect("operations");
+        std::fs::create_dir_all(disk.project.build.path("logs")).expect("logs");
         Some(disk)
     }
 
@@ -119,7 +119,7 @@ impl FullDisk {
     fn fill(&self) {
         sync(&self.mount_point);
         let filler_len = (self.free() - FREE) / 4096 * 4096;
-        let filler = File::create(self.project.path("filler.bin")).expect("filler");
+        let filler = File::create(self.project.build.path("filler.bin")).expect("filler");
         let len = libc::off_t::try_from(filler_len).expect("size");
         // SAFETY: a valid descriptor; allocates blocks, writes nothing.
         let rc = unsafe { libc::fallocate(std::os::fd::AsRawFd::as_raw_fd(&filler), 0, 0, len) };
@@ -134,30 +134,21 @@ impl FullDisk {
     }
 
     fn log(&self) -> PathBuf {
-        self.project.path("logs/big.log")
+        self.project.build.path("logs/big.log")
     }
 
     /// Our temp files (a rewrite's leftovers) anywhere in the build directory.
     fn temp_files(&self) -> Vec<PathBuf> {
-        let mut found = Vec::new();
-        let mut stack = vec![self.mount_point.clone()];
-        while let Some(dir) = stack.pop() {
-            for entry in std::fs::read_dir(&dir).expect("list").flatten() {
-                let path = entry.path();
-                if path.is_dir() {
-                    stack.push(path);
-                } else if path.to_string_lossy().ends_with(".v0-prune-tmp") {
-                    found.push(path);
-                }
-            }
-        }
-        found
+        files_under(&self.mount_point)
+            .into_iter()
+            .filter(|path| path.to_string_lossy().ends_with(".v0-prune-tmp"))
+            .collect()
     }
 }
 
 impl Drop for FullDisk {
     fn drop(&mut self) {
-        self.project.stop_daemon();
+        self.project.build.stop_daemon();
         let unmounted = Command::new("umount")
             .arg(&self.mount_point)
             .status()
@@ -324,11 +315,11 @@ fn a_log_that_must_be_rewritten_on_a_full_disk_is_reported_not_pruned_and_left_i
         text.stdout
     );
     let logged = wait_until(Duration::from_secs(10), || {
-        let log = disk.project.daemon_log();
+        let log = disk.project.build.daemon_log();
         log.contains("Could not prune logs/big.log: no space left on device")
             && log.contains("; 1 log could not be pruned (no space left on device)")
     });
-    assert!(logged, "daemon log:\n{}", disk.project.daemon_log());
+    assert!(logged, "daemon log:\n{}", disk.project.build.daemon_log());
     disk.project
         .v0_prune(["shutdown", "--drain-only"])
         .run()

@@ -19,12 +19,13 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tempfile::TempDir;
-use v0_prune_e2e::{
-    Invocation, Outcome, PATIENCE, TestProject, TmuxPane, bin, copy_real_v0, hours, process_gone,
-    real_v0, stamp, wait_until,
-};
 use v0_prune_shared::config::{DEFAULT_INTERVAL, DEFAULT_RETENTION};
 use v0_prune_shared::demo::{self, DemoSpec};
+use v0_prune_testkit::bins::workspace_root;
+use v0_prune_testkit::{
+    Invocation, Outcome, PATIENCE, TestBuildDir, TestProject, TmuxPane, bin, copy_real_v0, hours,
+    process_gone, real_v0, stamp, wait_until, without_steering,
+};
 
 /// Long enough that no scheduled run lands in a test of a few seconds.
 const INTERVAL: &str = "60s";
@@ -37,15 +38,8 @@ const HOOKS: &str = "packages/cli/lib/v0-prune-hooks.sh";
 /// daemon (v0's bash: about 1.4 s, a second of it polling).
 const PRUNE_PART_LIMIT: Duration = Duration::from_millis(300);
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ is in the workspace")
-        .to_path_buf()
-}
-
 fn script() -> PathBuf {
-    repo().join("assets/install-into-v0.sh")
+    workspace_root().join("assets/install-into-v0.sh")
 }
 
 /// The directory of the binaries under test (this test's profile), for `--from`.
@@ -330,7 +324,7 @@ impl RealV0 {
         std::fs::rename(generated.build_dir.root(), &build_dir).expect("move the build dir");
         V0Project {
             root,
-            build_dir,
+            build: TestBuildDir::at(build_dir),
             expected: generated.expected,
         }
     }
@@ -354,22 +348,13 @@ impl RealV0 {
         extra: &[(&str, &str)],
     ) -> (Outcome, Vec<(Instant, String)>) {
         let mut command = Command::new(self.path("bin/v0"));
-        command
+        without_steering(&mut command)
             .args(args)
             .current_dir(&project.root)
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        for var in [
-            "V0_ROOT",
-            "BUILD_DIR",
-            "V0_BUILD_DIR",
-            "V0_PRUNE_RETENTION",
-            "TMUX",
-        ] {
-            command.env_remove(var);
-        }
         for (key, value) in self.env() {
             command.env(key, value);
         }
@@ -404,58 +389,15 @@ impl RealV0 {
 /// A project `v0 init` made, with the demo's build directory.
 struct V0Project {
     root: PathBuf,
-    build_dir: PathBuf,
+    build: TestBuildDir,
     expected: demo::Expected,
 }
 
 impl V0Project {
-    fn path(&self, relative: &str) -> PathBuf {
-        self.build_dir.join(relative)
-    }
-
-    fn daemon_pid(&self) -> Option<u32> {
-        std::fs::read_to_string(self.path(".prune-daemon.pid"))
-            .ok()?
-            .trim()
-            .parse()
-            .ok()
-    }
-
-    fn daemon_log(&self) -> String {
-        std::fs::read_to_string(self.path("logs/prune-daemon.log")).unwrap_or_default()
-    }
-
-    fn wait_for_daemon_log(&self, phrase: &str, times: usize) {
-        let seen = wait_until(PATIENCE, || {
-            self.daemon_log().matches(phrase).count() >= times
-        });
-        assert!(
-            seen,
-            "never saw {phrase:?} {times} time(s) in the daemon's log:\n{}",
-            self.daemon_log()
-        );
-    }
-
-    fn operations(&self) -> Vec<String> {
-        let Ok(entries) = std::fs::read_dir(self.path("operations")) else {
-            return Vec::new();
-        };
-        let mut names: Vec<String> = entries
-            .map(|entry| {
-                entry
-                    .expect("entry")
-                    .file_name()
-                    .to_string_lossy()
-                    .into_owned()
-            })
-            .collect();
-        names.sort();
-        names
-    }
-
     fn phase(&self, name: &str) -> String {
         let state: Value = serde_json::from_slice(
-            &std::fs::read(self.path(&format!("operations/{name}/state.json"))).expect("state"),
+            &std::fs::read(self.build.path(&format!("operations/{name}/state.json")))
+                .expect("state"),
         )
         .expect("state.json");
         state["phase"].as_str().expect("a phase").to_owned()
@@ -467,7 +409,7 @@ impl V0Project {
         let mut file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(self.path(&format!("logs/{name}")))
+            .open(self.build.path(&format!("logs/{name}")))
             .expect("a log");
         for n in 0..lines {
             writeln!(file, "[{}] line {n}", stamp(ago)).expect("append");
@@ -476,7 +418,7 @@ impl V0Project {
 
     /// Adds a completed merge-queue entry last updated `ago`.
     fn add_queue_entry(&self, id: &str, ago: Duration) {
-        let path = self.path("mergeq/queue.json");
+        let path = self.build.path("mergeq/queue.json");
         let mut queue: Value =
             serde_json::from_slice(&std::fs::read(&path).expect("queue")).expect("queue.json");
         queue["entries"]
@@ -494,9 +436,10 @@ impl V0Project {
     }
 
     fn queue_ids(&self) -> Vec<String> {
-        let queue: Value =
-            serde_json::from_slice(&std::fs::read(self.path("mergeq/queue.json")).expect("queue"))
-                .expect("queue.json");
+        let queue: Value = serde_json::from_slice(
+            &std::fs::read(self.build.path("mergeq/queue.json")).expect("queue"),
+        )
+        .expect("queue.json");
         queue["entries"]
             .as_array()
             .expect("entries")
@@ -504,25 +447,11 @@ impl V0Project {
             .filter_map(|entry| entry["id"].as_str().map(str::to_owned))
             .collect()
     }
-
-    /// Kills whatever prune daemon the pid file names (ours or v0's bash).
-    fn kill_daemon(&self) {
-        let Some(pid) = self.daemon_pid() else {
-            return;
-        };
-        if let Some(pid) = i32::try_from(pid)
-            .ok()
-            .and_then(rustix::process::Pid::from_raw)
-        {
-            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
-        }
-        wait_until(Duration::from_secs(5), || process_gone(pid));
-    }
 }
 
 impl Drop for V0Project {
     fn drop(&mut self) {
-        self.kill_daemon();
+        self.build.kill_daemon();
     }
 }
 
@@ -559,7 +488,7 @@ fn a_v0_init_project_driven_through_v0s_own_commands_from_install_to_uninstall()
     let v0 = RealV0::new();
     let pristine = v0.snapshot();
     let project = v0.init_project();
-    let build = project.build_dir.display().to_string();
+    let build = project.build.root().display().to_string();
     let finished = project.expected.finished_operations.clone();
     assert!(!finished.is_empty() && project.expected.queue_entries_removed > 0);
     let phases: BTreeMap<String, String> = finished
@@ -617,7 +546,10 @@ fn a_v0_init_project_driven_through_v0s_own_commands_from_install_to_uninstall()
         run.expect_line(&format!("Would prune: {name} ({phase})"));
     }
     before.assert_same(&Snapshot::of(&project.root), "`v0 prune --dry-run`");
-    assert!(project.daemon_pid().is_none(), "a dry run starts no daemon");
+    assert!(
+        project.build.daemon_pid().is_none(),
+        "a dry run starts no daemon"
+    );
 
     // `v0 prune`: v0's words; the daemon it hands off to runs from v0's bin/.
     let run = v0.v0(&project, &["prune"]);
@@ -628,8 +560,11 @@ fn a_v0_init_project_driven_through_v0s_own_commands_from_install_to_uninstall()
     for (name, phase) in &phases {
         run.expect_line(&format!("Pruned: {name} ({phase})"));
     }
-    project.wait_for_daemon_log("Pruning complete", 1);
-    let pid = project.daemon_pid().expect("the daemon wrote its pid file");
+    project.build.wait_for_daemon_log("Pruning complete", 1);
+    let pid = project
+        .build
+        .daemon_pid()
+        .expect("the daemon wrote its pid file");
     #[cfg(target_os = "linux")] // procfs names the executable
     {
         let exe = std::fs::read_link(format!("/proc/{pid}/exe")).expect("the daemon's executable");
@@ -639,7 +574,7 @@ fn a_v0_init_project_driven_through_v0s_own_commands_from_install_to_uninstall()
             "the daemon runs from v0's bin/"
         );
     }
-    let left = project.operations();
+    let left = project.build.operations();
     assert!(finished.iter().all(|name| !left.contains(name)), "{left:?}");
     assert!(!left.is_empty(), "unfinished operations stay");
 
@@ -647,7 +582,7 @@ fn a_v0_init_project_driven_through_v0s_own_commands_from_install_to_uninstall()
     let run = v0.v0(&project, &["prune", "-a", "-f"]);
     run.expect_code(0).expect_line("Pruned all operations");
     assert!(
-        !project.path("operations").exists(),
+        !project.build.path("operations").exists(),
         "v0 removes operations/ itself"
     );
 
@@ -673,7 +608,7 @@ fn a_v0_init_project_driven_through_v0s_own_commands_from_install_to_uninstall()
     // `v0 prune top` in a real terminal: `r` runs, `d` drains, `s` starts
     // the daemon again, `q` quits.
     top_in_tmux(&v0, &project, pid);
-    let pid = project.daemon_pid().expect("the daemon top started");
+    let pid = project.build.daemon_pid().expect("the daemon top started");
 
     // Something for the final prune: a log with expired lines, an old entry.
     project.append_log("late.log", hours(7), 3);
@@ -722,18 +657,19 @@ fn a_v0_init_project_driven_through_v0s_own_commands_from_install_to_uninstall()
         process_gone(pid),
         "the daemon is gone when shutdown returns"
     );
-    assert!(project.daemon_pid().is_none(), "and its pid file");
+    assert!(project.build.daemon_pid().is_none(), "and its pid file");
     assert!(
         project
+            .build
             .daemon_log()
             .trim_end()
             .ends_with("Daemon exiting normally"),
         "{}",
-        project.daemon_log()
+        project.build.daemon_log()
     );
     assert!(!project.queue_ids().contains(&"late".to_owned()));
     assert_eq!(
-        std::fs::read_to_string(project.path("logs/late.log")).expect("late.log"),
+        std::fs::read_to_string(project.build.path("logs/late.log")).expect("late.log"),
         ""
     );
 
@@ -792,9 +728,11 @@ fn top_in_tmux(v0: &RealV0, project: &V0Project, pid: u32) {
     assert!(screen.contains(&format!("daemon pid {pid}")), "{screen}");
 
     // `r`: the daemon runs now; its log (on screen) says so once more.
-    let before = project.daemon_log().matches("Pruning complete").count();
+    let before = project.build.count_in_log("Pruning complete");
     pane.keys(&["r"]);
-    project.wait_for_daemon_log("Pruning complete", before + 1);
+    project
+        .build
+        .wait_for_daemon_log("Pruning complete", before + 1);
     pane.wait_for("the requested run on screen, idle again", PATIENCE, |s| {
         top_state(s) == Some("idle") && runs(s) > runs(&screen)
     });
@@ -837,7 +775,9 @@ fn v0_shutdown_stops_any_daemon_at_once_and_prunes_in_utc_whatever_the_time_zone
     v0.v0(&project, &["prune"])
         .expect_code(0)
         .expect_line("Pruning logs in background...");
-    project.wait_for_daemon_log("Sleeping for 3600s until next prune cycle", 1);
+    project
+        .build
+        .wait_for_daemon_log("Sleeping for 3600s until next prune cycle", 1);
     young_and_old("tz.log");
     let (run, lines) = v0.v0_timed(&project, &["shutdown"], &tokyo);
     run.expect_code(0);
@@ -846,7 +786,7 @@ fn v0_shutdown_stops_any_daemon_at_once_and_prunes_in_utc_whatever_the_time_zone
         "Waiting for background pruning to complete...",
         "Shutdown complete",
     );
-    let kept = std::fs::read_to_string(project.path("logs/tz.log")).expect("tz.log");
+    let kept = std::fs::read_to_string(project.build.path("logs/tz.log")).expect("tz.log");
     assert_eq!(
         kept.lines().count(),
         0,
@@ -859,16 +799,16 @@ fn v0_shutdown_stops_any_daemon_at_once_and_prunes_in_utc_whatever_the_time_zone
         .expect_code(0)
         .expect_line("Pruning logs in background...");
     // (Its log lost the first daemon's stamped lines to the Tokyo prune.)
-    let bash_pid = project.daemon_pid().expect("v0's bash daemon");
+    let bash_pid = project.build.daemon_pid().expect("v0's bash daemon");
     let started = format!("Prune daemon starting (PID: {bash_pid}");
     assert!(
         wait_until(PATIENCE, || {
-            let log = project.daemon_log();
+            let log = project.build.daemon_log();
             log.find(&started)
                 .is_some_and(|at| log[at..].contains("Sleeping for 3600s"))
         }),
         "v0's second bash daemon is idle:\n{}",
-        project.daemon_log()
+        project.build.daemon_log()
     );
     v0.install_ours(&[]).expect_code(0);
     let run = v0.v0(&project, &["shutdown"]);
@@ -881,12 +821,12 @@ fn v0_shutdown_stops_any_daemon_at_once_and_prunes_in_utc_whatever_the_time_zone
         process_gone(bash_pid),
         "v0's bash daemon is gone when v0 shutdown returns"
     );
-    assert!(project.daemon_pid().is_none());
+    assert!(project.build.daemon_pid().is_none());
 
     // Ours: the same shutdown through v0's bin/v0-shutdown.
     v0.v0(&project, &["prune"]).expect_code(0);
-    project.wait_for_daemon_log("Pruning complete", 1);
-    let pid = project.daemon_pid().expect("our daemon's pid file");
+    project.build.wait_for_daemon_log("Pruning complete", 1);
+    let pid = project.build.daemon_pid().expect("our daemon's pid file");
     let status = v0.v0(&project, &["prune", "status", "--json"]);
     let status: Value = serde_json::from_str(&status.stdout).expect("status --json");
     assert_eq!(status["pid"], pid, "{status}");
@@ -902,7 +842,7 @@ fn v0_shutdown_stops_any_daemon_at_once_and_prunes_in_utc_whatever_the_time_zone
     );
     eprintln!("the prune part of `v0 shutdown`, idle daemon: v0's bash {bash:?}, ours {ours:?}");
     assert!(process_gone(pid));
-    let kept = std::fs::read_to_string(project.path("logs/tz2.log")).expect("tz2.log");
+    let kept = std::fs::read_to_string(project.build.path("logs/tz2.log")).expect("tz2.log");
     assert_eq!(
         kept.lines().count(),
         4,
@@ -920,7 +860,9 @@ fn a_pid_file_naming_another_program_stops_nothing() {
     // A daemon killed long ago left its pid file; the pid now is a `sleep`.
     let project = TestProject::bare();
     let mut other = Command::new("sleep").arg("60").spawn().expect("sleep");
-    project.write(".prune-daemon.pid", format!("{}\n", other.id()));
+    project
+        .build
+        .write(".prune-daemon.pid", format!("{}\n", other.id()));
     for args in [&["shutdown", "--drain-only"][..], &["shutdown"][..]] {
         let run = project.v0_prune(args).run();
         run.expect_code(0);
@@ -1230,12 +1172,16 @@ fn refuses_what_is_not_a_v0_install_and_changes_nothing() {
     // v0-prune's own repository is not a v0 install either.
     let run = install_script(
         dir.path(),
-        [OsStr::new("--from"), from.as_os_str(), repo().as_os_str()],
+        [
+            OsStr::new("--from"),
+            from.as_os_str(),
+            workspace_root().as_os_str(),
+        ],
     );
     run.expect_code(1)
         .expect_stderr("v0-prune's own repository");
-    assert!(!repo().join("bin").exists());
-    assert!(!repo().join(BACKUP).exists());
+    assert!(!workspace_root().join("bin").exists());
+    assert!(!workspace_root().join(BACKUP).exists());
 }
 
 #[test]
@@ -1487,8 +1433,8 @@ fn rc_status(rc: &str) -> (TestProject, Value) {
 
 #[test]
 fn the_example_rc_is_read_setting_by_setting() {
-    let example =
-        std::fs::read_to_string(repo().join("assets/example.v0.rc")).expect("the example");
+    let example = std::fs::read_to_string(workspace_root().join("assets/example.v0.rc"))
+        .expect("the example");
 
     // As shipped: the defaults.
     let (project, status) = rc_status(&example);

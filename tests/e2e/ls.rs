@@ -3,7 +3,7 @@
 //! writer, and with the daemon's own view.
 
 use serde_json::Value;
-use v0_prune_e2e::{Invocation, PositionalWriter, TestProject, Tree, hours, stamp};
+use v0_prune_testkit::{Invocation, TestProject, Tree, Writer, hours, stamp};
 
 /// `v0-prune ls <args>` in `project`, with an interval long enough that no
 /// scheduled run lands inside a test.
@@ -43,7 +43,7 @@ fn logs_under(root: &std::path::Path) -> Vec<String> {
 fn on_the_demo_project_without_a_daemon_ls_lists_every_log_and_changes_nothing() {
     let project = TestProject::demo();
     let expected = project.expected.clone().expect("demo");
-    let before = Tree::of(&project.build_dir);
+    let before = Tree::of(project.build.root());
 
     let run = ls(&project, &[]).run();
     run.expect_code(0);
@@ -51,7 +51,7 @@ fn on_the_demo_project_without_a_daemon_ls_lists_every_log_and_changes_nothing()
     assert!(
         text.starts_with(&format!(
             "Logs of {}: computed now, read-only",
-            project.build_dir.display()
+            project.build.root().display()
         )),
         "{text}"
     );
@@ -61,7 +61,7 @@ fn on_the_demo_project_without_a_daemon_ls_lists_every_log_and_changes_nothing()
     ] {
         assert!(header.contains(column), "{header}");
     }
-    let logs = logs_under(&project.build_dir);
+    let logs = logs_under(project.build.root());
     assert_eq!(logs.len(), expected.log_files, "{logs:?}");
     for log in &logs {
         assert!(
@@ -78,7 +78,7 @@ fn on_the_demo_project_without_a_daemon_ls_lists_every_log_and_changes_nothing()
         "{text}"
     );
     // Read-only, like --dry-run: not a byte changed, nothing created.
-    assert_eq!(Tree::of(&project.build_dir), before);
+    assert_eq!(Tree::of(project.build.root()), before);
 
     let json = ls_json(&project);
     assert_eq!(json["source"], "computed");
@@ -95,7 +95,11 @@ fn on_the_demo_project_without_a_daemon_ls_lists_every_log_and_changes_nothing()
     );
     let on_disk: u64 = logs
         .iter()
-        .map(|log| std::fs::metadata(project.path(log)).expect("log").len())
+        .map(|log| {
+            std::fs::metadata(project.build.path(log))
+                .expect("log")
+                .len()
+        })
         .sum();
     assert_eq!(files["total_bytes"], on_disk);
     // What a run now would remove is exactly what the demo's rules remove.
@@ -104,19 +108,21 @@ fn on_the_demo_project_without_a_daemon_ls_lists_every_log_and_changes_nothing()
         files["queue"]["next_removable"],
         expected.queue_entries_removed as u64
     );
-    assert_eq!(Tree::of(&project.build_dir), before);
+    assert_eq!(Tree::of(project.build.root()), before);
 }
 
 #[test]
 fn a_positional_writers_log_is_listed_as_skipped_with_its_reason_with_and_without_the_daemon() {
     let project = TestProject::bare();
     let (old, new) = (stamp(hours(30)), stamp(hours(1)));
-    project.write("logs/worker.log", format!("[{old}] old\n[{new}] new\n"));
-    project.write(
+    project
+        .build
+        .write("logs/worker.log", format!("[{old}] old\n[{new}] new\n"));
+    project.build.write(
         "logs/script.log",
         format!("[{old}] typed long ago\n[{new}] typed now\n"),
     );
-    let writer = PositionalWriter::hold(&project.path("logs/script.log"));
+    let writer = Writer::positional(&project.build.path("logs/script.log"));
     let reason = format!(
         "    skipped: held open for writing without O_APPEND by pid {} (sleep); pruning under it would leave NUL bytes or lose lines",
         writer.pid()
@@ -143,14 +149,14 @@ fn a_positional_writers_log_is_listed_as_skipped_with_its_reason_with_and_withou
         .env("V0_PRUNE_INTERVAL", "1h")
         .run()
         .expect_code(0);
-    project.wait_for_daemon_log("Sleeping for");
-    let pid = project.daemon_pid().expect("daemon pid");
+    project.build.wait_for_daemon_log("Sleeping for", 1);
+    let pid = project.build.daemon_pid().expect("daemon pid");
     let with_daemon = ls(&project, &[]).run();
     with_daemon.expect_code(0).expect_line(&reason);
     assert!(
         with_daemon.stdout.starts_with(&format!(
             "Logs of {}: as the daemon (pid {pid}) saw them",
-            project.build_dir.display()
+            project.build.root().display()
         )),
         "{}",
         with_daemon.stdout
@@ -220,8 +226,8 @@ fn ls_says_what_the_size_budget_would_remove_and_changes_nothing() {
             "[{at}] worker step {i:05} done, padding to 64 bytes\n"
         ));
     }
-    project.write("logs/worker.log", &content);
-    let before = Tree::of(&project.build_dir);
+    project.build.write("logs/worker.log", &content);
+    let before = Tree::of(project.build.root());
 
     let run = ls(&project, &[]).env("V0_PRUNE_MAX_SIZE", "64K").run();
     run.expect_code(0);
@@ -253,5 +259,5 @@ fn ls_says_what_the_size_budget_would_remove_and_changes_nothing() {
     let plain = ls(&project, &[]).run();
     assert!(!plain.stdout.contains("Size budget"), "{}", plain.stdout);
     assert!(ls_json(&project)["budget"].is_null());
-    before.assert_same(&Tree::of(&project.build_dir), "`ls` with a budget");
+    before.assert_same(&Tree::of(project.build.root()), "`ls` with a budget");
 }

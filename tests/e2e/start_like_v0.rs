@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use v0_prune_e2e::{
+use v0_prune_testkit::{
     Invocation, Outcome, PATIENCE, TestProject, bin, copy_real_v0, hours, process_gone, stamp,
     wait_until,
 };
@@ -54,11 +54,11 @@ fn expect_ok(run: &Outcome) {
 fn every_command_works_from_a_removed_directory_with_build_dir_alone() {
     let project = TestProject::bare();
     let (old, new) = (stamp(hours(30)), stamp(hours(1)));
-    project.write(
+    project.build.write(
         "logs/worker.log",
         format!("[{old}] old one\n[{old}] old two\n[{new}] fresh\n"),
     );
-    let build = project.build_dir.clone();
+    let build = project.build.root().to_path_buf();
 
     let run = from_removed_dir(&project, &["status"])
         .env("BUILD_DIR", &build)
@@ -72,7 +72,10 @@ fn every_command_works_from_a_removed_directory_with_build_dir_alone() {
     expect_ok(&run);
     assert!(run.stdout.contains("logs/worker.log"), "{}", run.stdout);
     assert!(
-        project.read_text("logs/worker.log").contains("old one"),
+        project
+            .build
+            .read_text("logs/worker.log")
+            .contains("old one"),
         "a dry run changes nothing"
     );
 
@@ -81,10 +84,10 @@ fn every_command_works_from_a_removed_directory_with_build_dir_alone() {
         .env("BUILD_DIR", &build)
         .run();
     expect_ok(&run);
-    project.wait_for_daemon_log("Sleeping for");
-    let pid = project.daemon_pid().expect("the daemon's pid file");
+    project.build.wait_for_daemon_log("Sleeping for", 1);
+    let pid = project.build.daemon_pid().expect("the daemon's pid file");
     assert!(!process_gone(pid));
-    let log = project.read_text("logs/worker.log");
+    let log = project.build.read_text("logs/worker.log");
     assert!(!log.contains("old one") && log.contains("fresh"), "{log}");
     let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).expect("the daemon's cwd");
     assert_eq!(cwd, Path::new("/"));
@@ -256,7 +259,9 @@ fn a_project_made_by_v0_init_is_found_with_its_profile_settings() {
 fn plain_prune_takes_over_from_v0s_bash_daemon() {
     let project = TestProject::bare();
     let (old, new) = (stamp(hours(30)), stamp(hours(1)));
-    project.write("logs/worker.log", format!("[{old}] old\n[{new}] fresh\n"));
+    project
+        .build
+        .write("logs/worker.log", format!("[{old}] old\n[{new}] fresh\n"));
     let v0 = copy_v0(project.temp());
     // v0's own bash daemon, started by v0's own starter.
     let output = Command::new("bash")
@@ -266,7 +271,7 @@ fn plain_prune_takes_over_from_v0s_bash_daemon() {
         )
         .current_dir(&project.root)
         .env("V0_DIR", &v0)
-        .env("BUILD_DIR", &project.build_dir)
+        .env("BUILD_DIR", project.build.root())
         .stdin(Stdio::null())
         .output()
         .expect("bash");
@@ -275,8 +280,10 @@ fn plain_prune_takes_over_from_v0s_bash_daemon() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let bash = project.daemon_pid().expect("the bash daemon's pid");
-    project.wait_for_daemon_log("Sleeping for 3600s until next prune cycle");
+    let bash = project.build.daemon_pid().expect("the bash daemon's pid");
+    project
+        .build
+        .wait_for_daemon_log("Sleeping for 3600s until next prune cycle", 1);
 
     // `status` names it for what it is, and says what will happen to it.
     let status = project.v0_prune(["status"]).run();
@@ -301,7 +308,7 @@ fn plain_prune_takes_over_from_v0s_bash_daemon() {
         run.stderr
     );
     assert!(process_gone(bash), "v0's bash daemon still runs");
-    let ours = project.daemon_pid().expect("our pid file");
+    let ours = project.build.daemon_pid().expect("our pid file");
     assert_ne!(ours, bash);
     let comm = std::fs::read_to_string(format!("/proc/{ours}/comm")).expect("comm");
     assert_eq!(comm.trim(), "v0-prune-daemon");
@@ -310,7 +317,7 @@ fn plain_prune_takes_over_from_v0s_bash_daemon() {
         !String::from_utf8_lossy(&cmdline).contains("bash"),
         "ours is the binary, not a script"
     );
-    let log = project.daemon_log();
+    let log = project.build.daemon_log();
     assert!(
         log.find("Daemon shutting down") < log.find(&format!("Prune daemon starting (PID: {ours}")),
         "{log}"
@@ -322,5 +329,5 @@ fn plain_prune_takes_over_from_v0s_bash_daemon() {
         .run();
     expect_ok(&run);
     assert!(!run.stderr.contains("Stopped v0's"), "{}", run.stderr);
-    assert!(wait_until(PATIENCE, || project.daemon_pid() == Some(ours)));
+    assert!(wait_until(PATIENCE, || project.build.daemon_pid() == Some(ours)));
 }

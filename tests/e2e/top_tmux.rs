@@ -4,14 +4,13 @@
 //! polls the screen (or the process table) against a deadline; none is a
 //! fixed sleep.
 
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::Write;
 
-use v0_prune_e2e::{
-    Background, Invocation, PATIENCE, PositionalWriter, TestProject, TmuxPane, Tree, bin,
-    process_gone,
-};
 use v0_prune_shared::demo::{DemoSpec, log_line};
+use v0_prune_testkit::{
+    Background, Invocation, PATIENCE, TestProject, TmuxPane, Tree, Writer, bin, process_gone,
+};
 
 /// The prompt of the pane's shell, to know when it is back.
 const PROMPT: &str = "top-e2e$";
@@ -144,12 +143,12 @@ fn last_line(screen: &str) -> Option<&str> {
 /// against, so that half the generated lines have expired.
 fn start_daemon(project: &TestProject) -> Background {
     let daemon = Invocation::new("v0-prune-daemon", &project.root)
-        .env("BUILD_DIR", &project.build_dir)
+        .env("BUILD_DIR", project.build.root())
         .env("V0_PRUNE_INTERVAL", "1h")
         .env("V0_PRUNE_RETENTION", "6h")
         .spawn();
-    project.wait_for_daemon_log("Sleeping for");
-    assert_eq!(project.daemon_pid(), Some(daemon.pid()));
+    project.build.wait_for_daemon_log("Sleeping for", 1);
+    assert_eq!(project.build.daemon_pid(), Some(daemon.pid()));
     daemon
 }
 
@@ -170,24 +169,10 @@ fn append_expired_lines(project: &TestProject) -> (String, u64) {
         .collect();
     let mut log = OpenOptions::new()
         .append(true)
-        .open(project.path("logs/mergeq.log"))
+        .open(project.build.path("logs/mergeq.log"))
         .expect("the generated project has logs/mergeq.log");
     log.write_all(text.as_bytes()).expect("append");
     (stamp, text.len() as u64)
-}
-
-/// Holds `.prune-daemon.lock` as another pruner would, so that a run of the
-/// daemon waits at its start until the file is dropped.
-fn hold_run_lock(project: &TestProject) -> File {
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(project.path(".prune-daemon.lock"))
-        .expect("run lock");
-    rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive).expect("flock");
-    file
 }
 
 #[test]
@@ -222,7 +207,7 @@ fn top_runs_drains_and_quits_in_a_real_terminal() {
     pane.type_text(&format!(
         "stty -g > '{}'; BUILD_DIR='{}' '{}' top; echo \"TOP_EXITED=$?\"; stty -g > '{}'",
         before.display(),
-        project.build_dir.display(),
+        project.build.root().display(),
         bin("v0-prune").display(),
         after.display(),
     ));
@@ -287,13 +272,16 @@ fn top_runs_drains_and_quits_in_a_real_terminal() {
         "the requested run reclaimed the {appended} bytes appended: {newest:?}\n{screen}"
     );
     assert!(
-        !project.read_text("logs/mergeq.log").contains(&old_stamp),
+        !project
+            .build
+            .read_text("logs/mergeq.log")
+            .contains(&old_stamp),
         "the expired lines are gone from the file"
     );
 
     // `d`, `y`: a run held at its start by the run lock keeps the daemon
     // draining until the lock goes; then it exits and the screen says so.
-    let run_lock = hold_run_lock(&project);
+    let run_lock = project.build.hold_run_lock();
     pane.keys(&["r"]);
     pane.wait_for("a run in progress", PATIENCE, |s| {
         state(s) == Some("running")
@@ -345,7 +333,13 @@ fn top_runs_drains_and_quits_in_a_real_terminal() {
         tty_before, tty_after,
         "the tty modes are restored (no raw mode left)"
     );
-    assert!(!project.build_dir.join(".prune-daemon/daemon.sock").exists());
+    assert!(
+        !project
+            .build
+            .root()
+            .join(".prune-daemon/daemon.sock")
+            .exists()
+    );
 }
 
 #[test]
@@ -359,7 +353,7 @@ fn top_refuses_a_stdout_that_is_not_a_terminal() {
         .expect_stderr("v0-prune events");
     assert_eq!(run.stdout, "", "no escape codes on a pipe");
     before.assert_same(&Tree::of(project.temp()), "a refused `top`");
-    assert_eq!(project.daemon_pid(), None, "no daemon started");
+    assert_eq!(project.build.daemon_pid(), None, "no daemon started");
 }
 
 /// The row of the Files table that names `path`, and the line under it.
@@ -380,7 +374,7 @@ fn top_files_view_lists_the_logs_and_a_skipped_positional_writer() {
         return;
     }
     let project = TestProject::demo_with(&DemoSpec::default());
-    let held = project.path("logs/held.log");
+    let held = project.build.path("logs/held.log");
     // An expired entry and a fresh one: a run would prune it but for the writer.
     let long_ago = jiff::Timestamp::now()
         .checked_sub(jiff::SignedDuration::from_hours(30))
@@ -391,7 +385,7 @@ fn top_files_view_lists_the_logs_and_a_skipped_positional_writer() {
             + &log_line(jiff::Timestamp::now(), "and one still kept"),
     )
     .expect("held log");
-    let writer = PositionalWriter::hold(&held);
+    let writer = Writer::positional(&held);
     let mut daemon = start_daemon(&project);
 
     let pane = TmuxPane::start(project.temp(), 120, 40, &[], "sh");
@@ -403,7 +397,7 @@ fn top_files_view_lists_the_logs_and_a_skipped_positional_writer() {
     });
     pane.type_text(&format!(
         "BUILD_DIR='{}' '{}' top; echo \"TOP_EXITED=$?\"",
-        project.build_dir.display(),
+        project.build.root().display(),
         bin("v0-prune").display(),
     ));
     pane.keys(&["Enter"]);
@@ -422,7 +416,7 @@ fn top_files_view_lists_the_logs_and_a_skipped_positional_writer() {
     );
     // Its size, as the file has it now (rounded to a tenth of a unit).
     let (row, _) = file_row(&screen, "logs/mergeq.log").expect("the row");
-    let on_disk = std::fs::metadata(project.path("logs/mergeq.log"))
+    let on_disk = std::fs::metadata(project.build.path("logs/mergeq.log"))
         .expect("mergeq.log")
         .len() as f64;
     let size = row
@@ -453,6 +447,7 @@ fn top_files_view_lists_the_logs_and_a_skipped_positional_writer() {
         .expect("a first row")
         .to_owned();
     let last = project
+        .build
         .read_text(&largest)
         .lines()
         .last()

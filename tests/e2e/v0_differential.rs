@@ -15,7 +15,10 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use v0_prune_e2e::{Invocation, Outcome, PATIENCE, bin, copy_real_v0, hours, stamp, wait_until};
+use v0_prune_testkit::{
+    Invocation, Outcome, PATIENCE, TestBuildDir, bin, copy_real_v0, hours, process_gone, signal,
+    stamp, wait_until,
+};
 
 /// How v0 may start its daemon.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -488,19 +491,12 @@ fn the_background_hand_off_says_what_v0_says() {
 }
 
 fn stop_daemon(build: &Path) {
-    let Some(pid) = std::fs::read_to_string(build.join(".prune-daemon.pid"))
-        .ok()
-        .and_then(|pid| pid.trim().parse::<i32>().ok())
-    else {
+    let Some(pid) = TestBuildDir::at(build).daemon_pid() else {
         return;
     };
-    if let Some(pid) = rustix::process::Pid::from_raw(pid) {
-        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-        let gone = wait_until(Duration::from_secs(10), || {
-            v0_prune_e2e::process_gone(pid.as_raw_nonzero().get() as u32)
-        });
-        assert!(gone, "daemon {pid:?} did not stop");
-    }
+    let _ = signal(pid, rustix::process::Signal::TERM);
+    let gone = wait_until(Duration::from_secs(10), || process_gone(pid));
+    assert!(gone, "daemon {pid} did not stop");
 }
 
 /// A documented difference: v0 parses UTC stamps as local time, so east of

@@ -2,13 +2,12 @@
 //! windows, `v0-prune events` scripts) never keep `status`, a run request or
 //! `v0 shutdown`'s drain out, and a watcher over the limit is told why.
 
-use std::fs::File;
 use std::time::{Duration, Instant};
 
-use v0_prune_e2e::{TestProject, wait_until};
 use v0_prune_shared::client::{Client, ClientError, Subscription, Update};
 use v0_prune_shared::paths::BuildDir;
 use v0_prune_shared::protocol::DaemonState;
+use v0_prune_testkit::{TestProject, wait_until};
 
 /// The daemon's watcher limit, as documented (`MAX_WATCHERS`).
 const WATCHER_LIMIT: usize = 256;
@@ -16,14 +15,6 @@ const WATCHER_LIMIT: usize = 256;
 const WATCHERS: usize = 300;
 /// `v0-prune`'s documented exit status for "refused: at a limit".
 const EXIT_REFUSED: i32 = 6;
-
-/// Holds `.prune-daemon.lock` as v0's own pruner would: a daemon's run then
-/// waits at its start, so the test controls when it ends.
-fn hold_run_lock(project: &TestProject) -> File {
-    let file = File::create(project.path(".prune-daemon.lock")).expect("run lock");
-    rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive).expect("flock");
-    file
-}
 
 /// The median of a few timed attempts of one exchange, each on a new
 /// connection (as every CLI command makes one).
@@ -46,9 +37,12 @@ where
 fn three_hundred_watchers_never_keep_status_run_now_or_drain_out() {
     let project = TestProject::demo();
     project.v0_prune(Vec::<&str>::new()).run().expect_code(0);
-    project.wait_for_daemon_log("Sleeping for");
-    let pid = project.daemon_pid().expect("the daemon wrote its pid file");
-    let build = BuildDir::new(&project.build_dir);
+    project.build.wait_for_daemon_log("Sleeping for", 1);
+    let pid = project
+        .build
+        .daemon_pid()
+        .expect("the daemon wrote its pid file");
+    let build = BuildDir::new(project.build.root());
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -90,7 +84,7 @@ fn three_hundred_watchers_never_keep_status_run_now_or_drain_out() {
     );
 
     // A run in progress: it waits for the run lock we hold.
-    let lock = hold_run_lock(&project);
+    let lock = project.build.hold_run_lock();
     runtime.block_on(async {
         let mut client = Client::connect(&build, "test").await.expect("connect");
         client.run_now().await.expect("run now accepted");
@@ -142,7 +136,7 @@ fn three_hundred_watchers_never_keep_status_run_now_or_drain_out() {
         out.contains("Waiting for background pruning to complete...")
     });
     // The drain reaches the daemon through its control budget.
-    project.wait_for_daemon_log("Drain requested");
+    project.build.wait_for_daemon_log("Drain requested", 1);
     std::thread::sleep(Duration::from_millis(200));
     assert!(shutdown.running(), "it waits for the run in progress");
     drop(lock);
@@ -151,7 +145,10 @@ fn three_hundred_watchers_never_keep_status_run_now_or_drain_out() {
         .expect_code(0)
         .expect_line("Background pruning stopped");
     assert!(
-        wait_until(Duration::from_secs(5), || project.daemon_pid().is_none()),
+        wait_until(Duration::from_secs(5), || project
+            .build
+            .daemon_pid()
+            .is_none()),
         "the daemon removed its pid file"
     );
     // Every served watcher saw the stream end, none was dropped for lagging.

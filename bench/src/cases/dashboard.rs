@@ -18,7 +18,7 @@
 use std::cell::Cell;
 use std::io::{self, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -28,7 +28,6 @@ use ratatui::backend::CrosstermBackend;
 use ratatui::layout::Rect;
 use ratatui::widgets::Paragraph;
 use ratatui::{Terminal, TerminalOptions};
-use tempfile::TempDir;
 use v0_prune::top::app::{App, HISTORY_CAP, Viewport};
 use v0_prune::top::conn::LinkEvent;
 use v0_prune::top::log_tail::LOG_CAP;
@@ -38,6 +37,8 @@ use v0_prune_shared::protocol::{
     DaemonState, Event, HISTORY_IN_SNAPSHOT, LOG_TAIL_LINES, RunOutcome, RunRecord, Snapshot,
     Totals, Trigger,
 };
+use v0_prune_testkit::invoke::quiet_status;
+use v0_prune_testkit::{TmuxPane, process_gone};
 
 use super::{Case, Ctx, Sizes};
 use crate::measure::time;
@@ -365,92 +366,35 @@ fn advance_run(app: &mut App, frame: u64) {
 }
 
 /// A private tmux server (own socket in its own short-pathed temporary
-/// directory, no config) with one pane; killed on drop.
-struct Tmux {
-    socket: String,
-    dir: TempDir,
+/// directory, no config) whose `WIDTH`×`HEIGHT` pane runs `shell_command`
+/// in `cwd`; killed on drop.
+fn start_tmux(cwd: &Path, shell_command: &str) -> Result<TmuxPane> {
+    sweep_abandoned_servers();
+    // Not under the data directory: a Unix socket path must stay short.
+    // The pid in the name lets a later run clean up after a killed one.
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("{TMUX_DIR_PREFIX}{}.", std::process::id()))
+        .tempdir()
+        .context("creating a directory for tmux")?;
+    let socket = format!("v0-prune-bench-{}", std::process::id());
+    TmuxPane::start_in(dir, socket, cwd, (WIDTH, HEIGHT), &[], shell_command)
+        .map_err(anyhow::Error::msg)
 }
 
-impl Tmux {
-    fn available() -> bool {
-        Command::new("tmux")
-            .arg("-V")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    }
-
-    fn command(&self) -> Command {
-        let mut command = Command::new("tmux");
-        command
-            .args(["-L", &self.socket, "-f", "/dev/null"])
-            .env("TMUX_TMPDIR", self.dir.path())
-            .env_remove("TMUX")
-            .stdin(Stdio::null());
-        command
-    }
-
-    /// Starts the server with a `WIDTH`×`HEIGHT` pane running `shell_command` in `cwd`.
-    fn start(cwd: &Path, shell_command: &str) -> Result<Self> {
-        sweep_abandoned_servers();
-        // Not under the data directory: a Unix socket path must stay short.
-        // The pid in the name lets a later run clean up after a killed one.
-        let dir = tempfile::Builder::new()
-            .prefix(&format!("{TMUX_DIR_PREFIX}{}.", std::process::id()))
-            .tempdir()
-            .context("creating a directory for tmux")?;
-        let tmux = Self {
-            socket: format!("v0-prune-bench-{}", std::process::id()),
-            dir,
-        };
-        let mut command = tmux.command();
-        command
-            .args(["new-session", "-d", "-x", &WIDTH.to_string(), "-y"])
-            .arg(HEIGHT.to_string())
-            .arg("-c")
-            .arg(cwd)
-            .arg(shell_command)
-            .current_dir(cwd);
-        for var in [
-            "V0_ROOT",
-            "BUILD_DIR",
-            "V0_BUILD_DIR",
-            "V0_PRUNE_RETENTION",
-            "V0_PRUNE_INTERVAL",
-        ] {
-            command.env_remove(var);
-        }
-        procs::output_of(&mut command).context("starting tmux")?;
-        Ok(tmux)
-    }
-
-    fn run(&self, args: &[&str]) -> Result<String> {
-        let output = procs::output_of(self.command().args(args))?;
-        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-    }
-
-    fn screen(&self) -> Result<String> {
-        self.run(&["capture-pane", "-p"])
-    }
-
-    fn pane_pid(&self) -> Result<u32> {
-        let text = self.run(&["display-message", "-p", "#{pane_pid}"])?;
-        text.trim()
-            .parse()
-            .with_context(|| format!("tmux gave no pane pid: {text:?}"))
-    }
+/// The pane's screen as plain text.
+fn screen(tmux: &TmuxPane) -> Result<String> {
+    tmux.try_tmux(&["capture-pane", "-p"])
+        .map_err(anyhow::Error::msg)
 }
 
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self
-            .command()
-            .arg("kill-server")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-    }
+/// The pid of the pane's process (the dashboard, once the shell exec'd it).
+fn pane_pid(tmux: &TmuxPane) -> Result<u32> {
+    let text = tmux
+        .try_tmux(&["display-message", "-p", "#{pane_pid}"])
+        .map_err(anyhow::Error::msg)?;
+    text.trim()
+        .parse()
+        .with_context(|| format!("tmux gave no pane pid: {text:?}"))
 }
 
 /// Directories of the bench's tmux servers: `<prefix><pid>.<random>`.
@@ -473,7 +417,7 @@ fn sweep_abandoned_servers() {
         let Some(pid) = pid else {
             continue;
         };
-        if !procs::process_gone(pid) {
+        if !process_gone(pid) {
             continue;
         }
         // `<dir>/tmux-<uid>/<socket>`.
@@ -488,14 +432,12 @@ fn sweep_abandoned_servers() {
                     .flatten()
             });
         for socket in sockets {
-            let _ = Command::new("tmux")
-                .arg("-S")
-                .arg(socket.path())
-                .arg("kill-server")
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
+            quiet_status(
+                Command::new("tmux")
+                    .arg("-S")
+                    .arg(socket.path())
+                    .arg("kill-server"),
+            );
         }
         let _ = std::fs::remove_dir_all(entry.path());
     }
@@ -515,7 +457,7 @@ fn idle_cpu(
     dir: &Path,
     notes: &mut Vec<String>,
 ) -> Result<Option<Row>> {
-    if !Tmux::available() {
+    if !TmuxPane::available() {
         notes.push("idle CPU not measured: tmux is not installed (.ci/run installs it)".into());
         return Ok(None);
     }
@@ -524,18 +466,18 @@ fn idle_cpu(
     let daemon = Daemon::start(binaries, &project, &rt)?;
     daemon.wait_idle_after_startup(&rt)?;
     let cli = binaries.cli.display().to_string().replace('\'', r"'\''");
-    let tmux = Tmux::start(&project.root, &format!("exec '{cli}' top"))?;
-    let pid = tmux.pane_pid()?;
+    let tmux = start_tmux(&project.root, &format!("exec '{cli}' top"))?;
+    let pid = pane_pid(&tmux)?;
     let deadline = Instant::now() + PATIENCE;
     loop {
         let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-        if comm.starts_with("v0-prune") && shows_idle(&tmux.screen()?) {
+        if comm.starts_with("v0-prune") && shows_idle(&screen(&tmux)?) {
             break;
         }
         if Instant::now() > deadline {
             bail!(
                 "`v0-prune top` did not show an idle daemon within {PATIENCE:?}; the screen:\n{}",
-                tmux.screen()?
+                screen(&tmux)?
             );
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -564,11 +506,12 @@ fn idle_cpu(
     }
     let total_wall = previous.1.duration_since(start.1).as_secs_f64();
     let total_ticks = previous.0.ticks.saturating_sub(start.0.ticks) as f64;
-    let screen = tmux.screen()?;
+    let screen = screen(&tmux)?;
     if !shows_idle(&screen) {
         bail!("the dashboard stopped showing an idle daemon while measured:\n{screen}");
     }
-    tmux.run(&["send-keys", "q"])?;
+    tmux.try_tmux(&["send-keys", "q"])
+        .map_err(anyhow::Error::msg)?;
     // It quits and tmux reaps it; killing the server below covers a hang.
     let deadline = Instant::now() + Duration::from_secs(10);
     while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {

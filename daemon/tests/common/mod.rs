@@ -1,5 +1,7 @@
-//! What the daemon's tests share: a build directory in a temp dir, the real
-//! `v0-prune-daemon` binary run against it, and a protocol client.
+//! What the daemon's tests share beyond the test kit (`v0_prune_testkit`,
+//! which holds the build directory, stamps, waiting and the binaries): the
+//! real `v0-prune-daemon` run on a kit build directory, and a raw protocol
+//! client over its socket.
 //!
 //! Waits are event-driven with deadlines: a condition is checked every few
 //! milliseconds until it holds, never a fixed sleep that hopes it does.
@@ -7,179 +9,56 @@
 #![allow(dead_code)]
 
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use tempfile::TempDir;
 use v0_prune_shared::paths::BuildDir;
 use v0_prune_shared::protocol::{
     ClientMessage, DaemonMessage, FrameReader, PROTOCOL_VERSION, Snapshot, write_frame,
 };
 use v0_prune_shared::socket::{self, Stream};
+use v0_prune_testkit::bins::DAEMON;
+use v0_prune_testkit::{PATIENCE, TestBuildDir, bin, wait_until, without_steering};
 
-/// How long any single wait may take before the test fails.
-pub const PATIENCE: Duration = Duration::from_secs(20);
-
-/// The daemon binary under test.
-pub fn daemon_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_v0-prune-daemon")
-}
-
-/// A timestamp `ago` before now, in v0's log format.
-pub fn stamp(ago: Duration) -> String {
-    let at = jiff::Timestamp::now()
-        .checked_sub(jiff::SignedDuration::try_from(ago).expect("sane"))
-        .expect("representable");
-    at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
-}
-
-/// A v0 build directory in a temp dir, removed when dropped.
-pub struct Tree {
-    _dir: TempDir,
-    root: PathBuf,
-}
-
-impl Tree {
-    /// A small build directory: a few logs with expired and fresh lines, and
-    /// the `logs/` directory v0 keeps its daemon logs in.
-    pub fn new() -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let root = dir.path().join("build");
-        Self::populate(&root, 3, 4);
-        Self { _dir: dir, root }
-    }
-
-    /// A build directory with `files` worker logs of `lines` expired and
-    /// `lines` fresh lines each, spread over operation directories: the
-    /// first run has real work to do.
-    pub fn with_logs(files: usize, lines: usize) -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let root = dir.path().join("build");
-        Self::populate(&root, files, lines);
-        Self { _dir: dir, root }
-    }
-
-    /// A build directory at a path of at least `len` bytes.
-    pub fn with_long_path(len: usize) -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut root = dir.path().to_path_buf();
-        while root.as_os_str().len() < len {
-            root.push("a-rather-long-directory-name");
-        }
-        Self::populate(&root, 2, 2);
-        Self { _dir: dir, root }
-    }
-
-    fn populate(root: &Path, files: usize, lines: usize) {
-        std::fs::create_dir_all(root.join("logs")).expect("logs dir");
-        let old = stamp(Duration::from_secs(48 * 3600));
-        let new = stamp(Duration::from_secs(60));
-        for n in 0..files {
-            let dir = root.join("operations").join(format!("op{}", n % 20));
-            std::fs::create_dir_all(&dir).expect("op dir");
-            let mut text = String::new();
-            for i in 0..lines {
-                text.push_str(&format!(
-                    "[{old}] worker {n}: old step {i} {}\n",
-                    "x".repeat(40)
-                ));
-            }
-            for i in 0..lines {
-                text.push_str(&format!(
-                    "[{new}] worker {n}: new step {i} {}\n",
-                    "y".repeat(40)
-                ));
-            }
-            std::fs::write(dir.join(format!("worker-{n}.log")), text).expect("log");
-        }
-    }
-
-    /// The build directory.
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
-    /// The build directory, as the library names it.
-    pub fn build(&self) -> BuildDir {
-        BuildDir::new(&self.root)
-    }
-
-    /// The daemon's log.
-    pub fn log_path(&self) -> PathBuf {
-        self.build().daemon_log()
-    }
-
-    /// The daemon's log, or empty if not written yet.
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(self.log_path()).unwrap_or_default()
-    }
-
-    /// Lines of the log containing `phrase`.
-    pub fn count(&self, phrase: &str) -> usize {
-        self.log()
-            .lines()
-            .filter(|line| line.contains(phrase))
-            .count()
-    }
-
-    /// Waits until the log has at least `n` lines containing `phrase`.
-    pub fn wait_for_log(&self, phrase: &str, n: usize) {
-        let ok = wait_until(PATIENCE, || self.count(phrase) >= n);
-        assert!(ok, "never saw {n}x {phrase:?} in the log:\n{}", self.log());
-    }
-
-    /// The pid in `.prune-daemon.pid`.
-    pub fn pid_file(&self) -> Option<u32> {
-        std::fs::read_to_string(self.build().pid_file())
-            .ok()?
-            .trim()
-            .parse()
-            .ok()
-    }
-
-    /// `.prune-daemon/history.json`, parsed.
-    pub fn history(&self) -> Option<serde_json::Value> {
-        let text = std::fs::read_to_string(self.root.join(".prune-daemon/history.json")).ok()?;
-        serde_json::from_str(&text).ok()
-    }
-
-    /// How many runs the history holds.
-    pub fn runs_in_history(&self) -> usize {
-        self.history()
-            .and_then(|h| h["runs"].as_array().map(Vec::len))
-            .unwrap_or(0)
-    }
-
-    /// Where the daemon's socket is.
-    pub fn socket_path(&self) -> PathBuf {
-        socket::socket_path(&self.build())
-    }
-
+/// Running the daemon on a kit build directory.
+pub trait RunDaemon {
     /// A command that runs the daemon on this tree with a clean environment.
-    pub fn command(&self, interval: &str) -> Command {
-        let mut command = Command::new(daemon_bin());
-        command
-            .current_dir(&self.root)
-            .env("BUILD_DIR", &self.root)
+    fn command(&self, interval: &str) -> Command;
+
+    /// Starts the daemon with its stdout in `stdout-<tag>.txt` beside the tree.
+    fn spawn(&self, interval: &str) -> Daemon {
+        self.spawn_tagged(interval, "main")
+    }
+
+    /// Like [`RunDaemon::spawn`], with a distinct stdout file per daemon.
+    fn spawn_tagged(&self, interval: &str, tag: &str) -> Daemon;
+
+    /// Starts the daemon exactly as v0's `prune_daemon_start` does (`nohup`,
+    /// stdout and stderr appended to its log, interval 1h): not our child,
+    /// it is found through its pid file.
+    fn start_as_v0(&self);
+}
+
+impl RunDaemon for TestBuildDir {
+    fn command(&self, interval: &str) -> Command {
+        let mut command = Command::new(bin(DAEMON));
+        without_steering(&mut command)
+            .current_dir(self.root())
+            .env("BUILD_DIR", self.root())
             .env("V0_PRUNE_INTERVAL", interval)
-            .env_remove("V0_ROOT")
-            .env_remove("V0_BUILD_DIR")
-            .env_remove("V0_PRUNE_RETENTION")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         command
     }
 
-    /// Starts the daemon with its stdout in `stdout-<tag>.txt` beside the tree.
-    pub fn spawn(&self, interval: &str) -> Daemon {
-        self.spawn_tagged(interval, "main")
-    }
-
-    /// Like [`Tree::spawn`], with a distinct stdout file per daemon.
-    pub fn spawn_tagged(&self, interval: &str, tag: &str) -> Daemon {
-        let stdout_path = self.stdout_path(tag);
+    fn spawn_tagged(&self, interval: &str, tag: &str) -> Daemon {
+        let stdout_path = self
+            .root()
+            .parent()
+            .expect("tree has a parent")
+            .join(format!("stdout-{tag}.txt"));
         let stdout = File::create(&stdout_path).expect("stdout file");
         let child = self
             .command(interval)
@@ -193,19 +72,20 @@ impl Tree {
         }
     }
 
-    fn stdout_path(&self, tag: &str) -> PathBuf {
-        self.root
-            .parent()
-            .expect("tree has a parent")
-            .join(format!("stdout-{tag}.txt"))
-    }
-
-    /// Takes `.prune-daemon.lock` as v0's own pruner would, so a daemon's
-    /// run blocks at its start until the returned file is dropped.
-    pub fn hold_run_lock(&self) -> File {
-        let file = File::create(self.build().run_lock()).expect("run lock");
-        rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive).expect("flock");
-        file
+    fn start_as_v0(&self) {
+        let script = format!(
+            "nohup '{}' >> logs/prune-daemon.log 2>&1 &",
+            bin(DAEMON).display()
+        );
+        let mut sh = Command::new("sh");
+        without_steering(&mut sh)
+            .arg("-c")
+            .arg(&script)
+            .current_dir(self.root())
+            .stdin(Stdio::null())
+            .env("BUILD_DIR", self.root())
+            .env("V0_PRUNE_INTERVAL", "1h");
+        assert!(sh.status().expect("sh").success());
     }
 }
 
@@ -219,8 +99,7 @@ pub struct Daemon {
 impl Daemon {
     /// Sends a signal.
     pub fn signal(&self, signal: rustix::process::Signal) {
-        let pid = rustix::process::Pid::from_raw(self.pid as i32).expect("pid");
-        rustix::process::kill_process(pid, signal).expect("signal the daemon");
+        v0_prune_testkit::signal(self.pid, signal).expect("signal the daemon");
     }
 
     /// Waits for the process to exit.
@@ -249,12 +128,16 @@ impl Daemon {
     }
 
     /// Waits until the pid file names this daemon and its socket answers.
-    pub fn wait_ready(&mut self, tree: &Tree) {
+    pub fn wait_ready(&mut self, tree: &TestBuildDir) {
         let ok = wait_until(PATIENCE, || {
-            tree.pid_file() == Some(self.pid) && tree.count("Listening on") > 0
+            tree.daemon_pid() == Some(self.pid) && tree.count_in_log("Listening on") > 0
         });
-        assert!(ok, "daemon not ready; log:\n{}", tree.log());
-        assert!(self.running(), "the daemon exited; log:\n{}", tree.log());
+        assert!(ok, "daemon not ready; log:\n{}", tree.daemon_log());
+        assert!(
+            self.running(),
+            "the daemon exited; log:\n{}",
+            tree.daemon_log()
+        );
     }
 }
 
@@ -264,20 +147,6 @@ impl Drop for Daemon {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
-    }
-}
-
-/// Checks `condition` every few milliseconds until it holds or `within` passes.
-pub fn wait_until(within: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + within;
-    loop {
-        if condition() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(5));
     }
 }
 

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
 use v0_prune_shared::prune::{Cutoff, RunOptions, RunReport};
+use v0_prune_testkit::files_under;
 
 /// The cutoff every fault test prunes with.
 pub const CUTOFF: &str = "2026-11-28T06:00:00Z";
@@ -79,25 +80,13 @@ pub fn reason_of<'a>(report: &'a RunReport, item: &str) -> Option<&'a str> {
 
 /// Temp files of ours anywhere under `root`.
 pub fn temp_files(root: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let Ok(kind) = entry.file_type() else {
-                continue;
-            };
-            if kind.is_dir() {
-                stack.push(entry.path());
-            } else if name.contains("v0-prune") && name.contains("tmp") {
-                found.push(entry.path());
-            }
-        }
-    }
-    found
+    files_under(root)
+        .into_iter()
+        .filter(|path| {
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            name.contains("v0-prune") && name.contains("tmp")
+        })
+        .collect()
 }
 
 /// Holds the tests of one test binary to one at a time, for files whose
