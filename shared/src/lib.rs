@@ -13,6 +13,7 @@
 // Build-script code (see the module): compiled here only to be tested.
 #[cfg(test)]
 pub mod build_info;
+// Build-script code too: what the tests need from outside the repository.
 pub mod client;
 pub mod config;
 pub mod demo;
@@ -23,5 +24,7 @@ pub mod platform;
 pub mod protocol;
 pub mod prune;
 pub mod socket;
+#[cfg(test)]
+pub mod test_needs;
 pub mod units;
 pub mod words;

@@ -6,27 +6,27 @@ use std::process::Command;
 
 use crate::bins::workspace_root;
 
+/// Where the tests look for v0, shared with the build scripts that decide
+/// whether the tests needing it run (`shared/src/test_needs.rs`).
+#[path = "../../../shared/src/test_needs.rs"]
+#[allow(dead_code)] // only `real_v0` is for the kit; the rest is the build scripts'
+mod test_needs;
+
 /// v0 as published, read-only: `$V0_SOURCE` when set, else `shared/v0`
 /// beside the repository or beside one of its ancestors (CI: a sibling of
-/// the clone; a worktree: a sibling of an ancestor). Panics with what to do
-/// when it is nowhere.
+/// the clone; a worktree: a sibling of an ancestor). The tests that call it
+/// are ignored where the build found no v0 (`v0_prune_has_v0`), so a panic
+/// here means the v0 went away after the build.
 pub fn real_v0() -> PathBuf {
-    if let Some(dir) = std::env::var_os("V0_SOURCE") {
-        return PathBuf::from(dir);
-    }
     let repo = workspace_root();
-    repo.ancestors()
-        .skip(1)
-        .map(|dir| dir.join("shared/v0"))
-        .find(|v0| v0.join("bin/v0").is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "the real v0 is missing: these tests copy it from shared/v0 beside the \
-                 repository ({}/../shared/v0, or beside an ancestor), or from $V0_SOURCE; \
-                 put v0 as published there",
-                repo.display()
-            )
-        })
+    test_needs::real_v0(repo).unwrap_or_else(|| {
+        panic!(
+            "the real v0 is missing: these tests copy it from shared/v0 beside the \
+             repository ({}/../shared/v0, or beside an ancestor), or from $V0_SOURCE; \
+             scripts/get-v0 puts it there",
+            repo.display()
+        )
+    })
 }
 
 /// Copies [`real_v0`] to `to` as `cp -r` does, then makes its directories
