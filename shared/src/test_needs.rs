@@ -42,6 +42,12 @@ pub const NEEDS: &[Need] = &[
         probe: probe_real_v0,
     },
     Need {
+        cfg: "v0_prune_has_bash",
+        what: "bash",
+        how: "apt install bash (macOS ships it)",
+        probe: || on_path("bash"),
+    },
+    Need {
         cfg: "v0_prune_has_tmux",
         what: "tmux",
         how: "apt install tmux (brew install tmux)",
