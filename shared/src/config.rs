@@ -11,6 +11,7 @@
 
 mod duration;
 pub mod rc;
+pub mod registry;
 mod size;
 #[cfg(test)]
 mod tests;

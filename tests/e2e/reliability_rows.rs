@@ -127,10 +127,11 @@ fn defines(text: &str, name: &str) -> bool {
         Some(stem) => (stem, true),
         None => (name, false),
     };
-    text.match_indices(&format!("fn {stem}")).any(|(at, found)| {
-        let rest = &text[at + found.len()..];
-        prefix || rest.starts_with(['(', '<'])
-    })
+    text.match_indices(&format!("fn {stem}"))
+        .any(|(at, found)| {
+            let rest = &text[at + found.len()..];
+            prefix || rest.starts_with(['(', '<'])
+        })
 }
 
 #[test]
@@ -201,7 +202,10 @@ fn every_test_reliability_md_names_exists_where_it_says() {
         "RELIABILITY.md: {} file names and {} test names checked",
         checked.0, checked.1
     );
-    assert!(checked.1 > 20, "the check found too few test names: {checked:?}");
+    assert!(
+        checked.1 > 20,
+        "the check found too few test names: {checked:?}"
+    );
     assert!(
         problems.is_empty(),
         "RELIABILITY.md names what does not exist:\n{}",
@@ -233,11 +237,18 @@ fn names_are_recognised_and_resolved() {
     assert!(!looks_like_test_name("a_b"));
     assert!(!looks_like_test_name("MAX_WATCHERS"));
     assert!(!looks_like_test_name("--flag"));
-    let files = vec!["x/a/b.rs".to_owned(), "y/b.rs".to_owned(), "y/c.rs".to_owned()];
+    let files = vec![
+        "x/a/b.rs".to_owned(),
+        "y/b.rs".to_owned(),
+        "y/c.rs".to_owned(),
+    ];
     assert_eq!(resolve("b.rs", &files).len(), 2);
     assert_eq!(resolve("a/b.rs", &files), [&files[0]]);
     assert_eq!(resolve("c.rs", &files), [&files[2]]);
     assert!(defines("fn cut_short_name() {}", "cut_short_…"));
     assert!(defines("async fn exact_name_here() {}", "exact_name_here"));
-    assert!(!defines("fn exact_name_here_longer() {}", "exact_name_here"));
+    assert!(!defines(
+        "fn exact_name_here_longer() {}",
+        "exact_name_here"
+    ));
 }
