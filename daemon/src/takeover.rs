@@ -324,6 +324,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(not(v0_prune_has_bash), ignore = "needs bash (apt install bash)")]
     fn one_that_ignores_sigterm_is_waited_for_boundedly_and_named_in_the_error() {
         let dir = tempfile::tempdir().expect("tempdir");
         let build = BuildDir::new(dir.path());
@@ -347,23 +348,55 @@ mod tests {
         child.wait().expect("reap");
     }
 
+    /// Asked to stop in the middle of its run, it finishes the run first:
+    /// the run lasts until a gate file is removed, and only then does it exit.
     #[test]
+    #[cfg_attr(
+        not(all(v0_prune_has_bash, v0_prune_has_flock)),
+        ignore = "needs bash and flock (apt install bash util-linux)"
+    )]
     fn one_in_a_run_is_left_to_finish_it() {
         let dir = tempfile::tempdir().expect("tempdir");
         let build = BuildDir::new(dir.path());
+        // Its run goes on while the gate is there; its SIGTERM trap says so.
+        let gate = dir.path().join("gate");
+        let termed = dir.path().join("termed");
+        std::fs::write(&gate, "").expect("gate");
         // Like v0's: holds the run lock for its run; SIGTERM only sets a flag.
         let mut child = fake_bash_daemon(
             &build,
             &format!(
-                "stop=''\ntrap 'stop=1' TERM\nexec 200>'{lock}'\nflock -n 200",
+                "stop=''\ntrap 'stop=1; : > \"{termed}\"' TERM\nexec 200>'{lock}'\nflock -n 200",
+                termed = termed.display(),
                 lock = build.run_lock().display()
             ),
-            "for i in $(seq 1 8); do sleep 0.05; done\nflock -u 200\n\
-             [ -n \"$stop\" ] && exit 0\nsleep 30",
+            &format!(
+                "while [ -e '{gate}' ]; do sleep 0.01; done\nflock -u 200\n\
+                 [ -n \"$stop\" ] && exit 0\nsleep 30",
+                gate = gate.display()
+            ),
         );
         assert!(run_in_progress(&build), "the run holds its lock");
         let daemon = find_bash_daemon(&build, None).expect("found");
-        let stopped = stop_bash_daemon(&build, daemon, Duration::from_secs(20)).expect("stops");
+        let stopped = std::thread::scope(|scope| {
+            let stopping =
+                scope.spawn(|| stop_bash_daemon(&build, daemon, Duration::from_secs(60)));
+            // It was asked (its trap ran), and stays in its run: nobody stops it.
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while !termed.exists() {
+                assert!(Instant::now() < deadline, "it was never sent SIGTERM");
+                std::thread::sleep(POLL);
+            }
+            assert!(run_in_progress(&build), "its run was cut short");
+            assert!(
+                child.try_wait().expect("wait").is_none(),
+                "it was stopped in its run"
+            );
+            assert!(!stopping.is_finished(), "we went on while its run did");
+            // Its run ends; then it exits, and we go on.
+            std::fs::remove_file(&gate).expect("open the gate");
+            stopping.join().expect("the stopper").expect("stops")
+        });
         assert!(stopped.was_running);
         assert!(!run_in_progress(&build), "its run is over");
         assert_eq!(

@@ -137,6 +137,25 @@ impl Project {
         }
     }
 
+    /// Where a kill landed, from what it left: every file as it was, every
+    /// file pruned, or some of each (or one cut short mid-collapse).
+    fn landed(&self) -> Landed {
+        let now = pruned_files(self.build.root());
+        let changing: Vec<&PathBuf> = self
+            .before
+            .keys()
+            .filter(|rel| self.before[*rel] != self.after[*rel])
+            .collect();
+        let is = |rel: &PathBuf, state: &BTreeMap<PathBuf, Vec<u8>>| now.get(rel) == state.get(rel);
+        if changing.iter().all(|rel| is(rel, &self.before)) {
+            Landed::Before
+        } else if changing.iter().all(|rel| is(rel, &self.after)) {
+            Landed::After
+        } else {
+            Landed::MidRun
+        }
+    }
+
     fn assert_all_after(&self, context: &str) {
         let now = pruned_files(self.build.root());
         for (rel, after) in &self.after {
@@ -150,6 +169,17 @@ impl Project {
             );
         }
     }
+}
+
+/// Where in a run a kill landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Landed {
+    /// Before the run changed any file.
+    Before,
+    /// With some files pruned and some not.
+    MidRun,
+    /// After the run pruned every file.
+    After,
 }
 
 /// Whether `bytes` is `after` but for the text of the padding line an
@@ -195,7 +225,13 @@ async fn a_daemon_killed_mid_run_leaves_no_torn_file_and_the_next_one_starts_cle
     let mut rng = SplitMix::new(0xDAE);
     let window = project.run_time.as_micros() as u64 * 3 / 2 + 1;
     let mut stale = (0, 0); // pid files and sockets the killed daemons left
-    for kill in 0..kills {
+    let mut landed = BTreeMap::<&str, u64>::new();
+    // Once the seeded kills are done without one mid-run, a few more, each
+    // halfway between the latest that came too early and the earliest
+    // that came too late.
+    let (mut too_early, mut too_late) = (Duration::ZERO, Duration::from_micros(window));
+    let mut kill = 0;
+    while kill < kills || (!landed.contains_key("mid-run") && kill < kills + 12) {
         project.restore();
         let starts = project.tree().count_in_log("Starting pruning...");
         let mut daemon = project.tree().command("1h").spawn().expect("spawn");
@@ -203,7 +239,11 @@ async fn a_daemon_killed_mid_run_leaves_no_torn_file_and_the_next_one_starts_cle
             project.tree().count_in_log("Starting pruning...") > starts
         });
         assert!(ok, "no run started:\n{}", project.tree().daemon_log());
-        let delay = Duration::from_micros(rng.below(window));
+        let delay = if kill < kills {
+            Duration::from_micros(rng.below(window))
+        } else {
+            (too_early + too_late) / 2
+        };
         std::thread::sleep(delay);
         daemon.kill().expect("SIGKILL");
         daemon.wait().expect("reap");
@@ -212,6 +252,19 @@ async fn a_daemon_killed_mid_run_leaves_no_torn_file_and_the_next_one_starts_cle
             project.run_time
         );
         project.assert_each_before_or_after(&context);
+        let where_ = project.landed();
+        match where_ {
+            Landed::Before => too_early = too_early.max(delay),
+            Landed::After => too_late = too_late.min(delay),
+            Landed::MidRun => {}
+        }
+        let name = match where_ {
+            Landed::Before => "before",
+            Landed::MidRun => "mid-run",
+            Landed::After => "after",
+        };
+        *landed.entry(name).or_default() += 1;
+        kill += 1;
         stale.0 += usize::from(build.pid_file().exists());
         stale.1 += usize::from(v0_prune_shared::socket::socket_path(build).exists());
 
@@ -252,14 +305,19 @@ async fn a_daemon_killed_mid_run_leaves_no_torn_file_and_the_next_one_starts_cle
         );
     }
     eprintln!(
-        "daemon kills: {kills}, each run ~{:?}; stale pid files {} and sockets {} recovered",
+        "daemon kills: {kill} ({landed:?}), each run ~{:?}; stale pid files {} and sockets {} recovered",
         project.run_time, stale.0, stale.1
     );
+    // The kills must have hit runs in progress, not only their ends.
+    assert!(
+        landed.contains_key("mid-run"),
+        "no kill landed mid-run: {landed:?}"
+    );
     assert_eq!(
-        stale.0 as u64, kills,
+        stale.0 as u64, kill,
         "every killed daemon leaves its pid file"
     );
-    assert!(project.tree().count_in_log("Replaced a stale pid file") as u64 >= kills);
+    assert!(project.tree().count_in_log("Replaced a stale pid file") as u64 >= kill);
 }
 
 /// A file-size limit (as a nearly full quota would) makes rewrites fail

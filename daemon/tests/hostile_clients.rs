@@ -14,7 +14,7 @@ use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{Client, RunDaemon, assert_answers_promptly, raw};
@@ -22,10 +22,17 @@ use tokio::io::AsyncWriteExt;
 use v0_prune_shared::protocol::{
     ClientMessage, DaemonMessage, Event, FrameReader, PROTOCOL_VERSION, decode_body, encode_frame,
 };
-use v0_prune_testkit::process::{NOBODY, become_nobody, open_fds};
+use v0_prune_testkit::child;
+use v0_prune_testkit::process::{NOBODY, become_nobody, dir_for_nobody, open_fds};
 use v0_prune_testkit::{PATIENCE, TestBuildDir, wait_until};
 
 const RESULT: &str = "V0-PRUNE-FOREIGN:";
+
+/// How soon a client must be answered while others misbehave: the daemon
+/// answers in about a millisecond, but a loaded 2-core machine may take
+/// seconds to schedule it; left hanging (the failure these tests are for)
+/// is never.
+const ANSWERED_WITHIN: Duration = Duration::from_secs(5);
 
 /// A daemon started by these tests; killed when dropped.
 struct Running {
@@ -110,7 +117,9 @@ async fn connecting_and_hanging_up_in_a_loop_leaks_nothing_and_starves_no_one() 
         }
     }
     eprintln!("2000 connect/disconnect cycles; slowest status meanwhile: {slowest:?}");
-    assert!(slowest < Duration::from_secs(1), "{slowest:?}");
+    // Served meanwhile, never starved (about 1 ms measured; the speed
+    // itself is the benchmark's): a generous bound for a loaded machine.
+    assert!(slowest < ANSWERED_WITHIN, "{slowest:?}");
     assert_fds_settle(daemon.pid, baseline);
     assert_answers_promptly(&build, daemon.pid).await;
 }
@@ -135,11 +144,7 @@ async fn five_hundred_connections_at_once_leave_connected_clients_served() {
     // Those already connected are served as if nothing happened.
     let asked = Instant::now();
     assert_eq!(control.status().await.daemon_pid, daemon.pid);
-    assert!(
-        asked.elapsed() < Duration::from_secs(1),
-        "{:?}",
-        asked.elapsed()
-    );
+    assert!(asked.elapsed() < ANSWERED_WITHIN, "{:?}", asked.elapsed());
     control.send(&ClientMessage::RunNow).await;
     let DaemonMessage::RunNowAccepted { run_id, .. } = control.next().await else {
         panic!("RunNow not accepted");
@@ -167,11 +172,11 @@ async fn five_hundred_connections_at_once_leave_connected_clients_served() {
     )
     .await;
     let answer = tokio::time::timeout(
-        Duration::from_secs(1),
+        ANSWERED_WITHIN,
         reader.read::<_, DaemonMessage>(&mut &newcomer),
     )
     .await
-    .expect("an answer within a second")
+    .expect("an answer, not left hanging")
     .expect("a message");
     match answer {
         DaemonMessage::Rejected { reason } => {
@@ -236,13 +241,16 @@ async fn frames_sent_one_byte_at_a_time_are_understood_and_block_no_one() {
 
 // ------------------------------------------------------- another user
 
-/// Not a test on its own: a client running as another user, which reports
-/// what happened when it tried to talk to the daemon.
-#[test]
-fn foreign_client_process() {
-    let Ok(path) = std::env::var("V0_PRUNE_FOREIGN_SOCKET") else {
-        return;
-    };
+/// The test that runs a client as another user: itself, re-run in the
+/// client's part (`v0_prune_testkit::child`).
+const FOREIGN_TEST: &str = "other_users_cannot_connect";
+/// The part the re-run plays.
+const FOREIGN: &str = "foreign client";
+
+/// The foreign client: running as another user, it reports what happened
+/// when it tried to talk to the daemon at `V0_PRUNE_FOREIGN_SOCKET`.
+fn foreign_client() {
+    let path = std::env::var("V0_PRUNE_FOREIGN_SOCKET").expect("the socket");
     let result = match std::os::unix::net::UnixStream::connect(&path) {
         Err(err) => format!("connect failed: {:?}", err.kind()),
         Ok(mut stream) => {
@@ -267,10 +275,9 @@ fn foreign_client_process() {
     println!("{RESULT}{result}");
 }
 
-fn connect_as_nobody(socket: &Path) -> Option<String> {
-    let mut command = Command::new(std::env::current_exe().expect("test binary"));
+fn connect_as_nobody(socket: &Path) -> String {
+    let mut command = child::command(FOREIGN_TEST, FOREIGN);
     command
-        .args(["foreign_client_process", "--exact", "--nocapture"])
         .env("V0_PRUNE_FOREIGN_SOCKET", socket)
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
@@ -278,18 +285,14 @@ fn connect_as_nobody(socket: &Path) -> Option<String> {
     unsafe {
         command.pre_exec(become_nobody);
     }
-    let output = match command.output() {
-        Ok(output) => output,
-        Err(err) => {
-            eprintln!("note: cannot run a client as uid {NOBODY} ({err}); sub-case skipped");
-            return None;
-        }
-    };
+    let output = command
+        .output()
+        .unwrap_or_else(|err| panic!("cannot run a client as uid {NOBODY}: {err}"));
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let result = stdout
         .lines()
         .find_map(|l| l.split_once(RESULT).map(|(_, r)| r.to_owned()));
-    Some(result.unwrap_or_else(|| panic!("the foreign client said nothing: {stdout}")))
+    result.unwrap_or_else(|| panic!("the foreign client said nothing: {stdout}"))
 }
 
 fn mode(path: &Path) -> u32 {
@@ -301,9 +304,9 @@ fn mode(path: &Path) -> u32 {
 }
 
 #[tokio::test(flavor = "current_thread")]
-async fn other_users_cannot_connect_and_no_state_file_is_world_writable() {
+async fn no_state_file_is_world_writable_under_umask_0() {
     let tree = TestBuildDir::new();
-    let daemon = start(&tree);
+    let _daemon = start(&tree);
     let build = tree.build();
     let socket = tree.socket_path();
 
@@ -337,27 +340,51 @@ async fn other_users_cannot_connect_and_no_state_file_is_world_writable() {
             .iter()
             .any(|c| c.starts_with(".prune-daemon/history.json"))
     );
+}
 
-    if !rustix::process::geteuid().is_root() {
-        eprintln!("note: not root, cannot run a client as uid {NOBODY}; sub-case skipped");
-        return;
+/// Another user's process (uid 65534) cannot connect: the socket's
+/// directory keeps it out, and were the modes ever loosened, the daemon
+/// itself refuses it. The build directory is made reachable for that user
+/// in a directory of the test's own (`dir_for_nobody`); nothing above it
+/// is changed.
+#[test]
+#[cfg_attr(
+    not(v0_prune_is_root),
+    ignore = "needs root to run a client as uid 65534 (run the tests as root; CI does)"
+)]
+fn other_users_cannot_connect() {
+    if child::role() == Some(FOREIGN) {
+        return foreign_client();
     }
+    assert!(
+        rustix::process::geteuid().is_root(),
+        "built as root, run as another user: run the tests as root"
+    );
+    // Our own directory, 0755, holding the build directory, 0755 too.
+    let dir = dir_for_nobody();
+    let root = dir.path().join("build");
+    std::fs::create_dir(&root).expect("build dir");
+    std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let tree = TestBuildDir::at(&root);
+    tree.write("logs/worker.log", "[2026-01-01T00:00:00Z] old\n");
+    let daemon = start(&tree);
+    let build = tree.build();
+    let socket = tree.socket_path();
+    assert!(
+        socket.starts_with(&root),
+        "the socket is in the build directory: {}",
+        socket.display()
+    );
+
     // The build directory is reachable, the socket's directory is not.
-    let mut dir = tree.root().to_path_buf();
-    while dir.pop() && dir != Path::new("/tmp") && dir != Path::new("/") {
-        let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755));
-    }
-    std::fs::set_permissions(tree.root(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    let Some(result) = connect_as_nobody(&socket) else {
-        return;
-    };
+    let result = connect_as_nobody(&socket);
     assert_eq!(result, "connect failed: PermissionDenied");
 
     // Were the modes ever loosened, the daemon still checks who is calling.
     std::fs::set_permissions(build.state_dir(), std::fs::Permissions::from_mode(0o755))
         .expect("chmod");
     std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o777)).expect("chmod");
-    let result = connect_as_nobody(&socket).expect("ran once already");
+    let result = connect_as_nobody(&socket);
     assert_eq!(
         result,
         "rejected: only the user running the prune daemon may connect"
@@ -366,5 +393,9 @@ async fn other_users_cannot_connect_and_no_state_file_is_world_writable() {
         tree.daemon_log()
             .contains(&format!("Refused a client of uid {NOBODY}"))
     );
-    assert_answers_promptly(&build, daemon.pid).await;
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(assert_answers_promptly(&build, daemon.pid));
 }

@@ -5,8 +5,8 @@
 //! up the new one, losing none of its lines. A second appender holding the
 //! file still gets it skipped.
 //!
-//! Runs on a build directory under `/dev/shm` (tmpfs), skipped with a note
-//! where there is none.
+//! Runs on a build directory under `/dev/shm` (tmpfs); ignored, with that
+//! reason, where the build found none.
 //!
 //! Follows the daemon's descriptors through `/proc/<pid>/fd` on tmpfs: Linux only.
 
@@ -27,14 +27,11 @@ use v0_prune_shared::protocol::{
 };
 use v0_prune_testkit::{PATIENCE, TestBuildDir, Writer, stamp, wait_until};
 
-/// A v0 build directory under `/dev/shm` (tmpfs) whose daemon log holds
-/// `expired` lines from two days ago and `kept` recent ones; `None` (with a
-/// note) where `/dev/shm` is missing or can collapse ranges after all.
-fn shm_tree(expired: usize, kept: usize) -> Option<TestBuildDir> {
-    let Ok(tree) = TestBuildDir::empty_in(Path::new("/dev/shm")) else {
-        eprintln!("skipping: no /dev/shm to test a filesystem without collapse-range");
-        return None;
-    };
+/// A v0 build directory under `/dev/shm` (tmpfs, which the build found
+/// writable and without collapse-range) whose daemon log holds `expired`
+/// lines from two days ago and `kept` recent ones.
+fn shm_tree(expired: usize, kept: usize) -> TestBuildDir {
+    let tree = TestBuildDir::empty_in(Path::new("/dev/shm")).expect("a directory in /dev/shm");
     let old = stamp(Duration::from_secs(48 * 3600));
     let new = stamp(Duration::from_secs(60));
     let mut text = String::with_capacity(expired * 110);
@@ -49,11 +46,11 @@ fn shm_tree(expired: usize, kept: usize) -> Option<TestBuildDir> {
     }
     std::fs::write(tree.daemon_log_path(), text).expect("seed the daemon log");
     let log = File::open(tree.daemon_log_path()).expect("log");
-    if v0_prune_shared::platform::supports_collapse(&log) {
-        eprintln!("skipping: /dev/shm can collapse ranges here");
-        return None;
-    }
-    Some(tree)
+    assert!(
+        !v0_prune_shared::platform::supports_collapse(&log),
+        "/dev/shm collapses ranges here"
+    );
+    tree
 }
 
 /// The daemon log's inode: a new one once the log was rewritten and renamed.
@@ -189,11 +186,13 @@ fn request_lines(tree: &TestBuildDir, stop: &AtomicBool) -> (usize, usize) {
 }
 
 #[test]
+#[cfg_attr(
+    not(v0_prune_has_shm),
+    ignore = "needs a writable tmpfs at /dev/shm (a filesystem without collapse-range)"
+)]
 fn the_daemon_prunes_its_own_log_on_tmpfs_losing_none_of_its_lines() {
     // Big enough that rewriting it takes a while, and lines land meanwhile.
-    let Some(tree) = shm_tree(100_000, 50) else {
-        return;
-    };
+    let tree = shm_tree(100_000, 50);
     let seeded = log_inode(&tree);
     // The startup run waits on v0's run lock until the requests flow.
     let run_lock = tree.hold_run_lock();
@@ -280,10 +279,12 @@ fn the_daemon_prunes_its_own_log_on_tmpfs_losing_none_of_its_lines() {
 }
 
 #[test]
+#[cfg_attr(
+    not(v0_prune_has_shm),
+    ignore = "needs a writable tmpfs at /dev/shm (a filesystem without collapse-range)"
+)]
 fn a_second_appender_on_the_daemons_log_still_gets_it_skipped() {
-    let Some(tree) = shm_tree(2000, 5) else {
-        return;
-    };
+    let tree = shm_tree(2000, 5);
     let seeded = log_inode(&tree);
     let holder = Writer::appending_unconfirmed(&tree.daemon_log_path());
     let daemon = start_orphan(&tree);

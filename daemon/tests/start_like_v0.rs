@@ -1,6 +1,8 @@
 //! The daemon started the way the real v0 starts it, and taking over from
 //! the real v0's bash daemon: each test runs a copy of `../shared/v0` (its
 //! `prune_daemon_start`, its `bin/v0-prune-daemon`) against a build directory.
+//! Ignored, with the reason, where the build found no v0 (`scripts/get-v0`
+//! puts it beside the repository, or set `V0_SOURCE`) or what it runs.
 //!
 //! Reads the daemon's state and working directory from procfs: Linux only.
 
@@ -91,12 +93,21 @@ impl Drop for Reaper {
     }
 }
 
+/// How soon the daemon exits on SIGTERM when nothing holds it: at once,
+/// not at its next wall-clock check (`WALL_CHECK_EVERY`, 3 s), with room
+/// for a loaded machine. How fast it is belongs to the benchmark.
+const PROMPTLY: Duration = Duration::from_secs(2);
+
 /// The log lines that contain `phrase`.
 fn lines_with<'a>(log: &'a str, phrase: &str) -> Vec<&'a str> {
     log.lines().filter(|line| line.contains(phrase)).collect()
 }
 
 #[test]
+#[cfg_attr(
+    not(v0_prune_runs_v0),
+    ignore = "needs the real v0 and what it runs: scripts/get-v0 or V0_SOURCE; bash, jq, perl, flock, git, tmux"
+)]
 fn v0s_prune_daemon_start_from_a_removed_directory_starts_ours_and_it_prunes() {
     let v0 = V0Copy::new(true);
     let tree = TestBuildDir::with_logs(3, 4);
@@ -131,7 +142,7 @@ fn v0s_prune_daemon_start_from_a_removed_directory_starts_ours_and_it_prunes() {
     let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).expect("cwd");
     assert_eq!(cwd, Path::new("/"));
 
-    // Idle: SIGTERM ends it within 0.5 s.
+    // Idle: SIGTERM ends it at once, not at its next wall-clock check.
     let asked = Instant::now();
     let _ = signal(pid, Signal::TERM);
     assert!(
@@ -141,12 +152,16 @@ fn v0s_prune_daemon_start_from_a_removed_directory_starts_ours_and_it_prunes() {
     );
     let took = asked.elapsed();
     eprintln!("measured: exit {took:?} after SIGTERM (idle)");
-    assert!(took < Duration::from_millis(500), "took {took:?}");
+    assert!(took < PROMPTLY, "took {took:?}");
     assert!(tree.daemon_log().contains("Daemon exiting normally"));
     assert_eq!(tree.daemon_pid(), None, "the pid file is removed");
 }
 
 #[test]
+#[cfg_attr(
+    not(v0_prune_runs_v0),
+    ignore = "needs the real v0 and what it runs: scripts/get-v0 or V0_SOURCE; bash, jq, perl, flock, git, tmux"
+)]
 fn ours_takes_over_from_v0s_bash_daemon_between_its_runs() {
     let v0 = V0Copy::new(false);
     let tree = TestBuildDir::with_logs(2, 2);
@@ -234,6 +249,10 @@ fn bash_daemon_in_a_long_run(v0: &V0Copy, tree: &TestBuildDir) -> (u32, PathBuf)
 }
 
 #[test]
+#[cfg_attr(
+    not(v0_prune_runs_v0),
+    ignore = "needs the real v0 and what it runs: scripts/get-v0 or V0_SOURCE; bash, jq, perl, flock, git, tmux"
+)]
 fn a_bash_daemon_in_its_run_finishes_it_before_ours_starts() {
     let v0 = V0Copy::new(false);
     let tree = TestBuildDir::with_logs(2, 2);
@@ -287,6 +306,10 @@ fn a_bash_daemon_in_its_run_finishes_it_before_ours_starts() {
 }
 
 #[test]
+#[cfg_attr(
+    not(v0_prune_runs_v0),
+    ignore = "needs the real v0 and what it runs: scripts/get-v0 or V0_SOURCE; bash, jq, perl, flock, git, tmux"
+)]
 fn sigterm_while_waiting_for_the_bash_daemon_ends_ours_without_starting() {
     let v0 = V0Copy::new(false);
     let tree = TestBuildDir::with_logs(2, 2);
@@ -300,7 +323,7 @@ fn sigterm_while_waiting_for_the_bash_daemon_ends_ours_without_starting() {
     let status = ours.wait_exit(PATIENCE);
     let took = asked.elapsed();
     assert!(status.success(), "{status}");
-    assert!(took < Duration::from_millis(500), "took {took:?}");
+    assert!(took < PROMPTLY, "took {took:?}");
     tree.wait_for_daemon_log(
         "Received SIGTERM while waiting for v0's bash prune daemon; exiting",
         1,

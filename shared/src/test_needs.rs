@@ -109,6 +109,22 @@ pub const NEEDS: &[Need] = &[
     },
 ];
 
+/// A cfg set when the real v0 and every program it runs are all found
+/// (`v0 init`, its bash daemon, its pruner, its dispatcher): the tests that
+/// drive v0 itself need the lot, and say so with this one name.
+pub const RUNS_V0: &str = "v0_prune_runs_v0";
+
+/// The needs [`RUNS_V0`] stands for.
+const V0_AND_ITS_PROGRAMS: &[&str] = &[
+    "v0_prune_has_v0",
+    "v0_prune_has_bash",
+    "v0_prune_has_jq",
+    "v0_prune_has_perl",
+    "v0_prune_has_flock",
+    "v0_prune_has_git",
+    "v0_prune_has_tmux",
+];
+
 /// The variable that makes every need required outside CI too (`all`).
 pub const REQUIRE_VAR: &str = "V0_PRUNE_REQUIRE";
 
@@ -136,6 +152,13 @@ pub fn emit() {
             Ok(()) => println!("cargo::rustc-cfg={}", need.cfg),
             Err(why) => missing.push((need, why)),
         }
+    }
+    println!("cargo::rustc-check-cfg=cfg({RUNS_V0})");
+    if V0_AND_ITS_PROGRAMS
+        .iter()
+        .all(|cfg| !missing.iter().any(|(need, _)| need.cfg == *cfg))
+    {
+        println!("cargo::rustc-cfg={RUNS_V0}");
     }
     if let Err(error) = check_v0_source() {
         panic!("{error}");
@@ -316,6 +339,13 @@ mod tests {
         for need in NEEDS {
             assert!(need.cfg.starts_with("v0_prune_"), "{}", need.cfg);
             assert!(!need.how.is_empty() && !need.what.is_empty());
+        }
+    }
+
+    #[test]
+    fn running_v0_stands_for_needs_that_exist() {
+        for cfg in V0_AND_ITS_PROGRAMS {
+            assert!(NEEDS.iter().any(|need| need.cfg == *cfg), "{cfg}");
         }
     }
 

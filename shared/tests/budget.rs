@@ -4,25 +4,27 @@
 //! younger than the minimum kept, while a live O_APPEND writer on one of
 //! them loses nothing.
 //!
-//! The writer is this test binary re-executed in "writer mode" (see
-//! [`live_writer_process`]): a separate process holding its own O_APPEND
-//! descriptor, as `nohup worker >> x.log` does.
+//! The writer is this test binary re-run for the test alone, in the
+//! writer's part (`v0_prune_testkit::child`; see [`live_writer`]): a
+//! separate process holding its own O_APPEND descriptor, as
+//! `nohup worker >> x.log` does.
 
 mod support;
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use support::one_at_a_time;
 use v0_prune_shared::paths::BuildDir;
-use v0_prune_shared::platform;
+use v0_prune_shared::platform::{self, Access};
 use v0_prune_shared::prune::{
     Budget, BudgetReport, Cutoff, RunOptions, RunReport, ignore_events, run_within,
 };
+use v0_prune_testkit::{PATIENCE, child, wait_until, wait_until_held};
 
 const MIB: u64 = 1 << 20;
 const RETENTION: Duration = Duration::from_secs(6 * 3600);
@@ -34,14 +36,17 @@ const SPAN: i64 = 8 * 3600;
 /// What the budget reserves per log it collapses in place, beyond one block.
 const COLLAPSE_RESERVE: u64 = 256;
 
-/// Not a test on its own: the body of the live writer's process. Appends
-/// numbered lines stamped now, until the stop file appears, then prints how
-/// many it wrote.
-#[test]
-fn live_writer_process() {
-    let Ok(path) = std::env::var("V0_PRUNE_TEST_BUDGET_LOG") else {
-        return;
-    };
+/// The test whose writer child is this binary re-run for it alone.
+const WITH_WRITER: &str =
+    "three_logs_of_300_mb_fit_a_100_mb_budget_oldest_first_losing_no_live_line";
+/// The part the re-run plays.
+const WRITER: &str = "live writer";
+
+/// The live writer child: appends numbered lines stamped now, one every
+/// 2 ms (a steady writer, not a flood), until the stop file appears, then
+/// prints how many it wrote.
+fn live_writer() {
+    let path = std::env::var("V0_PRUNE_TEST_BUDGET_LOG").expect("log path");
     let stop = PathBuf::from(std::env::var("V0_PRUNE_TEST_BUDGET_STOP").expect("stop path"));
     let mut file = OpenOptions::new()
         .append(true)
@@ -248,8 +253,7 @@ impl Model {
 }
 
 fn spawn_writer(log: &Path, stop: &Path) -> Child {
-    Command::new(std::env::current_exe().expect("test binary"))
-        .args(["live_writer_process", "--exact", "--nocapture", "--quiet"])
+    child::command(WITH_WRITER, WRITER)
         .env("V0_PRUNE_TEST_BUDGET_LOG", log)
         .env("V0_PRUNE_TEST_BUDGET_STOP", stop)
         .stdout(Stdio::piped())
@@ -275,6 +279,22 @@ fn stop_writer(mut writer: Child, stop: &Path) -> u64 {
         .unwrap_or_else(|| panic!("no count from the writer: {out:?}"))
 }
 
+/// The number of the live writer's last line in `log` (its tail).
+fn last_writer_line(log: &Path) -> u64 {
+    use std::io::{Seek, SeekFrom};
+    let mut file = File::open(log).expect("open");
+    let len = file.metadata().expect("meta").len();
+    file.seek(SeekFrom::Start(len.saturating_sub(4096)))
+        .expect("seek");
+    let mut tail = Vec::new();
+    file.read_to_end(&mut tail).expect("read");
+    String::from_utf8_lossy(&tail)
+        .lines()
+        .filter_map(|l| l.split("live writer line ").nth(1)?.parse().ok())
+        .next_back()
+        .expect("a line of the writer at the end")
+}
+
 fn total_size(paths: &[PathBuf]) -> u64 {
     paths
         .iter()
@@ -288,6 +308,9 @@ fn budget_of(report: &RunReport) -> &BudgetReport {
 
 #[test]
 fn three_logs_of_300_mb_fit_a_100_mb_budget_oldest_first_losing_no_live_line() {
+    if child::role() == Some(WRITER) {
+        return live_writer();
+    }
     let _serial = one_at_a_time();
     let started = Instant::now();
     let dir = tempfile::tempdir().expect("tempdir");
@@ -307,13 +330,18 @@ fn three_logs_of_300_mb_fit_a_100_mb_budget_oldest_first_losing_no_live_line() {
 
     let stop = dir.path().join("stop");
     let writer = spawn_writer(&paths[2], &stop);
-    // The writer holds c.log and has written before the prune starts.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while total_size(&paths) < initial + 200 {
-        assert!(Instant::now() < deadline, "the writer never wrote");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    // The writer holds c.log with O_APPEND, as the engine's holder scan
+    // sees it, and has written before the prune starts.
+    assert!(
+        wait_until_held(&paths[2], writer.id(), Access::Append),
+        "the writer never held c.log"
+    );
+    assert!(
+        wait_until(PATIENCE, || total_size(&paths) >= initial + 200),
+        "the writer never wrote"
+    );
     let written_before = total_size(&paths) - initial;
+    let last_before = last_writer_line(&paths[2]);
 
     let cap = 100 * MIB;
     let options = RunOptions {
@@ -324,7 +352,12 @@ fn three_logs_of_300_mb_fit_a_100_mb_budget_oldest_first_losing_no_live_line() {
     let prune_started = Instant::now();
     let report = run_within(&build, &options, Some(&budget), &mut ignore_events).expect("run");
     let prune_took = prune_started.elapsed();
+    let last_after = last_writer_line(&paths[2]);
     let lines = stop_writer(writer, &stop);
+    assert!(
+        last_after > last_before,
+        "the writer wrote nothing during the prune (line {last_before} before, {last_after} after)"
+    );
     let written: u64 = (0..lines).map(|n| writer_line(n).len() as u64).sum();
 
     // The reference model, once with the writer's bytes before the prune and

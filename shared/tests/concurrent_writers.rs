@@ -1,22 +1,24 @@
 //! Nothing is lost: real writer processes append to a log while we prune it.
 //!
-//! The writers are this test binary re-executed in "writer mode" (see
-//! [`writer_process`]), so each is a separate process holding its own file
-//! descriptor exactly as v0's daemons and `echo >>` do.
+//! The writers are this test binary re-run for the test alone, in the
+//! writer's part (`v0_prune_testkit::child`; see [`writer`]), so each is a
+//! separate process holding its own file descriptor exactly as v0's daemons
+//! and `echo >>` do.
 
 mod support;
 
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use jiff::Timestamp;
 use support::one_at_a_time;
 use v0_prune_shared::paths::BuildDir;
-use v0_prune_shared::platform;
+use v0_prune_shared::platform::{self, Access};
 use v0_prune_shared::prune::{Cutoff, LogMethod, RunOptions, ignore_events, logs};
+use v0_prune_testkit::{PATIENCE, child, wait_until, wait_until_held};
 
 /// Lines per fake second: timestamps advance slower than line numbers.
 const LINES_PER_SECOND: u64 = 20;
@@ -35,12 +37,14 @@ fn line(n: u64) -> String {
     )
 }
 
-/// Not a test on its own: the body of a writer child process.
-#[test]
-fn writer_process() {
-    let Ok(mode) = std::env::var("V0_PRUNE_TEST_WRITER") else {
-        return;
-    };
+/// The part a re-run of a test plays: the writer, whose way of writing
+/// `V0_PRUNE_TEST_WRITER` names.
+const WRITER: &str = "writer";
+
+/// The writer child: writes `V0_PRUNE_TEST_LINES` lines to
+/// `V0_PRUNE_TEST_LOG` the way `V0_PRUNE_TEST_WRITER` says.
+fn writer() {
+    let mode = std::env::var("V0_PRUNE_TEST_WRITER").expect("writer mode");
     let path = PathBuf::from(std::env::var("V0_PRUNE_TEST_LOG").expect("log path"));
     let count: u64 = std::env::var("V0_PRUNE_TEST_LINES")
         .expect("count")
@@ -68,14 +72,22 @@ fn writer_process() {
             }
         }
         "positional" => {
+            // Writes at its own offset, a line every millisecond, until it
+            // has written `count` lines and the parent is done with it (a
+            // stop file), so it holds the file through every prune.
+            let stop = PathBuf::from(std::env::var("V0_PRUNE_TEST_STOP").expect("stop path"));
             let mut file = OpenOptions::new()
                 .write(true)
                 .create(true)
                 .truncate(false)
                 .open(&path)
                 .expect("open");
-            for n in 0..count {
+            // Bounded, so an orphan (the parent died) does not run forever.
+            let deadline = std::time::Instant::now() + Duration::from_secs(120);
+            let mut n = 0;
+            while (n < count || !stop.exists()) && std::time::Instant::now() < deadline {
                 file.write_all(line(n).as_bytes()).expect("write");
+                n += 1;
                 std::thread::sleep(Duration::from_millis(1));
             }
         }
@@ -83,12 +95,18 @@ fn writer_process() {
     }
 }
 
-fn spawn_writer(mode: &str, path: &Path, lines: u64) -> Child {
-    Command::new(std::env::current_exe().expect("test binary"))
-        .args(["writer_process", "--exact", "--nocapture"])
+/// The file whose creation tells a positional writer to stop.
+fn stop_file(log: &Path) -> PathBuf {
+    log.with_extension("stop")
+}
+
+/// Starts a writer child: `test` (the calling test's name) re-run as it.
+fn spawn_writer(test: &str, mode: &str, path: &Path, lines: u64) -> Child {
+    child::command(test, WRITER)
         .env("V0_PRUNE_TEST_WRITER", mode)
         .env("V0_PRUNE_TEST_LOG", path)
         .env("V0_PRUNE_TEST_LINES", lines.to_string())
+        .env("V0_PRUNE_TEST_STOP", stop_file(path))
         .stdout(Stdio::null())
         .spawn()
         .expect("spawn writer")
@@ -157,13 +175,18 @@ struct Seen {
 
 /// Runs `prunes` back-to-back prunes while the writer writes `total` lines,
 /// moving the cutoff so each prune has expired lines to remove.
-fn prune_while_writing(mode: &str, total: u64, prunes: u64) -> (Seen, PathBuf, tempfile::TempDir) {
+fn prune_while_writing(
+    test: &str,
+    mode: &str,
+    total: u64,
+    prunes: u64,
+) -> (Seen, PathBuf, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     let build = BuildDir::new(dir.path());
     let path = dir.path().join("logs").join("writer.log");
     std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
     std::fs::write(&path, b"").expect("create");
-    let mut writer = spawn_writer(mode, &path, total);
+    let mut writer = spawn_writer(test, mode, &path, total);
     let mut seen = Seen {
         methods: Vec::new(),
         skipped_no_collapse: 0,
@@ -206,9 +229,17 @@ fn prune_while_writing(mode: &str, total: u64, prunes: u64) -> (Seen, PathBuf, t
 
 #[test]
 fn an_o_append_writer_loses_nothing_during_50_prunes() {
+    if child::role() == Some(WRITER) {
+        return writer();
+    }
     let _serial = one_at_a_time();
     let total = 600_000;
-    let (seen, path, _dir) = prune_while_writing("append", total, 50);
+    let (seen, path, _dir) = prune_while_writing(
+        "an_o_append_writer_loses_nothing_during_50_prunes",
+        "append",
+        total,
+        50,
+    );
     let methods = &seen.methods;
     let collapse = platform::supports_collapse(&std::fs::File::open(&path).expect("open"));
     if collapse {
@@ -233,9 +264,17 @@ fn an_o_append_writer_loses_nothing_during_50_prunes() {
 
 #[test]
 fn an_open_append_close_writer_loses_nothing_during_50_prunes() {
+    if child::role() == Some(WRITER) {
+        return writer();
+    }
     let _serial = one_at_a_time();
     let total = 150_000;
-    let (seen, path, _dir) = prune_while_writing("open-append-close", total, 50);
+    let (seen, path, _dir) = prune_while_writing(
+        "an_open_append_close_writer_loses_nothing_during_50_prunes",
+        "open-append-close",
+        total,
+        50,
+    );
     let methods = &seen.methods;
     // The holder scan sometimes catches the writer between its open and its
     // close (then the collapse path runs, which is safe too, or without
@@ -253,32 +292,84 @@ fn an_open_append_close_writer_loses_nothing_during_50_prunes() {
     assert_nothing_lost(&path, total, total / 2);
 }
 
+/// A positional writer, writing all the while: five prunes skip its log,
+/// each naming its pid and the reason, and the file never shrinks.
 #[test]
 fn a_positional_writer_is_skipped_with_its_reason() {
+    if child::role() == Some(WRITER) {
+        return writer();
+    }
     let _serial = one_at_a_time();
     let dir = tempfile::tempdir().expect("tempdir");
     let build = BuildDir::new(dir.path());
     let path = dir.path().join("worker.log");
+    let stop = stop_file(&path);
     std::fs::write(&path, b"").expect("create");
-    let mut writer = spawn_writer("positional", &path, 3000);
-    std::thread::sleep(Duration::from_millis(300));
+    let mut writer = spawn_writer(
+        "a_positional_writer_is_skipped_with_its_reason",
+        "positional",
+        &path,
+        100,
+    );
+    writer_holds(&mut writer, &path, &stop);
+    let pid = writer.id();
     let options = RunOptions {
         cutoff: cutoff_at_line(1_000_000),
         dry_run: false,
     };
-    let before = std::fs::metadata(&path).expect("meta").len();
-    let report = logs::prune_all(&build, &options, &mut ignore_events).expect("prune");
-    let _ = writer.kill();
-    let _ = writer.wait();
-    assert!(report.pruned.is_empty(), "{:?}", report.pruned);
-    assert_eq!(report.skipped.len(), 1, "{:?}", report.skipped);
-    assert!(
-        report.skipped[0].reason.contains("without O_APPEND"),
-        "{}",
-        report.skipped[0].reason
-    );
-    assert!(
-        std::fs::metadata(&path).expect("meta").len() >= before,
-        "the file must not shrink"
-    );
+    for prune in 0..5 {
+        // It has written lines, all expired at this cutoff, since the last prune.
+        let before = std::fs::metadata(&path).expect("meta").len();
+        assert!(
+            wait_until(PATIENCE, || std::fs::metadata(&path)
+                .is_ok_and(|meta| meta.len() > before)),
+            "the writer stopped writing"
+        );
+        let before = std::fs::metadata(&path).expect("meta").len();
+        let report = logs::prune_all(&build, &options, &mut ignore_events).expect("prune");
+        assert!(
+            writer.try_wait().expect("writer status").is_none(),
+            "prune {prune}: the writer must hold the file throughout"
+        );
+        assert!(
+            report.pruned.is_empty(),
+            "prune {prune}: {:?}",
+            report.pruned
+        );
+        assert_eq!(
+            report.skipped.len(),
+            1,
+            "prune {prune}: {:?}",
+            report.skipped
+        );
+        let reason = &report.skipped[0].reason;
+        assert!(
+            reason.contains(&format!("without O_APPEND by pid {pid} ")),
+            "prune {prune}: {reason}"
+        );
+        assert!(
+            std::fs::metadata(&path).expect("meta").len() >= before,
+            "prune {prune}: the file must not shrink"
+        );
+    }
+    std::fs::write(&stop, b"").expect("stop file");
+    let status = writer.wait().expect("writer");
+    assert!(status.success(), "the writer failed: {status}");
+    // Every line it wrote is there once, in order, whole: nothing was cut.
+    let written = std::fs::read_to_string(&path).expect("read");
+    let lines = written.lines().count() as u64;
+    assert!(lines >= 100, "{lines} lines");
+    assert_eq!(written, (0..lines).map(line).collect::<String>());
+}
+
+/// Waits until the writer child holds `path` open for writing at its own
+/// offset, as the engine's holder scan sees it; on failure, stops it.
+fn writer_holds(writer: &mut Child, path: &Path, stop: &Path) {
+    let held = wait_until_held(path, writer.id(), Access::Positional);
+    if !held {
+        let _ = std::fs::write(stop, b"");
+        let _ = writer.kill();
+        let _ = writer.wait();
+        panic!("the writer never held {}", path.display());
+    }
 }

@@ -2,9 +2,10 @@
 //! as it was or as it should be after the prune, never torn; the next run
 //! cleans up what the dead one left and prunes normally.
 //!
-//! The pruner is this test binary re-executed in "pruner mode" (see
-//! [`pruner_process`]), running `prune::run` over a generated build
-//! directory while the parent kills it after a seeded random delay. The
+//! The pruner is this test binary re-run for the killing test alone, in the
+//! pruner's part (`v0_prune_testkit::child`; see [`pruner`]), running
+//! `prune::run` over a generated build directory while the parent kills it
+//! after a seeded random delay. The
 //! expected state after a prune comes from a model written here from the
 //! contract's rules, independent of the engine.
 //!
@@ -25,7 +26,7 @@ use v0_prune_shared::demo::{self, DemoSpec, SplitMix};
 use v0_prune_shared::paths::BuildDir;
 use v0_prune_shared::platform;
 use v0_prune_shared::prune::{self, Cutoff, LogMethod, RunOptions, ignore_events};
-use v0_prune_testkit::files_under;
+use v0_prune_testkit::{child, files_under};
 
 const NOW: &str = "2026-11-28T12:00:00Z";
 const CUTOFF: &str = "2026-11-28T06:00:00Z";
@@ -42,13 +43,15 @@ fn env_number(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// Not a test on its own: the body of the pruner child process.
-#[test]
-fn pruner_process() {
-    let Ok(build) = std::env::var("V0_PRUNE_TEST_PRUNER") else {
-        return;
-    };
-    let build = BuildDir::new(build);
+/// The killing test, whose pruner children are this binary re-run for it alone.
+const KILLED: &str = "a_pruner_killed_at_any_instant_leaves_each_file_before_or_after_never_torn";
+/// The part a re-run plays: the pruner that is killed.
+const PRUNER: &str = "pruner";
+
+/// The pruner child: prunes the build directory `V0_PRUNE_TEST_PRUNER`
+/// names over and over until it is killed.
+fn pruner() {
+    let build = BuildDir::new(std::env::var("V0_PRUNE_TEST_PRUNER").expect("the build dir"));
     let options = RunOptions {
         cutoff: cutoff(),
         dry_run: false,
@@ -382,21 +385,24 @@ impl Campaign {
             .collect()
     }
 
+    /// Whether `bytes` is what a whole prune leaves at `path`: the model's
+    /// after, or for a log the same with the one padding line a prune in
+    /// place, or a rewrite copying a long current run, leaves.
+    fn is_after(&self, path: &Path, bytes: &[u8]) -> bool {
+        let (before, after) = (&self.before[path], &self.after[path]);
+        let cutoff = cutoff().timestamp();
+        bytes == after.as_slice()
+            || is_log(path)
+                && (in_place_state(before, self.heads[path], bytes, cutoff, true)
+                    || aligned_rewrite_state(before, after, bytes, cutoff))
+    }
+
     fn check_after(&self, context: &str) {
         let now = files(self.build.root());
-        for (path, after) in &self.after {
-            let bytes = now.get(path);
-            let before = &self.before[path];
-            let cutoff = cutoff().timestamp();
-            let in_place = || {
-                is_log(path)
-                    && bytes.is_some_and(|bytes| {
-                        in_place_state(before, self.heads[path], bytes, cutoff, true)
-                            || aligned_rewrite_state(before, after, bytes, cutoff)
-                    })
-            };
+        for path in self.after.keys() {
             assert!(
-                bytes == Some(after) || in_place(),
+                now.get(path)
+                    .is_some_and(|bytes| self.is_after(path, bytes)),
                 "{context}: {} is not in its after state",
                 path.display()
             );
@@ -426,13 +432,7 @@ impl Campaign {
 }
 
 fn spawn_pruner(build: &BuildDir) -> (std::process::Child, Instant) {
-    let mut child = Command::new(std::env::current_exe().expect("test binary"))
-        .args([
-            "pruner_process",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+    let mut child = child::command(KILLED, PRUNER)
         .env("V0_PRUNE_TEST_PRUNER", build.root())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -454,6 +454,9 @@ fn spawn_pruner(build: &BuildDir) -> (std::process::Child, Instant) {
 
 #[test]
 fn a_pruner_killed_at_any_instant_leaves_each_file_before_or_after_never_torn() {
+    if child::role() == Some(PRUNER) {
+        return pruner();
+    }
     let _serial = one_at_a_time();
     let iterations = env_number("V0_PRUNE_CRASH_ITERATIONS", 30);
     let seed = env_number("V0_PRUNE_CRASH_SEED", 0x5EED);
@@ -516,21 +519,22 @@ fn a_pruner_killed_at_any_instant_leaves_each_file_before_or_after_never_torn() 
             };
             *leftovers_seen.entry(kind.to_owned()).or_default() += 1;
         }
+        // Where the kill landed: before any file was pruned, after every
+        // one was (a log pruned in place, or rewritten around a long current
+        // run, with its padding line), or in between.
         let now = files(campaign.build.root());
-        let pruned = campaign
+        let changing: Vec<&PathBuf> = campaign
             .before
             .keys()
             .filter(|p| campaign.before[*p] != campaign.after[*p])
-            .filter(|p| now[*p] == campaign.after[*p])
-            .count();
-        let changing = campaign
-            .before
-            .keys()
-            .filter(|p| campaign.before[*p] != campaign.after[*p])
+            .collect();
+        let pruned = changing
+            .iter()
+            .filter(|p| campaign.is_after(p, &now[**p]))
             .count();
         match pruned {
             0 => outcomes.0 += 1,
-            n if n == changing => outcomes.2 += 1,
+            n if n == changing.len() => outcomes.2 += 1,
             _ => outcomes.1 += 1,
         }
 
@@ -542,9 +546,13 @@ fn a_pruner_killed_at_any_instant_leaves_each_file_before_or_after_never_torn() 
         "crash model: {iterations} kills: {} before any file was replaced, {} mid-run, {} after the run; leftovers cleaned: {leftovers_seen:?}",
         outcomes.0, outcomes.1, outcomes.2
     );
-    // The campaign must actually have hit runs in progress.
+    // The campaign must have killed pruners before they changed anything,
+    // in the middle of a run and after it (kills are spread over 1.3 runs).
     if iterations >= 20 {
-        assert!(outcomes.1 > 0, "no kill landed mid-run: {outcomes:?}");
+        let (before, mid_run, after) = outcomes;
+        assert!(before > 0, "no kill landed before the run: {outcomes:?}");
+        assert!(mid_run > 0, "no kill landed mid-run: {outcomes:?}");
+        assert!(after > 0, "no kill landed after the run: {outcomes:?}");
     }
 }
 
@@ -628,30 +636,48 @@ fn the_queue_lock_never_exists_without_its_holders_pid() {
     let watcher = {
         let (lock, stop) = (build.queue_lock(), std::sync::Arc::clone(&stop));
         std::thread::spawn(move || {
-            let (mut seen, mut anonymous) = (0u64, 0u64);
+            // Reads that found the lock, acquisitions seen (the lock there
+            // after a read that found none), and reads without a pid.
+            let (mut seen, mut acquisitions, mut anonymous) = (0u64, 0u64, 0u64);
+            let mut held = false;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                if let Ok(content) = std::fs::read_to_string(&lock) {
-                    seen += 1;
-                    if !content.contains("(pid ") {
-                        anonymous += 1;
+                match std::fs::read_to_string(&lock) {
+                    Ok(content) => {
+                        seen += 1;
+                        acquisitions += u64::from(!held);
+                        held = true;
+                        if !content.contains("(pid ") {
+                            anonymous += 1;
+                        }
                     }
+                    Err(_) => held = false,
                 }
             }
-            (seen, anonymous)
+            (seen, acquisitions, anonymous)
         })
     };
+    // At least 1000 acquisitions, and at least 2 s of them.
+    const ACQUISITIONS: u64 = 1000;
     let deadline = Instant::now() + Duration::from_secs(2);
     let mut runs = 0;
-    while Instant::now() < deadline {
+    while runs < ACQUISITIONS || Instant::now() < deadline {
         std::fs::write(build.queue_file(), queue).expect("queue");
         let report = prune::queue::prune(&build, &options, &mut ignore_events).expect("prune");
         assert_eq!(report.removed.len(), 1);
         runs += 1;
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let (seen, anonymous) = watcher.join().expect("watcher");
-    eprintln!("queue lock: {runs} acquisitions, seen {seen} times, {anonymous} without a pid");
-    assert!(seen > 0, "the watcher never saw the lock held");
+    let (seen, acquisitions, anonymous) = watcher.join().expect("watcher");
+    eprintln!(
+        "queue lock: {runs} acquisitions, {acquisitions} of them seen, the lock read {seen} times, {anonymous} without a pid"
+    );
+    assert!(runs >= ACQUISITIONS);
+    // The watcher looked throughout, not at one acquisition by chance: a
+    // lock created empty and then written is caught only by many looks.
+    assert!(
+        acquisitions >= runs / 10,
+        "the watcher saw only {acquisitions} of {runs} acquisitions"
+    );
     assert_eq!(
         anonymous, 0,
         "the lock was visible without its holder's pid"

@@ -1,8 +1,8 @@
 //! Steady state: a second run reads only what changed since the first, and
 //! never misses an expired line because of what it remembered.
 //!
-//! One test function on purpose: it measures this process's read bytes
-//! (`/proc/self/io`), which parallel tests in the same binary would disturb.
+//! The tests measure this process's read bytes (`/proc/self/io`), which
+//! parallel tests in the same binary would disturb: they run one at a time.
 //!
 //! Counts the bytes read through `/proc/self/io`: Linux only.
 
@@ -14,6 +14,14 @@ use std::path::Path;
 use jiff::Timestamp;
 use v0_prune_shared::paths::BuildDir;
 use v0_prune_shared::prune::{Cutoff, LogMethod, LogsReport, RunOptions, ignore_events, logs};
+
+/// Held by each test: the read bytes it counts are its own.
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 fn bytes_read_by_this_process() -> u64 {
     let io = std::fs::read_to_string("/proc/self/io").expect("/proc/self/io");
@@ -43,6 +51,7 @@ fn append(path: &Path, text: &str) {
 
 #[test]
 fn later_runs_read_only_what_changed_and_still_catch_everything() {
+    let _serial = one_at_a_time();
     let dir = tempfile::tempdir().expect("tempdir");
     let build = BuildDir::new(dir.path());
     let log = dir.path().join("big.log");
@@ -95,10 +104,7 @@ fn later_runs_read_only_what_changed_and_still_catch_everything() {
         read < 2 * size + size / 2,
         "the file is read once for the rewrite ({read} bytes of {size})"
     );
-    assert_eq!(
-        report.pruned[0].method,
-        v0_prune_shared::prune::LogMethod::Rewrite
-    );
+    assert_eq!(report.pruned[0].method, LogMethod::Rewrite);
     assert!(
         report.pruned[0].reason.contains("log index vouches"),
         "{}",
@@ -142,16 +148,23 @@ fn later_runs_read_only_what_changed_and_still_catch_everything() {
     drop(f);
     let (report, _) = prune(&build, "2026-11-28T07:30:00Z");
     assert_eq!(report.lines_removed, 1, "a rewritten file is read in full");
-
-    cutoff_passes_the_head_of_a_chronological_log(dir.path());
 }
 
 /// A chronological log, as v0 writes them: once the cutoff passes its
 /// earliest entry, a later run reads its expired head and about one
 /// checkpoint's stretch more, not the current entries the index vouches
-/// for (4 MiB apart: `prune::logs::checkpoints`).
-fn cutoff_passes_the_head_of_a_chronological_log(dir: &Path) {
-    let root = dir.join("chronological");
+/// for (4 MiB apart: `prune::logs::checkpoints`). Both runs prune it in
+/// place, which needs collapse-range (never in the portable build).
+#[cfg(not(feature = "portable"))]
+#[test]
+#[cfg_attr(
+    not(v0_prune_has_collapse),
+    ignore = "needs collapse-range in the temp dir: set TMPDIR to a directory on ext4 or xfs"
+)]
+fn once_the_cutoff_passes_a_chronological_logs_head_a_run_reads_the_head_not_the_rest() {
+    let _serial = one_at_a_time();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("chronological");
     let build = BuildDir::new(&root);
     std::fs::create_dir_all(build.logs_dir()).expect("logs dir");
     let log = build.logs_dir().join("agent.log");
@@ -177,10 +190,12 @@ fn cutoff_passes_the_head_of_a_chronological_log(dir: &Path) {
     };
 
     let (report, read) = prune(&build, "2026-11-28T02:00:00Z");
-    if report.pruned.first().map(|p| p.method) != Some(LogMethod::InPlaceUnheld) {
-        eprintln!("skipping the in-place part: {report:?}");
-        return;
-    }
+    assert_eq!(report.pruned.len(), 1, "{report:?}");
+    assert_eq!(
+        report.pruned[0].method,
+        LogMethod::InPlaceUnheld,
+        "the temp dir collapses ranges: {report:?}"
+    );
     assert_eq!(report.lines_removed, expired_before(2));
     assert!(
         read >= size,

@@ -130,10 +130,21 @@ fn over_budget_with_only_young_entries_left_warns_and_does_not_loop() {
         "{log}"
     );
 
-    // Over budget, nothing left: no run follows on its own.
-    std::thread::sleep(Duration::from_secs(3));
+    // Over budget, nothing left: no run follows on its own. With another run
+    // pending the daemon would start it at once; instead it goes to sleep
+    // for its whole interval after run 1, and says so.
+    project.build.wait_for_daemon_log(
+        &format!("Sleeping for {INTERVAL} until next prune cycle"),
+        1,
+    );
+    let log = project.build.daemon_log();
+    assert_eq!(log.matches("Starting pruning").count(), 1, "{log}");
     let status = status_json(&project);
     assert_eq!(status["totals"]["runs"], 1, "{status}");
     assert_eq!(status["last_run"]["run_id"], 1, "{status}");
     assert_eq!(status["state"], "idle", "{status}");
+    assert!(
+        status["next_run_in_secs"].as_i64() > Some(30),
+        "the next run is an interval away:\n{status}"
+    );
 }

@@ -164,7 +164,7 @@ fn wait_prints_the_daemon_s_own_summary_of_its_run() {
     first
         .expect_code(0)
         .expect_line("Pruning logs in background...")
-        .expect_line("Pruned 9 log lines from 3 of 4 log file(s) (243 B)");
+        .expect_line("Pruned 9 log lines from 3 of 4 log files (243 B)");
     assert!(
         first.stdout.contains("\nRun #1 finished in "),
         "{}",
@@ -172,7 +172,7 @@ fn wait_prints_the_daemon_s_own_summary_of_its_run() {
     );
     assert!(
         first.stdout.lines().any(|l| l.starts_with("Reclaimed ")
-            && l.ends_with("(9 log lines from 3 file(s), 0 mergeq entries)")),
+            && l.ends_with("(9 log lines from 3 files, 0 mergeq entries)")),
         "{}",
         first.stdout
     );
@@ -196,7 +196,7 @@ fn wait_prints_the_daemon_s_own_summary_of_its_run() {
     assert!(
         second
             .stdout
-            .contains("Pruned 3 log lines from 1 of 5 log file(s)"),
+            .contains("Pruned 3 log lines from 1 of 5 log files"),
         "{}",
         second.stdout
     );

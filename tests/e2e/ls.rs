@@ -188,7 +188,8 @@ fn outside_a_project_ls_says_what_to_do_and_exits_1() {
     let dir = tempfile::tempdir().expect("tempdir");
     let run = Invocation::new("v0-prune", dir.path()).args(["ls"]).run();
     run.expect_code(1)
-        .expect_stderr("no .v0.rc found in this directory or its parents");
+        .expect_stderr("Error: No .v0.rc found in current directory or parents.\n")
+        .expect_stderr("(or pass --build-dir DIR / set BUILD_DIR)");
     assert!(run.stdout.is_empty(), "{}", run.stdout);
 }
 
@@ -196,18 +197,20 @@ fn outside_a_project_ls_says_what_to_do_and_exits_1() {
 fn ls_help_explains_the_columns() {
     let project = TestProject::bare();
     let run = ls(&project, &["--help"]).run();
+    // As every help: exit 1, as v0's do (docs/exit-codes.md), on stdout only.
+    run.expect_code(1);
+    assert_eq!(run.stderr, "", "help goes to stdout");
+    // Words, whatever the lines they are wrapped on.
+    let words = |text: &str| text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let help = words(&run.stdout);
     for phrase in [
         "Usage: v0-prune ls [OPTIONS]",
         "--json",
-        "NEXT RUN  what the next run would give back",
+        "NEXT RUN what the next run would give back",
         "positional (written at its own offset: never pruned)",
         "read-only (like --dry-run: nothing is written)",
     ] {
-        assert!(
-            run.stdout.contains(phrase),
-            "{phrase:?} not in:\n{}",
-            run.stdout
-        );
+        assert!(help.contains(phrase), "{phrase:?} not in:\n{}", run.stdout);
     }
 }
 

@@ -176,11 +176,11 @@ fn append_expired_lines(project: &TestProject) -> (String, u64) {
 }
 
 #[test]
+#[cfg_attr(
+    not(v0_prune_has_tmux),
+    ignore = "needs tmux on PATH (apt install tmux)"
+)]
 fn top_runs_drains_and_quits_in_a_real_terminal() {
-    if !TmuxPane::available() {
-        eprintln!("skipped: tmux is not installed (.ci/run installs it)");
-        return;
-    }
     let project = TestProject::demo_with(&DemoSpec::default());
     let expected = project.expected.clone().expect("a demo project");
     assert!(
@@ -364,15 +364,11 @@ fn file_row<'s>(screen: &'s str, path: &str) -> Option<(&'s str, Option<&'s str>
 }
 
 #[test]
+#[cfg_attr(
+    not(all(v0_prune_has_tmux, target_os = "linux")),
+    ignore = "needs tmux on PATH (apt install tmux), and Linux's /proc to see the writer"
+)]
 fn top_files_view_lists_the_logs_and_a_skipped_positional_writer() {
-    if !TmuxPane::available() {
-        eprintln!("skipped: tmux is not installed (.ci/run installs it)");
-        return;
-    }
-    if !std::path::Path::new("/proc/self/fd").exists() {
-        eprintln!("skipped: needs /proc to see the writer's descriptor");
-        return;
-    }
     let project = TestProject::demo_with(&DemoSpec::default());
     let held = project.build.path("logs/held.log");
     // An expired entry and a fresh one: a run would prune it but for the writer.

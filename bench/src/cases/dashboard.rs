@@ -35,9 +35,10 @@ use v0_prune::top::ui;
 use v0_prune_shared::client::Update;
 use v0_prune_shared::protocol::{
     DaemonState, Event, HISTORY_IN_SNAPSHOT, LOG_TAIL_LINES, RunOutcome, RunRecord, Snapshot,
-    Totals, Trigger,
+    Trigger,
 };
 use v0_prune_testkit::invoke::quiet_status;
+use v0_prune_testkit::records;
 use v0_prune_testkit::{TmuxPane, process_gone};
 
 use super::{Case, Ctx, Sizes};
@@ -219,43 +220,20 @@ fn record(run_id: u64) -> RunRecord {
     let started_at_ms =
         NOW_MS - 130_000 - i64::try_from(HISTORY_CAP as u64 - run_id).unwrap_or(0) * HOUR_MS;
     let bytes = (run_id * 7_919_993) % 9_000_000;
-    let duration_ms = 400 + run_id * 37 % 900;
-    let errors = if run_id % 50 == 9 {
-        vec!["queue.json: entry 14 has no status".to_owned()]
-    } else {
-        Vec::new()
-    };
-    RunRecord {
-        run_id,
+    let mut record = RunRecord {
         trigger: if run_id % 10 == 0 {
             Trigger::Request
         } else {
             Trigger::Schedule
         },
-        started_at_ms,
-        finished_at_ms: started_at_ms + i64::try_from(duration_ms).unwrap_or(0),
-        duration_ms,
-        dry_run: false,
         log_files_examined: 24 + run_id % 13,
-        log_files_pruned: run_id % 7 + 1,
-        log_lines_removed: bytes / 96,
-        log_bytes_reclaimed: bytes - bytes / 10,
-        queue_entries_removed: run_id % 3,
-        queue_bytes_reclaimed: bytes / 10,
-        bytes_reclaimed: bytes,
-        skipped: Vec::new(),
-        skipped_total: run_id % 2,
-        failed: Vec::new(),
-        failed_total: 0,
-        log_files_failed: 0,
-        outcome: if errors.is_empty() {
-            RunOutcome::Ok
-        } else {
-            RunOutcome::WithErrors
-        },
-        errors,
-        budget: None,
+        ..records::run_record(run_id, started_at_ms, bytes)
+    };
+    if run_id % 50 == 9 {
+        record.errors = vec!["queue.json: entry 14 has no status".to_owned()];
+        record.outcome = RunOutcome::WithErrors;
     }
+    record
 }
 
 /// A daemon log line as v0 writes them, of realistic length.
@@ -281,27 +259,11 @@ fn log_line(i: usize) -> String {
 fn snapshot() -> Snapshot {
     let first = HISTORY_CAP as u64 - HISTORY_IN_SNAPSHOT as u64 + 1;
     let history: Vec<RunRecord> = (first..=HISTORY_CAP as u64).map(record).collect();
-    let mut totals = Totals::default();
-    for run in &history {
-        totals.add(run);
-    }
     Snapshot {
-        daemon_pid: 4242,
-        daemon_version: "0.1.0".to_owned(),
-        project: Some("shop".to_owned()),
-        build_dir: BUILD.to_owned(),
         started_at_ms: NOW_MS - 21 * 24 * HOUR_MS,
-        state: DaemonState::Idle,
-        current_run: None,
-        last_run: history.last().cloned(),
         next_run_at_ms: Some(NOW_MS + 57 * 60_000 + 48_000),
-        interval_secs: 3600,
-        retention_secs: 6 * 3600,
-        totals,
-        history,
         log_tail: (0..LOG_TAIL_LINES).map(log_line).collect(),
-        files: None,
-        budget: None,
+        ..records::idle_snapshot("shop", BUILD, history)
     }
 }
 

@@ -1,8 +1,9 @@
 //! The one test kit: what every test of the workspace and the bench share.
 //! A v0 build directory or project in a temporary directory, v0's stamps,
 //! waiting for a condition, the built binaries run with an environment
-//! that cannot leak in from the developer's shell, the real v0, and the
-//! processes and terminals a test drives.
+//! that cannot leak in from the developer's shell, the real v0, the
+//! processes and terminals a test drives, and made-up daemon reports for
+//! the tests that draw them.
 //!
 //! | module | what it holds |
 //! |---|---|
@@ -19,16 +20,20 @@
 //! | `files` | [`files_under`], [`mkfifo`] |
 //! | `writers` | [`Writer`]: another process holding a log open |
 //! | `tmux` | [`TmuxPane`]: a real terminal |
+//! | `records` | [`records::run_record`], [`records::idle_snapshot`]: what a daemon reports, made up |
+//! | `child` | [`child::command`], [`child::role`]: a test re-run as its own child process |
 //!
 //! A kit module names another by its path (`crate::wait::…`), never through
 //! the re-exports below, so no two modules depend on each other.
 
 pub mod bins;
 pub mod build_dir;
+pub mod child;
 pub mod files;
 pub mod invoke;
 pub mod process;
 pub mod project;
+pub mod records;
 pub mod snapshot;
 pub mod stamps;
 pub mod steering;

@@ -32,6 +32,33 @@ pub fn become_nobody() -> std::io::Result<()> {
     Ok(())
 }
 
+/// A directory for a test to hand to `nobody`: a new temporary directory
+/// made `0755`, in the temp dir, whose ancestors must already let others
+/// through (a test never changes the modes of what it did not create: with
+/// `TMPDIR=/var/tmp`, chmodding the ancestors took the sticky bit off
+/// `/var/tmp`). Panics, saying what to do, where they do not.
+pub fn dir_for_nobody() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt as _;
+    let temp = std::env::temp_dir();
+    for dir in temp.ancestors() {
+        let mode = std::fs::metadata(dir)
+            .unwrap_or_else(|err| panic!("{}: {err}", dir.display()))
+            .permissions()
+            .mode();
+        assert!(
+            mode & 0o001 != 0,
+            "uid {NOBODY} cannot pass through {} (mode {:o}): run the tests with TMPDIR set to a \
+             directory others may enter, such as /tmp",
+            dir.display(),
+            mode & 0o7777
+        );
+    }
+    let dir = tempfile::tempdir_in(&temp).expect("tempdir");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+        .expect("chmod our own directory");
+    dir
+}
+
 /// Sends `signal` to `pid`, which need not be our child (a daemon started
 /// through `nohup`, v0's bash daemon).
 pub fn signal(pid: u32, signal: Signal) -> std::io::Result<()> {

@@ -21,7 +21,8 @@ pub struct TmuxPane {
 }
 
 impl TmuxPane {
-    /// Whether tmux is installed (tests skip, saying so, when it is not).
+    /// Whether tmux is installed (the bench says so and measures without it;
+    /// a test that needs it is ignored where the build found none).
     pub fn available() -> bool {
         quiet_status(Command::new("tmux").arg("-V")).is_some_and(|status| status.success())
     }

@@ -6,9 +6,9 @@ use std::io::BufRead as _;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use v0_prune_shared::platform::Access;
+use v0_prune_shared::platform::{self, Access};
 
-use crate::wait::wait_until_held;
+use crate::wait::{PATIENCE, wait_until, wait_until_held};
 
 /// A process holding a file open for writing; killed when dropped.
 pub struct Writer(Child);
@@ -34,10 +34,22 @@ impl Writer {
         Self::open(path, ">>")
     }
 
+    /// Opens `path` and waits until the holder scan sees the writer hold
+    /// it as `sleep`: `sh` says it is ready just before it becomes `sleep`,
+    /// and the engine names a holder by its command.
     fn held(path: &Path, redirect: &str, access: Access) -> Self {
         let writer = Self::open(path, redirect);
+        let pid = writer.pid();
+        let became_sleep = || {
+            platform::process_args(pid)
+                .is_some_and(|args| args.first().is_some_and(|arg0| arg0 == "sleep"))
+        };
         assert!(
-            wait_until_held(path, writer.pid(), access),
+            wait_until(PATIENCE, became_sleep),
+            "the writer (pid {pid}) never became `sleep`"
+        );
+        assert!(
+            wait_until_held(path, pid, access),
             "the writer never held {}",
             path.display()
         );

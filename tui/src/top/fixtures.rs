@@ -8,9 +8,8 @@ use v0_prune_shared::client::Update;
 use v0_prune_shared::protocol::files::{
     FileHolder, FileInfo, FileMethod, FileRun, FilesView, HolderAccess, QueueInfo, StatusCount,
 };
-use v0_prune_shared::protocol::{
-    DaemonState, Event, RunOutcome, RunRecord, Snapshot, Totals, Trigger,
-};
+use v0_prune_shared::protocol::{DaemonState, Event, RunOutcome, RunRecord, Snapshot, Trigger};
+use v0_prune_testkit::records;
 
 use super::app::App;
 use super::conn::{Down, DownKind, LinkEvent};
@@ -23,35 +22,16 @@ pub const BUILD: &str = "/home/dev/shop/.v0/build";
 
 const HOUR: i64 = 3_600_000;
 
-/// A finished run.
+/// A finished run: the first at start-up, the others scheduled.
 pub fn record(run_id: u64, started_at_ms: i64, bytes: u64) -> RunRecord {
-    let duration_ms = 400 + run_id * 37 % 900;
+    let trigger = if run_id == 1 {
+        Trigger::Startup
+    } else {
+        Trigger::Schedule
+    };
     RunRecord {
-        run_id,
-        trigger: if run_id == 1 {
-            Trigger::Startup
-        } else {
-            Trigger::Schedule
-        },
-        started_at_ms,
-        finished_at_ms: started_at_ms + i64::try_from(duration_ms).unwrap_or(0),
-        duration_ms,
-        dry_run: false,
-        log_files_examined: 24,
-        log_files_pruned: run_id % 7 + 1,
-        log_lines_removed: bytes / 96,
-        log_bytes_reclaimed: bytes - bytes / 10,
-        queue_entries_removed: run_id % 3,
-        queue_bytes_reclaimed: bytes / 10,
-        bytes_reclaimed: bytes,
-        skipped: Vec::new(),
-        skipped_total: run_id % 2,
-        failed: Vec::new(),
-        failed_total: 0,
-        log_files_failed: 0,
-        errors: Vec::new(),
-        outcome: RunOutcome::Ok,
-        budget: None,
+        trigger,
+        ..records::run_record(run_id, started_at_ms, bytes)
     }
 }
 
@@ -99,28 +79,12 @@ pub fn log_tail() -> Vec<String> {
 
 /// An idle daemon with [`history`], next run in 57m 48s.
 pub fn snapshot() -> Snapshot {
-    let history = history();
-    let mut totals = Totals::default();
-    for run in &history {
-        totals.add(run);
-    }
     Snapshot {
-        daemon_pid: 4242,
-        daemon_version: "0.1.0".to_owned(),
-        project: Some("shop".to_owned()),
-        build_dir: BUILD.to_owned(),
         started_at_ms: NOW - 11 * HOUR - 2 * 60_000 - 12_000,
-        state: DaemonState::Idle,
-        current_run: None,
-        last_run: history.last().cloned(),
         next_run_at_ms: Some(NOW + 57 * 60_000 + 48_000),
-        interval_secs: 3600,
-        retention_secs: 6 * 3600,
-        totals,
-        history,
         log_tail: log_tail(),
         files: Some(files_view()),
-        budget: None,
+        ..records::idle_snapshot("shop", BUILD, history())
     }
 }
 
@@ -169,6 +133,8 @@ pub fn files_view() -> FilesView {
     worker.growth_per_hour = Some(8 * 1_048_576 + 100 * 1024);
     worker.holders = vec![FileHolder {
         pid: 5120,
+        descriptors: 1,
+        daemon: false,
         command: "python3".to_owned(),
         command_line: Some("python3 -m shop.worker --queue login --verbose".to_owned()),
         access: HolderAccess::Append,
@@ -198,6 +164,8 @@ pub fn files_view() -> FilesView {
     agent.growth_per_hour = Some(2 * 1_048_576);
     agent.holders = vec![FileHolder {
         pid: 6001,
+        descriptors: 1,
+        daemon: false,
         command: "bash".to_owned(),
         command_line: Some("bash -c exec 3<>logs/feature-cart/agent.log; ./agent".to_owned()),
         access: HolderAccess::Positional,
@@ -212,6 +180,8 @@ pub fn files_view() -> FilesView {
     compile.growth_per_hour = Some(0);
     compile.holders = vec![FileHolder {
         pid: 7002,
+        descriptors: 1,
+        daemon: false,
         command: "tail-and-follow".to_owned(),
         command_line: Some("tail -f logs/build/compile.log".to_owned()),
         access: HolderAccess::Read,

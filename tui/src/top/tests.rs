@@ -1,5 +1,7 @@
 //! The real loop on a `TestBackend`: scripted keys, a scripted link, and
-//! for commands a fake daemon on a real socket.
+//! for commands a fake daemon on a real socket. Every frame the loop draws
+//! is shown to the test, which waits for the one it expects, never for a
+//! fixed time.
 
 use std::io;
 use std::pin::Pin;
@@ -8,9 +10,11 @@ use std::time::Duration;
 
 use futures_core::Stream;
 use ratatui::Terminal;
-use ratatui::backend::TestBackend;
+use ratatui::backend::{Backend, ClearType, TestBackend, WindowSize};
+use ratatui::buffer::{Buffer, Cell};
 use ratatui::crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyModifiers};
-use tokio::sync::{mpsc, oneshot};
+use ratatui::layout::{Position, Size};
+use tokio::sync::{mpsc, oneshot, watch};
 use v0_prune_shared::client::Update;
 use v0_prune_shared::paths::BuildDir;
 use v0_prune_shared::protocol::{
@@ -42,11 +46,104 @@ fn ctrl_c() -> io::Result<TermEvent> {
     )))
 }
 
+/// How long a test waits for the loop: a frame, a command, its end.
+const WITHIN: Duration = Duration::from_secs(10);
+
+/// The text of a buffer, one line per row.
+fn text(buffer: &Buffer) -> String {
+    buffer
+        .content
+        .chunks(usize::from(buffer.area.width))
+        .map(|row| row.iter().map(Cell::symbol).collect::<String>())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A `TestBackend` that shows the test each frame the loop finishes: the
+/// screen's text, sent on every flush.
+struct Watched {
+    backend: TestBackend,
+    frames: watch::Sender<String>,
+}
+
+impl Backend for Watched {
+    type Error = <TestBackend as Backend>::Error;
+
+    fn draw<'a, I>(&mut self, content: I) -> Result<(), Self::Error>
+    where
+        I: Iterator<Item = (u16, u16, &'a Cell)>,
+    {
+        self.backend.draw(content)
+    }
+
+    fn append_lines(&mut self, n: u16) -> Result<(), Self::Error> {
+        self.backend.append_lines(n)
+    }
+
+    fn hide_cursor(&mut self) -> Result<(), Self::Error> {
+        self.backend.hide_cursor()
+    }
+
+    fn show_cursor(&mut self) -> Result<(), Self::Error> {
+        self.backend.show_cursor()
+    }
+
+    fn get_cursor_position(&mut self) -> Result<Position, Self::Error> {
+        self.backend.get_cursor_position()
+    }
+
+    fn set_cursor_position<P: Into<Position>>(&mut self, position: P) -> Result<(), Self::Error> {
+        self.backend.set_cursor_position(position)
+    }
+
+    fn clear(&mut self) -> Result<(), Self::Error> {
+        self.backend.clear()
+    }
+
+    fn clear_region(&mut self, clear_type: ClearType) -> Result<(), Self::Error> {
+        self.backend.clear_region(clear_type)
+    }
+
+    fn size(&self) -> Result<Size, Self::Error> {
+        self.backend.size()
+    }
+
+    fn window_size(&mut self) -> Result<WindowSize, Self::Error> {
+        self.backend.window_size()
+    }
+
+    fn flush(&mut self) -> Result<(), Self::Error> {
+        self.backend.flush()?;
+        self.frames.send_replace(text(self.backend.buffer()));
+        Ok(())
+    }
+}
+
 struct Harness {
     keys: mpsc::UnboundedSender<io::Result<TermEvent>>,
     link: mpsc::Sender<LinkEvent>,
     link_commands: mpsc::UnboundedReceiver<LinkCommand>,
+    /// The last frame drawn.
+    screen: watch::Receiver<String>,
     run: tokio::task::JoinHandle<(anyhow::Result<()>, String)>,
+}
+
+impl Harness {
+    /// Waits for a frame that `shows` accepts, and returns it; fails with
+    /// the last frame after [`WITHIN`]. `what` names the wait.
+    async fn until(&mut self, what: &str, shows: impl Fn(&str) -> bool) -> String {
+        let seen = tokio::time::timeout(WITHIN, self.screen.wait_for(|frame| shows(frame)))
+            .await
+            .map(|frame| frame.map(|frame| frame.clone()));
+        match seen {
+            Ok(Ok(frame)) => frame,
+            Ok(Err(_)) => panic!("the loop ended before {what}"),
+            Err(_) => panic!(
+                "waited {WITHIN:?} for {what}; the last frame:\n{}",
+                *self.screen.borrow()
+            ),
+        }
+    }
 }
 
 fn fixed_now() -> i64 {
@@ -59,8 +156,13 @@ fn start(build: BuildDir, shutdown: oneshot::Receiver<()>) -> Harness {
     let (keys, key_rx) = mpsc::unbounded_channel();
     let (link, link_rx) = mpsc::channel(64);
     let (command_tx, link_commands) = mpsc::unbounded_channel();
+    let (frames, screen) = watch::channel(String::new());
     let run = tokio::spawn(async move {
-        let mut terminal = Terminal::new(TestBackend::new(80, 24)).expect("terminal");
+        let backend = Watched {
+            backend: TestBackend::new(80, 24),
+            frames,
+        };
+        let mut terminal = Terminal::new(backend).expect("terminal");
         let mut app = fixtures::app();
         let context = LoopContext {
             build,
@@ -78,30 +180,25 @@ fn start(build: BuildDir, shutdown: oneshot::Receiver<()>) -> Harness {
             &context,
         )
         .await;
-        let buffer = terminal.backend().buffer().clone();
-        let text = buffer
-            .content
-            .chunks(usize::from(buffer.area.width))
-            .map(|row| row.iter().map(|c| c.symbol()).collect::<String>())
-            .collect::<Vec<_>>()
-            .join("\n");
-        (result, text)
+        (result, text(terminal.backend().backend.buffer()))
     });
     Harness {
         keys,
         link,
         link_commands,
+        screen,
         run,
     }
 }
 
-async fn settle() {
-    tokio::time::sleep(Duration::from_millis(100)).await;
+/// Whether the header says the daemon is idle.
+fn idle(screen: &str) -> bool {
+    screen.contains(" idle ")
 }
 
 async fn finish(harness: Harness) -> String {
     harness.keys.send(ctrl_c()).expect("loop alive");
-    let (result, screen) = tokio::time::timeout(Duration::from_secs(10), harness.run)
+    let (result, screen) = tokio::time::timeout(WITHIN, harness.run)
         .await
         .expect("the loop ends on Ctrl-C")
         .expect("no panic");
@@ -123,14 +220,14 @@ async fn snapshot(harness: &Harness, seq: u64) {
 #[tokio::test]
 async fn link_updates_and_keys_reach_the_screen() {
     let (_stop, shutdown) = oneshot::channel();
-    let harness = start(BuildDir::new("/nonexistent"), shutdown);
+    let mut harness = start(BuildDir::new("/nonexistent"), shutdown);
     snapshot(&harness, 1).await;
-    settle().await;
+    harness.until("the snapshot: idle", idle).await;
     harness
         .keys
         .send(key(KeyCode::Char('?')))
         .expect("loop alive");
-    settle().await;
+    harness.until("the help", |s| s.contains("Keys")).await;
     let screen = finish(harness).await;
     assert!(screen.contains(" idle "), "{screen}");
     assert!(screen.contains("Keys"), "the help is open:\n{screen}");
@@ -146,7 +243,7 @@ async fn a_gap_in_events_makes_the_loop_ask_for_a_fresh_snapshot() {
         event: Event::NextRun { at_ms: 0 },
     });
     harness.link.send(gap).await.expect("loop alive");
-    let command = tokio::time::timeout(Duration::from_secs(10), harness.link_commands.recv())
+    let command = tokio::time::timeout(WITHIN, harness.link_commands.recv())
         .await
         .expect("a command in time");
     assert_eq!(command, Some(LinkCommand::Resubscribe));
@@ -156,10 +253,12 @@ async fn a_gap_in_events_makes_the_loop_ask_for_a_fresh_snapshot() {
 #[tokio::test]
 async fn a_signal_ends_the_loop_cleanly() {
     let (stop, shutdown) = oneshot::channel();
-    let harness = start(BuildDir::new("/nonexistent"), shutdown);
-    settle().await;
+    let mut harness = start(BuildDir::new("/nonexistent"), shutdown);
+    harness
+        .until("the first frame", |s| s.contains("v0-prune top"))
+        .await;
     stop.send(()).expect("loop alive");
-    let (result, _) = tokio::time::timeout(Duration::from_secs(10), harness.run)
+    let (result, _) = tokio::time::timeout(WITHIN, harness.run)
         .await
         .expect("the loop ends on the signal")
         .expect("no panic");
@@ -171,11 +270,36 @@ async fn the_end_of_input_ends_the_loop() {
     let (_stop, shutdown) = oneshot::channel();
     let harness = start(BuildDir::new("/nonexistent"), shutdown);
     drop(harness.keys);
-    let (result, _) = tokio::time::timeout(Duration::from_secs(10), harness.run)
+    let (result, _) = tokio::time::timeout(WITHIN, harness.run)
         .await
         .expect("the loop ends")
         .expect("no panic");
     result.expect("cleanly");
+}
+
+/// The loop showing an idle daemon, and the socket where the test answers
+/// for that daemon; the directory and the loop last as long as this.
+struct Beside {
+    _dir: tempfile::TempDir,
+    listener: socket::Listener,
+    _stop: oneshot::Sender<()>,
+    harness: Harness,
+}
+
+async fn idle_beside_a_socket() -> Beside {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let build = BuildDir::new(dir.path());
+    let listener = socket::bind(&build).await.expect("bind");
+    let (stop, shutdown) = oneshot::channel();
+    let mut harness = start(build, shutdown);
+    snapshot(&harness, 1).await;
+    harness.until("the snapshot: idle", idle).await;
+    Beside {
+        _dir: dir,
+        listener,
+        _stop: stop,
+        harness,
+    }
 }
 
 /// A daemon that answers one request on one connection.
@@ -196,13 +320,12 @@ async fn answer_one(listener: &socket::Listener, expect: ClientMessage, answer: 
 
 #[tokio::test]
 async fn r_asks_the_daemon_for_a_run_and_shows_the_answer() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let build = BuildDir::new(dir.path());
-    let listener = socket::bind(&build).await.expect("bind");
-    let (_stop, shutdown) = oneshot::channel();
-    let harness = start(build, shutdown);
-    snapshot(&harness, 1).await;
-    settle().await;
+    let Beside {
+        _dir,
+        listener,
+        _stop,
+        mut harness,
+    } = idle_beside_a_socket().await;
     harness
         .keys
         .send(key(KeyCode::Char('r')))
@@ -211,26 +334,24 @@ async fn r_asks_the_daemon_for_a_run_and_shows_the_answer() {
         run_id: 13,
         coalesced: false,
     };
-    tokio::time::timeout(
-        Duration::from_secs(10),
-        answer_one(&listener, ClientMessage::RunNow, answer),
-    )
-    .await
-    .expect("the dashboard asked in time");
-    settle().await;
+    tokio::time::timeout(WITHIN, answer_one(&listener, ClientMessage::RunNow, answer))
+        .await
+        .expect("the dashboard asked in time");
+    harness
+        .until("the answer", |s| s.contains("run #13 requested"))
+        .await;
     let screen = finish(harness).await;
     assert!(screen.contains("run #13 requested"), "{screen}");
 }
 
 #[tokio::test]
 async fn d_then_y_drains_and_the_screen_ends_at_not_running() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let build = BuildDir::new(dir.path());
-    let listener = socket::bind(&build).await.expect("bind");
-    let (_stop, shutdown) = oneshot::channel();
-    let harness = start(build, shutdown);
-    snapshot(&harness, 1).await;
-    settle().await;
+    let Beside {
+        _dir,
+        listener,
+        _stop,
+        mut harness,
+    } = idle_beside_a_socket().await;
     harness
         .keys
         .send(key(KeyCode::Char('d')))
@@ -240,7 +361,7 @@ async fn d_then_y_drains_and_the_screen_ends_at_not_running() {
         .send(key(KeyCode::Char('y')))
         .expect("loop alive");
     tokio::time::timeout(
-        Duration::from_secs(10),
+        WITHIN,
         answer_one(
             &listener,
             ClientMessage::Drain,
@@ -277,7 +398,11 @@ async fn d_then_y_drains_and_the_screen_ends_at_not_running() {
         .send(LinkEvent::Down(down))
         .await
         .expect("loop alive");
-    settle().await;
+    harness
+        .until("not running", |s| {
+            s.contains(" not running ") && s.contains("s start daemon")
+        })
+        .await;
     let screen = finish(harness).await;
     assert!(screen.contains(" not running "), "{screen}");
     assert!(screen.contains("s start daemon"), "{screen}");
@@ -293,14 +418,18 @@ async fn v_then_enter_shows_the_last_lines_of_the_selected_log_read_from_disk() 
         .collect();
     std::fs::write(logs.join("worker.log"), lines).expect("log");
     let (_stop, shutdown) = oneshot::channel();
-    let harness = start(BuildDir::new(dir.path()), shutdown);
+    let mut harness = start(BuildDir::new(dir.path()), shutdown);
     snapshot(&harness, 1).await;
-    settle().await;
+    harness.until("the snapshot: idle", idle).await;
     for code in [KeyCode::Char('v'), KeyCode::Enter] {
         harness.keys.send(key(code)).expect("loop alive");
     }
-    settle().await;
-    settle().await;
+    harness
+        .until("the log's last lines, read", |s| {
+            s.contains("Last lines of logs/feature-login/worker.log")
+                && s.contains("worker line 500")
+        })
+        .await;
     let screen = finish(harness).await;
     assert!(
         screen.contains("Last lines of logs/feature-login/worker.log"),

@@ -78,10 +78,25 @@ pub struct KnownStart {
     pub stats: FilterStats,
 }
 
+/// Why a rewrite gives up on a log that shrank under it: renaming our copy
+/// over it would bring back what someone else removed.
+pub const TRUNCATED: &str = "truncated by another process while we pruned it; left as they left it";
+
 /// Rewrites `path` without its expired lines, carrying over concurrent
 /// appends; `known` (a pass over the file `path` names) spares reading its
 /// start again.
 pub fn rewrite(path: &Path, cutoff: Cutoff, known: Option<KnownStart>) -> io::Result<Rewrite> {
+    rewrite_with(path, cutoff, known, &|| {})
+}
+
+/// [`rewrite`], with `before_lease` run once the file has been read to its
+/// end, before the lease on it is taken (tests truncate the log there).
+fn rewrite_with(
+    path: &Path,
+    cutoff: Cutoff,
+    known: Option<KnownStart>,
+    before_lease: &dyn Fn(),
+) -> io::Result<Rewrite> {
     let (source, known) = match known {
         Some(KnownStart { file, stats }) => (file, Some(stats)),
         // O_NONBLOCK: a FIFO swapped in since the walk must not block us
@@ -140,6 +155,7 @@ pub fn rewrite(path: &Path, cutoff: Cutoff, known: Option<KnownStart>) -> io::Re
         return Ok(Rewrite::Unchanged(stats, verified));
     }
 
+    before_lease();
     let mut source_lease = if platform::LEASES_AVAILABLE {
         match take_lease_or_classify(&source, &meta)? {
             LeaseOutcome::Taken(lease) => Some(lease),
@@ -161,9 +177,7 @@ pub fn rewrite(path: &Path, cutoff: Cutoff, known: Option<KnownStart>) -> io::Re
     if source.metadata()?.len() < filter.stats().bytes_in {
         // Someone truncated it (`: > x.log`, copytruncate) while we read it:
         // renaming our copy over it would bring back what they removed.
-        return Err(io::Error::other(
-            "truncated by another process while we pruned it; left as they left it",
-        ));
+        return Err(io::Error::other(TRUNCATED));
     }
     let mut temp = sink.into_temp()?;
     platform::sync_all(&temp.file)?;
@@ -562,12 +576,8 @@ fn copy_range(source: &File, target: &File, from: u64, to: u64, len: u64) -> io:
             platform::start_writeback(target);
         }
         match result {
-            Ok(0) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "log shrank while we copied it",
-                ));
-            }
+            // Cut short while we copied it: the same as above.
+            Ok(0) => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, TRUNCATED)),
             Ok(_) => {}
             Err(_) => return copy_by_reading(source, target, off_in, off_out, end),
         }
@@ -700,6 +710,40 @@ mod tests {
 
     fn cutoff() -> Cutoff {
         Cutoff::at("2026-11-28T06:00:00Z".parse().expect("valid"))
+    }
+
+    /// Someone truncates the log (`: > x.log`, copytruncate; then perhaps
+    /// writes a line to it) after we read it to its end, before our lease
+    /// and rename: we give up with the reason, leave the log as they left
+    /// it, and remove our temp file.
+    #[test]
+    fn a_log_truncated_after_our_read_is_left_as_they_left_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("t.log");
+        let text: String = (0..100)
+            .map(|i| {
+                let hour = if i < 50 { 1 } else { 7 };
+                format!("[2026-11-28T0{hour}:00:00Z] line {i}\n")
+            })
+            .collect();
+        for refill in ["", "[2026-11-28T08:00:00Z] written after the truncation\n"] {
+            std::fs::write(&log, &text).expect("write");
+            let truncated = std::cell::Cell::new(false);
+            let outcome = rewrite_with(&log, cutoff(), None, &|| {
+                // Opened with O_TRUNC, as the shell's `>` does.
+                std::fs::write(&log, refill).expect("truncate");
+                truncated.set(true);
+            });
+            assert!(truncated.get(), "the hook ran");
+            let err = outcome.expect_err("given up");
+            assert_eq!(err.to_string(), TRUNCATED);
+            assert_eq!(std::fs::read_to_string(&log).expect("read"), refill);
+            let names: Vec<_> = std::fs::read_dir(dir.path())
+                .expect("list")
+                .map(|e| e.expect("entry").file_name())
+                .collect();
+            assert_eq!(names, ["t.log"], "our temp file is gone");
+        }
     }
 
     #[test]

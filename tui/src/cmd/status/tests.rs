@@ -4,7 +4,8 @@ use super::*;
 use v0_prune::format::clock_with_year as clock;
 use v0_prune_shared::config::{BuildDirSource, Settings};
 use v0_prune_shared::paths::BuildDir;
-use v0_prune_shared::protocol::{DaemonState, RunOutcome, Trigger};
+use v0_prune_shared::protocol::Trigger;
+use v0_prune_testkit::records;
 
 const NOW: i64 = 1_764_331_200_000; // 2025-11-28T12:00:00Z
 
@@ -18,54 +19,21 @@ fn project() -> Project {
     }
 }
 
+/// Run 12, sent by a signal two minutes ago: 1.5 s, 3 of 40 logs.
 fn record() -> RunRecord {
     RunRecord {
-        run_id: 12,
         trigger: Trigger::Signal,
-        started_at_ms: NOW - 120_000,
-        finished_at_ms: NOW - 118_500,
-        duration_ms: 1_500,
-        dry_run: false,
-        log_files_examined: 40,
-        log_files_pruned: 3,
-        log_lines_removed: 120,
-        log_bytes_reclaimed: 3072,
-        queue_entries_removed: 2,
-        queue_bytes_reclaimed: 200,
-        bytes_reclaimed: 3272,
-        skipped: Vec::new(),
-        skipped_total: 0,
-        failed: Vec::new(),
-        failed_total: 0,
-        log_files_failed: 0,
-        errors: Vec::new(),
-        outcome: RunOutcome::Ok,
-        budget: None,
+        ..records::small_run(12, NOW - 120_000)
     }
 }
 
 fn running() -> Found {
-    let mut totals = Totals::default();
-    totals.add(&record());
     Found::Running {
         socket: PathBuf::from("/p/.v0/build/.prune-daemon/daemon.sock"),
         snapshot: Box::new(Snapshot {
-            daemon_pid: 4242,
-            daemon_version: "0.1.0".into(),
-            project: Some("demo".into()),
-            build_dir: "/p/.v0/build".into(),
             started_at_ms: NOW - 3_600_000,
-            state: DaemonState::Idle,
-            current_run: None,
-            last_run: Some(record()),
             next_run_at_ms: Some(NOW + 59_000),
-            interval_secs: 3600,
-            retention_secs: 6 * 3600,
-            totals,
-            history: vec![record()],
-            log_tail: Vec::new(),
-            files: None,
-            budget: None,
+            ..records::idle_snapshot("demo", "/p/.v0/build", vec![record()])
         }),
     }
 }
@@ -91,7 +59,7 @@ Prune daemon: running (pid 4242, v0-prune 0.1.0)
   next run:   12:00:59 (in 59s)
   interval:   1h
   retention:  6h
-  totals:     1 run(s) since 11:58:00: 3.2 KiB reclaimed, 120 log lines, 2 mergeq entries
+  totals:     1 run since 11:58:00: 3.2 KiB reclaimed, 120 log lines, 2 mergeq entries
 ";
     assert_eq!(text, expected);
 }
@@ -147,18 +115,11 @@ fn json_is_one_object_with_running_and_stable_names() {
 /// its text and JSON, and which log, with what to do.
 #[test]
 fn a_last_run_that_could_not_prune_a_log_says_which_and_why() {
-    let mut run = record();
+    let mut run = records::could_not_prune(record(), "logs/big.log");
     run.log_files_pruned = 0;
     run.log_lines_removed = 0;
     run.queue_entries_removed = 0;
     run.bytes_reclaimed = 0;
-    run.failed = vec![Skipped {
-        item: "logs/big.log".into(),
-        reason: "no space left on device: free some space".into(),
-    }];
-    run.failed_total = 1;
-    run.log_files_failed = 1;
-    run.outcome = RunOutcome::WithErrors;
     let found = Found::NotRunning {
         last_run: Some(Box::new(run)),
         totals: None,

@@ -239,10 +239,12 @@ fn files_view() {
 }
 
 #[test]
-fn a_long_holder_command_is_marked_as_shortened() {
-    // 200 columns have a Holder column: "tail-and-follow 7002 read" is too long for it.
+fn a_long_holder_command_is_never_cut_mid_word() {
+    // 200 columns have a Holder column: "tail-and-follow 7002 read" is too
+    // long for it, so the access goes (the details pane says it), not a word.
     let screen = text(&render(&fixtures::files(), 200, 60));
-    assert!(screen.contains("tail-and-fo… 7002 read"), "{screen}");
+    assert!(screen.contains("tail-and-follow 7002 "), "{screen}");
+    assert!(!screen.contains("tail-and-fo…"), "{screen}");
 }
 
 #[test]
@@ -347,19 +349,15 @@ fn over_budget_is_a_warning_in_the_summary() {
 /// history, as the run's outcome reads `errors`.
 #[test]
 fn a_log_that_could_not_be_pruned_counts_as_an_error_in_the_history() {
-    use v0_prune_shared::protocol::{Event, RunOutcome};
-    use v0_prune_shared::prune::Skipped;
+    use v0_prune_shared::protocol::Event;
+    use v0_prune_testkit::records::could_not_prune;
 
     let mut app = fixtures::idle();
-    let mut record = fixtures::record(13, fixtures::NOW - 60_000, 1 << 20);
+    let mut record = could_not_prune(
+        fixtures::record(13, fixtures::NOW - 60_000, 1 << 20),
+        "logs/big.log",
+    );
     record.skipped_total = 2;
-    record.failed_total = 1;
-    record.log_files_failed = 1;
-    record.failed = vec![Skipped {
-        item: "logs/big.log".into(),
-        reason: "no space left on device: free some space".into(),
-    }];
-    record.outcome = RunOutcome::WithErrors;
     fixtures::event(&mut app, Event::RunFinished { record });
     let screen = text(&render(&app, 200, 60));
     let row = screen

@@ -1,3 +1,10 @@
+// Only Linux collapses ranges, and not the portable build (as macOS): the
+// tests that need it are left out there, and some helpers with them.
+#![cfg_attr(
+    any(feature = "portable", not(target_os = "linux")),
+    allow(dead_code, unused_imports)
+)]
+
 use super::*;
 use crate::prune::logs::checkpoints::SPACING;
 use crate::prune::logs::index::Plan;
@@ -16,6 +23,12 @@ fn new(i: usize) -> String {
 }
 
 #[test]
+// Only Linux has collapse-range, and not the portable build (as macOS).
+#[cfg(all(target_os = "linux", not(feature = "portable")))]
+#[cfg_attr(
+    not(v0_prune_has_collapse),
+    ignore = "needs collapse-range in the temp dir: set TMPDIR to a directory on ext4 or xfs"
+)]
 fn the_expired_head_goes_and_the_preamble_and_current_lines_stay() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("d.log");
@@ -27,10 +40,7 @@ fn the_expired_head_goes_and_the_preamble_and_current_lines_stay() {
         content.push_str(&new(i));
     }
     std::fs::write(&path, &content).expect("write");
-    let file = File::open(&path).expect("open");
-    if !platform::supports_collapse(&file) {
-        return;
-    }
+    assert_collapse(&path);
     let outcome = prune_head(&path, cutoff()).expect("prune");
     let InPlace::Collapsed {
         bytes_removed,
@@ -61,6 +71,12 @@ fn the_expired_head_goes_and_the_preamble_and_current_lines_stay() {
 }
 
 #[test]
+// Only Linux has collapse-range, and not the portable build (as macOS).
+#[cfg(all(target_os = "linux", not(feature = "portable")))]
+#[cfg_attr(
+    not(v0_prune_has_collapse),
+    ignore = "needs collapse-range in the temp dir: set TMPDIR to a directory on ext4 or xfs"
+)]
 fn the_padding_line_has_the_heads_stamp_not_a_later_expired_one() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("d.log");
@@ -70,9 +86,7 @@ fn the_padding_line_has_the_heads_stamp_not_a_later_expired_one() {
     content.push_str("[2026-11-28T02:00:00Z] a late expired entry\n");
     content.extend((1..10).map(new));
     std::fs::write(&path, &content).expect("write");
-    if !platform::supports_collapse(&File::open(&path).expect("open")) {
-        return;
-    }
+    assert_collapse(&path);
     let outcome = prune_head(&path, cutoff()).expect("prune");
     let InPlace::Collapsed { lines_removed, .. } = outcome else {
         panic!("{outcome:?}")
@@ -88,13 +102,17 @@ fn the_padding_line_has_the_heads_stamp_not_a_later_expired_one() {
 }
 
 #[test]
+// Only Linux has collapse-range, and not the portable build (as macOS).
+#[cfg(all(target_os = "linux", not(feature = "portable")))]
+#[cfg_attr(
+    not(v0_prune_has_collapse),
+    ignore = "needs collapse-range in the temp dir: set TMPDIR to a directory on ext4 or xfs"
+)]
 fn nothing_to_do_when_the_head_is_current_or_small() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("d.log");
     std::fs::write(&path, format!("{}{}", new(1), old(2))).expect("write");
-    if !platform::supports_collapse(&File::open(&path).expect("open")) {
-        return;
-    }
+    assert_collapse(&path);
     assert_eq!(
         prune_head(&path, cutoff()).expect("prune"),
         InPlace::Nothing
@@ -111,6 +129,12 @@ fn nothing_to_do_when_the_head_is_current_or_small() {
 }
 
 #[test]
+// Only Linux has collapse-range, and not the portable build (as macOS).
+#[cfg(all(target_os = "linux", not(feature = "portable")))]
+#[cfg_attr(
+    not(v0_prune_has_collapse),
+    ignore = "needs collapse-range in the temp dir: set TMPDIR to a directory on ext4 or xfs"
+)]
 fn an_unfinished_last_line_is_never_touched() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("d.log");
@@ -121,9 +145,7 @@ fn an_unfinished_last_line_is_never_touched() {
     f.write_all(b"[2026-11-28T01:00:00Z] half a li")
         .expect("write");
     drop(f);
-    if !platform::supports_collapse(&File::open(&path).expect("open")) {
-        return;
-    }
+    assert_collapse(&path);
     let outcome = prune_head(&path, cutoff()).expect("prune");
     assert!(
         matches!(
@@ -142,15 +164,28 @@ fn an_unfinished_last_line_is_never_touched() {
     );
 }
 
+/// Where ranges cannot be collapsed (a tmpfs; the portable build, as macOS,
+/// anywhere), a held log is refused with the reason.
 #[test]
+#[cfg_attr(
+    all(target_os = "linux", not(feature = "portable"), not(v0_prune_has_shm)),
+    ignore = "needs a writable tmpfs at /dev/shm (a filesystem without collapse-range)"
+)]
 fn without_collapse_a_held_log_is_refused_with_the_reason_and_left_alone() {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = if cfg!(any(feature = "portable", not(target_os = "linux"))) {
+        tempfile::tempdir()
+    } else {
+        tempfile::tempdir_in("/dev/shm")
+    }
+    .expect("tempdir");
     let path = dir.path().join("d.log");
     let content = (0..200).map(old).collect::<String>() + &new(1);
     std::fs::write(&path, &content).expect("write");
-    if platform::supports_collapse(&File::open(&path).expect("open")) {
-        return;
-    }
+    assert!(
+        !platform::supports_collapse(&File::open(&path).expect("open")),
+        "{} collapses ranges",
+        path.display()
+    );
     let outcome = prune_head(&path, cutoff()).expect("prune");
     let InPlace::Refused(reason) = outcome else {
         panic!("{outcome:?}")
@@ -177,21 +212,27 @@ fn unheld_log(dir: &Path, old_lines: usize, new_lines: usize) -> (std::path::Pat
     (path, content)
 }
 
-fn collapse_here(path: &Path) -> bool {
-    let supported = platform::supports_collapse(&File::open(path).expect("open"));
-    if !supported {
-        eprintln!("skipping: filesystem without collapse-range");
-    }
-    supported
+/// The build found that the temp dir collapses ranges (`v0_prune_has_collapse`):
+/// so must `path`'s filesystem, or the in-place engine goes untested.
+fn assert_collapse(path: &Path) {
+    assert!(
+        platform::supports_collapse(&File::open(path).expect("open")),
+        "{} cannot collapse ranges, though the build found the temp dir could",
+        path.display()
+    );
 }
 
 #[test]
+// Only Linux has collapse-range, and not the portable build (as macOS).
+#[cfg(all(target_os = "linux", not(feature = "portable")))]
+#[cfg_attr(
+    not(v0_prune_has_collapse),
+    ignore = "needs collapse-range in the temp dir: set TMPDIR to a directory on ext4 or xfs"
+)]
 fn an_unheld_log_whose_expired_lines_form_a_head_is_collapsed_in_place() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (path, content) = unheld_log(dir.path(), 500, 10);
-    if !collapse_here(&path) {
-        return;
-    }
+    assert_collapse(&path);
     let ino = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&path).expect("stat"));
     let outcome = prune_unheld(&path, cutoff(), None).expect("prune");
     let Unheld::Collapsed {
@@ -231,12 +272,16 @@ fn an_unheld_log_whose_expired_lines_form_a_head_is_collapsed_in_place() {
 }
 
 #[test]
+// Only Linux has collapse-range, and not the portable build (as macOS).
+#[cfg(all(target_os = "linux", not(feature = "portable")))]
+#[cfg_attr(
+    not(v0_prune_has_collapse),
+    ignore = "needs collapse-range in the temp dir: set TMPDIR to a directory on ext4 or xfs"
+)]
 fn an_expired_entry_after_a_current_one_or_a_small_head_means_a_rewrite_and_nothing_written() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (path, mut content) = unheld_log(dir.path(), 500, 10);
-    if !collapse_here(&path) {
-        return;
-    }
+    assert_collapse(&path);
     content.push_str(&old(999));
     content.push_str(&new(999));
     std::fs::write(&path, &content).expect("write");
@@ -298,6 +343,12 @@ fn two_threads_over_two_halves_see_what_one_pass_sees() {
 }
 
 #[test]
+// Only Linux has collapse-range, and not the portable build (as macOS).
+#[cfg(all(target_os = "linux", not(feature = "portable")))]
+#[cfg_attr(
+    not(v0_prune_has_collapse),
+    ignore = "needs collapse-range in the temp dir: set TMPDIR to a directory on ext4 or xfs"
+)]
 fn an_expired_entry_in_either_half_after_a_current_one_means_a_rewrite() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("u.log");
@@ -321,9 +372,7 @@ fn an_expired_entry_in_either_half_after_a_current_one_means_a_rewrite() {
     at_split.insert_str(split, &old(999));
     for content in [early, at_split] {
         std::fs::write(&path, &content).expect("write");
-        if !collapse_here(&path) {
-            return;
-        }
+        assert_collapse(&path);
         let outcome = prune_unheld(&path, cutoff(), None).expect("prune");
         let Unheld::NotAHead { reason, known } = outcome else {
             panic!("{outcome:?}")
@@ -367,6 +416,12 @@ fn rewrite_with_and_without(path: &Path, known: KnownStart) {
 }
 
 #[test]
+// Only Linux has collapse-range, and not the portable build (as macOS).
+#[cfg(all(target_os = "linux", not(feature = "portable")))]
+#[cfg_attr(
+    not(v0_prune_has_collapse),
+    ignore = "needs collapse-range in the temp dir: set TMPDIR to a directory on ext4 or xfs"
+)]
 fn a_rewrite_after_the_scan_reads_only_from_the_late_expired_entry() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("u.log");
@@ -378,9 +433,7 @@ fn a_rewrite_after_the_scan_reads_only_from_the_late_expired_entry() {
     content.push_str("    a continuation of it\n");
     content.extend((300..310).map(new));
     std::fs::write(&path, &content).expect("write");
-    if !collapse_here(&path) {
-        return;
-    }
+    assert_collapse(&path);
     let outcome = prune_unheld(&path, cutoff(), None).expect("prune");
     let Unheld::NotAHead { known, .. } = outcome else {
         panic!("{outcome:?}")
@@ -464,6 +517,12 @@ fn result_of(outcome: &Unheld, path: &Path) -> (String, u64, Option<[u8; 20]>) {
 /// stretch: the same file and figures as a prune without it, the next
 /// index as good, and the stretch unread (a change in it goes unseen).
 #[test]
+// Only Linux has collapse-range, and not the portable build (as macOS).
+#[cfg(all(target_os = "linux", not(feature = "portable")))]
+#[cfg_attr(
+    not(v0_prune_has_collapse),
+    ignore = "needs collapse-range in the temp dir: set TMPDIR to a directory on ext4 or xfs"
+)]
 fn with_the_index_a_later_prune_reads_only_around_the_current_stretch() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("i.log");
@@ -471,9 +530,7 @@ fn with_the_index_a_later_prune_reads_only_around_the_current_stretch() {
     for (preamble, appended) in [(true, 0), (false, 30), (true, 300)] {
         // 05:00 to 09:00; the first prune (cutoff 06:00) removes an hour.
         std::fs::write(&path, minutes_log(300, 240, preamble)).expect("write");
-        if !collapse_here(&path) {
-            return;
-        }
+        assert_collapse(&path);
         let first = prune_unheld(&path, at("06:00:00"), None).expect("prune");
         let Unheld::Collapsed { verified, .. } = first else {
             panic!("{first:?}")
@@ -575,13 +632,17 @@ fn with_the_index_a_later_prune_reads_only_around_the_current_stretch() {
 /// that is no longer an entry start, or a changed verified end, means a
 /// full read.
 #[test]
+// Only Linux has collapse-range, and not the portable build (as macOS).
+#[cfg(all(target_os = "linux", not(feature = "portable")))]
+#[cfg_attr(
+    not(v0_prune_has_collapse),
+    ignore = "needs collapse-range in the temp dir: set TMPDIR to a directory on ext4 or xfs"
+)]
 fn a_stretch_the_file_no_longer_has_is_not_trusted() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("t.log");
     std::fs::write(&path, minutes_log(300, 240, true)).expect("write");
-    if !collapse_here(&path) {
-        return;
-    }
+    assert_collapse(&path);
     let Unheld::Collapsed { verified, .. } =
         prune_unheld(&path, at("06:00:00"), None).expect("prune")
     else {
@@ -615,12 +676,16 @@ fn a_stretch_the_file_no_longer_has_is_not_trusted() {
 }
 
 #[test]
+// Only Linux has collapse-range, and not the portable build (as macOS).
+#[cfg(all(target_os = "linux", not(feature = "portable")))]
+#[cfg_attr(
+    not(v0_prune_has_collapse),
+    ignore = "needs collapse-range in the temp dir: set TMPDIR to a directory on ext4 or xfs"
+)]
 fn a_log_someone_has_open_is_left_to_the_rewrite() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (path, content) = unheld_log(dir.path(), 500, 10);
-    if !collapse_here(&path) {
-        return;
-    }
+    assert_collapse(&path);
     let mut reader = std::process::Command::new("sh")
         .arg("-c")
         .arg(r#"exec 3<"$1"; echo ready; exec sleep 30"#)
@@ -645,6 +710,38 @@ fn a_log_someone_has_open_is_left_to_the_rewrite() {
     assert_eq!(std::fs::read_to_string(&path).expect("read"), content);
 }
 
+/// Waits until another process's `open()` of `path` waits on our write
+/// lease: `/proc/locks` shows the lease on it breaking.
+#[cfg(target_os = "linux")]
+fn wait_for_an_opener(path: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).expect("stat");
+    // How /proc/locks names a file: the device (major:minor, in hex) and inode.
+    let dev = meta.dev();
+    let file = format!(
+        " {:02x}:{:02x}:{} ",
+        rustix::fs::major(dev),
+        rustix::fs::minor(dev),
+        meta.ino()
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let locks = std::fs::read_to_string("/proc/locks").expect("/proc/locks");
+        let breaking = locks.lines().any(|line| {
+            line.contains(" LEASE ") && line.contains(" BREAKING ") && line.contains(&file)
+        });
+        if breaking {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no opener of {} ever waited on our lease:\n{locks}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 /// Starts `sh -c script` with the log as `$1` in the background and
 /// returns once it has been forked (it may be blocked in `open()`).
 fn start_writer(script: &str, path: &Path) -> std::process::Child {
@@ -662,17 +759,21 @@ fn start_writer(script: &str, path: &Path) -> std::process::Child {
 /// write. Its `open()` waits until the collapse is done, so its bytes
 /// land on the pruned file, not in the head we cut off.
 #[test]
+// Only Linux has collapse-range, and not the portable build (as macOS).
+#[cfg(all(target_os = "linux", not(feature = "portable")))]
+#[cfg_attr(
+    not(v0_prune_has_collapse),
+    ignore = "needs collapse-range in the temp dir: set TMPDIR to a directory on ext4 or xfs"
+)]
 fn a_positional_writer_appearing_between_the_scan_and_the_collapse_waits_for_it() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (path, _) = unheld_log(dir.path(), 500, 10);
-    if !collapse_here(&path) {
-        return;
-    }
+    assert_collapse(&path);
     let writer = std::cell::RefCell::new(None);
     let outcome = prune_unheld_with(&path, cutoff(), None, &|| Duration::from_secs(45), &|| {
         *writer.borrow_mut() = Some(start_writer(r#"printf 'POSITIONAL' 1<>"$1""#, &path));
-        // Long enough for its open() to be waiting on our lease.
-        std::thread::sleep(Duration::from_millis(300));
+        // Its open() waits on our lease.
+        wait_for_an_opener(&path);
     })
     .expect("prune");
     assert!(matches!(outcome, Unheld::Collapsed { .. }), "{outcome:?}");
@@ -690,19 +791,23 @@ fn a_positional_writer_appearing_between_the_scan_and_the_collapse_waits_for_it(
 /// If an opener has waited too long (here: a break time of zero), we
 /// write nothing and leave the file to the rewrite; the opener then goes on.
 #[test]
+// Only Linux has collapse-range, and not the portable build (as macOS).
+#[cfg(all(target_os = "linux", not(feature = "portable")))]
+#[cfg_attr(
+    not(v0_prune_has_collapse),
+    ignore = "needs collapse-range in the temp dir: set TMPDIR to a directory on ext4 or xfs"
+)]
 fn an_opener_that_has_waited_too_long_makes_us_write_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (path, content) = unheld_log(dir.path(), 500, 10);
-    if !collapse_here(&path) {
-        return;
-    }
+    assert_collapse(&path);
     let writer = std::cell::RefCell::new(None);
     let outcome = prune_unheld_with(&path, cutoff(), None, &|| Duration::ZERO, &|| {
         *writer.borrow_mut() = Some(start_writer(
             r#"echo '[2026-11-28T08:00:00Z] appended' >>"$1""#,
             &path,
         ));
-        std::thread::sleep(Duration::from_millis(300));
+        wait_for_an_opener(&path);
     })
     .expect("prune");
     let Unheld::Rewrite(reason) = outcome else {
