@@ -1,7 +1,8 @@
 //! The daemon's published state and the subscribers who watch it.
 //!
 //! Everything a client can see is folded from the events the daemon
-//! publishes: [`Hub::publish`] applies an event to the model, numbers it and
+//! publishes: [`Hub::publish`] applies an event to the model (by
+//! [`Snapshot::apply`], the one rule the dashboard follows too), numbers it and
 //! hands the encoded frame to every subscriber, all under one lock, so a new
 //! subscriber's snapshot at `seq` contains exactly the events up to `seq` and
 //! its stream continues at `seq + 1` without a gap or a repeat.
@@ -10,14 +11,13 @@
 //! never waits for a client. A subscriber whose queue is full is dropped and
 //! told so ([`Subscription::lagged`]); its connection sends `Lagged` if it can.
 
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use tokio::sync::{Notify, mpsc, oneshot};
 use v0_prune_shared::protocol::{
-    BudgetLimit, DaemonMessage, DaemonState, Event, FilesView, HISTORY_IN_SNAPSHOT, LOG_TAIL_LINES,
-    RunProgress, RunRecord, Snapshot, Totals, clip_text, encode_frame,
+    BudgetLimit, DaemonMessage, DaemonState, Event, HISTORY_IN_SNAPSHOT, RunRecord, Snapshot,
+    Totals, clip_text, encode_frame,
 };
 
 /// Events a subscriber may have queued before it counts as stuck and is dropped.
@@ -77,14 +77,9 @@ pub struct Hub {
 #[derive(Debug)]
 struct Inner {
     seq: u64,
-    identity: Identity,
-    state: DaemonState,
-    current_run: Option<RunProgress>,
-    next_run_at_ms: Option<i64>,
-    totals: Totals,
-    history: VecDeque<RunRecord>,
-    log_tail: VecDeque<String>,
-    files: Option<FilesView>,
+    /// The state at `seq`: the identity's facts, then every event applied
+    /// by the one rule clients use too ([`Snapshot::apply`]).
+    model: Snapshot,
     subscribers: Vec<Subscriber>,
     closed: bool,
 }
@@ -99,17 +94,29 @@ impl Hub {
     /// A hub for a daemon that starts idle with the persisted `history` (oldest first).
     pub fn new(identity: Identity, totals: Totals, history: &[RunRecord]) -> Self {
         let keep = history.len().saturating_sub(HISTORY_IN_SNAPSHOT);
+        let history: Vec<RunRecord> = history[keep..].to_vec();
+        let model = Snapshot {
+            daemon_pid: identity.daemon_pid,
+            daemon_version: env!("CARGO_PKG_VERSION").to_owned(),
+            project: identity.project,
+            build_dir: clip_text(&identity.build_dir),
+            started_at_ms: identity.started_at_ms,
+            state: DaemonState::Idle,
+            current_run: None,
+            last_run: history.last().cloned(),
+            next_run_at_ms: None,
+            interval_secs: identity.interval_secs,
+            retention_secs: identity.retention_secs,
+            totals,
+            history,
+            log_tail: Vec::new(),
+            files: None,
+            budget: identity.budget,
+        };
         Self {
             inner: Mutex::new(Inner {
                 seq: 0,
-                identity,
-                state: DaemonState::Idle,
-                current_run: None,
-                next_run_at_ms: None,
-                totals,
-                history: history[keep..].iter().cloned().collect(),
-                log_tail: VecDeque::new(),
-                files: None,
+                model,
                 subscribers: Vec::new(),
                 closed: false,
             }),
@@ -131,7 +138,7 @@ impl Hub {
                 return 0;
             }
             inner.seq += 1;
-            inner.apply(&event);
+            inner.model.apply(&event);
             inner.fan_out(event)
         };
         if dropped > 0 {
@@ -198,68 +205,6 @@ impl Hub {
 }
 
 impl Inner {
-    fn apply(&mut self, event: &Event) {
-        match event {
-            Event::StateChanged { state } => {
-                self.state = *state;
-                if *state == DaemonState::Draining {
-                    self.next_run_at_ms = None;
-                }
-            }
-            Event::NextRun { at_ms } => {
-                if self.state != DaemonState::Draining {
-                    self.next_run_at_ms = Some(*at_ms);
-                }
-            }
-            Event::Exiting { .. } => self.next_run_at_ms = None,
-            Event::RunStarted {
-                run_id,
-                trigger,
-                started_at_ms,
-            } => {
-                self.current_run = Some(RunProgress {
-                    run_id: *run_id,
-                    trigger: *trigger,
-                    started_at_ms: *started_at_ms,
-                    files_done: 0,
-                    files_total: 0,
-                    bytes_reclaimed: 0,
-                    current: None,
-                });
-            }
-            Event::Progress {
-                run_id,
-                files_done,
-                files_total,
-                bytes_reclaimed,
-                current,
-            } => {
-                if let Some(run) = self.current_run.as_mut().filter(|r| r.run_id == *run_id) {
-                    run.files_done = *files_done;
-                    run.files_total = *files_total;
-                    run.bytes_reclaimed = *bytes_reclaimed;
-                    run.current.clone_from(current);
-                }
-            }
-            Event::ItemPruned { .. } => {}
-            Event::RunFinished { record } => {
-                self.current_run = None;
-                self.totals.add(record);
-                self.history.push_back(record.clone());
-                while self.history.len() > HISTORY_IN_SNAPSHOT {
-                    self.history.pop_front();
-                }
-            }
-            Event::LogLine { line } => {
-                self.log_tail.push_back(line.clone());
-                while self.log_tail.len() > LOG_TAIL_LINES {
-                    self.log_tail.pop_front();
-                }
-            }
-            Event::Files { view } => self.files = Some(FilesView::clone(view)),
-        }
-    }
-
     /// Sends the event to every subscriber; returns how many were dropped for lagging.
     fn fan_out(&mut self, event: Event) -> usize {
         if self.subscribers.is_empty() {
@@ -293,32 +238,14 @@ impl Inner {
     }
 
     fn snapshot(&self) -> Snapshot {
-        let id = &self.identity;
-        Snapshot {
-            daemon_pid: id.daemon_pid,
-            daemon_version: env!("CARGO_PKG_VERSION").to_owned(),
-            project: id.project.clone(),
-            build_dir: clip_text(&id.build_dir),
-            started_at_ms: id.started_at_ms,
-            state: self.state,
-            current_run: self.current_run.clone(),
-            last_run: self.history.back().cloned(),
-            next_run_at_ms: self.next_run_at_ms,
-            interval_secs: id.interval_secs,
-            retention_secs: id.retention_secs,
-            totals: self.totals.clone(),
-            history: self.history.iter().cloned().collect(),
-            log_tail: self.log_tail.iter().cloned().collect(),
-            files: self.files.clone(),
-            budget: id.budget,
-        }
+        self.model.clone()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use v0_prune_shared::protocol::{Trigger, decode_body};
+    use v0_prune_shared::protocol::{LOG_TAIL_LINES, Trigger, decode_body};
 
     fn hub() -> Hub {
         let identity = Identity {

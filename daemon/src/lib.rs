@@ -44,11 +44,14 @@ use v0_prune_shared::protocol::{BudgetLimit, Event};
 
 pub use daemon::summary as run_summary;
 pub use history::{HISTORY_CAP, History, history_path};
+/// The state clients see and how events change it: public so that the
+/// dashboard's tests can drive the daemon's hub and the dashboard with the
+/// same events and compare what each ends up with.
+pub use hub::{Hub, Identity};
 pub use instance::{instance_lock_path, read_pid};
 pub use server::{HELLO_TIMEOUT, MAX_CONTROL, MAX_OPENING, MAX_WATCHERS, watchers_full_reason};
 
 use crate::daemon::Control;
-use crate::hub::{Hub, Identity};
 use crate::instance::{Instance, PidFile};
 use crate::run::{Pruner, now_ms};
 use crate::server::Server;
@@ -233,7 +236,12 @@ async fn serve(
             loop {
                 let dropped = hub.dropped_subscribers().await;
                 tracing::warn!(
-                    "Dropped {dropped} event subscriber(s) that fell more than {} events behind",
+                    "Dropped {} that fell more than {} events behind",
+                    v0_prune_shared::words::counted(
+                        dropped as u64,
+                        "event subscriber",
+                        "event subscribers"
+                    ),
                     hub::SUBSCRIBER_QUEUE
                 );
             }

@@ -41,8 +41,14 @@ Exit status:
 
 fn main() -> ExitCode {
     let _cli = Cli::parse();
+    // The command hints name, decided before the daemon leaves its directory.
+    v0_prune_shared::words::command();
     let options = match DaemonOptions::discover(None) {
         Ok(options) => options,
+        Err(err @ v0_prune_shared::config::ConfigError::NoProject) => {
+            eprintln!("Error: {err}\n{}", v0_prune_shared::config::NO_PROJECT_HINT);
+            return ExitCode::from(1);
+        }
         Err(err) => {
             eprintln!("Error: {err}");
             return ExitCode::from(1);
@@ -51,7 +57,10 @@ fn main() -> ExitCode {
     match run_daemon(options) {
         Ok(exit) => exit.exit_code(),
         Err(err) => {
-            eprintln!("Error: {err:#}");
+            eprintln!(
+                "Error: {}",
+                v0_prune_shared::words::error_chain(err.as_ref())
+            );
             ExitCode::from(1)
         }
     }

@@ -321,6 +321,7 @@ fn files_view(
                 .as_millisecond()
                 .saturating_add(interval_ms),
         ),
+        daemon_pid: Some(std::process::id()),
     };
     files
         .tracker

@@ -499,8 +499,9 @@ impl Budget {
 
 /// Why a watcher over [`MAX_WATCHERS`] is refused, in the words the clients print.
 pub fn watchers_full_reason() -> String {
+    let command = v0_prune_shared::words::command();
     format!(
-        "it already serves {MAX_WATCHERS} watchers (its limit); close some `v0-prune top` or `v0-prune events`"
+        "it already serves {MAX_WATCHERS} watchers (its limit); close some `{command} top` or `{command} events`"
     )
 }
 

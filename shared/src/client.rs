@@ -33,9 +33,10 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 pub enum ClientError {
     /// No daemon listens for this build directory.
     #[error(
-        "the prune daemon is not running for {} (no daemon on {}); start it with `v0-prune`",
+        "the prune daemon is not running for {} (no daemon on {}); start it with `{}`",
         build_dir.display(),
-        socket.display()
+        socket.display(),
+        crate::words::command()
     )]
     NotRunning {
         /// The build directory.
@@ -45,7 +46,8 @@ pub enum ClientError {
     },
     /// The daemon speaks another protocol version (an upgrade happened while it ran).
     #[error(
-        "the running daemon speaks protocol {theirs}, this v0-prune speaks {ours}: restart the daemon with `v0-prune shutdown && v0-prune`"
+        "the running daemon speaks protocol {theirs}, this v0-prune speaks {ours}: restart the daemon with `{0} shutdown && {0}`",
+        crate::words::command()
     )]
     VersionMismatch {
         /// Our [`PROTOCOL_VERSION`].
@@ -55,9 +57,10 @@ pub enum ClientError {
     },
     /// The daemon did not answer in time.
     #[error(
-        "the prune daemon on {} did not answer within {:.1}s while {what}; it may be stuck: its log is logs/prune-daemon.log, and `v0-prune shutdown` stops it",
+        "the prune daemon on {} did not answer within {:.1}s while {what}; it may be stuck: its log is logs/prune-daemon.log, and `{} shutdown` stops it",
         socket.display(),
-        after.as_secs_f64()
+        after.as_secs_f64(),
+        crate::words::command()
     )]
     Timeout {
         /// What we were waiting for.
@@ -99,7 +102,8 @@ pub enum ClientError {
     },
     /// The daemon answered something that makes no sense here.
     #[error(
-        "the prune daemon answered {got} where {expected} was expected; restart it with `v0-prune shutdown && v0-prune`"
+        "the prune daemon answered {got} where {expected} was expected; restart it with `{0} shutdown && {0}`",
+        crate::words::command()
     )]
     Unexpected {
         /// What the request expects.

@@ -97,11 +97,18 @@ pub struct Project {
     pub settings: Settings,
 }
 
+/// What every command (the plain prune, each subcommand, the daemon) prints
+/// under [`ConfigError::NoProject`]: v0's second line, then ours, the ways
+/// to point us at a project.
+pub const NO_PROJECT_HINT: &str = "Run 'v0 init' to create one, or cd to a project with .v0.rc\n\
+     (or pass --build-dir DIR / set BUILD_DIR)";
+
 /// Why discovery failed; each message says what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// No `.v0.rc` up the tree, no usable `V0_ROOT`, no `BUILD_DIR`.
-    #[error("no .v0.rc found in this directory or its parents")]
+    /// No `.v0.rc` up the tree, no usable `V0_ROOT`, no `BUILD_DIR`: v0's
+    /// words; every command prints [`NO_PROJECT_HINT`] under them.
+    #[error("No .v0.rc found in current directory or parents.")]
     NoProject,
     /// A setting (or the `--build-dir` flag) could not be used; the message
     /// names the variable and the accepted forms.

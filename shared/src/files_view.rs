@@ -7,8 +7,13 @@
 //! a run are forgotten, so memory follows the logs there are), picks the
 //! largest [`FILES_IN_VIEW`] logs and the skipped ones, and completes only
 //! those: their holders when the run did not look (one scan of open files),
-//! their first entry when the run did not read them whole (a few KiB each),
-//! their holders' command lines. Everything else is a total.
+//! their holders' command lines, one line per process with its descriptors
+//! counted, the daemon marked as such, an exited process never. Every log,
+//! listed or not, gets its figures: its oldest entry (wherever it lies) and
+//! what the next run frees, from the run's facts when they suffice (its
+//! oldest entry still current then: nothing), else from one bounded read
+//! ([`facts::scan`], the index's checkpoints for a long log). Everything
+//! else is a total.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::Path;
@@ -20,7 +25,8 @@ use crate::protocol::{
     FILES_IN_VIEW, FileHolder, FileInfo, FileMethod, FileRun, FilesView, QueueInfo,
     SKIPPED_IN_VIEW, StatusCount, clip_text, clip_text_to,
 };
-use crate::prune::logs::facts::{first_entry_stamp, stamp_ms};
+use crate::prune::logs::facts::{self, Scan, VIEW_READ_LIMIT, stamp_ms};
+use crate::prune::logs::index::LogIndex;
 use crate::prune::{Cutoff, LogFacts, LogFate, LogMethod, QueueReport, RunReport};
 
 /// What the view needs to know about the run besides its report.
@@ -33,6 +39,9 @@ pub struct RunContext {
     /// The cutoff the next run will use, unix milliseconds, when known: an
     /// entry at or after it will not go then.
     pub next_cutoff_ms: Option<i64>,
+    /// The pid of this build directory's prune daemon, when one runs: its
+    /// holder is marked as the daemon.
+    pub daemon_pid: Option<u32>,
 }
 
 /// What the daemon remembers between runs, per log: the last runs' look at
@@ -180,33 +189,40 @@ fn view_and_scan(
 
     let (holders, scanned) = holders_of(build, facts, &listed, tracker);
     let next_cutoff = next_cutoff(context);
+    let index = LogIndex::load(&build.log_index());
+    let listed_set: HashSet<usize> = listed.iter().copied().collect();
+    // Every log's oldest entry and next figure; the unlisted ones only count.
+    let figures: Vec<Figures> = facts
+        .iter()
+        .enumerate()
+        .map(|(i, fact)| {
+            let want_oldest = listed_set.contains(&i);
+            figures(
+                build,
+                fact,
+                dry_run,
+                next_cutoff.as_ref(),
+                &index,
+                want_oldest,
+            )
+        })
+        .collect();
     let info = |i: usize| -> FileInfo {
         file_info(
             build,
             &facts[i],
             holders.get(&i).map_or(&[][..], Vec::as_slice),
-            growth[i],
-            tracker
-                .and_then(|t| t.files.get(&facts[i].path))
-                .map(|t| &t.runs),
+            tracker.and_then(|t| t.files.get(&facts[i].path)),
             dry_run,
-            next_cutoff.as_ref(),
+            figures[i],
+            context.daemon_pid,
         )
     };
     let largest: Vec<FileInfo> = order[..shown].iter().map(|&i| info(i)).collect();
     let skipped_infos: Vec<FileInfo> = skipped.iter().map(|&i| info(i)).collect();
-
-    // The listed logs' figures are complete; the others' from the facts alone.
-    let mut next: Vec<Option<u64>> = facts
+    let total_next = figures
         .iter()
-        .map(|fact| next_reclaim(fact, fact.oldest_entry, dry_run, next_cutoff.as_ref()))
-        .collect();
-    for (&i, info) in listed.iter().zip(largest.iter().chain(&skipped_infos)) {
-        next[i] = info.next_reclaim;
-    }
-    let total_next = next
-        .iter()
-        .try_fold(0u64, |sum, n| n.map(|n| sum.saturating_add(n)));
+        .try_fold(0u64, |sum, f| f.next.map(|n| sum.saturating_add(n)));
     let known_growth: Vec<i64> = growth.iter().flatten().copied().collect();
     let scanned = scanned
         .into_iter()
@@ -313,13 +329,13 @@ fn file_info(
     build: &BuildDir,
     fact: &LogFacts,
     holders: &[Holder],
-    growth: Option<i64>,
-    runs: Option<&VecDeque<FileRun>>,
+    tracked: Option<&Tracked>,
     dry_run: bool,
-    next_cutoff: Option<&Cutoff>,
+    figures: Figures,
+    daemon_pid: Option<u32>,
 ) -> FileInfo {
+    let runs = tracked.map(|t| &t.runs);
     let path = build.root().join(&fact.path);
-    let oldest = fact.oldest_entry.or_else(|| first_entry_stamp(&path));
     let method = method_of(fact, holders, &path);
     let (lines_removed, bytes_reclaimed) = if dry_run {
         (0, 0)
@@ -331,7 +347,7 @@ fn file_info(
     };
     let next = match &method {
         FileMethod::Skipped { .. } => Some(0),
-        _ => next_reclaim(fact, oldest, dry_run, next_cutoff),
+        _ => figures.next,
     };
     FileInfo {
         path: clip_text(&fact.path),
@@ -342,14 +358,94 @@ fn file_info(
         },
         lines_removed,
         bytes_reclaimed,
-        oldest_entry_ms: oldest.as_ref().and_then(stamp_ms),
-        holders: holder_infos(holders),
+        oldest_entry_ms: figures.oldest.as_ref().and_then(stamp_ms),
+        holders: holder_infos(holders, daemon_pid),
         method,
         next_reclaim: next,
-        growth_per_hour: growth,
+        growth_per_hour: runs.and_then(growth_per_hour),
         recent: runs
             .map(|r| r.iter().cloned().collect())
             .unwrap_or_default(),
+    }
+}
+
+/// A log's oldest entry and what the next run frees from it.
+#[derive(Debug, Clone, Copy, Default)]
+struct Figures {
+    oldest: Option<[u8; 20]>,
+    next: Option<u64>,
+}
+
+/// [`Figures`] from the run's facts where they suffice, else from one
+/// bounded read of the log: after a dry run (`ls`), the bytes it would
+/// remove are exact and only the oldest entry is read for (`want_oldest`:
+/// listed logs); after a real run, a log whose oldest entry will still be
+/// current at the next cutoff frees nothing then, and any other is read
+/// with that cutoff (the index's checkpoints bounding the read of a log
+/// longer than [`VIEW_READ_LIMIT`]). `next` is `None` only for a log that
+/// cannot be read.
+fn figures(
+    build: &BuildDir,
+    fact: &LogFacts,
+    dry_run: bool,
+    next_cutoff: Option<&Cutoff>,
+    index: &LogIndex,
+    want_oldest: bool,
+) -> Figures {
+    let path = build.root().join(&fact.path);
+    let skipped = matches!(fact.fate, LogFate::Skipped(_));
+    // What the run verified, else what the index (just saved by the run)
+    // says of the log: a log pruned in place under its appender is known
+    // there too, and is not read again for the view.
+    let known = fact.oldest_entry.or_else(|| {
+        let verified = index.get(&path)?;
+        let meta = std::fs::symlink_metadata(&path).ok()?;
+        (!dry_run && verified.is_same_file(&meta))
+            .then(|| verified.earliest())
+            .flatten()
+    });
+    let read = |cutoff: &Cutoff| -> Option<Scan> {
+        facts::scan(&path, cutoff, VIEW_READ_LIMIT).or_else(|| {
+            let verified = index.get(&path)?;
+            facts::scan_from_marks(&path, cutoff, verified.marks(), verified.earliest())
+        })
+    };
+    if dry_run || skipped {
+        let next = if skipped {
+            Some(0)
+        } else {
+            Some(fact.size_before.saturating_sub(fact.size_after))
+        };
+        let oldest = match known {
+            Some(oldest) => Some(oldest),
+            None if want_oldest => dry_run_oldest(&path, index),
+            None => None,
+        };
+        return Figures { oldest, next };
+    }
+    let Some(cutoff) = next_cutoff else {
+        return Figures {
+            oldest: known,
+            next: None,
+        };
+    };
+    if let Some(oldest) = known
+        && !cutoff.expires_log_stamp(&oldest)
+    {
+        return Figures {
+            oldest: Some(oldest),
+            next: Some(0),
+        };
+    }
+    match read(cutoff) {
+        Some(scan) => Figures {
+            oldest: known.or(scan.earliest),
+            next: Some(scan.expiring),
+        },
+        None => Figures {
+            oldest: known,
+            next: None,
+        },
     }
 }
 
@@ -383,22 +479,32 @@ fn method_of(fact: &LogFacts, holders: &[Holder], path: &Path) -> FileMethod {
     }
 }
 
-/// What the next run would give back: exact after a dry run's read; none
-/// when the oldest entry left will still be current then.
-fn next_reclaim(
-    fact: &LogFacts,
-    oldest: Option<[u8; 20]>,
-    dry_run: bool,
-    next_cutoff: Option<&Cutoff>,
-) -> Option<u64> {
-    match &fact.fate {
-        LogFate::Skipped(_) => return Some(0),
-        _ if dry_run => return Some(fact.size_before.saturating_sub(fact.size_after)),
-        _ => {}
+/// How long a log a dry run's view reads again for its oldest entry; a
+/// longer one (which the dry run has just read whole) is judged from its
+/// head and the index instead, so that `ls` never reads a big log twice.
+const DRY_RUN_OLDEST_READ: u64 = 8 << 20;
+
+/// The oldest entry of a log the dry run did not report one for: a read
+/// of a log up to [`DRY_RUN_OLDEST_READ`]; a longer one's first entry or
+/// the index's earliest, whichever is older.
+fn dry_run_oldest(path: &Path, index: &LogIndex) -> Option<[u8; 20]> {
+    // Any cutoff tells entries apart; the oldest is what is wanted.
+    let any = Cutoff::at(jiff::Timestamp::UNIX_EPOCH);
+    if let Some(scan) = facts::scan(path, &any, DRY_RUN_OLDEST_READ) {
+        return scan.earliest;
     }
-    // Compared as bytes, as the filter does: no date parsing per log.
-    let expires = next_cutoff?.expires_log_stamp(&oldest?);
-    (!expires).then_some(0)
+    let head = facts::first_entry_stamp(path);
+    let indexed = index.get(path).and_then(|verified| {
+        let meta = std::fs::symlink_metadata(path).ok()?;
+        verified
+            .is_same_file(&meta)
+            .then(|| verified.earliest())
+            .flatten()
+    });
+    match (head, indexed) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 /// The next run's cutoff, from the context, for [`next_reclaim`].
@@ -407,22 +513,64 @@ fn next_cutoff(context: RunContext) -> Option<Cutoff> {
     Some(Cutoff::at(at))
 }
 
-fn holder_infos(holders: &[Holder]) -> Vec<FileHolder> {
-    let mut sorted: Vec<&Holder> = holders.iter().collect();
-    // Writers first: they decide the method.
-    sorted.sort_by_key(|h| (std::cmp::Reverse(h.access), h.pid));
-    sorted
+/// One line per process (its descriptors counted, the strongest access
+/// kept: a writer before a reader), writers first, the daemon marked, and
+/// no process that has exited since it was seen.
+fn holder_infos(holders: &[Holder], daemon_pid: Option<u32>) -> Vec<FileHolder> {
+    let mut by_pid: BTreeMap<u32, (&Holder, Access, u32)> = BTreeMap::new();
+    for holder in holders {
+        let entry = by_pid
+            .entry(holder.pid)
+            .or_insert((holder, holder.access, 0));
+        entry.1 = entry.1.max(holder.access);
+        entry.2 += 1;
+    }
+    let mut processes: Vec<(&Holder, Access, u32)> = by_pid
+        .into_values()
+        .filter(|(holder, _, _)| platform::pid_alive(holder.pid))
+        .collect();
+    processes.sort_by_key(|(holder, access, _)| (std::cmp::Reverse(*access), holder.pid));
+    processes
         .into_iter()
         .take(HOLDERS_PER_FILE)
-        .map(|h| FileHolder {
+        .map(|(h, access, descriptors)| FileHolder {
             pid: h.pid,
+            descriptors,
+            daemon: daemon_pid == Some(h.pid),
             command: clip_text_to(&h.command, HOLDER_TEXT_LEN),
             command_line: platform::process_args(h.pid)
                 .filter(|args| !args.is_empty())
                 .map(|args| clip_text_to(&args.join(" "), HOLDER_TEXT_LEN)),
-            access: h.access.into(),
+            access: access.into(),
         })
         .collect()
+}
+
+/// Who holds the view's listed logs now (one scan of open files), in place
+/// of who held them when the view was made: a client showing a daemon's
+/// view (`ls`) shows the processes holding each file at this moment.
+pub fn refresh_holders(build: &BuildDir, view: &mut FilesView, daemon_pid: Option<u32>) {
+    use std::os::unix::fs::MetadataExt;
+    let mut ids = HashMap::new();
+    for (n, file) in view.largest.iter().chain(&view.skipped).enumerate() {
+        if let Ok(meta) = std::fs::symlink_metadata(build.root().join(&file.path)) {
+            ids.insert((meta.dev(), meta.ino()), n);
+        }
+    }
+    let wanted: HashSet<_> = ids.keys().copied().collect();
+    let mut found = platform::open_files(&wanted);
+    let mut now: Vec<Vec<FileHolder>> = vec![Vec::new(); view.largest.len() + view.skipped.len()];
+    for (id, n) in ids {
+        now[n] = holder_infos(&found.remove(&id).unwrap_or_default(), daemon_pid);
+    }
+    for (file, holders) in view
+        .largest
+        .iter_mut()
+        .chain(view.skipped.iter_mut())
+        .zip(now)
+    {
+        file.holders = holders;
+    }
 }
 
 fn queue_info(build: &BuildDir, queue: &QueueReport, dry_run: bool) -> Option<QueueInfo> {
@@ -517,6 +665,7 @@ mod tests {
             run_id: Some(run_id),
             at_ms,
             next_cutoff_ms: None,
+            daemon_pid: None,
         }
     }
 
@@ -678,6 +827,7 @@ mod tests {
             run_id: None,
             at_ms: 0,
             next_cutoff_ms: None,
+            daemon_pid: None,
         };
         let view = build_view(&build, ctx, &run, None);
         let a = &view.largest[0];

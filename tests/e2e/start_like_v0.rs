@@ -218,7 +218,7 @@ fn a_project_made_by_v0_init_is_found_with_its_profile_settings() {
     // profile's 1 h.
     let build = root.join(".v0/build");
     std::fs::create_dir_all(build.join("logs")).expect("build dir");
-    // v0 prunes logs only where operations/ exists (else: `No operations to prune`).
+    // As v0 leaves it once it has run (ours prunes logs without it too).
     std::fs::create_dir_all(build.join("operations")).expect("operations dir");
     let (old, new) = (stamp(hours(2)), stamp(hours(0)));
     let worker = build.join("logs/worker.log");

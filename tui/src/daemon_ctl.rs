@@ -34,21 +34,17 @@ pub const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// one wait with nothing to wake us, and it lasts a few milliseconds.
 const START_RETRY: Duration = Duration::from_millis(10);
 
-/// Shown under "no .v0.rc found": the ways to point us at a project.
-const NO_PROJECT_HINT: &str =
-    "hint: run inside a v0 project, or pass --build-dir DIR / set BUILD_DIR";
-
 /// Finds the project the way the plain prune does (`--build-dir`, then
 /// `BUILD_DIR`, then `.v0.rc`), with the same hint when there is none.
 pub fn discover(build_dir_flag: Option<&Path>) -> anyhow::Result<Project> {
     config::discover(build_dir_flag).map_err(discovery_error)
 }
 
-/// Why no project was found, in the words of every command but the plain
-/// prune (which says it as v0 does): with the ways to point us at one.
+/// Why no project was found, in the words of every command (the plain
+/// prune's, v0's, for all): with the ways to point us at one.
 pub fn discovery_error(error: ConfigError) -> anyhow::Error {
     match error {
-        err @ ConfigError::NoProject => anyhow!("{err}\n{NO_PROJECT_HINT}"),
+        err @ ConfigError::NoProject => anyhow!("{err}\n{}", config::NO_PROJECT_HINT),
         err => anyhow::Error::new(err).context("reading the v0 project's settings"),
     }
 }
@@ -186,6 +182,89 @@ pub async fn probe(build: &BuildDir, client_name: &str, timeout: Duration) -> Pr
             },
         },
     }
+}
+
+/// The user a running daemon belongs to, when that is not us: its socket
+/// (0600, in a private directory) and its signals are that user's alone,
+/// so all we can do is say whose it is and what that user can do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtherUser {
+    /// The daemon's pid, when the lock or its pid file names it.
+    pub pid: Option<u32>,
+    /// The daemon's user.
+    pub uid: u32,
+    /// Its login name, from `/etc/passwd`, when listed there.
+    pub name: Option<String>,
+}
+
+impl OtherUser {
+    /// `alice (uid 1001)`, or `uid 1001` without a name.
+    pub fn describe(&self) -> String {
+        match &self.name {
+            Some(name) => format!("{name} (uid {})", self.uid),
+            None => format!("uid {}", self.uid),
+        }
+    }
+
+    /// What that user (or root) can do, naming the command the user typed.
+    pub fn what_to_do(&self) -> String {
+        let command = v0_prune_shared::words::command();
+        let who = self
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("uid {}", self.uid));
+        let sudo = match &self.name {
+            Some(name) => format!("sudo -u {name} "),
+            None => format!("sudo -u '#{}' ", self.uid),
+        };
+        let or_root = if self.uid == 0 { "" } else { " (or root)" };
+        format!(
+            "only {who}{or_root} can ask it or stop it: as {who}, run `{command} status` or `{command} shutdown` (`{sudo}{command} shutdown`)"
+        )
+    }
+}
+
+/// Why a command cannot talk to or stop the daemon of another user: whose
+/// it is and what that user can do, said once (the socket's own
+/// "Permission denied" adds nothing).
+pub fn other_user_error(user: &OtherUser) -> anyhow::Error {
+    let pid = user
+        .pid
+        .map_or_else(String::new, |pid| format!(" (pid {pid})"));
+    anyhow!(
+        "the prune daemon{pid} of this build directory runs as another user, {}; {}",
+        user.describe(),
+        user.what_to_do()
+    )
+}
+
+/// The user of the daemon holding `build` (its process, else its state
+/// directory, whose lock we may not even see), when that user is not us.
+/// `pid` is the daemon's when known; else its pid file may name it.
+pub fn other_user(build: &BuildDir, pid: Option<u32>) -> Option<OtherUser> {
+    let pid = pid.or_else(|| read_pid(&build.pid_file()).filter(|pid| platform::pid_alive(*pid)));
+    let lock = instance_lock_path(build);
+    let owner = pid
+        .and_then(|pid| std::fs::metadata(format!("/proc/{pid}")).ok())
+        .or_else(|| std::fs::metadata(&lock).ok())
+        .or_else(|| lock.parent().and_then(|dir| std::fs::metadata(dir).ok()))?
+        .uid();
+    (owner != rustix::process::geteuid().as_raw()).then(|| OtherUser {
+        pid,
+        uid: owner,
+        name: user_name(owner),
+    })
+}
+
+/// `uid`'s login name, as `/etc/passwd` lists it.
+fn user_name(uid: u32) -> Option<String> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let id = fields.nth(1)?;
+        (id.parse::<u32>().ok()? == uid).then(|| name.to_owned())
+    })
 }
 
 /// Starts the daemon of `project` detached (its own session, stdin from

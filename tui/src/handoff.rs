@@ -18,6 +18,7 @@ use v0_prune_shared::client::{Client, ClientError, Update};
 use v0_prune_shared::config::Project;
 use v0_prune_shared::protocol::{RunOutcome, RunRecord, Snapshot};
 use v0_prune_shared::units::{human_bytes, human_duration};
+use v0_prune_shared::words::counted;
 
 use crate::daemon_ctl::{self, DaemonPid, DaemonProcess};
 
@@ -68,8 +69,8 @@ impl fmt::Display for Fallback {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "could not hand pruning to the background daemon ({:#}); pruning logs and the merge queue here instead",
-            self.0
+            "could not hand pruning to the background daemon ({}); pruning logs and the merge queue here instead",
+            v0_prune_shared::words::error_chain(self.0.as_ref())
         )
     }
 }
@@ -302,15 +303,17 @@ pub fn write_record(
     if files > 0 {
         writeln!(
             out,
-            "{verb} {lines} log lines from {files} of {} log file(s) ({})",
-            record.log_files_examined,
+            "{verb} {} from {files} of {} ({})",
+            counted(lines, "log line", "log lines"),
+            counted(record.log_files_examined, "log file", "log files"),
             human_bytes(record.log_bytes_reclaimed)
         )?;
     }
     if entries > 0 {
         writeln!(
             out,
-            "{verb} {entries} mergeq entries ({})",
+            "{verb} {} ({})",
+            counted(entries, "mergeq entry", "mergeq entries"),
             human_bytes(record.queue_bytes_reclaimed)
         )?;
     }
@@ -342,7 +345,7 @@ pub fn write_record(
             writeln!(out, "No expired log lines or mergeq entries to prune")?;
         }
     } else {
-        let total = format!("{lines} log lines from {files} file(s), {entries} mergeq entries");
+        let total = crate::report::run_total(lines, files, entries);
         let bytes = human_bytes(record.bytes_reclaimed);
         if record.dry_run {
             writeln!(out, "Would reclaim {bytes} ({total})")?;
@@ -366,30 +369,15 @@ mod tests {
 
     fn record(run_id: u64) -> RunRecord {
         RunRecord {
-            run_id,
             trigger: Trigger::Request,
-            started_at_ms: 1_000_000,
-            finished_at_ms: 1_001_500,
-            duration_ms: 1_500,
-            dry_run: false,
-            log_files_examined: 40,
-            log_files_pruned: 3,
-            log_lines_removed: 120,
-            log_bytes_reclaimed: 3072,
-            queue_entries_removed: 2,
-            queue_bytes_reclaimed: 200,
-            bytes_reclaimed: 3272,
             skipped: vec![Skipped {
                 item: "logs/worker.log".into(),
                 reason: "held open by a writer without O_APPEND (pid 7)".into(),
             }],
             skipped_total: 4,
-            failed: Vec::new(),
-            failed_total: 0,
-            log_files_failed: 0,
             errors: vec!["merge queue: unreadable".into()],
             outcome: RunOutcome::WithErrors,
-            budget: None,
+            ..v0_prune_testkit::records::small_run(run_id, 1_000_000)
         }
     }
 
@@ -400,11 +388,11 @@ mod tests {
         assert_eq!(
             String::from_utf8(out).expect("utf-8"),
             "Run #12 finished in 1s\n\
-             Pruned 120 log lines from 3 of 40 log file(s) (3.0 KiB)\n\
+             Pruned 120 log lines from 3 of 40 log files (3.0 KiB)\n\
              Pruned 2 mergeq entries (200 B)\n\
              Skipped logs/worker.log: held open by a writer without O_APPEND (pid 7)\n\
              ... and 3 more skipped (see the daemon's log)\n\
-             Reclaimed 3.2 KiB (120 log lines from 3 file(s), 2 mergeq entries)\n"
+             Reclaimed 3.2 KiB (120 log lines from 3 files, 2 mergeq entries)\n"
         );
         assert_eq!(
             String::from_utf8(err).expect("utf-8"),

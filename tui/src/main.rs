@@ -21,6 +21,8 @@ use cli::args::Command;
 
 fn main() -> ExitCode {
     v0_prune_shared::platform::ignore_file_size_signal();
+    // The command hints name (`v0 prune` through v0), decided at once.
+    v0_prune_shared::words::command();
     let cli = match cli::parse(std::env::args_os()) {
         Parsed::Run(cli) => cli,
         Parsed::Exit { output, exit_code } => {
@@ -42,5 +44,6 @@ fn main() -> ExitCode {
         Command::Daemon(args) => cmd::daemon::main(&args),
         Command::Completions(args) => cmd::completions::main(&args).into(),
         Command::Man(args) => cmd::man::main(&args).into(),
+        Command::Tail(args) => cmd::tail::main(&args).into(),
     }
 }

@@ -14,7 +14,7 @@ use v0_prune_shared::prune::{
     BudgetReport, LogsReport, OperationsReport, QueueReport, RunReport, Skipped,
 };
 use v0_prune_shared::units::human_bytes;
-use v0_prune_shared::words::plural;
+use v0_prune_shared::words::{counted, plural};
 
 /// Which operations the user asked for; it decides v0's wording.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -128,10 +128,7 @@ pub fn write_sections(out: &mut dyn Write, run: &RunReport, retention: &str) -> 
     let files = run.logs.pruned.len();
     if files > 0 || entries > 0 {
         let bytes = human_bytes(run.bytes_reclaimed());
-        let total = format!(
-            "{} log lines from {files} file(s), {entries} mergeq entries",
-            run.logs.lines_removed
-        );
+        let total = run_total(run.logs.lines_removed, files as u64, entries as u64);
         if run.dry_run {
             writeln!(out, "Would reclaim {bytes} ({total})")?;
         } else {
@@ -228,15 +225,16 @@ pub fn write_run(out: &mut dyn Write, report: &RunReport) -> io::Result<()> {
         let bytes = log.bytes_before.saturating_sub(log.bytes_after);
         writeln!(
             out,
-            "{verb} {} lines from {} ({})",
-            log.lines_removed,
+            "{verb} {} from {} ({})",
+            counted(log.lines_removed, "line", "lines"),
             log.path,
             human_bytes(bytes)
         )?;
     }
     let entries = report.queue.removed.len();
     if report.queue.present && (report.dry_run || entries > 0) {
-        writeln!(out, "{verb} {entries} mergeq entries")?;
+        let entries = counted(entries as u64, "mergeq entry", "mergeq entries");
+        writeln!(out, "{verb} {entries}")?;
     }
     for skipped in report.logs.skipped.iter().chain(&report.queue.skipped) {
         writeln!(out, "Skipped {}: {}", skipped.item, skipped.reason)?;
@@ -252,10 +250,7 @@ pub fn write_run(out: &mut dyn Write, report: &RunReport) -> io::Result<()> {
         write_budget(out, report.logs.budget.as_ref(), report.dry_run)?;
         return write_not_pruned(out, not_pruned);
     }
-    let total = format!(
-        "{} log lines from {files} file(s), {entries} mergeq entries",
-        report.logs.lines_removed
-    );
+    let total = run_total(report.logs.lines_removed, files as u64, entries as u64);
     let bytes = human_bytes(report.bytes_reclaimed());
     if report.dry_run {
         writeln!(out, "Would reclaim {bytes} ({total})")?;
@@ -264,6 +259,18 @@ pub fn write_run(out: &mut dyn Write, report: &RunReport) -> io::Result<()> {
     }
     write_budget(out, report.logs.budget.as_ref(), report.dry_run)?;
     write_not_pruned(out, not_pruned)
+}
+
+/// `120 log lines from 3 files, 2 mergeq entries` (`1 log line from 1
+/// file, 0 mergeq entries`): a run's total in our additions' words, after
+/// `Reclaimed <bytes>` (v0's own lines keep v0's words).
+pub fn run_total(lines: u64, files: u64, entries: u64) -> String {
+    format!(
+        "{} from {}, {}",
+        counted(lines, "log line", "log lines"),
+        counted(files, "file", "files"),
+        counted(entries, "mergeq entry", "mergeq entries")
+    )
 }
 
 /// Prints the whole report as one pretty JSON document.
@@ -353,7 +360,7 @@ mod tests {
              Pruning old log entries...\n\
              Pruned 120 lines from: logs/mergeq.log\n\
              Skipped logs/worker.log: held open by a writer without O_APPEND (pid 7)\n\
-             Reclaimed 3.2 KiB (120 log lines from 1 file(s), 1 mergeq entries)\n"
+             Reclaimed 3.2 KiB (120 log lines from 1 file, 1 mergeq entry)\n"
         );
         let dry = text(|out| write_sections(out, &run_report(true), "2 hours"));
         assert!(
@@ -365,9 +372,7 @@ mod tests {
             "{dry}"
         );
         assert!(
-            dry.ends_with(
-                "Would reclaim 3.2 KiB (120 log lines from 1 file(s), 1 mergeq entries)\n"
-            )
+            dry.ends_with("Would reclaim 3.2 KiB (120 log lines from 1 file, 1 mergeq entry)\n")
         );
     }
 
@@ -448,17 +453,15 @@ mod tests {
         assert_eq!(
             printed,
             "Pruned 120 lines from logs/mergeq.log (3.0 KiB)\n\
-             Pruned 1 mergeq entries\n\
+             Pruned 1 mergeq entry\n\
              Skipped logs/worker.log: held open by a writer without O_APPEND (pid 7)\n\
-             Reclaimed 3.2 KiB (120 log lines from 1 file(s), 1 mergeq entries)\n"
+             Reclaimed 3.2 KiB (120 log lines from 1 file, 1 mergeq entry)\n"
         );
         let dry = text(|out| write_run(out, &run_report(true)));
         assert!(dry.starts_with("Would prune 120 lines from logs/mergeq.log (3.0 KiB)\n"));
-        assert!(dry.contains("Would prune 1 mergeq entries\n"));
+        assert!(dry.contains("Would prune 1 mergeq entry\n"));
         assert!(
-            dry.ends_with(
-                "Would reclaim 3.2 KiB (120 log lines from 1 file(s), 1 mergeq entries)\n"
-            )
+            dry.ends_with("Would reclaim 3.2 KiB (120 log lines from 1 file, 1 mergeq entry)\n")
         );
     }
 

@@ -177,6 +177,7 @@ fn context(run_id: u64, options: &RunOptions) -> RunContext {
         run_id: Some(run_id),
         at_ms: now,
         next_cutoff_ms: Some(options.cutoff.timestamp().as_millisecond() + 3_600_000),
+        daemon_pid: Some(std::process::id()),
     }
 }
 

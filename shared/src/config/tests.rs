@@ -176,7 +176,7 @@ fn no_project_says_so_in_v0s_words() {
     assert!(matches!(err, ConfigError::NoProject));
     assert_eq!(
         err.to_string(),
-        "no .v0.rc found in this directory or its parents"
+        "No .v0.rc found in current directory or parents."
     );
     let env = env_of(&[("V0_ROOT", "/nonexistent/v0-prune-test")]);
     let err = discover_with(&env, elsewhere.path(), None).expect_err("bad root");

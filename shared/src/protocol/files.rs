@@ -115,18 +115,37 @@ pub struct FileRun {
     pub bytes_reclaimed: u64,
 }
 
-/// A process holding a log open.
+/// A process holding a log open: one per process, however many of its
+/// descriptors refer to the log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileHolder {
     /// Its pid.
     pub pid: u32,
+    /// How many of its descriptors refer to the log (the prune daemon holds
+    /// its own log three times: stdout, stderr and its log writer).
+    pub descriptors: u32,
+    /// It is this build directory's prune daemon itself.
+    pub daemon: bool,
     /// Its command name (`/proc/<pid>/comm`), clipped to [`HOLDER_TEXT_LEN`].
     pub command: String,
     /// Its full command line, arguments separated by spaces, clipped to
     /// [`HOLDER_TEXT_LEN`], when the system lets us read it.
     pub command_line: Option<String>,
-    /// How it holds the file.
+    /// How it holds the file (the strongest of its descriptors: a writer
+    /// before a reader).
     pub access: HolderAccess,
+}
+
+impl FileHolder {
+    /// Who it is, in a few words: `v0-prune-daemon 4242 (the daemon)`,
+    /// `python 4711`; with its descriptors when more than one (`3 fds`).
+    pub fn who(&self) -> String {
+        let mut text = format!("{} {}", self.command, self.pid);
+        if self.daemon {
+            text.push_str(" (the daemon)");
+        }
+        text
+    }
 }
 
 /// How a process holds a log open, which decides how the log may be pruned.

@@ -35,6 +35,7 @@
 //! variants stay the first variant of both enums and `Rejected` the second,
 //! with exactly the fields they have today, forever.
 
+mod apply;
 pub mod files;
 mod frame;
 mod messages;
@@ -52,7 +53,7 @@ pub use messages::{
 
 /// The version of this protocol, sent in both hellos; bump it whenever any
 /// message in this module changes shape.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// The largest frame body either side sends or accepts (4 MiB), so that a
 /// broken or hostile peer cannot make the other allocate without bound.

@@ -91,6 +91,8 @@ fn file_info(path: &str, method: FileMethod) -> FileInfo {
         oldest_entry_ms: Some(1_764_310_000_000),
         holders: vec![FileHolder {
             pid: 77,
+            descriptors: 1,
+            daemon: false,
             command: "worker".into(),
             command_line: Some(format!("worker --log {path}")),
             access: HolderAccess::Positional,
@@ -542,6 +544,8 @@ fn a_snapshot_filled_to_every_cap_fits_in_one_frame() {
     worst_file.holders = vec![
         FileHolder {
             pid: u32::MAX,
+            descriptors: 1,
+            daemon: false,
             command: clip_text_to(&long, files::HOLDER_TEXT_LEN),
             command_line: Some(clip_text_to(&long, files::HOLDER_TEXT_LEN)),
             access: HolderAccess::Unknown,

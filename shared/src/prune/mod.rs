@@ -48,27 +48,29 @@ pub struct Skipped {
 /// engine itself declined (an error without an OS error code, whose text
 /// says why: "truncated by another process while we pruned it").
 pub fn could_not_prune(err: &std::io::Error) -> Option<String> {
+    let again = format!("then run {} again", crate::words::command());
     let advice = match err.raw_os_error() {
         None | Some(libc::ENOENT | libc::ELOOP | libc::EISDIR) => return None,
-        Some(libc::ENOSPC) => {
-            "no space left on device: pruning it here needs room for a copy of the lines it keeps; free some space on its filesystem, then run v0-prune again (nothing it keeps was touched)"
-        }
-        Some(libc::EDQUOT) => {
-            "disk quota exceeded: pruning it here needs room for a copy of the lines it keeps; free some space within your quota, then run v0-prune again"
-        }
-        Some(libc::EIO) => {
-            "input/output error: the disk or filesystem reported a fault; look at `dmesg` and check the filesystem, then run v0-prune again"
-        }
-        Some(libc::EACCES | libc::EPERM) => {
-            "permission denied: run v0-prune as the user who owns it, or give that user write access to it and its directory"
-        }
-        Some(libc::EROFS) => "read-only file system: remount it read-write to prune it",
-        Some(libc::EFBIG) => {
-            "file too large: a limit on file size (`ulimit -f`) stopped the copy; raise it, then run v0-prune again"
-        }
+        Some(libc::ENOSPC) => format!(
+            "no space left on device: pruning it here needs room for a copy of the lines it keeps; free some space on its filesystem, {again} (nothing it keeps was touched)"
+        ),
+        Some(libc::EDQUOT) => format!(
+            "disk quota exceeded: pruning it here needs room for a copy of the lines it keeps; free some space within your quota, {again}"
+        ),
+        Some(libc::EIO) => format!(
+            "input/output error: the disk or filesystem reported a fault; look at `dmesg` and check the filesystem, {again}"
+        ),
+        Some(libc::EACCES | libc::EPERM) => format!(
+            "permission denied: run {} as the user who owns it, or give that user write access to it and its directory",
+            crate::words::command()
+        ),
+        Some(libc::EROFS) => "read-only file system: remount it read-write to prune it".to_owned(),
+        Some(libc::EFBIG) => format!(
+            "file too large: a limit on file size (`ulimit -f`) stopped the copy; raise it, {again}"
+        ),
         _ => return Some(format!("error: {err}")),
     };
-    Some(advice.to_owned())
+    Some(advice)
 }
 
 /// The first part of a failed item's reason (`no space left on device`),

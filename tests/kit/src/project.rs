@@ -53,8 +53,9 @@ impl TestProject {
 
     /// A project with `.v0.rc` and a build directory at v0's default place
     /// (`.v0/build`) holding only an empty `operations/`, as v0 leaves it once
-    /// it has run (v0's prune stops at `No operations to prune` without one,
-    /// before logs and queue); tests add exactly the state they need.
+    /// it has run (v0's own prune stops at `No operations to prune` without
+    /// one; ours goes on to the logs and queue either way); tests add exactly
+    /// the state they need.
     pub fn bare() -> Self {
         let project = Self::without_build_dir();
         std::fs::create_dir_all(project.build.path("operations")).expect("build dir");

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use clap_complete::Shell;
+use v0_prune::top::input::KEYS;
 
 use super::exit_code::{Exit, exit_status};
 
@@ -104,7 +105,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Live dashboard of the prune daemon: last and next run, bytes reclaimed, history, log
-    #[command(after_help = TOP_AFTER_HELP)]
+    #[command(after_help = top_after_help())]
     Top(TopArgs),
     // Its one line names exit codes: built from them (`status_about`).
     #[command(about = status_about(), after_help = status_after_help())]
@@ -127,6 +128,9 @@ pub enum Command {
     /// Print v0-prune's man page in roff, or write a page per command (needs no v0 project)
     #[command(after_help = MAN_AFTER_HELP)]
     Man(ManArgs),
+    /// Print a log's last lines; with -f, follow it through prunes, each new line once
+    #[command(after_help = tail_after_help())]
+    Tail(TailArgs),
 }
 
 /// Options of the plain prune, v0's first.
@@ -167,13 +171,25 @@ pub struct PruneArgs {
 
 // `v0-prune top`
 
-const TOP_AFTER_HELP: &str = "\
-Keys: r run now, d drain (asks), s start the daemon, f follow the log, / filter,
-Tab switch pane, arrows/PgUp/PgDn/Home/End scroll, ? help, q quit (the daemon keeps running).
-
+const TOP_EXAMPLES: &str = "\
 Examples:
   v0-prune top            watch this project's daemon
   v0-prune top --demo     try it on a generated project (removed on quit)";
+
+/// `top --help`, after the options: every key, from the list the `?`
+/// overlay shows, then the examples.
+fn top_after_help() -> String {
+    let width = KEYS
+        .iter()
+        .map(|(key, _)| key.chars().count())
+        .max()
+        .unwrap_or(0);
+    let mut text = String::from("Keys:\n");
+    for (key, what) in KEYS {
+        text.push_str(&format!("  {key:<width$}  {what}\n"));
+    }
+    format!("{text}\n{TOP_EXAMPLES}")
+}
 
 /// Options of `v0-prune top`.
 #[derive(Debug, Args)]
@@ -243,19 +259,23 @@ Columns:
   SIZE      the log's size now
   OLDEST    age of the oldest entry still in it (entries older than the
             retention, V0_PRUNE_RETENTION, go at the next run)
-  GROWTH    bytes written per hour over the daemon's last runs (- until it
-            has seen the log twice; never known without a daemon)
-  NEXT RUN  what the next run would give back from it (? when it cannot be
-            known without reading the log; exact without a daemon)
-  HOLDER    a process holding it open, and how: append (O_APPEND, pruned in
-            place), positional (written at its own offset: never pruned),
-            read, unknown (counts as a writer)
+  GROWTH    bytes written per hour over the daemon's last runs (- until its
+            second run has seen the log; never known without a daemon)
+  NEXT RUN  what the next run would give back from it: with a daemon, its
+            next scheduled run; without one, a run now (? only for a log
+            that cannot be read)
+  HOLDER    a process holding it open now (pid, command or the daemon),
+            and how: append (O_APPEND, pruned in place), positional
+            (written at its own offset: never pruned), read, unknown
+            (counts as a writer); 3 fds when it has it open more than
+            once; +N when N more processes hold it
   METHOD    rewrite (kept lines copied to a new file renamed over it),
             in place (expired head removed under its appender), skipped
             (the reason is printed below it), - (nothing had expired)
 
-With a daemon running, the figures are its view after its last run; without
-one, ls computes them itself, read-only (like --dry-run: nothing is written).
+With a daemon running, the figures are its view after its last run (the
+holders as they are now); without one, or with --computed, ls computes them
+itself, read-only (like --dry-run: nothing is written).
 The largest 100 logs are listed, then skipped smaller ones; totals cover all.
 
 Examples:
@@ -281,6 +301,10 @@ pub struct LsArgs {
     /// Print one JSON object on stdout instead of the table
     #[arg(long)]
     pub json: bool,
+    /// Compute the figures here, read-only, even when a daemon runs (to
+    /// compare with its view; NEXT RUN is then a run now)
+    #[arg(long)]
+    pub computed: bool,
     /// The build directory (overrides BUILD_DIR and .v0.rc)
     #[arg(long, value_name = "DIR")]
     pub build_dir: Option<PathBuf>,
@@ -458,6 +482,55 @@ pub struct ManArgs {
     /// Write v0-prune.1 and a page per subcommand into DIR instead of printing v0-prune.1
     #[arg(long, value_name = "DIR")]
     pub out_dir: Option<PathBuf>,
+}
+
+// `v0-prune tail`
+
+const TAIL_HELP: &str = "\
+LOG is a path, or a name under the build directory's logs/ (with or without
+.log). With -f, the lines appended after it started are printed as they come,
+each once and in order, through the prunes of the log: in place (the expired
+head cut from the same file) and by rename (a new file put in its place).
+`tail -f` repeats the kept file after an in-place prune and stops at a
+rename; `tail -F` repeats the whole new file after either. A prune's padding
+line (`... v0-prune: N expired lines removed in place`) is never printed. A
+prune is noticed from the daemon's events when one runs, and from the file
+itself (its size, its inode, the last line printed) always.
+
+Examples:
+  v0-prune tail -f prune-daemon               the daemon's log, as v0's \"View logs\" says, through its prunes
+  v0-prune tail -n 50 worker/fix.log          the last 50 lines of logs/worker/fix.log
+  v0-prune tail -f -n 0 .v0/build/logs/a.log  only what is appended from now on";
+
+fn tail_after_help() -> String {
+    let codes = exit_status(&[
+        (
+            Exit::Success,
+            "printed (with -f: Ctrl-C, or the reader went away)",
+        ),
+        (
+            Exit::Error,
+            "an error: no such log, or it could not be read",
+        ),
+    ]);
+    format!("{TAIL_HELP}\n\n{codes}")
+}
+
+/// Arguments of `v0-prune tail`.
+#[derive(Debug, Clone, Args)]
+pub struct TailArgs {
+    /// Keep printing the lines appended to it, through its prunes (Ctrl-C stops)
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    /// How many of its last lines to print first
+    #[arg(short = 'n', long = "lines", value_name = "N", default_value_t = 10)]
+    pub lines: usize,
+    /// The build directory whose logs/ a name is looked for in (overrides BUILD_DIR and .v0.rc)
+    #[arg(long, value_name = "DIR")]
+    pub build_dir: Option<PathBuf>,
+    /// The log: a path, or a name under the build directory's logs/
+    #[arg(value_name = "LOG")]
+    pub log: PathBuf,
 }
 
 /// v0's own usage text (`bin/v0-prune`'s `usage`), line for line: `--help`

@@ -55,7 +55,8 @@ pub enum Parsed {
 
 /// Parses arguments with v0's conventions: `-h`/`--help` print v0's usage
 /// (then ours) and exit 1; an unknown option prints `Unknown option: X` on
-/// stderr and v0's usage on stdout and exits 1; other usage errors exit 1
+/// stderr and v0's usage on stdout and exits 1 (in a subcommand: the same
+/// line, then the subcommand's usage, on stderr); other usage errors exit 1
 /// (clap would use 2); `--version` exits 0.
 ///
 /// Options may come before or after a subcommand with the same meaning
@@ -84,14 +85,20 @@ where
                 ErrorKind::DisplayHelp | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
                     (stdout_only(rendered), Exit::Error)
                 }
-                ErrorKind::UnknownArgument if plain_prune => {
+                ErrorKind::UnknownArgument => {
                     let option = match error.get(ContextKind::InvalidArg) {
                         Some(ContextValue::String(option)) => option.clone(),
                         _ => String::from("?"),
                     };
-                    let output = ExitOutput {
-                        stdout: V0_USAGE.to_owned(),
-                        stderr: format!("Unknown option: {option}\n"),
+                    let output = match &subcommand {
+                        None => ExitOutput {
+                            stdout: V0_USAGE.to_owned(),
+                            stderr: format!("Unknown option: {option}\n"),
+                        },
+                        Some(name) => ExitOutput {
+                            stdout: String::new(),
+                            stderr: unknown_in_subcommand(&mut command, name, &option),
+                        },
                     };
                     (output, Exit::Error)
                 }
@@ -106,6 +113,28 @@ where
             Parsed::Exit { output, exit_code }
         }
     }
+}
+
+/// A subcommand's unknown option in the plain prune's words (`Unknown
+/// option: --bogus`, v0's), then that subcommand's usage and where its
+/// options are listed, all on stderr; a word that is no option is an
+/// `Unknown argument`.
+fn unknown_in_subcommand(command: &mut clap::Command, name: &str, option: &str) -> String {
+    let what = if option.starts_with('-') {
+        "option"
+    } else {
+        "argument"
+    };
+    let typed = v0_prune_shared::words::command();
+    let usage = command
+        .find_subcommand_mut(name)
+        .map(|sub| sub.render_usage().to_string())
+        .unwrap_or_default()
+        .replacen("v0-prune", typed, 1);
+    format!(
+        "Unknown {what}: {option}\n{usage}\nFor its options: {typed} {name} --help\n",
+        usage = usage.trim_end()
+    )
 }
 
 fn stdout_only(stdout: String) -> ExitOutput {
@@ -170,23 +199,35 @@ fn options_after_subcommand(
 }
 
 /// The long and short names of every option, of the command or any
-/// subcommand, that takes a value (`--build-dir DIR`, `--timeout SECS`).
+/// subcommand, that takes a value (`--build-dir DIR`, `--timeout SECS`);
+/// not a name that is a flag elsewhere (`-n` is the prune's `--dry-run`
+/// and `tail`'s `--lines N`): before the subcommand is known, it is a flag.
 fn options_taking_values(command: &clap::Command) -> (Vec<String>, Vec<char>) {
     let mut long = Vec::new();
     let mut short = Vec::new();
+    let mut flag_long = Vec::new();
+    let mut flag_short = Vec::new();
     let commands = std::iter::once(command).chain(command.get_subcommands());
     for arg in commands.flat_map(clap::Command::get_arguments) {
-        if arg.is_positional() || !arg.get_action().takes_values() {
+        if arg.is_positional() {
             continue;
         }
-        long.extend(
-            arg.get_long_and_visible_aliases()
-                .into_iter()
-                .flatten()
-                .map(str::to_owned),
-        );
-        short.extend(arg.get_short_and_visible_aliases().into_iter().flatten());
+        let longs = arg
+            .get_long_and_visible_aliases()
+            .into_iter()
+            .flatten()
+            .map(str::to_owned);
+        let shorts = arg.get_short_and_visible_aliases().into_iter().flatten();
+        if arg.get_action().takes_values() {
+            long.extend(longs);
+            short.extend(shorts);
+        } else {
+            flag_long.extend(longs);
+            flag_short.extend(shorts);
+        }
     }
+    long.retain(|name| !flag_long.contains(name));
+    short.retain(|c| !flag_short.contains(c));
     (long, short)
 }
 

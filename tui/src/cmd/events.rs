@@ -19,6 +19,7 @@ use v0_prune_shared::config::Project;
 use v0_prune_shared::protocol::Event;
 use v0_prune_shared::prune::Job;
 use v0_prune_shared::units::human_bytes;
+use v0_prune_shared::words::{command, counted};
 
 use super::{is_broken_pipe, progress, report_error};
 use crate::cli::args::EventsArgs;
@@ -60,10 +61,18 @@ async fn follow(
         Probe::NotRunning => {
             writeln!(
                 err,
-                "The prune daemon is not running for {}; `v0-prune` starts it",
-                build.root().display()
+                "The prune daemon is not running for {}; `{}` starts it",
+                build.root().display(),
+                command()
             )?;
             return Ok(Exit::NotRunning);
+        }
+        Probe::Unresponsive { pid, .. } if daemon_ctl::other_user(build, pid).is_some() => {
+            let user = daemon_ctl::other_user(build, pid);
+            return Err(user.map_or_else(
+                || anyhow!("the prune daemon runs as another user"),
+                |user| daemon_ctl::other_user_error(&user),
+            ));
         }
         Probe::Unresponsive {
             error: error @ ClientError::Rejected(_),
@@ -100,7 +109,8 @@ async fn follow(
             out.flush()?;
             writeln!(
                 err,
-                "Error: fell behind the daemon's events (missed from #{missed_from_seq}) and was dropped; run `v0-prune events` again"
+                "Error: fell behind the daemon's events (missed from #{missed_from_seq}) and was dropped; run `{} events` again",
+                command()
             )?;
             return Ok(Exit::Error);
         }
@@ -206,14 +216,14 @@ fn event_text(event: &Event, now_ms: i64, tz: &TimeZone) -> String {
         ),
         Event::LogLine { line } => format!("log: {line}"),
         Event::Files { view } => format!(
-            "files: {} logs, {}{}",
-            view.total_files,
+            "files: {}, {}{}",
+            counted(view.total_files, "log", "logs"),
             human_bytes(view.total_bytes),
             view.queue
                 .as_ref()
                 .map(|q| format!(
-                    "; merge queue: {} entries, {}",
-                    q.entries,
+                    "; merge queue: {}, {}",
+                    counted(q.entries, "entry", "entries"),
                     human_bytes(q.size)
                 ))
                 .unwrap_or_default()

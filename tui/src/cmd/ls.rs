@@ -4,9 +4,12 @@
 //! who holds it and how a run deals with it.
 //!
 //! With a daemon running, this is the daemon's view after its last run
-//! (growth needs its memory of the runs before). Without one, `ls` computes
-//! the same itself as `--dry-run` does: it reads the logs and the queue and
-//! writes nothing.
+//! (growth needs its memory of the runs before), with its holders as they
+//! are now (one scan of open files). Without one (or with `--computed`),
+//! `ls` computes the same itself as `--dry-run` does: it reads the logs and
+//! the queue and writes nothing. Either way every log has every figure; the
+//! one difference is NEXT RUN's moment: the daemon's next scheduled run, or
+//! a run now.
 
 use std::io::{self, Write};
 
@@ -15,7 +18,7 @@ use serde::Serialize;
 use v0_prune::format::ago;
 use v0_prune_shared::client::DEFAULT_TIMEOUT;
 use v0_prune_shared::config::Project;
-use v0_prune_shared::files_view::{RunContext, build_view};
+use v0_prune_shared::files_view::{RunContext, build_view, refresh_holders};
 use v0_prune_shared::protocol::{FileInfo, FileMethod, FilesView};
 use v0_prune_shared::prune::{self, BudgetReport, Cutoff, RunOptions};
 use v0_prune_shared::units::human_bytes;
@@ -29,7 +32,7 @@ use crate::daemon_ctl::{self, Probe};
 /// `v0-prune ls` from `main`: discovery, the listing, errors on stderr.
 pub fn main(args: &LsArgs) -> Exit {
     let result = daemon_ctl::discover(args.build_dir.as_deref())
-        .and_then(|project| ls(&project, args.json, &mut io::stdout().lock()));
+        .and_then(|project| ls(&project, args, &mut io::stdout().lock()));
     match result {
         Ok(()) => Exit::Success,
         Err(err) if is_broken_pipe(&err) => Exit::Success,
@@ -68,7 +71,8 @@ struct LsView {
 }
 
 /// Lists the build directory's logs and queue (a table, or one JSON object).
-pub fn ls(project: &Project, json: bool, out: &mut dyn Write) -> anyhow::Result<()> {
+pub fn ls(project: &Project, args: &LsArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    let json = args.json;
     let build = &project.build_dir;
     if !build.root().is_dir() {
         anyhow::bail!(
@@ -76,7 +80,13 @@ pub fn ls(project: &Project, json: bool, out: &mut dyn Write) -> anyhow::Result<
             build.root().display()
         );
     }
-    let view = daemon_ctl::block_on(from_daemon(project))?;
+    let view = if args.computed {
+        let pid = daemon_ctl::daemon_process(build).pid();
+        let note = pid.map(|pid| format!("--computed, while the daemon (pid {pid}) runs"));
+        Err((pid, note))
+    } else {
+        daemon_ctl::block_on(from_daemon(project))?
+    };
     let view = match view {
         Ok(view) => view,
         Err((daemon_pid, note)) => {
@@ -110,13 +120,17 @@ async fn from_daemon(project: &Project) -> Result<LsView, (Option<u32>, Option<S
             let pid = client.daemon_pid();
             match client.status().await {
                 Ok(snapshot) => match snapshot.files {
-                    Some(files) => Ok(LsView {
+                    Some(mut files) => Ok(LsView {
+                        files: {
+                            // Who holds each log now, not when the run looked.
+                            refresh_holders(build, &mut files, Some(pid));
+                            files
+                        },
                         build_dir: build.root().display().to_string(),
                         source: Source::Daemon,
                         daemon_pid: Some(pid),
                         note: None,
                         retention_secs: snapshot.retention_secs,
-                        files,
                         budget: snapshot
                             .last_run
                             .and_then(|run| run.budget)
@@ -170,6 +184,7 @@ fn compute(project: &Project) -> anyhow::Result<(FilesView, Option<BudgetReport>
         run_id: None,
         at_ms: now.as_millisecond(),
         next_cutoff_ms: Some(options.cutoff.timestamp().as_millisecond()),
+        daemon_pid: daemon_ctl::daemon_process(build).pid(),
     };
     let view = build_view(build, context, &report, None);
     Ok((view, report.logs.budget.clone()))
@@ -215,6 +230,12 @@ fn write_table(out: &mut dyn Write, view: &LsView, now_ms: i64) -> anyhow::Resul
                 writeln!(out, "    skipped: {reason}")?;
             }
         }
+    }
+    if listed.iter().any(|file| file.holders.len() > 1) {
+        writeln!(
+            out,
+            "(+N in HOLDER: N more processes hold that log; `ls --json` lists each, writers first)"
+        )?;
     }
     let unlisted = files.total_files.saturating_sub(listed.len() as u64);
     if unlisted > 0 {
@@ -281,7 +302,7 @@ fn total_line(files: &FilesView) -> String {
     }
     match files.total_next_reclaim {
         Some(bytes) => line.push_str(&format!("; next run reclaims {}", human_bytes(bytes))),
-        None => line.push_str("; next run reclaims ? (not known for every log)"),
+        None => line.push_str("; next run reclaims ? (a log could not be read)"),
     }
     if let Some(growth) = files.total_growth_per_hour {
         line.push_str(&format!("; growing {}", growth_text(growth)));
@@ -302,20 +323,11 @@ fn row(file: &FileInfo, now_ms: i64) -> [String; 7] {
     let growth = file
         .growth_per_hour
         .map_or_else(|| "-".to_owned(), growth_text);
+    // `?` only for a log that could not be read.
     let next = file
         .next_reclaim
         .map_or_else(|| "?".to_owned(), human_bytes);
-    let holder = match file.holders.first() {
-        None => "-".to_owned(),
-        Some(h) => {
-            let more = file.holders.len() - 1;
-            let mut text = format!("{} {} ({})", h.pid, h.command, h.access.label());
-            if more > 0 {
-                text.push_str(&format!(" +{more}"));
-            }
-            text
-        }
-    };
+    let holder = holder_cell(file);
     [
         human_bytes(file.size),
         oldest,
@@ -325,6 +337,25 @@ fn row(file: &FileInfo, now_ms: i64) -> [String; 7] {
         file.method.label().to_owned(),
         file.path.clone(),
     ]
+}
+
+/// `4711 python (append)`, `4242 the daemon (append, 3 fds)`, then ` +N`
+/// when N more processes hold it (the legend under the table says so).
+fn holder_cell(file: &FileInfo) -> String {
+    let Some(h) = file.holders.first() else {
+        return "-".to_owned();
+    };
+    let name = if h.daemon { "the daemon" } else { &h.command };
+    let mut text = format!("{} {name} ({}", h.pid, h.access.label());
+    if h.descriptors > 1 {
+        text.push_str(&format!(", {} fds", h.descriptors));
+    }
+    text.push(')');
+    let more = file.holders.len() - 1;
+    if more > 0 {
+        text.push_str(&format!(" +{more}"));
+    }
+    text
 }
 
 fn growth_text(bytes_per_hour: i64) -> String {
@@ -386,6 +417,8 @@ mod tests {
         );
         skipped.holders = vec![FileHolder {
             pid: 9,
+            descriptors: 1,
+            daemon: false,
             command: "script".into(),
             command_line: None,
             access: HolderAccess::Positional,

@@ -12,6 +12,7 @@ pub mod man;
 pub mod prune;
 pub mod shutdown;
 pub mod status;
+pub mod tail;
 pub mod top;
 
 use std::io::{self, Write as _};
@@ -20,6 +21,7 @@ use anyhow::Context as _;
 use v0_prune_shared::client::ClientError;
 use v0_prune_shared::protocol::RunProgress;
 use v0_prune_shared::units::human_bytes;
+use v0_prune_shared::words::error_chain;
 
 use crate::cli::exit_code::Exit;
 
@@ -27,7 +29,7 @@ use crate::cli::exit_code::Exit;
 /// gives [`Exit::Error`], or [`Exit::Busy`] when the daemon turned us away
 /// because it is at a limit (busy, not broken).
 pub fn report_error(error: &anyhow::Error) -> Exit {
-    eprintln!("Error: {error:#}");
+    eprintln!("Error: {}", error_chain(error.as_ref()));
     let refused = error
         .chain()
         .any(|cause| matches!(cause.downcast_ref(), Some(ClientError::Rejected(_))));
@@ -46,6 +48,54 @@ pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
         };
         kind == Some(io::ErrorKind::BrokenPipe)
     })
+}
+
+/// Stdout for a command that finishes its work whoever reads it: once the
+/// reader has gone away (`| head`), the rest of the output is dropped,
+/// quietly, and the command ends with the status it would have had. (Rust
+/// ignores SIGPIPE, so a write to a closed pipe is an `EPIPE` error: without
+/// this, `v0-prune status | head -3` ended with `Error: Broken pipe`.)
+pub struct UntilClosed<W: io::Write> {
+    inner: W,
+    closed: bool,
+}
+
+impl<W: io::Write> UntilClosed<W> {
+    /// Writes go to `inner` until it reports a broken pipe.
+    pub fn new(inner: W) -> Self {
+        Self {
+            inner,
+            closed: false,
+        }
+    }
+
+    fn closes(&mut self, result: io::Result<usize>, len: usize) -> io::Result<usize> {
+        match result {
+            Err(err) if err.kind() == io::ErrorKind::BrokenPipe => {
+                self.closed = true;
+                Ok(len)
+            }
+            other => other,
+        }
+    }
+}
+
+impl<W: io::Write> io::Write for UntilClosed<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.closed {
+            return Ok(buf.len());
+        }
+        let result = self.inner.write(buf);
+        self.closes(result, buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        let result = self.inner.flush().map(|()| 0);
+        self.closes(result, 0).map(drop)
+    }
 }
 
 /// Prints a generated document (a completion script, the man page) on

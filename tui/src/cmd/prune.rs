@@ -7,11 +7,17 @@
 //! this process under v0's `Pruning old mergeq entries...` / `Pruning old log
 //! entries...` headings with `--dry-run`, `--sync`, or when no daemon can be
 //! started (v0's synchronous fallback).
+//!
+//! One difference from v0 on purpose: without `operations/`, v0 stops at
+//! `No operations to prune`; we print that line and then prune logs and the
+//! queue all the same (v0's prune exists to have them pruned), in every
+//! form (`-n`, `--sync`, `--wait`, `--json`). Only a build directory that
+//! does not exist yet stops there.
 
 use std::io::{self, BufRead, IsTerminal as _, Write};
 
 use anyhow::{Context, Result, anyhow};
-use v0_prune_shared::config::{self, ConfigError, Project};
+use v0_prune_shared::config::Project;
 use v0_prune_shared::paths::BuildDir;
 use v0_prune_shared::prune::guard;
 use v0_prune_shared::prune::operations::{self, Confirm, OperationsRequest, Selection};
@@ -68,7 +74,11 @@ pub fn main(args: &PruneArgs) -> Exit {
     let stdout = io::stdout();
     let stderr = io::stderr();
     let stdin = io::stdin();
-    let (mut out, mut err, mut input) = (stdout.lock(), stderr.lock(), stdin.lock());
+    let (mut out, mut err, mut input) = (
+        super::UntilClosed::new(stdout.lock()),
+        stderr.lock(),
+        stdin.lock(),
+    );
     // v0 colours when stdout is a terminal or V0_FORCE_COLOR is set.
     let color = io::stdout().is_terminal()
         || std::env::var_os("V0_FORCE_COLOR").is_some_and(|v| !v.is_empty());
@@ -82,19 +92,17 @@ pub fn main(args: &PruneArgs) -> Exit {
         Ok(outcome) => outcome.exit(),
         Err(error) => {
             let _ = console.out.flush();
-            let _ = writeln!(console.err, "Error: {error:#}");
+            let chain = v0_prune_shared::words::error_chain(error.as_ref());
+            let _ = writeln!(console.err, "Error: {chain}");
             Exit::Error
         }
     }
 }
 
-/// v0's answer to "no .v0.rc": its two lines, then how to point us elsewhere.
-const NO_PROJECT: &str = "No .v0.rc found in current directory or parents.\n\
-     Run 'v0 init' to create one, or cd to a project with .v0.rc\n\
-     (or pass --build-dir DIR / set BUILD_DIR)";
-
-/// The operations part's end: go on to logs and queue, or stop here with
-/// this exit status, as v0 does after `No operations to prune` or `Aborted`.
+/// The operations part's end: go on to logs and queue (also after v0's `No
+/// operations to prune`, where v0 stops: logs and the queue are pruned
+/// whether or not `operations/` exists), or stop here with this exit
+/// status, as v0 does after `Aborted` or an unknown name.
 enum Step {
     Continue(Option<OperationsReport>),
     Stop(Outcome),
@@ -106,13 +114,8 @@ enum Step {
 /// user did not confirm; job errors after that are printed and give
 /// [`Outcome::Failed`] once everything else ran.
 pub fn run(args: &PruneArgs, console: &mut Console<'_>) -> Result<Outcome> {
-    let project = match config::discover(args.build_dir.as_deref()) {
-        Ok(project) => project,
-        Err(ConfigError::NoProject) => return Err(anyhow!(NO_PROJECT)),
-        Err(err) => {
-            return Err(anyhow::Error::new(err).context("reading the v0 project's settings"));
-        }
-    };
+    // v0's answer to "no .v0.rc" (its two lines, then ours), as every command's.
+    let project = crate::daemon_ctl::discover(args.build_dir.as_deref())?;
     let build = &project.build_dir;
     let exists = build_dir_exists(build)?;
     if exists {
@@ -122,7 +125,14 @@ pub fn run(args: &PruneArgs, console: &mut Console<'_>) -> Result<Outcome> {
     }
     let kind = selection_kind(args);
     let mut errors = Vec::new();
-    let operations = match operations_part(args, console, build, kind, &mut errors)? {
+    let step = match operations_part(args, console, build, kind, &mut errors)? {
+        // A build directory that does not exist yet (a project that has
+        // never run) has no logs or queue to prune and no daemon to start:
+        // v0's `No operations to prune` is all there is to say.
+        Step::Continue(_) if !exists => Step::Stop(Outcome::Done),
+        step => step,
+    };
+    let operations = match step {
         Step::Continue(report) => report,
         Step::Stop(outcome) => {
             if args.json {
@@ -234,7 +244,7 @@ fn operations_part(
     }
 }
 
-/// Whether `operations/` is there; v0 stops at `No operations to prune` when not.
+/// Whether `operations/` is there; `No operations to prune` when not.
 fn operations_present(build: &BuildDir) -> bool {
     std::fs::symlink_metadata(build.operations_dir()).is_ok_and(|meta| meta.is_dir())
 }
@@ -268,7 +278,7 @@ fn prune_all(
             )?;
         }
         say(args, console, "No operations to prune")?;
-        return Ok(Step::Stop(Outcome::Done));
+        return Ok(Step::Continue(Some(OperationsReport::default())));
     }
     if !args.force && !args.dry_run {
         let Console {
@@ -393,7 +403,7 @@ fn prune_finished(
         && !std::fs::symlink_metadata(build.operations_dir()).is_ok_and(|m| m.is_symlink())
     {
         say(args, console, "No operations to prune")?;
-        return Ok(Step::Stop(Outcome::Done));
+        return Ok(Step::Continue(Some(OperationsReport::default())));
     }
     let request = OperationsRequest {
         selection: Selection::Finished,

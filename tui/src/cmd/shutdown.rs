@@ -78,7 +78,8 @@ pub fn main(args: &ShutdownArgs) -> Exit {
     };
     let result = daemon_ctl::discover(args.build_dir.as_deref()).and_then(|project| {
         let (stdout, stderr) = (io::stdout(), io::stderr());
-        shutdown(&project, &options, &mut stdout.lock(), &mut stderr.lock())
+        let mut out = super::UntilClosed::new(stdout.lock());
+        shutdown(&project, &options, &mut out, &mut stderr.lock())
     });
     result.unwrap_or_else(|err| report_error(&err))
 }
@@ -196,10 +197,17 @@ async fn stop(
             let daemon = DaemonPid::open(client.daemon_pid());
             // v0's own shutdown waits without a word; a terminal still sees what for.
             let quiet = options.mode == Mode::DrainOnly && !options.live_progress;
-            let mut progress = Progress::new(options.live_progress, quiet);
+            let mut progress = Progress::new(daemon.pid(), options.live_progress, quiet);
             let exited = drain(build, client, &daemon, deadline, &mut progress, err).await?;
             progress.clear(err)?;
             (daemon, exited)
+        }
+        Probe::Unresponsive { pid, .. } if daemon_ctl::other_user(build, pid).is_some() => {
+            let user = daemon_ctl::other_user(build, pid);
+            return Err(user.map_or_else(
+                || anyhow!("the prune daemon runs as another user"),
+                |user| daemon_ctl::other_user_error(&user),
+            ));
         }
         Probe::Unresponsive {
             pid: Some(pid),
@@ -317,6 +325,8 @@ async fn next_update(events: &mut Option<Subscription>) -> Option<Update> {
 /// terminal, else a line each time it changes.
 #[derive(Debug)]
 struct Progress {
+    /// The daemon's pid, which every line names.
+    pid: u32,
     live: bool,
     /// Print nothing at all.
     quiet: bool,
@@ -324,8 +334,9 @@ struct Progress {
 }
 
 impl Progress {
-    fn new(live: bool, quiet: bool) -> Self {
+    fn new(pid: u32, live: bool, quiet: bool) -> Self {
         Self {
+            pid,
             live,
             quiet,
             shown: None,
@@ -358,8 +369,13 @@ impl Progress {
                 }
                 Event::StateChanged {
                     state: DaemonState::Draining,
-                } => "the daemon is stopping".to_owned(),
-                Event::Exiting { .. } => "the daemon is exiting".to_owned(),
+                } => format!(
+                    "the prune daemon (pid {}) is stopping, as asked: its current run finishes first",
+                    self.pid
+                ),
+                Event::Exiting { reason } => {
+                    format!("the prune daemon (pid {}) is exiting: {reason}", self.pid)
+                }
                 _ => return Ok(()),
             },
             Update::Lagged { .. } => return Ok(()),
@@ -610,7 +626,7 @@ mod tests {
 
     #[test]
     fn without_a_terminal_each_change_is_one_line_and_progress_is_quiet() {
-        let mut progress = Progress::new(false, false);
+        let mut progress = Progress::new(42, false, false);
         let mut err = Vec::new();
         for update in [
             run_started(12),
@@ -629,7 +645,7 @@ mod tests {
 
     #[test]
     fn on_a_terminal_one_line_is_rewritten_then_cleared() {
-        let mut progress = Progress::new(true, false);
+        let mut progress = Progress::new(42, true, false);
         let mut err = Vec::new();
         progress.show(&mut err, &progress_event(340)).expect("show");
         progress.clear(&mut err).expect("clear");
@@ -651,7 +667,7 @@ mod tests {
             bytes_reclaimed: 0,
             current: None,
         });
-        let mut progress = Progress::new(false, false);
+        let mut progress = Progress::new(42, false, false);
         let mut err = Vec::new();
         progress
             .show(

@@ -20,16 +20,19 @@ use v0_prune_shared::prune::BudgetReport;
 use v0_prune_shared::prune::Skipped;
 use v0_prune_shared::socket;
 use v0_prune_shared::units::{human_bytes, human_duration};
+use v0_prune_shared::words::{command, counted};
 
-use super::{progress, report_error};
+use super::{UntilClosed, progress, report_error};
 use crate::cli::args::StatusArgs;
 use crate::cli::exit_code::Exit;
 use crate::daemon_ctl::{self, Probe};
 
 /// `v0-prune status` from `main`: discovery, the command, errors on stderr.
 pub fn main(args: &StatusArgs) -> Exit {
-    let result = daemon_ctl::discover(args.build_dir.as_deref())
-        .and_then(|project| status(&project, args.json, &mut io::stdout().lock()));
+    let result = daemon_ctl::discover(args.build_dir.as_deref()).and_then(|project| {
+        let mut out = UntilClosed::new(io::stdout().lock());
+        status(&project, args.json, &mut out)
+    });
     result.unwrap_or_else(|err| report_error(&err))
 }
 
@@ -45,7 +48,7 @@ pub fn status(project: &Project, json: bool, out: &mut dyn Write) -> anyhow::Res
     }
     out.flush()?;
     Ok(match found {
-        Found::Running { .. } | Found::BashDaemon { .. } => Exit::Success,
+        Found::Running { .. } | Found::BashDaemon { .. } | Found::OtherUser { .. } => Exit::Success,
         Found::NotRunning { .. } => Exit::NotRunning,
         Found::Unresponsive { .. } => Exit::NotAnswering,
         Found::Refused { .. } => Exit::Busy,
@@ -78,12 +81,26 @@ enum Found {
         pid: Option<u32>,
         reason: String,
     },
+    /// Running as another user: its socket and signals are that user's.
+    OtherUser {
+        pid: Option<u32>,
+        user: daemon_ctl::OtherUser,
+    },
 }
 
 async fn find(project: &Project) -> anyhow::Result<Found> {
     let build = &project.build_dir;
+    let probe = daemon_ctl::probe(build, "v0-prune status", DEFAULT_TIMEOUT).await;
+    if let Probe::Unresponsive { pid, .. } = &probe {
+        if let Some(user) = daemon_ctl::other_user(build, *pid) {
+            return Ok(Found::OtherUser {
+                pid: user.pid,
+                user,
+            });
+        }
+    }
     Ok(
-        match daemon_ctl::probe(build, "v0-prune status", DEFAULT_TIMEOUT).await {
+        match probe {
             Probe::Answering(mut client) => match client.status().await {
                 Ok(snapshot) => Found::Running {
                     socket: client.socket_path().to_owned(),
@@ -142,12 +159,17 @@ struct StatusView {
     /// limit), as the exit status says ([`Exit::Success`],
     /// [`Exit::NotRunning`], [`Exit::NotAnswering`], [`Exit::Busy`]);
     /// `v0_bash_daemon` (success) when v0's own daemon still runs after an
-    /// install.
+    /// install; `other_user` (success: it runs) when it is another user's.
     daemon: &'static str,
     running: bool,
     /// Set when a daemon process exists but its status could not be read.
     error: Option<String>,
     pid: Option<u32>,
+    /// With `other_user`: the daemon's user, by uid and (when known) name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    owner_uid: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    owner: Option<String>,
     daemon_version: Option<String>,
     project: Option<String>,
     build_dir: String,
@@ -222,6 +244,8 @@ impl StatusView {
             running: false,
             error: None,
             pid: None,
+            owner_uid: None,
+            owner: None,
             daemon_version: None,
             project: project.name.clone(),
             build_dir: build.root().display().to_string(),
@@ -288,6 +312,18 @@ impl StatusView {
                 view.running = true;
                 view.pid = *pid;
                 view.error = Some(reason.clone());
+            }
+            Found::OtherUser { pid, user } => {
+                view.daemon = "other_user";
+                view.running = true;
+                view.pid = *pid;
+                view.owner_uid = Some(user.uid);
+                view.owner = user.name.clone();
+                view.error = Some(format!(
+                    "the daemon runs as {}; {}",
+                    user.describe(),
+                    user.what_to_do()
+                ));
             }
         }
         view
@@ -410,7 +446,8 @@ fn write_human(
             writeln!(out, "  log:        {}", build.daemon_log().display())?;
             writeln!(
                 out,
-                "  start it:   `v0-prune` prunes and starts the daemon in the background"
+                "  start it:   `{}` prunes and starts the daemon in the background",
+                command()
             )?;
             if last_run.is_some() {
                 write_last_run(out, last_run.as_deref(), &at)?;
@@ -441,7 +478,8 @@ fn write_human(
             writeln!(out, "  problem:    {error}")?;
             writeln!(
                 out,
-                "  what to do: look at its log; `v0-prune shutdown` stops it (killing it if it must)"
+                "  what to do: look at its log; `{} shutdown` stops it (killing it if it must)",
+                command()
             )?;
         }
         Found::BashDaemon { pid } => {
@@ -453,7 +491,8 @@ fn write_human(
             writeln!(out, "  log:        {}", build.daemon_log().display())?;
             writeln!(
                 out,
-                "  what to do: `v0-prune` stops it after its current run and starts v0-prune-daemon"
+                "  what to do: `{}` stops it after its current run and starts v0-prune-daemon",
+                command()
             )?;
         }
         Found::Refused { pid, reason } => {
@@ -462,6 +501,17 @@ fn write_human(
             writeln!(out, "  build dir:  {}", build.root().display())?;
             writeln!(out, "  log:        {}", build.daemon_log().display())?;
             writeln!(out, "  refused:    {reason}")?;
+        }
+        Found::OtherUser { pid, user } => {
+            let pid = pid.map_or_else(|| "pid unknown".to_owned(), |pid| format!("pid {pid}"));
+            writeln!(
+                out,
+                "Prune daemon: running as another user, {} ({pid})",
+                user.describe()
+            )?;
+            writeln!(out, "  build dir:  {}", build.root().display())?;
+            writeln!(out, "  log:        {}", build.daemon_log().display())?;
+            writeln!(out, "  what to do: {}", user.what_to_do())?;
         }
     }
     Ok(())
@@ -544,11 +594,15 @@ fn write_totals(
     };
     writeln!(
         out,
-        "  totals:     {} run(s){since}: {} reclaimed, {} log lines, {} mergeq entries",
-        totals.runs,
+        "  totals:     {}{since}: {} reclaimed, {}, {}",
+        counted(totals.runs, "run", "runs"),
         human_bytes(totals.bytes_reclaimed),
-        totals.log_lines_removed,
-        totals.queue_entries_removed
+        counted(totals.log_lines_removed, "log line", "log lines"),
+        counted(
+            totals.queue_entries_removed,
+            "mergeq entry",
+            "mergeq entries"
+        )
     )
 }
 
@@ -591,3 +645,6 @@ pub(crate) mod test_support {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod agreement;

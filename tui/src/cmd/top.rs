@@ -10,22 +10,33 @@ use crate::daemon_ctl;
 
 /// `v0-prune top` from `main`: the dashboard until the user quits.
 pub fn main(args: &TopArgs) -> Exit {
-    let build = if args.demo {
-        None
+    let (build, root) = if args.demo {
+        (None, None)
     } else {
         match daemon_ctl::discover(args.build_dir.as_deref()) {
-            Ok(project) => Some(project.build_dir),
+            Ok(project) => (Some(project.build_dir), project.root),
             Err(err) => return report_error(&err),
         }
     };
-    let options = TopOptions { demo: args.demo };
+    // As `daemon_ctl::start` does: the daemon runs in `/` and finds the
+    // project (name, settings) through V0_ROOT.
+    let daemon_env = root
+        .map(|root| vec![("V0_ROOT".to_owned(), root.display().to_string())])
+        .unwrap_or_default();
+    let options = TopOptions {
+        demo: args.demo,
+        daemon_env,
+    };
     let result = tokio::runtime::Runtime::new()
         .map_err(anyhow::Error::from)
         .and_then(|runtime| runtime.block_on(run_top(build, options)));
     match result {
         Ok(()) => Exit::Success,
         Err(err) => {
-            eprintln!("Error: {err:#}");
+            eprintln!(
+                "Error: {}",
+                v0_prune_shared::words::error_chain(err.as_ref())
+            );
             Exit::Error
         }
     }

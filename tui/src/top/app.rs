@@ -43,7 +43,8 @@ pub enum View {
     Files,
 }
 
-/// The last lines of a log, read locally for the Files view's `Enter`.
+/// The last lines of a log, read locally for the Files view's `Enter`, and
+/// the lines appended since, live.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TailView {
     /// The log, relative to the build directory.
@@ -97,6 +98,14 @@ pub enum Link {
         /// What is wrong and what to do.
         message: String,
     },
+    /// The daemon runs, but turned this dashboard away (at its limit of
+    /// watchers); trying again.
+    Refused {
+        /// Its reason, in its words.
+        reason: String,
+        /// When the next attempt is, unix milliseconds.
+        retry_at_ms: i64,
+    },
 }
 
 /// The one word (or two) the header shows for the daemon.
@@ -118,6 +127,8 @@ pub enum Status {
     Disconnected,
     /// Speaks another protocol version.
     Incompatible,
+    /// Runs, but refused this dashboard.
+    Refused,
 }
 
 impl Status {
@@ -132,6 +143,7 @@ impl Status {
             Self::NotRunning => "not running",
             Self::Disconnected => "disconnected",
             Self::Incompatible => "incompatible",
+            Self::Refused => "refused",
         }
     }
 }
@@ -170,6 +182,13 @@ pub enum CommandDone {
         path: String,
         /// Its last lines, or what went wrong.
         lines: Result<Vec<String>, String>,
+    },
+    /// Lines appended to the log followed since (each once, through prunes).
+    TailMore {
+        /// The log, relative to the build directory.
+        path: String,
+        /// The new lines, oldest first.
+        lines: Vec<String>,
     },
 }
 
@@ -234,9 +253,10 @@ pub struct App {
     pub demo: bool,
     /// The link to the daemon.
     pub link: Link,
-    /// The daemon's last known state; its `history` and `log_tail` are moved
-    /// out into [`App::history`] and [`App::log`]. Kept while disconnected,
-    /// so the last known figures stay on screen.
+    /// The daemon's last known state, as the daemon's hub has it (events
+    /// applied by [`Snapshot::apply`]); its runs and log lines are shown from
+    /// [`App::history`] (longer) and [`App::log`] (filtered). Kept while
+    /// disconnected, so the last known figures stay on screen.
     pub daemon: Option<Snapshot>,
     /// The last item the current run pruned, with its detail.
     pub last_pruned: Option<String>,
@@ -397,6 +417,18 @@ impl App {
         Some(Command::ReadTail { path })
     }
 
+    /// Drops from the Files view the holders that have exited since the
+    /// daemon looked (`alive` says which pids still run), so the view never
+    /// shows a process that is gone (the `v0-prune` that started the daemon).
+    pub fn forget_exited_holders(&mut self, alive: impl Fn(u32) -> bool) {
+        let Some(files) = self.daemon.as_mut().and_then(|d| d.files.as_mut()) else {
+            return;
+        };
+        for file in files.largest.iter_mut().chain(files.skipped.iter_mut()) {
+            file.holders.retain(|holder| alive(holder.pid));
+        }
+    }
+
     /// The sequence number of the last event applied.
     pub fn seq(&self) -> Option<u64> {
         self.seq
@@ -420,6 +452,7 @@ impl App {
             (Link::NotRunning { .. }, _) => Status::NotRunning,
             (Link::Disconnected { .. }, _) => Status::Disconnected,
             (Link::Incompatible { .. }, _) => Status::Incompatible,
+            (Link::Refused { .. }, _) => Status::Refused,
         }
     }
 
@@ -582,6 +615,10 @@ impl App {
                 self.error("the daemon is draining: it will not start another run");
                 None
             }
+            Status::Refused => {
+                self.error("the daemon runs but refused this dashboard (see above)");
+                None
+            }
             _ => {
                 self.error("the daemon is not running: press s to start it");
                 None
@@ -593,6 +630,9 @@ impl App {
         match self.status() {
             Status::Idle | Status::Running => self.mode = Mode::ConfirmDrain,
             Status::Draining => self.inform("the daemon is already draining"),
+            Status::Refused => {
+                self.error("the daemon runs but refused this dashboard (see above)");
+            }
             _ => self.error("the daemon is not running: nothing to drain"),
         }
     }
@@ -609,12 +649,17 @@ impl App {
                 None
             }
             Status::Incompatible => {
-                self.error(
-                    "a daemon of another version is running: stop it first (v0-prune shutdown)",
-                );
+                self.error(format!(
+                    "a daemon of another version is running: stop it first ({} shutdown)",
+                    v0_prune_shared::words::command()
+                ));
                 None
             }
             Status::Connecting => None,
+            Status::Refused => {
+                self.inform("the daemon is already running; it refused this dashboard (see above)");
+                None
+            }
             Status::Idle | Status::Running | Status::Draining => {
                 let pid = self.daemon.as_ref().map_or(0, |d| d.daemon_pid);
                 self.inform(format!("the daemon is already running (pid {pid})"));
@@ -670,6 +715,16 @@ impl App {
                     && tail.path == path
                 {
                     tail.lines = Some(lines);
+                }
+            }
+            CommandDone::TailMore { path, lines } => {
+                if let Mode::Tail(tail) = &mut self.mode
+                    && tail.path == path
+                    && let Some(Ok(shown)) = &mut tail.lines
+                {
+                    shown.extend(lines);
+                    let excess = shown.len().saturating_sub(super::file_tail::TAIL_LINES);
+                    shown.drain(..excess);
                 }
             }
         }

@@ -59,6 +59,9 @@ pub enum DownKind {
     Closed,
     /// The daemon speaks another protocol version; the message says what to do.
     Incompatible(String),
+    /// The daemon runs and answered, but turned this dashboard away (it
+    /// serves its limit of watchers): its reason.
+    Refused(String),
     /// Anything else, in words.
     Failed(String),
 }
@@ -70,6 +73,7 @@ impl DownKind {
             ClientError::NotRunning { .. }
             | ClientError::Socket(SocketError::NotRunning { .. }) => Self::NotRunning,
             ClientError::VersionMismatch { .. } => Self::Incompatible(err.to_string()),
+            ClientError::Rejected(reason) => Self::Refused(reason.clone()),
             ClientError::Disconnected => Self::Closed,
             other => Self::Failed(other.to_string()),
         }

@@ -1,14 +1,13 @@
-//! The last lines of a log, for `Enter` in the Files view: read here, in the
-//! dashboard, from the end of the file and bounded, so a log of gigabytes
+//! The last lines of a log, for `Enter` in the Files view, then the lines
+//! appended to it, live: read here, in the dashboard, by the follower of
+//! `v0-prune tail -f` ([`crate::follow`]), so a prune (in place or by
+//! rename) neither repeats a line nor loses one, and a log of gigabytes
 //! costs the same as a small one. The path comes from the daemon, relative
 //! to the build directory; one that would leave it is refused.
 
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
 use std::path::{Component, Path};
 
-/// How much of a log's end is read, at most.
-pub const TAIL_BYTES: u64 = 64 * 1024;
+use crate::follow::Follower;
 
 /// How many of its last lines are kept, at most.
 pub const TAIL_LINES: usize = 200;
@@ -16,9 +15,14 @@ pub const TAIL_LINES: usize = 200;
 /// The longest line kept, in characters; the rest of it is marked with `…`.
 const LINE_CHARS: usize = 1_000;
 
-/// The last lines of `relative` (a path inside `build_root`), oldest first;
-/// an error says, in words, why they could not be read.
+/// The last complete lines of `relative` (a path inside `build_root`),
+/// oldest first; an error says, in words, why they could not be read.
 pub fn read_tail(build_root: &Path, relative: &str) -> Result<Vec<String>, String> {
+    open_tail(build_root, relative).map(|(_, lines)| lines)
+}
+
+/// [`read_tail`], and the follower that gives the lines appended after them.
+pub fn open_tail(build_root: &Path, relative: &str) -> Result<(Follower, Vec<String>), String> {
     let inside = Path::new(relative);
     if relative.is_empty()
         || !inside
@@ -30,46 +34,38 @@ pub fn read_tail(build_root: &Path, relative: &str) -> Result<Vec<String>, Strin
         ));
     }
     let path = build_root.join(inside);
-    let cannot = |err: std::io::Error| format!("cannot read {relative}: {err}");
-    let mut file = File::open(&path).map_err(cannot)?;
-    let meta = file.metadata().map_err(cannot)?;
-    if !meta.is_file() {
-        return Err(format!("{relative} is not a regular file"));
-    }
-    let start = meta.len().saturating_sub(TAIL_BYTES);
-    file.seek(SeekFrom::Start(start)).map_err(cannot)?;
-    let mut bytes = Vec::new();
-    file.take(TAIL_BYTES)
-        .read_to_end(&mut bytes)
-        .map_err(cannot)?;
-    // Started inside a line: its beginning is not here, so it goes.
-    if start > 0 {
-        match bytes.iter().position(|&b| b == b'\n') {
-            Some(newline) => {
-                bytes.drain(..=newline);
-            }
-            None => bytes.clear(),
+    let (follower, lines) = Follower::open(&path, TAIL_LINES).map_err(|err| {
+        if err.kind() == std::io::ErrorKind::InvalidInput {
+            format!("{relative} is not a regular file")
+        } else {
+            format!("cannot read {relative}: {err}")
         }
-    }
-    let text = String::from_utf8_lossy(&bytes);
-    let lines: Vec<&str> = text.lines().collect();
-    let from = lines.len().saturating_sub(TAIL_LINES);
-    Ok(lines[from..]
-        .iter()
+    })?;
+    Ok((follower, shown(lines)))
+}
+
+/// Lines as the dashboard shows them: text, without their newline, an
+/// overlong one cut and marked with `…`.
+pub fn shown(lines: Vec<Vec<u8>>) -> Vec<String> {
+    lines
+        .into_iter()
         .map(|line| {
+            let text = String::from_utf8_lossy(&line);
+            let line = text.trim_end_matches(['\n', '\r']);
             if line.chars().count() > LINE_CHARS {
                 let kept: String = line.chars().take(LINE_CHARS - 1).collect();
                 format!("{kept}…")
             } else {
-                (*line).to_owned()
+                line.to_owned()
             }
         })
-        .collect())
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::File;
     use std::io::Write;
 
     #[test]
@@ -115,7 +111,8 @@ mod tests {
     fn a_short_log_is_read_whole_and_long_lines_are_marked() {
         let dir = tempfile::tempdir().expect("temp dir");
         let long = "x".repeat(5_000);
-        std::fs::write(dir.path().join("a.log"), format!("one\n{long}\nthree")).expect("write");
+        // (A last line without its newline is shown once it is complete.)
+        std::fs::write(dir.path().join("a.log"), format!("one\n{long}\nthree\n")).expect("write");
         let lines = read_tail(dir.path(), "a.log").expect("read");
         assert_eq!(lines.len(), 3);
         assert_eq!(lines[0], "one");

@@ -4,6 +4,24 @@
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
+/// Every key and what it does, in the words of the `?` overlay and of
+/// `top --help` (both print this list, so neither can miss a key).
+pub const KEYS: &[(&str, &str)] = &[
+    ("r", "ask the daemon for a prune run now"),
+    ("d", "drain: finish the current run, then stop the daemon"),
+    ("s", "start the daemon when it is not running"),
+    ("Tab", "switch focus between run history and log"),
+    ("↑ ↓ / j k", "scroll the focused pane"),
+    ("PgUp PgDn", "scroll a page"),
+    ("Home End", "first / last (End follows the log again)"),
+    ("v", "switch between runs and files (what uses the space)"),
+    ("Enter", "files: follow the selected log, live"),
+    ("f", "pause or follow the log"),
+    ("/", "filter the log (Enter applies, Esc cancels)"),
+    ("?", "this help"),
+    ("q Esc Ctrl-C", "quit (the daemon keeps running)"),
+];
+
 /// What the screen is waiting for; the same key means different things in
 /// each (`q` quits, but types a `q` into the filter).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -58,6 +58,11 @@ pub struct TopOptions {
     /// interval and retention, lines appended every second), watch it, and
     /// on quit drain that daemon and remove the project.
     pub demo: bool,
+    /// Environment for a daemon started with `s`: `V0_ROOT`, so that it
+    /// reads the project's `.v0.rc` (its name, its settings) as a daemon
+    /// started by `v0-prune` does; without it the header and `status` lost
+    /// the project's name after `s`.
+    pub daemon_env: Vec<(String, String)>,
 }
 
 /// Runs the dashboard until the user quits (or SIGTERM/SIGHUP/SIGINT).
@@ -75,7 +80,7 @@ pub async fn run_top(build: Option<BuildDir>, options: TopOptions) -> anyhow::Re
     let Some(build) = build else {
         bail!("no build directory to watch (run inside a v0 project, or pass --build-dir)");
     };
-    watch(build, Vec::new(), false).await
+    watch(build, options.daemon_env, false).await
 }
 
 /// What the loop needs besides the screen: where the daemon is, how to
@@ -145,6 +150,8 @@ where
     F: Future,
 {
     let (done_tx, mut done_rx) = mpsc::unbounded_channel();
+    // The follow of the log open with `Enter`; stopped when it closes.
+    let mut follow: Option<tokio::task::JoinHandle<()>> = None;
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut shutdown = pin!(shutdown);
@@ -164,8 +171,16 @@ where
                 Some(Ok(TermEvent::Key(key))) => {
                     let command = input::action_for(app.input_mode(), key)
                         .and_then(|action| app.apply(action));
-                    if let Some(command) = command {
-                        perform(command, app, &link, &done_tx, context);
+                    if let Some(command) = command
+                        && let Some(task) = perform(command, app, &link, &done_tx, context)
+                        && let Some(old) = follow.replace(task)
+                    {
+                        old.abort();
+                    }
+                    if app.input_mode() != input::InputMode::Tail
+                        && let Some(task) = follow.take()
+                    {
+                        task.abort();
                     }
                 }
                 // Resizes and the rest: the redraw at the top handles them.
@@ -186,7 +201,8 @@ where
                 }
             }
             Some(done) = done_rx.recv() => app.on_command_done(done),
-            _ = tick.tick() => {}
+            // Each second: the Files view shows who holds each log now.
+            _ = tick.tick() => app.forget_exited_holders(v0_prune_shared::platform::pid_alive),
         }
         if app.should_quit() {
             return Ok(());
@@ -207,13 +223,15 @@ async fn next_item<S: Stream + Unpin>(stream: &mut S) -> Option<S::Item> {
 
 /// Carries out a command in the background; its outcome comes back through
 /// `done` as a [`CommandDone`], so the screen never waits on the daemon.
+/// Returns the task that follows a log (`ReadTail`), for the loop to stop
+/// when the view closes.
 fn perform(
     command: Command,
     app: &mut App,
     link: &LinkHandle,
     done: &mpsc::UnboundedSender<CommandDone>,
     context: &LoopContext,
-) {
+) -> Option<tokio::task::JoinHandle<()>> {
     let build = context.build.clone();
     let done = done.clone();
     match command {
@@ -246,10 +264,7 @@ fn perform(
         }
         Command::ReadTail { path } => {
             let root = build.root().to_path_buf();
-            tokio::task::spawn_blocking(move || {
-                let lines = file_tail::read_tail(&root, &path);
-                let _ = done.send(CommandDone::Tail { path, lines });
-            });
+            return Some(tokio::spawn(follow_tail(root, path, done)));
         }
         Command::StartDaemon => match spawn::spawn_daemon(&build, &context.daemon_env) {
             Ok(mut child) => {
@@ -264,6 +279,72 @@ fn perform(
             }
             Err(err) => app.on_command_done(CommandDone::Started(Err(err.to_string()))),
         },
+    }
+    None
+}
+
+/// How often the log open with `Enter` is looked at for new lines.
+const FOLLOW_EVERY: Duration = Duration::from_millis(250);
+
+/// The last lines of `path` (in `root`), then every line appended, live,
+/// through its prunes ([`crate::follow`]), until the loop stops the task.
+async fn follow_tail(
+    root: std::path::PathBuf,
+    path: String,
+    done: mpsc::UnboundedSender<CommandDone>,
+) {
+    let opened = {
+        let path = path.clone();
+        tokio::task::spawn_blocking(move || file_tail::open_tail(&root, &path)).await
+    };
+    let mut follower = match opened {
+        Ok(Ok((follower, lines))) => {
+            let _ = done.send(CommandDone::Tail {
+                path: path.clone(),
+                lines: Ok(lines),
+            });
+            follower
+        }
+        Ok(Err(err)) => {
+            let _ = done.send(CommandDone::Tail {
+                path,
+                lines: Err(err),
+            });
+            return;
+        }
+        Err(_) => return,
+    };
+    loop {
+        tokio::time::sleep(FOLLOW_EVERY).await;
+        let polled = tokio::task::spawn_blocking(move || {
+            let polled = follower.poll();
+            (follower, polled)
+        })
+        .await;
+        let Ok((back, polled)) = polled else {
+            return;
+        };
+        follower = back;
+        let lines = match polled {
+            Ok(polled) => file_tail::shown(polled.lines),
+            Err(err) => {
+                let _ = done.send(CommandDone::Tail {
+                    path,
+                    lines: Err(format!("stopped following: {err}")),
+                });
+                return;
+            }
+        };
+        if !lines.is_empty()
+            && done
+                .send(CommandDone::TailMore {
+                    path: path.clone(),
+                    lines,
+                })
+                .is_err()
+        {
+            return;
+        }
     }
 }
 

@@ -33,10 +33,11 @@ pub fn require_terminal() -> anyhow::Result<()> {
     if io::stdout().is_terminal() {
         Ok(())
     } else {
+        let command = v0_prune_shared::words::command();
         anyhow::bail!(
-            "`v0-prune top` draws a live dashboard and needs a terminal, but stdout is not one; \
-             for scripts use `v0-prune status` (one snapshot, `--json` for machines) or \
-             `v0-prune events` (the live event stream, `--json` for NDJSON)"
+            "`{command} top` draws a live dashboard and needs a terminal, but stdout is not one; \
+             for scripts use `{command} status` (one snapshot, `--json` for machines) or \
+             `{command} events` (the live event stream, `--json` for NDJSON)"
         )
     }
 }

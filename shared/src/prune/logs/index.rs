@@ -110,6 +110,13 @@ impl Verified {
         self.earliest.is_some()
     }
 
+    /// Whether `meta` is the recorded file, at least as long as recorded (an
+    /// appender may have written since): its earliest entry is still
+    /// [`Verified::earliest`], as far as a log written in order goes.
+    pub fn is_same_file(&self, meta: &std::fs::Metadata) -> bool {
+        (meta.dev(), meta.ino()) == (self.dev, self.ino) && meta.len() >= self.size
+    }
+
     /// Whether the file is exactly as recorded and nothing in it has expired:
     /// the cheap check [`Verified::plan`] starts with, from metadata alone.
     pub fn is_unchanged(&self, meta: &std::fs::Metadata, cutoff: &Cutoff) -> bool {
@@ -164,6 +171,12 @@ impl Verified {
     /// The earliest entry timestamp in the verified part of the file, if any.
     pub fn earliest(&self) -> Option<[u8; 20]> {
         self.earliest
+    }
+
+    /// The entry starts noted in the verified part, in order of offset (a
+    /// view's bounded read of a long log starts at one).
+    pub fn marks(&self) -> &[super::checkpoints::Mark] {
+        self.checkpoints.marks()
     }
 }
 

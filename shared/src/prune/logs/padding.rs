@@ -39,6 +39,23 @@ pub fn padding_line(stamp: &[u8; 20], lines: u64, how: &str, len: u64) -> Vec<u8
     line
 }
 
+/// Whether `line` (its start suffices) is a padding line: an expired stamp,
+/// then `v0-prune: N expired lines removed`. A follower (`v0-prune tail
+/// -f`) never prints one: it stands for lines removed, not a line written.
+pub fn is_padding_line(line: &[u8]) -> bool {
+    let Some(rest) = line.get(STAMP_PREFIX_LEN..) else {
+        return false;
+    };
+    if super::stamp::parse_stamp(line).is_none() {
+        return false;
+    }
+    let Some(rest) = rest.strip_prefix(b" v0-prune: ") else {
+        return false;
+    };
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    digits > 0 && rest[digits..].starts_with(b" expired lines removed ")
+}
+
 /// How long a padding line a rewrite puts between the kept prefix
 /// (`prefix_len` bytes, the same in both files) and the kept run
 /// `[run_start, run_end)` of the old file, so that the run lands at the same

@@ -1,10 +1,10 @@
-//! How the App follows the daemon: the snapshot, then events in sequence,
-//! and the link going down and coming back.
-
-use std::mem;
+//! How the App follows the daemon: the snapshot, then events in sequence
+//! (each applied by [`Snapshot::apply`], the rule the daemon's hub follows,
+//! then the dashboard's own reactions), and the link going down and coming
+//! back.
 
 use v0_prune_shared::client::Update;
-use v0_prune_shared::protocol::{DaemonState, Event, RunProgress, RunRecord, Snapshot};
+use v0_prune_shared::protocol::{DaemonState, Event, RunRecord, Snapshot};
 
 use super::{App, HISTORY_CAP, Link, LinkReaction, Mode};
 use crate::top::conn::{Down, DownKind, LinkEvent};
@@ -26,7 +26,7 @@ impl App {
         }
     }
 
-    fn on_snapshot(&mut self, seq: u64, mut snapshot: Snapshot) {
+    fn on_snapshot(&mut self, seq: u64, snapshot: Snapshot) {
         self.seq = Some(seq);
         self.link = Link::Connected;
         if self.start_requested_at_ms.take().is_some() {
@@ -35,8 +35,13 @@ impl App {
         self.drain_requested &= snapshot.state == DaemonState::Draining;
         self.exiting = None;
         self.last_pruned = None;
-        let history = mem::take(&mut snapshot.history);
-        self.history = history.into_iter().rev().take(HISTORY_CAP).collect();
+        self.history = snapshot
+            .history
+            .iter()
+            .rev()
+            .take(HISTORY_CAP)
+            .cloned()
+            .collect();
         if let Some(last) = &snapshot.last_run
             && !self.history.iter().any(|r| r.run_id == last.run_id)
         {
@@ -48,7 +53,7 @@ impl App {
         {
             self.run_finished(run_id);
         }
-        self.log.replace(mem::take(&mut snapshot.log_tail));
+        self.log.replace(snapshot.log_tail.clone());
         self.daemon = Some(snapshot);
         self.reselect_file();
         self.history_selected = self
@@ -69,88 +74,34 @@ impl App {
             }
         }
         self.seq = Some(seq);
-        if let Event::LogLine { line } = event {
-            self.log.push(line);
-            return LinkReaction::Nothing;
-        }
-        let Some(daemon) = self.daemon.as_mut() else {
+        if let Some(daemon) = self.daemon.as_mut() {
+            // The daemon's state changes by the rule its hub follows.
+            daemon.apply(&event);
+        } else if !matches!(event, Event::LogLine { .. }) {
             return LinkReaction::Resubscribe;
-        };
+        }
+        // Then what the dashboard itself does about it.
         match event {
-            Event::StateChanged { state } => {
-                daemon.state = state;
-                if state == DaemonState::Draining {
-                    daemon.next_run_at_ms = None;
-                }
-            }
-            Event::NextRun { at_ms } => daemon.next_run_at_ms = Some(at_ms),
-            Event::Exiting { reason } => {
-                daemon.next_run_at_ms = None;
-                self.exiting = Some(reason);
-            }
-            Event::RunStarted {
-                run_id,
-                trigger,
-                started_at_ms,
-            } => {
-                daemon.current_run = Some(RunProgress {
-                    run_id,
-                    trigger,
-                    started_at_ms,
-                    files_done: 0,
-                    files_total: 0,
-                    bytes_reclaimed: 0,
-                    current: None,
-                });
-                self.last_pruned = None;
-            }
-            Event::Progress {
-                run_id,
-                files_done,
-                files_total,
-                bytes_reclaimed,
-                current,
-            } => {
-                if let Some(run) = daemon.current_run.as_mut().filter(|r| r.run_id == run_id) {
-                    run.files_done = files_done;
-                    run.files_total = files_total;
-                    run.bytes_reclaimed = bytes_reclaimed;
-                    run.current = current;
-                }
-            }
+            Event::LogLine { line } => self.log.push(line),
+            Event::Exiting { reason } => self.exiting = Some(reason),
+            Event::RunStarted { .. } => self.last_pruned = None,
             Event::ItemPruned {
                 run_id,
                 item,
                 detail,
                 ..
             } => {
-                if daemon
-                    .current_run
-                    .as_ref()
-                    .is_some_and(|r| r.run_id == run_id)
-                {
+                if self.current_run().is_some_and(|r| r.run_id == run_id) {
                     self.last_pruned = Some(format!("{item} ({detail})"));
                 }
             }
             Event::RunFinished { record } => {
-                if daemon
-                    .current_run
-                    .as_ref()
-                    .is_some_and(|r| r.run_id == record.run_id)
-                {
-                    daemon.current_run = None;
-                }
-                daemon.totals.add(&record);
-                daemon.last_run = Some(record.clone());
                 self.last_pruned = None;
                 self.run_finished(record.run_id);
                 self.add_to_history(record);
             }
-            Event::LogLine { .. } => {}
-            Event::Files { view } => {
-                daemon.files = Some(*view);
-                self.reselect_file();
-            }
+            Event::Files { .. } => self.reselect_file(),
+            Event::StateChanged { .. } | Event::NextRun { .. } | Event::Progress { .. } => {}
         }
         LinkReaction::Nothing
     }
@@ -198,6 +149,10 @@ impl App {
                 retry_at_ms,
             },
             DownKind::Incompatible(message) => Link::Incompatible { message },
+            DownKind::Refused(reason) => Link::Refused {
+                reason,
+                retry_at_ms,
+            },
         };
     }
 }

@@ -226,7 +226,9 @@ fn row_line(
     Line::from(Span::styled(text.trim_end().to_owned(), style))
 }
 
-/// `python 4711 (append)`, `+1` when more hold it; `—` when none.
+/// `python 4711 append`, ` +1` when another process holds it too; `—`
+/// when none. The daemon is `daemon 4242 append`. Never a word cut: a
+/// command too long for the column is left out (the details pane names it).
 fn holder_cell(file: &FileInfo) -> String {
     let Some(first) = file.holders.first() else {
         return "—".to_owned();
@@ -237,18 +239,20 @@ fn holder_cell(file: &FileInfo) -> String {
         String::new()
     };
     let access = first.access.label();
-    let full = format!("{} {} {access}{more}", first.command, first.pid);
-    if full.chars().count() <= HOLDER.width {
-        return full;
-    }
-    // A long command keeps its start, marked as shortened.
-    let short = format!("{} {access}{more}", first.pid);
-    let room = HOLDER.width.saturating_sub(short.chars().count() + 1);
-    if room < 2 {
-        return short;
-    }
-    let command: String = first.command.chars().take(room - 1).collect();
-    format!("{command}… {short}")
+    let name = if first.daemon {
+        "daemon"
+    } else {
+        first.command.as_str()
+    };
+    [
+        format!("{name} {} {access}{more}", first.pid),
+        format!("{name} {}{more}", first.pid),
+        format!("{} {access}{more}", first.pid),
+        format!("{}{more}", first.pid),
+    ]
+    .into_iter()
+    .find(|text| text.chars().count() <= HOLDER.width)
+    .unwrap_or_else(|| first.pid.to_string())
 }
 
 /// `+1.2 MiB/h`, `-300 B/h`, `—` when not known yet.
@@ -401,14 +405,25 @@ fn details(app: &App, file: &FileInfo, theme: Theme) -> Vec<(&'static str, Strin
     if file.holders.is_empty() {
         rows.push(("Holder", "none: no process has it open".to_owned(), plain));
     }
+    // One line per process, its descriptors counted.
     for holder in &file.holders {
         let line = holder
             .command_line
             .clone()
             .unwrap_or_else(|| holder.command.clone());
+        let fds = if holder.descriptors > 1 {
+            format!(", {} fds", holder.descriptors)
+        } else {
+            String::new()
+        };
+        let who = if holder.daemon { "the daemon, " } else { "" };
         rows.push((
             "Holder",
-            format!("pid {} ({}): {line}", holder.pid, holder.access.label()),
+            format!(
+                "pid {} ({who}{}{fds}): {line}",
+                holder.pid,
+                holder.access.label()
+            ),
             plain,
         ));
     }
@@ -425,8 +440,8 @@ fn details(app: &App, file: &FileInfo, theme: Theme) -> Vec<(&'static str, Strin
     rows.push((
         "Last run",
         format!(
-            "removed {} lines, {} · {next}",
-            count(file.lines_removed),
+            "removed {}, {} · {next}",
+            counted(file.lines_removed, "line", "lines"),
             human_bytes(file.bytes_reclaimed)
         ),
         plain,

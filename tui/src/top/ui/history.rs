@@ -11,7 +11,7 @@ use v0_prune_shared::words::count;
 
 use super::Theme;
 use crate::format::{clock, took};
-use crate::top::app::{App, Pane};
+use crate::top::app::{App, Link, Pane};
 
 /// Draws the table and returns how many runs fit.
 pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme, wide: bool) -> usize {
@@ -38,10 +38,13 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme, wide:
     frame.render_widget(block, area);
     let rows = usize::from(inner.height.saturating_sub(1));
     if app.history.is_empty() {
-        frame.render_widget(
-            Paragraph::new(Span::styled(" No runs recorded yet.", theme.dim())),
-            inner,
-        );
+        // A refused dashboard knows nothing of the runs: say so, not "none".
+        let empty = if matches!(app.link, Link::Refused { .. }) {
+            " Runs unknown: the daemon refused this dashboard (see above)."
+        } else {
+            " No runs recorded yet."
+        };
+        frame.render_widget(Paragraph::new(Span::styled(empty, theme.dim())), inner);
         return rows;
     }
 

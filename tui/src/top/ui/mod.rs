@@ -135,7 +135,7 @@ fn draw_key_bar(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
                 Status::NotRunning | Status::Disconnected | Status::Starting => {
                     vec![("s", "start daemon")]
                 }
-                Status::Connecting | Status::Incompatible => Vec::new(),
+                Status::Connecting | Status::Incompatible | Status::Refused => Vec::new(),
             };
             match app.view {
                 View::Runs => list.extend([
@@ -182,3 +182,6 @@ fn keys(list: &[(&str, &str)], theme: Theme, room: u16) -> Line<'static> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod refused_tests;

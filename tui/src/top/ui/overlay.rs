@@ -8,23 +8,8 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use super::Theme;
 use super::fit::{checked, keep_end, wrap};
 use crate::top::app::{App, TailView};
-
-/// Every key, for the `?` overlay.
-const HELP: &[(&str, &str)] = &[
-    ("r", "ask the daemon for a prune run now"),
-    ("d", "drain: finish the current run, then stop the daemon"),
-    ("s", "start the daemon when it is not running"),
-    ("Tab", "switch focus between run history and log"),
-    ("↑ ↓ / j k", "scroll the focused pane"),
-    ("PgUp PgDn", "scroll a page"),
-    ("Home End", "first / last (End follows the log again)"),
-    ("v", "switch between runs and files (what uses the space)"),
-    ("Enter", "files: the selected log's last lines"),
-    ("f", "pause or follow the log"),
-    ("/", "filter the log (Enter applies, Esc cancels)"),
-    ("?", "this help"),
-    ("q Esc Ctrl-C", "quit (the daemon keeps running)"),
-];
+// Every key: the list `top --help` prints too.
+use crate::top::input::KEYS as HELP;
 
 /// A `width`×`height` rectangle centred in `area`, shrunk to fit.
 fn centered(area: Rect, width: u16, height: u16) -> Rect {
@@ -53,8 +38,9 @@ pub(super) fn help(frame: &mut Frame, area: Rect, theme: Theme) {
         })
         .collect();
     lines.push(Line::from(""));
+    let command = v0_prune_shared::words::command();
     lines.push(Line::from(Span::styled(
-        " For scripts: v0-prune status, v0-prune events",
+        format!(" For scripts: {command} status, {command} events"),
         theme.dim(),
     )));
     let height = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);

@@ -7,7 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Bar, BarChart, Block, Borders, Gauge, Paragraph, Sparkline};
 use v0_prune_shared::protocol::{DaemonState, RunOutcome, RunRecord, Snapshot};
 use v0_prune_shared::units::human_bytes;
-use v0_prune_shared::words::{count, counted};
+use v0_prune_shared::words::counted;
 
 use super::Theme;
 use super::fit::{checked, cut_str, fit, keep_end, wrap};
@@ -265,6 +265,42 @@ fn rows(app: &App, theme: Theme, spark: bool, width: usize) -> Vec<Row> {
                 rows.push(text("", vec![dim(line)], theme));
             }
         }
+        (
+            Link::Refused {
+                reason,
+                retry_at_ms,
+            },
+            _,
+        ) => {
+            let refused = || {
+                Span::styled(
+                    "running, but refused this dashboard".to_owned(),
+                    theme.error(),
+                )
+            };
+            rows.push(fitted(
+                "Daemon",
+                vec![
+                    vec![
+                        refused(),
+                        dim(format!(
+                            " · trying again {}",
+                            retry(*retry_at_ms, app.now_ms)
+                        )),
+                    ],
+                    vec![refused()],
+                    vec![Span::styled(
+                        "refused this dashboard".to_owned(),
+                        theme.error(),
+                    )],
+                ],
+                width,
+                theme,
+            ));
+            for line in wrap(&format!("why: {reason}"), width) {
+                rows.push(text("", vec![dim(line)], theme));
+            }
+        }
         (Link::Incompatible { message }, _) => {
             for (i, line) in wrap(message, width).into_iter().enumerate() {
                 let label = if i == 0 { "Daemon" } else { "" };
@@ -281,20 +317,19 @@ fn rows(app: &App, theme: Theme, spark: bool, width: usize) -> Vec<Row> {
         // Wide screens have the room for the all-time detail.
         if !spark && daemon.totals.runs > 0 {
             let totals = &daemon.totals;
-            let (lines, entries) = (
-                count(totals.log_lines_removed),
-                count(totals.queue_entries_removed),
-            );
+            let (lines, entries) = (totals.log_lines_removed, totals.queue_entries_removed);
+            let log_lines = counted(lines, "log line", "log lines");
+            let queue_entries = counted(entries, "queue entry", "queue entries");
+            let lines = counted(lines, "line", "lines");
+            let entries = counted(entries, "entry", "entries");
             rows.push(fitted(
                 "Removed",
                 vec![
                     vec![Span::raw(format!(
-                        "{lines} log lines · {entries} queue entries, all-time"
+                        "{log_lines} · {queue_entries}, all-time"
                     ))],
-                    vec![Span::raw(format!(
-                        "{lines} lines · {entries} queue entries"
-                    ))],
-                    vec![Span::raw(format!("{lines} lines · {entries} entries"))],
+                    vec![Span::raw(format!("{lines} · {queue_entries}"))],
+                    vec![Span::raw(format!("{lines} · {entries}"))],
                 ],
                 width,
                 theme,
@@ -446,7 +481,7 @@ fn outcome_span(record: &RunRecord, theme: Theme) -> Span<'static> {
         RunOutcome::Ok => Span::raw(record.outcome.label()),
         // How many, where the history's column has room only for the word.
         RunOutcome::WithErrors => Span::styled(
-            format!("{} error(s)", record.errors.len().max(1)),
+            counted(record.errors.len().max(1) as u64, "error", "errors"),
             theme.error(),
         ),
         RunOutcome::Panicked => Span::styled(record.outcome.label(), theme.error()),
@@ -518,7 +553,10 @@ fn draw_chart(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
             let max = human_bytes(max);
             let words = fit(
                 vec![
-                    vec![Span::raw(format!(" last {} runs · max {max} ", runs.len()))],
+                    vec![Span::raw(format!(
+                        " last {} · max {max} ",
+                        counted(runs.len() as u64, "run", "runs")
+                    ))],
                     vec![Span::raw(format!(" max {max} "))],
                     Vec::new(),
                 ],

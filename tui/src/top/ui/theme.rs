@@ -83,7 +83,9 @@ impl Theme {
         let color = match status {
             Status::Idle => Color::Green,
             Status::Running => Color::Cyan,
-            Status::Draining | Status::Starting | Status::Connecting => Color::Yellow,
+            Status::Draining | Status::Starting | Status::Connecting | Status::Refused => {
+                Color::Yellow
+            }
             Status::NotRunning | Status::Disconnected | Status::Incompatible => Color::Red,
         };
         if self.color {
