@@ -8,24 +8,12 @@ use v0_prune::top::app::{App, Status};
 use v0_prune::top::conn::LinkEvent;
 use v0_prune_daemon::{Hub, Identity};
 use v0_prune_shared::client::Update;
-use v0_prune_shared::config::{BuildDirSource, Settings};
-use v0_prune_shared::paths::BuildDir;
 use v0_prune_shared::protocol::{DaemonMessage, DaemonState, Event, Trigger, decode_body};
 use v0_prune_testkit::records;
 
 use super::*;
 
-const NOW: i64 = 1_764_331_200_000;
-
-fn project() -> Project {
-    Project {
-        root: None,
-        name: Some("demo".into()),
-        build_dir: BuildDir::new("/p/.v0/build"),
-        source: BuildDirSource::Flag,
-        settings: Settings::default(),
-    }
-}
+use super::tests::{NOW, project};
 
 /// A hub as the daemon makes it at start, with two runs in its history.
 fn hub() -> Hub {

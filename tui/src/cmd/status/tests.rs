@@ -7,9 +7,11 @@ use v0_prune_shared::paths::BuildDir;
 use v0_prune_shared::protocol::Trigger;
 use v0_prune_testkit::records;
 
-const NOW: i64 = 1_764_331_200_000; // 2025-11-28T12:00:00Z
+/// The clock every status test reads (also `agreement.rs`'s).
+pub(super) const NOW: i64 = 1_764_331_200_000; // 2025-11-28T12:00:00Z
 
-fn project() -> Project {
+/// The project every status test reports on (also `agreement.rs`'s).
+pub(super) fn project() -> Project {
     Project {
         root: None,
         name: Some("demo".into()),
