@@ -32,12 +32,20 @@ fn main() -> ExitCode {
         }
     };
     let Some(command) = cli.command else {
+        if cli.prune.all_projects {
+            // Never the prune itself: no operation removed, no daemon started.
+            return cmd::machine::run_now_main().into();
+        }
         return cmd::prune::main(&cli.prune).into();
     };
     match command {
         Command::Top(args) => cmd::top::main(&args).into(),
+        // `--all-projects`: every project of the machine (`cmd::machine`).
+        Command::Status(args) if args.all_projects => cmd::machine::status_main(&args).into(),
         Command::Status(args) => cmd::status::main(&args).into(),
+        Command::Shutdown(args) if args.all_projects => cmd::machine::shutdown_main(&args).into(),
         Command::Shutdown(args) => cmd::shutdown::main(&args).into(),
+        Command::Ls(args) if args.all_projects => cmd::machine::ls_main(&args).into(),
         Command::Ls(args) => cmd::ls::main(&args).into(),
         Command::Events(args) => cmd::events::main(&args).into(),
         // The daemon's own exit status, as `v0-prune-daemon`'s.

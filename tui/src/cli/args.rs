@@ -51,6 +51,7 @@ Examples:
   v0-prune --all --force     prune every operation without asking
   v0-prune --json            print the report as JSON on stdout
   v0-prune --wait            let the daemon prune and print its run's summary
+  v0-prune -P                every project's running daemon runs now (--all-projects; removes no operation)
   v0-prune status            is the daemon running, when did it last/next run
   v0-prune ls                what is using the space: logs largest first, merge queue
   v0-prune shutdown          drain the daemon (v0 shutdown), then prune once more
@@ -164,6 +165,14 @@ pub struct PruneArgs {
     #[arg(long, conflicts_with_all = ["dry_run", "sync"])]
     pub wait: bool,
 
+    /// Ask the daemon of every v0 project on this machine to run now (starting none, removing no operation)
+    #[arg(
+        short = 'P',
+        long,
+        conflicts_with_all = ["all", "force", "dry_run", "build_dir", "json", "sync", "wait", "names"]
+    )]
+    pub all_projects: bool,
+
     /// Operations to prune by name (default: every finished operation)
     #[arg(value_name = "name")]
     pub names: Vec<String>,
@@ -219,16 +228,28 @@ const STATUS_EXAMPLES: &str = "\
 Examples:
   v0-prune status                             is this project's daemon running; its last and next run
   v0-prune status --json | jq .next_run_at    the same, for scripts
-  v0-prune status --build-dir ~/p/.v0/build   another project's daemon";
+  v0-prune status --build-dir ~/p/.v0/build   another project's daemon
+  v0-prune status -P                          every project on this machine: daemon, last and next run, logs
+
+With --all-projects (-P), the projects are those v0 registered in
+${XDG_STATE_HOME:-~/.local/state}/v0 (as v0 watch --all finds them), plus
+this directory's; a project whose root is gone, or that is refused, is listed
+with why.";
 
 fn status_after_help() -> String {
     let codes = exit_status(&[
-        (Exit::Success, "the daemon is running"),
+        (
+            Exit::Success,
+            "the daemon is running (--all-projects: every project with a build directory has one running)",
+        ),
         (
             Exit::Error,
             "an error: no v0 project, or the daemon's state could not be read",
         ),
-        (Exit::NotRunning, "the daemon is not running"),
+        (
+            Exit::NotRunning,
+            "the daemon is not running (--all-projects: some project's is not running or does not answer)",
+        ),
         (
             Exit::NotAnswering,
             "a daemon holds the build directory but does not answer within 2 s (stuck?)",
@@ -247,6 +268,9 @@ pub struct StatusArgs {
     /// Print one JSON object on stdout instead of text
     #[arg(long)]
     pub json: bool,
+    /// Every v0 project on this machine (v0's registry, as `v0 watch --all`): one row each, daemons asked in parallel
+    #[arg(short = 'P', long, conflicts_with = "build_dir")]
+    pub all_projects: bool,
     /// The build directory (overrides BUILD_DIR and .v0.rc)
     #[arg(long, value_name = "DIR")]
     pub build_dir: Option<PathBuf>,
@@ -281,7 +305,8 @@ The largest 100 logs are listed, then skipped smaller ones; totals cover all.
 Examples:
   v0-prune ls                                what is using the space, largest first
   v0-prune ls --json | jq '.files.largest[0]'  the largest log, for scripts
-  v0-prune ls --build-dir ~/p/.v0/build      another project's";
+  v0-prune ls --build-dir ~/p/.v0/build      another project's
+  v0-prune ls -P                             every project on this machine, and the free space";
 
 /// `ls --help`, after the options.
 fn ls_after_help() -> String {
@@ -305,6 +330,9 @@ pub struct LsArgs {
     /// compare with its view; NEXT RUN is then a run now)
     #[arg(long)]
     pub computed: bool,
+    /// Every v0 project on this machine: per project its logs, growth, what the next run frees and its largest logs; then the machine's total and the filesystems with their free space
+    #[arg(short = 'P', long, conflicts_with = "build_dir")]
+    pub all_projects: bool,
     /// The build directory (overrides BUILD_DIR and .v0.rc)
     #[arg(long, value_name = "DIR")]
     pub build_dir: Option<PathBuf>,
@@ -318,7 +346,8 @@ Examples:
   v0-prune shutdown --timeout 60    give its current run a minute before killing it
   v0-prune shutdown -n              say what would be stopped and pruned
   v0-prune shutdown --drain-only    only stop the daemon (v0's prune_daemon_wait, after the install)
-  v0-prune shutdown --only logs -n  only v0's log section, as v0_prune_logs --dry-run prints it";
+  v0-prune shutdown --only logs -n  only v0's log section, as v0_prune_logs --dry-run prints it
+  v0-prune shutdown -P              drain every project's daemon on this machine (before upgrading v0)";
 
 fn shutdown_after_help() -> String {
     let codes = exit_status(&[
@@ -377,6 +406,9 @@ pub struct ShutdownArgs {
     /// The build directory (overrides BUILD_DIR and .v0.rc)
     #[arg(long, value_name = "DIR")]
     pub build_dir: Option<PathBuf>,
+    /// Drain the daemon of every v0 project on this machine, all at once (no final prune); a line per project
+    #[arg(short = 'P', long, conflicts_with_all = ["build_dir", "dry_run", "only", "drain_only"])]
+    pub all_projects: bool,
 }
 
 /// One half of the final prune, for `shutdown --only`.

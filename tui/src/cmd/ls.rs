@@ -43,7 +43,7 @@ pub fn main(args: &LsArgs) -> Exit {
 /// Where the figures come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-enum Source {
+pub(crate) enum Source {
     /// The running daemon's view after its last run.
     Daemon,
     /// Computed here, read-only.
@@ -52,22 +52,22 @@ enum Source {
 
 /// `ls --json`: one object, stable names.
 #[derive(Debug, Serialize)]
-struct LsView {
+pub(crate) struct LsView {
     /// The build directory listed.
-    build_dir: String,
+    pub(crate) build_dir: String,
     /// `daemon` or `computed`.
-    source: Source,
+    pub(crate) source: Source,
     /// The daemon's pid, when it answered.
-    daemon_pid: Option<u32>,
+    pub(crate) daemon_pid: Option<u32>,
     /// Why the figures were computed here although a daemon runs, if so.
-    note: Option<String>,
+    pub(crate) note: Option<String>,
     /// How old an entry must be to go, seconds.
-    retention_secs: u64,
+    pub(crate) retention_secs: u64,
     /// The view itself (sizes in bytes, times in unix milliseconds).
-    files: FilesView,
+    pub(crate) files: FilesView,
     /// What the size budget (`V0_PRUNE_MAX_SIZE`) did in the daemon's last
     /// run, or would do in a run now; `None` when no budget is set.
-    budget: Option<BudgetReport>,
+    pub(crate) budget: Option<BudgetReport>,
 }
 
 /// Lists the build directory's logs and queue (a table, or one JSON object).
@@ -80,28 +80,7 @@ pub fn ls(project: &Project, args: &LsArgs, out: &mut dyn Write) -> anyhow::Resu
             build.root().display()
         );
     }
-    let view = if args.computed {
-        let pid = daemon_ctl::daemon_process(build).pid();
-        let note = pid.map(|pid| format!("--computed, while the daemon (pid {pid}) runs"));
-        Err((pid, note))
-    } else {
-        daemon_ctl::block_on(from_daemon(project))?
-    };
-    let view = match view {
-        Ok(view) => view,
-        Err((daemon_pid, note)) => {
-            let (files, budget) = compute(project)?;
-            LsView {
-                build_dir: build.root().display().to_string(),
-                source: Source::Computed,
-                daemon_pid,
-                note,
-                retention_secs: project.settings.retention.as_secs(),
-                files,
-                budget,
-            }
-        }
-    };
+    let view = daemon_ctl::block_on(view(project, args.computed))??;
     if json {
         serde_json::to_writer_pretty(&mut *out, &view)?;
         writeln!(out)?;
@@ -110,6 +89,35 @@ pub fn ls(project: &Project, args: &LsArgs, out: &mut dyn Write) -> anyhow::Resu
     }
     out.flush()?;
     Ok(())
+}
+
+/// The figures `ls` lists for `project`: the daemon's view, or (without
+/// one, or `computed`) computed here, read-only. `ls --all-projects` asks
+/// every project this way at once (`cmd::machine`).
+pub(crate) async fn view(project: &Project, computed: bool) -> anyhow::Result<LsView> {
+    let build = &project.build_dir;
+    let from = if computed {
+        let pid = daemon_ctl::daemon_process(build).pid();
+        let note = pid.map(|pid| format!("--computed, while the daemon (pid {pid}) runs"));
+        Err((pid, note))
+    } else {
+        from_daemon(project).await
+    };
+    let (daemon_pid, note) = match from {
+        Ok(view) => return Ok(view),
+        Err(why) => why,
+    };
+    let computing = project.clone();
+    let (files, budget) = tokio::task::spawn_blocking(move || compute(&computing)).await??;
+    Ok(LsView {
+        build_dir: build.root().display().to_string(),
+        source: Source::Computed,
+        daemon_pid,
+        note,
+        retention_secs: project.settings.retention.as_secs(),
+        files,
+        budget,
+    })
 }
 
 /// The daemon's view, or why there is none (its pid, a note for the user).
@@ -358,7 +366,7 @@ fn holder_cell(file: &FileInfo) -> String {
     text
 }
 
-fn growth_text(bytes_per_hour: i64) -> String {
+pub(crate) fn growth_text(bytes_per_hour: i64) -> String {
     let sign = if bytes_per_hour < 0 { "-" } else { "+" };
     format!("{sign}{}/h", human_bytes(bytes_per_hour.unsigned_abs()))
 }

@@ -8,6 +8,7 @@ pub mod completions;
 pub mod daemon;
 pub mod events;
 pub mod ls;
+pub mod machine;
 pub mod man;
 pub mod prune;
 pub mod shutdown;

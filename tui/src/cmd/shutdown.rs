@@ -86,7 +86,7 @@ pub fn main(args: &ShutdownArgs) -> Exit {
 
 /// How the daemon was stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stopped {
+pub(crate) enum Stopped {
     /// There was none.
     NotRunning,
     /// It finished its run and exited.
@@ -159,7 +159,7 @@ fn prune_status(errors: bool, not_pruned: usize) -> Exit {
     }
 }
 
-async fn stop(
+pub(crate) async fn stop(
     build: &BuildDir,
     options: &ShutdownOptions,
     out: &mut dyn Write,

@@ -55,9 +55,10 @@ pub fn status(project: &Project, json: bool, out: &mut dyn Write) -> anyhow::Res
     })
 }
 
-/// What the daemon's socket and lock said.
+/// What the daemon's socket and lock said (also, per project, for
+/// `--all-projects`: `cmd::machine`).
 #[derive(Debug)]
-enum Found {
+pub(crate) enum Found {
     Running {
         snapshot: Box<Snapshot>,
         socket: PathBuf,
@@ -88,7 +89,7 @@ enum Found {
     },
 }
 
-async fn find(project: &Project) -> anyhow::Result<Found> {
+pub(crate) async fn find(project: &Project) -> anyhow::Result<Found> {
     let build = &project.build_dir;
     let probe = daemon_ctl::probe(build, "v0-prune status", DEFAULT_TIMEOUT).await;
     if let Probe::Unresponsive { pid, .. } = &probe {
@@ -147,7 +148,7 @@ async fn find(project: &Project) -> anyhow::Result<Found> {
 
 /// The history a stopped daemon left; read only (the daemon's own loader
 /// would move an unreadable file aside, which `status` must not do).
-fn read_history(project: &Project) -> Option<History> {
+pub(crate) fn read_history(project: &Project) -> Option<History> {
     let bytes = std::fs::read(history_path(&project.build_dir)).ok()?;
     serde_json::from_slice(&bytes).ok()
 }
@@ -607,7 +608,7 @@ fn write_totals(
 }
 
 /// Unix milliseconds as RFC 3339 UTC, for JSON.
-fn utc(ms: i64) -> Option<String> {
+pub(crate) fn utc(ms: i64) -> Option<String> {
     Timestamp::from_millisecond(ms)
         .ok()
         .map(|at| at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
