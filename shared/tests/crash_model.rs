@@ -15,7 +15,7 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -31,6 +31,8 @@ use v0_prune_testkit::{child, files_under};
 const NOW: &str = "2026-11-28T12:00:00Z";
 const CUTOFF: &str = "2026-11-28T06:00:00Z";
 const READY: &str = "V0-PRUNE-PRUNER-READY";
+/// What the pruner prints after each complete run.
+const PRUNED: &str = "V0-PRUNE-PRUNER-PRUNED";
 
 fn cutoff() -> Cutoff {
     Cutoff::at(CUTOFF.parse::<Timestamp>().expect("time"))
@@ -61,6 +63,8 @@ fn pruner() {
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
         prune::run(&build, &options, &mut ignore_events).expect("run");
+        // The parent may have stopped reading: a failed print is no reason to stop.
+        let _ = writeln!(std::io::stdout(), "{PRUNED}");
     }
 }
 
@@ -431,7 +435,15 @@ impl Campaign {
     }
 }
 
-fn spawn_pruner(build: &BuildDir) -> (std::process::Child, Instant) {
+/// A pruner child, started and past its start-up, with the lines it prints
+/// from then on (one [`PRUNED`] per complete run).
+type Pruner = (
+    std::process::Child,
+    Instant,
+    std::io::Lines<BufReader<std::process::ChildStdout>>,
+);
+
+fn spawn_pruner(build: &BuildDir) -> Pruner {
     let mut child = child::command(KILLED, PRUNER)
         .env("V0_PRUNE_TEST_PRUNER", build.root())
         .stdout(Stdio::piped())
@@ -449,7 +461,16 @@ fn spawn_pruner(build: &BuildDir) -> (std::process::Child, Instant) {
             break;
         }
     }
-    (child, Instant::now())
+    (child, Instant::now(), lines)
+}
+
+/// When to kill a pruner.
+#[derive(Debug, Clone, Copy)]
+enum Kill {
+    /// This long after it is ready.
+    After(Duration),
+    /// Once it has said its first run is complete.
+    OnceDone,
 }
 
 #[test]
@@ -492,17 +513,25 @@ fn a_pruner_killed_at_any_instant_leaves_each_file_before_or_after_never_torn() 
     let mut leftovers_seen = BTreeMap::<String, u32>::new();
     let mut outcomes = (0, 0, 0); // untouched, partly pruned, fully pruned
     let window = run_time.as_micros() as u64 * 13 / 10 + 1;
-    for iteration in 0..iterations {
+    let mut kill_at = |kill: Kill, context: &str, outcomes: &mut (u32, u32, u32)| {
         campaign.restore();
-        let delay = Duration::from_micros(rng.below(window));
-        let context = format!("iteration {iteration} (kill after {delay:?}, seed {seed:#x})");
-        let (mut child, ready_at) = spawn_pruner(&campaign.build);
-        std::thread::sleep(delay.saturating_sub(ready_at.elapsed()));
+        let (mut child, ready_at, mut lines) = spawn_pruner(&campaign.build);
+        match kill {
+            Kill::After(delay) => std::thread::sleep(delay.saturating_sub(ready_at.elapsed())),
+            Kill::OnceDone => {
+                let done = lines
+                    .by_ref()
+                    .map_while(Result::ok)
+                    .any(|l| l.contains(PRUNED));
+                assert!(done, "{context}: the pruner never finished a run");
+            }
+        }
         child.kill().expect("SIGKILL");
         // Reaped before anything looks at its pid: a dead pid's files are leftovers.
         child.wait().expect("reap");
+        drop(lines);
 
-        let extra = campaign.check_before_or_after(&context);
+        let extra = campaign.check_before_or_after(context);
         for path in &extra {
             let name = path.file_name().unwrap_or_default().to_string_lossy();
             let kind = if name.ends_with(".v0-prune-tmp") {
@@ -539,12 +568,35 @@ fn a_pruner_killed_at_any_instant_leaves_each_file_before_or_after_never_torn() 
         }
 
         // The next run cleans up after the dead one and finishes its work.
-        campaign.prune_normally(&context);
-        campaign.check_after(&context);
+        campaign.prune_normally(context);
+        campaign.check_after(context);
+    };
+    for iteration in 0..iterations {
+        let delay = Duration::from_micros(rng.below(window));
+        let context = format!("iteration {iteration} (kill after {delay:?}, seed {seed:#x})");
+        kill_at(Kill::After(delay), &context, &mut outcomes);
+    }
+    // A loaded machine can stretch the pruner's run past the window, or
+    // squeeze it: where the spread missed a class, kills aimed at it follow
+    // (at once, half-way, once a run is complete), a few at most.
+    if iterations >= 20 {
+        for extra in 0..6 {
+            let kill = match outcomes {
+                (0, _, _) => Kill::After(Duration::ZERO),
+                (_, 0, _) => Kill::After(Duration::from_micros(window / 3)),
+                (_, _, 0) => Kill::OnceDone,
+                _ => break,
+            };
+            let context = format!("aimed kill {extra} ({kill:?}, seed {seed:#x})");
+            kill_at(kill, &context, &mut outcomes);
+        }
     }
     eprintln!(
-        "crash model: {iterations} kills: {} before any file was replaced, {} mid-run, {} after the run; leftovers cleaned: {leftovers_seen:?}",
-        outcomes.0, outcomes.1, outcomes.2
+        "crash model: {} kills: {} before any file was replaced, {} mid-run, {} after the run; leftovers cleaned: {leftovers_seen:?}",
+        outcomes.0 + outcomes.1 + outcomes.2,
+        outcomes.0,
+        outcomes.1,
+        outcomes.2
     );
     // The campaign must have killed pruners before they changed anything,
     // in the middle of a run and after it (kills are spread over 1.3 runs).
