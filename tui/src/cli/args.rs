@@ -183,7 +183,8 @@ pub struct PruneArgs {
 const TOP_EXAMPLES: &str = "\
 Examples:
   v0-prune top            watch this project's daemon
-  v0-prune top --demo     try it on a generated project (removed on quit)";
+  v0-prune top --demo     try it on a generated project (removed on quit)
+  v0-prune top -P         every v0 project on this machine; Enter opens one, p goes back";
 
 /// `top --help`, after the options: every key, from the list the `?`
 /// overlay shows, then the examples.
@@ -209,6 +210,9 @@ pub struct TopArgs {
     /// The build directory to watch (overrides BUILD_DIR and .v0.rc)
     #[arg(long, value_name = "DIR", conflicts_with = "demo")]
     pub build_dir: Option<PathBuf>,
+    /// Open on the Projects view: every v0 project on this machine, one row each (p toggles it)
+    #[arg(short = 'P', long, conflicts_with = "demo")]
+    pub all_projects: bool,
 }
 
 // `v0-prune status`

@@ -15,6 +15,8 @@ pub fn main(args: &TopArgs) -> Exit {
     } else {
         match daemon_ctl::discover(args.build_dir.as_deref()) {
             Ok(project) => (Some(project.build_dir), project.root),
+            // Every project of the machine needs none in this directory.
+            Err(_) if args.all_projects => (None, None),
             Err(err) => return report_error(&err),
         }
     };
@@ -26,6 +28,7 @@ pub fn main(args: &TopArgs) -> Exit {
     let options = TopOptions {
         demo: args.demo,
         daemon_env,
+        all_projects: args.all_projects,
     };
     let result = tokio::runtime::Runtime::new()
         .map_err(anyhow::Error::from)

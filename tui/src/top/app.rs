@@ -292,6 +292,7 @@ pub struct App {
     seq: Option<u64>,
     viewport: Viewport,
     quit: bool,
+    projects: bool,
 }
 
 impl App {
@@ -323,12 +324,19 @@ impl App {
             seq: None,
             viewport: Viewport::default(),
             quit: false,
+            projects: false,
         }
     }
 
     /// The user asked to leave.
     pub fn should_quit(&self) -> bool {
         self.quit
+    }
+
+    /// The user asked for the Projects view (`p`): the loop returns, and
+    /// the caller shows every project.
+    pub fn wants_projects(&self) -> bool {
+        self.projects
     }
 
     /// What keys mean right now.
@@ -531,6 +539,7 @@ impl App {
     pub fn apply(&mut self, action: Action) -> Option<Command> {
         match action {
             Action::Quit => self.quit = true,
+            Action::ShowProjects => self.projects = true,
             Action::RunNow => return self.run_now(),
             Action::AskDrain => self.ask_drain(),
             Action::ConfirmDrain => {

@@ -10,12 +10,19 @@ pub const KEYS: &[(&str, &str)] = &[
     ("r", "ask the daemon for a prune run now"),
     ("d", "drain: finish the current run, then stop the daemon"),
     ("s", "start the daemon when it is not running"),
+    (
+        "p",
+        "projects: every project on this machine (p, Esc: back)",
+    ),
     ("Tab", "switch focus between run history and log"),
     ("↑ ↓ / j k", "scroll the focused pane"),
     ("PgUp PgDn", "scroll a page"),
     ("Home End", "first / last (End follows the log again)"),
     ("v", "switch between runs and files (what uses the space)"),
-    ("Enter", "files: follow the selected log, live"),
+    (
+        "Enter",
+        "files: follow the selected log; projects: open one",
+    ),
     ("f", "pause or follow the log"),
     ("/", "filter the log (Enter applies, Esc cancels)"),
     ("?", "this help"),
@@ -96,6 +103,84 @@ pub enum Action {
     OpenTail,
     /// Close the last lines.
     CloseTail,
+    /// Switch to the Projects view (every project on this machine).
+    ShowProjects,
+}
+
+/// What a key does in the Projects view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProjectsAction {
+    /// Leave the dashboard.
+    Quit,
+    /// Back to the project dashboard (or close the help).
+    Back,
+    /// Open or close the help.
+    ToggleHelp,
+    /// Select the row above.
+    Up,
+    /// Select the row below.
+    Down,
+    /// Select the first row.
+    Top,
+    /// Select the last row.
+    Bottom,
+    /// Open the selected project's dashboard.
+    Open,
+    /// Ask the selected project's daemon for a run now.
+    RunNow,
+    /// Ask whether to drain the selected project's daemon.
+    AskDrain,
+    /// Yes, drain it.
+    ConfirmDrain,
+    /// No: close the question.
+    Cancel,
+    /// Start the selected project's daemon.
+    Start,
+}
+
+/// The action a key stands for in the Projects view; `confirming` while the
+/// drain question is open, `help` while the `?` overlay is.
+pub fn projects_action(confirming: bool, help: bool, key: KeyEvent) -> Option<ProjectsAction> {
+    if key.kind == KeyEventKind::Release {
+        return None;
+    }
+    if key.modifiers.contains(KeyModifiers::CONTROL) {
+        return (key.code == KeyCode::Char('c')).then_some(ProjectsAction::Quit);
+    }
+    if confirming {
+        return match key.code {
+            KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter => {
+                Some(ProjectsAction::ConfirmDrain)
+            }
+            KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Char('q') | KeyCode::Esc => {
+                Some(ProjectsAction::Cancel)
+            }
+            _ => None,
+        };
+    }
+    if help {
+        return match key.code {
+            KeyCode::Char('?') | KeyCode::Char('q') | KeyCode::Esc | KeyCode::Enter => {
+                Some(ProjectsAction::ToggleHelp)
+            }
+            _ => None,
+        };
+    }
+    let action = match key.code {
+        KeyCode::Char('q') => ProjectsAction::Quit,
+        KeyCode::Char('p') | KeyCode::Esc => ProjectsAction::Back,
+        KeyCode::Char('?') | KeyCode::F(1) => ProjectsAction::ToggleHelp,
+        KeyCode::Up | KeyCode::Char('k') => ProjectsAction::Up,
+        KeyCode::Down | KeyCode::Char('j') => ProjectsAction::Down,
+        KeyCode::Home | KeyCode::Char('g') => ProjectsAction::Top,
+        KeyCode::End | KeyCode::Char('G') => ProjectsAction::Bottom,
+        KeyCode::Enter => ProjectsAction::Open,
+        KeyCode::Char('r') => ProjectsAction::RunNow,
+        KeyCode::Char('d') => ProjectsAction::AskDrain,
+        KeyCode::Char('s') => ProjectsAction::Start,
+        _ => return None,
+    };
+    Some(action)
 }
 
 /// The action a key stands for in `mode`, if any. Key releases and repeats
@@ -136,6 +221,7 @@ fn normal(code: KeyCode, ctrl: bool) -> Option<Action> {
         KeyCode::Char('s') => Action::StartDaemon,
         KeyCode::Char('f') => Action::ToggleFollow,
         KeyCode::Char('v') => Action::SwitchView,
+        KeyCode::Char('p') => Action::ShowProjects,
         KeyCode::Enter => Action::OpenTail,
         KeyCode::Char('/') => Action::StartFilter,
         KeyCode::Char('?') | KeyCode::F(1) => Action::ToggleHelp,
@@ -290,6 +376,36 @@ mod tests {
         assert_eq!(in_help(KeyCode::Esc), Some(Action::ToggleHelp));
         assert_eq!(in_help(KeyCode::Char('q')), Some(Action::ToggleHelp));
         assert_eq!(in_help(KeyCode::Char('r')), None);
+    }
+
+    #[test]
+    fn p_opens_the_projects_view_and_goes_back_from_it() {
+        assert_eq!(normal(KeyCode::Char('p')), Some(Action::ShowProjects));
+        let projects = |code| projects_action(false, false, key(code));
+        assert_eq!(projects(KeyCode::Char('p')), Some(ProjectsAction::Back));
+        assert_eq!(projects(KeyCode::Esc), Some(ProjectsAction::Back));
+        assert_eq!(projects(KeyCode::Enter), Some(ProjectsAction::Open));
+        assert_eq!(projects(KeyCode::Char('r')), Some(ProjectsAction::RunNow));
+        assert_eq!(projects(KeyCode::Char('d')), Some(ProjectsAction::AskDrain));
+        assert_eq!(projects(KeyCode::Char('s')), Some(ProjectsAction::Start));
+        assert_eq!(projects(KeyCode::Char('q')), Some(ProjectsAction::Quit));
+        assert_eq!(projects(KeyCode::Down), Some(ProjectsAction::Down));
+        assert_eq!(
+            projects_action(false, false, ctrl('c')),
+            Some(ProjectsAction::Quit)
+        );
+    }
+
+    #[test]
+    fn the_projects_drain_question_takes_only_yes_or_no() {
+        let confirm = |code| projects_action(true, false, key(code));
+        assert_eq!(
+            confirm(KeyCode::Char('y')),
+            Some(ProjectsAction::ConfirmDrain)
+        );
+        assert_eq!(confirm(KeyCode::Esc), Some(ProjectsAction::Cancel));
+        assert_eq!(confirm(KeyCode::Char('d')), None);
+        assert_eq!(confirm(KeyCode::Char('r')), None);
     }
 
     #[test]

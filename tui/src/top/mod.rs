@@ -14,6 +14,7 @@ mod demo;
 pub mod file_tail;
 pub mod input;
 pub mod log_tail;
+pub mod projects;
 pub mod term;
 pub mod ui;
 
@@ -63,6 +64,9 @@ pub struct TopOptions {
     /// started by `v0-prune` does; without it the header and `status` lost
     /// the project's name after `s`.
     pub daemon_env: Vec<(String, String)>,
+    /// `--all-projects`: open on the Projects view (every project on this
+    /// machine) rather than on one project's dashboard.
+    pub all_projects: bool,
 }
 
 /// Runs the dashboard until the user quits (or SIGTERM/SIGHUP/SIGINT).
@@ -73,14 +77,14 @@ pub async fn run_top(build: Option<BuildDir>, options: TopOptions) -> anyhow::Re
     term::require_terminal()?;
     if options.demo {
         let demo = demo::Demo::start().await.context("starting the demo")?;
-        let watched = watch(demo.build().clone(), demo.daemon_env(), true).await;
+        let watched = watch(Some(demo.build().clone()), demo.daemon_env(), true, false).await;
         let stopped = demo.stop().await;
         return watched.and(stopped);
     }
-    let Some(build) = build else {
+    if build.is_none() && !options.all_projects {
         bail!("no build directory to watch (run inside a v0 project, or pass --build-dir)");
-    };
-    watch(build, options.daemon_env, false).await
+    }
+    watch(build, options.daemon_env, false, options.all_projects).await
 }
 
 /// What the loop needs besides the screen: where the daemon is, how to
@@ -95,41 +99,195 @@ pub struct LoopContext {
     pub clock: fn() -> i64,
 }
 
+/// The dashboard on one terminal: a project's dashboard or the Projects
+/// view, switching with `p` (and `Enter` on a project), until the user quits.
 async fn watch(
-    build: BuildDir,
+    build: Option<BuildDir>,
     daemon_env: Vec<(String, String)>,
     demo: bool,
+    projects_first: bool,
 ) -> anyhow::Result<()> {
     let mut signals = term::Signals::new().context("listening for signals")?;
-    let mut app = App::new(
-        build.root().display().to_string(),
-        TimeZone::system(),
-        now_ms(),
-        colors_allowed(),
-    );
-    app.demo = demo;
-    if demo {
-        // Its daemon was just spawned: "starting", not "not running".
-        app.start_requested_at_ms = Some(app.now_ms);
-    }
-    let link = conn::spawn_link(build.clone());
-    let context = LoopContext {
-        build,
-        daemon_env,
-        clock: now_ms,
-    };
     let mut guard = term::TerminalGuard::enter().context("taking over the terminal")?;
-    let result = run_loop(
-        guard.terminal(),
-        &mut app,
-        EventStream::new(),
-        link,
-        signals.recv(),
-        &context,
-    )
+    let result = async {
+        let terminal = guard.terminal();
+        let mut inputs = EventStream::new();
+        let mut shutdown = pin!(signals.recv());
+        let mut current = build.map(|build| (build, daemon_env));
+        let mut show_projects = projects_first || current.is_none();
+        let mut projects = projects::Projects::new(TimeZone::system(), now_ms(), colors_allowed());
+        // Started the first time the view shows; kept while `top` runs so
+        // that going back to it shows fresh rows at once.
+        let mut refresher = None;
+        let mut first = true;
+        loop {
+            if show_projects {
+                let rows = refresher.get_or_insert_with(projects::spawn_refresher);
+                projects.can_go_back = current.is_some();
+                let leave = projects_loop(
+                    terminal,
+                    &mut projects,
+                    &mut inputs,
+                    rows,
+                    shutdown.as_mut(),
+                    now_ms,
+                )
+                .await?;
+                match leave {
+                    projects::Leave::Open { build, env } => current = Some((build, env)),
+                    projects::Leave::Back => {}
+                    projects::Leave::Quit | projects::Leave::Stay => return Ok(()),
+                }
+                show_projects = false;
+                continue;
+            }
+            let Some((build, daemon_env)) = current.clone() else {
+                return Ok(());
+            };
+            let mut app = App::new(
+                build.root().display().to_string(),
+                TimeZone::system(),
+                now_ms(),
+                colors_allowed(),
+            );
+            app.demo = demo;
+            if demo && first {
+                // Its daemon was just spawned: "starting", not "not running".
+                app.start_requested_at_ms = Some(app.now_ms);
+            }
+            first = false;
+            let link = conn::spawn_link(build.clone());
+            let context = LoopContext {
+                build,
+                daemon_env,
+                clock: now_ms,
+            };
+            run_loop(
+                terminal,
+                &mut app,
+                &mut inputs,
+                link,
+                shutdown.as_mut(),
+                &context,
+            )
+            .await?;
+            if !app.wants_projects() {
+                return Ok(());
+            }
+            show_projects = true;
+        }
+    }
     .await;
     drop(guard);
     result
+}
+
+/// The Projects view's loop: keys, refreshes (every two seconds, from a
+/// background task), finished commands and a one-second tick, redrawing
+/// after each. Returns where the user goes.
+pub async fn projects_loop<B, S, F>(
+    terminal: &mut Terminal<B>,
+    projects: &mut projects::Projects,
+    mut inputs: S,
+    rows: &mut mpsc::Receiver<Vec<projects::ProjectRow>>,
+    shutdown: F,
+    clock: fn() -> i64,
+) -> anyhow::Result<projects::Leave>
+where
+    B: Backend,
+    B::Error: Send + Sync + 'static,
+    S: Stream<Item = io::Result<TermEvent>> + Unpin,
+    F: Future,
+{
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Result<String, String>>();
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut shutdown = pin!(shutdown);
+    loop {
+        projects.set_now(clock());
+        let mut visible = 0;
+        terminal
+            .draw(|frame| visible = ui::draw_projects(frame, projects))
+            .context("drawing the projects")?;
+        projects.set_rows_visible(visible);
+
+        tokio::select! {
+            biased;
+            _ = &mut shutdown => return Ok(projects::Leave::Quit),
+            input = next_item(&mut inputs) => match input {
+                Some(Ok(TermEvent::Key(key))) => {
+                    let Some(action) =
+                        input::projects_action(projects.confirming(), projects.help, key)
+                    else {
+                        continue;
+                    };
+                    let (leave, command) = projects.apply(action);
+                    if let Some(command) = command {
+                        perform_project(command, &done_tx);
+                    }
+                    if leave != projects::Leave::Stay {
+                        return Ok(leave);
+                    }
+                }
+                Some(Ok(_)) => {}
+                Some(Err(err)) => return Err(err).context("reading the terminal"),
+                None => return Ok(projects::Leave::Quit),
+            },
+            Some(looked) = rows.recv() => projects.set_rows(looked),
+            Some(done) = done_rx.recv() => match done {
+                Ok(text) => projects.inform(text),
+                Err(text) => projects.error(text),
+            },
+            _ = tick.tick() => {}
+        }
+    }
+}
+
+/// Carries out a Projects view command in the background; its outcome comes
+/// back in words through `done`.
+fn perform_project(
+    command: projects::ProjectCommand,
+    done: &mpsc::UnboundedSender<Result<String, String>>,
+) {
+    let done = done.clone();
+    match command {
+        projects::ProjectCommand::RunNow(build) => {
+            tokio::spawn(async move {
+                let result =
+                    async { Client::connect(&build, CLIENT_NAME).await?.run_now().await }.await;
+                let _ = done.send(match result {
+                    Ok(requested) if requested.coalesced => Ok(format!(
+                        "run #{} is already due: the request joins it",
+                        requested.run_id
+                    )),
+                    Ok(requested) => Ok(format!("run #{} requested", requested.run_id)),
+                    Err(err) => Err(format!("run now failed: {err}")),
+                });
+            });
+        }
+        projects::ProjectCommand::Drain(build) => {
+            tokio::spawn(async move {
+                let result =
+                    async { Client::connect(&build, CLIENT_NAME).await?.drain().await }.await;
+                let _ = done.send(match result {
+                    Ok(_) => Ok("draining: the daemon exits after its current run".to_owned()),
+                    Err(err) => Err(format!("drain failed: {err}")),
+                });
+            });
+        }
+        projects::ProjectCommand::Start { build, env } => {
+            let _ = done.send(match spawn::spawn_daemon(&build, &env) {
+                Ok(mut child) => {
+                    let pid = child.id().unwrap_or(0);
+                    tokio::spawn(async move {
+                        let _ = child.wait().await;
+                    });
+                    Ok(format!("started v0-prune-daemon (pid {pid})"))
+                }
+                Err(err) => Err(format!("could not start the daemon: {err}")),
+            });
+        }
+    }
 }
 
 /// The dashboard's loop, generic over the backend so tests drive it on a
@@ -204,7 +362,7 @@ where
             // Each second: the Files view shows who holds each log now.
             _ = tick.tick() => app.forget_exited_holders(v0_prune_shared::platform::pid_alive),
         }
-        if app.should_quit() {
+        if app.should_quit() || app.wants_projects() {
             return Ok(());
         }
     }

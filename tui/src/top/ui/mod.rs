@@ -13,6 +13,7 @@ mod header;
 mod history;
 mod log;
 mod overlay;
+mod projects;
 mod summary;
 mod theme;
 
@@ -22,6 +23,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use crate::top::app::{App, Mode, Status, View, Viewport};
+pub use projects::draw as draw_projects;
 pub use theme::Theme;
 
 /// The width from which the summary gets a chart beside it.

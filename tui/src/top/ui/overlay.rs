@@ -12,7 +12,7 @@ use crate::top::app::{App, TailView};
 use crate::top::input::KEYS as HELP;
 
 /// A `width`×`height` rectangle centred in `area`, shrunk to fit.
-fn centered(area: Rect, width: u16, height: u16) -> Rect {
+pub(super) fn centered(area: Rect, width: u16, height: u16) -> Rect {
     let [row] = Layout::vertical([Constraint::Length(height.min(area.height))])
         .flex(Flex::Center)
         .areas(area);

@@ -366,3 +366,63 @@ fn a_log_that_could_not_be_pruned_counts_as_an_error_in_the_history() {
         .unwrap_or_else(|| panic!("no history row for run 13:\n{screen}"));
     assert!(row.contains(" 2/1 "), "{row}");
 }
+
+#[test]
+fn the_projects_view_shows_one_row_per_project() {
+    use crate::top::projects::tests::projects;
+    let mut screens = Vec::new();
+    for (name, confirm) in [("projects", false), ("projects_confirm_drain", true)] {
+        let mut projects = projects();
+        if confirm {
+            projects.apply(crate::top::input::ProjectsAction::AskDrain);
+        }
+        for &(width, height) in &SIZES {
+            fit::overflow::take();
+            let mut terminal =
+                Terminal::new(TestBackend::new(width, height)).expect("test terminal");
+            for _ in 0..2 {
+                let mut rows = 0;
+                terminal
+                    .draw(|frame| rows = super::draw_projects(frame, &projects))
+                    .expect("draw");
+                projects.set_rows_visible(rows);
+            }
+            let cut = fit::overflow::take();
+            assert!(
+                cut.is_empty(),
+                "cut at {width}x{height}:\n{}",
+                cut.join("\n")
+            );
+            insta::with_settings!({
+                snapshot_path => "../../../tests/snapshots",
+                prepend_module_to_snapshot => false,
+                omit_expression => true,
+            }, {
+                insta::assert_snapshot!(format!("top_{name}_{width}x{height}"), terminal.backend());
+            });
+            if !confirm {
+                screens.push(text(&terminal));
+            }
+        }
+    }
+    assert_contains(
+        &screens,
+        &[
+            "shop",
+            "blog",
+            "old-api",
+            "not running",
+            "gone",
+            "idle · pid 4242",
+        ],
+    );
+}
+
+#[test]
+fn p_leaves_the_dashboard_for_the_projects_view() {
+    let mut app = fixtures::idle();
+    assert!(!app.wants_projects());
+    app.apply(Action::ShowProjects);
+    assert!(app.wants_projects());
+    assert!(!app.should_quit());
+}
