@@ -248,6 +248,7 @@ fn mode(cli: &Cli) -> (&'static str, Sizes, Rounds) {
             small_log_lines: 100,
             queue_entries: 2_000,
             long_line_bytes: 4 * MIB,
+            projects: 5,
         };
         return (
             "quick",
@@ -266,6 +267,7 @@ fn mode(cli: &Cli) -> (&'static str, Sizes, Rounds) {
         small_log_lines: 100,
         queue_entries: 100_000,
         long_line_bytes: 100 * 1_000_000,
+        projects: 50,
     };
     let name = if cli.full { "full" } else { "default" };
     (

@@ -17,7 +17,7 @@ use serde_json::Value;
 const LIMIT: Duration = Duration::from_secs(180);
 
 /// Every case, in table order.
-const CASES: [&str; 15] = [
+const CASES: [&str; 16] = [
     "large-log-unheld",
     "large-log-in-place",
     "large-log-rewrite",
@@ -33,6 +33,7 @@ const CASES: [&str; 15] = [
     "daemon-memory",
     "dashboard",
     "files-view",
+    "all-projects",
 ];
 
 fn positive(value: &Value, what: &str) -> f64 {
@@ -259,6 +260,14 @@ fn quick_run_writes_every_case_with_numbers() {
     }
     // The files view: its snapshot's size, then a first and a steady run
     // with it against the same run without it.
+    // Every project at once: two timings, then a daemon's RSS.
+    let all = rows(cases, "all-projects");
+    assert_eq!(all.len(), 3, "{all:?}");
+    assert!(all[0].0.contains("--all-projects"), "{all:?}");
+    assert_eq!(
+        all.iter().map(|(_, unit)| *unit).collect::<Vec<_>>(),
+        ["ms", "ms", "mb"]
+    );
     let files = rows(cases, "files-view");
     assert_eq!(files.len(), 3, "{files:?}");
     assert_eq!(files[0], ("snapshot frame (postcard)", "kib"));

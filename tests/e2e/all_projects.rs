@@ -10,7 +10,10 @@ use std::time::Duration;
 
 use serde_json::Value;
 use tempfile::TempDir;
-use v0_prune_testkit::{Invocation, PATIENCE, TestProject, bin, hours, stamp, wait_until};
+use v0_prune_testkit::{
+    Invocation, PATIENCE, TestBuildDir, TestProject, V0Install, bin, hours, process_gone, stamp,
+    wait_until,
+};
 
 /// Long enough that no scheduled run lands inside the test.
 const INTERVAL: &str = "60s";
@@ -274,4 +277,143 @@ fn all_projects_never_removes_an_operation_nor_mixes_with_the_prune_s_flags() {
         .run()
         .expect_code(0);
     assert_eq!(machine.alpha.build.operations(), ["kept"]);
+}
+
+/// The "Done when", through v0 itself: three projects `v0 init`
+/// made in a copy of the real v0 with ours installed (v0 registers each),
+/// two daemons started by `v0 prune`, one of them stopped by
+/// `v0-prune shutdown`, the third project's root removed.
+#[cfg_attr(
+    not(v0_prune_runs_v0),
+    ignore = "needs the real v0 and what it runs: scripts/get-v0 or V0_SOURCE; bash, jq, perl, flock, git, tmux"
+)]
+#[test]
+fn three_v0_init_projects_each_shown_as_it_is_then_every_daemon_drained() {
+    let v0 = V0Install::new("1h");
+    v0.install_ours(&[]).expect_code(0);
+    let roots = ["alpha", "beta", "gamma"].map(|name| v0.init_project(name));
+    // Any v0 command that loads the project's config registers it
+    // (`v0_register_project`); `v0 init` does not, nor does `v0 prune` once
+    // ours is installed (our binary never runs v0's config loader).
+    for root in &roots {
+        v0.v0_in(root, &["status"]);
+    }
+    let builds = roots
+        .clone()
+        .map(|root| TestBuildDir::at(root.join(".v0/build")));
+    // Whatever fails below, no daemon outlives the test.
+    struct Guard<'a>(&'a [TestBuildDir; 3]);
+    impl Drop for Guard<'_> {
+        fn drop(&mut self) {
+            self.0.iter().for_each(TestBuildDir::kill_daemon);
+        }
+    }
+    let _guard = Guard(&builds);
+    for (i, build) in builds.iter().enumerate() {
+        build.write("logs/worker.log", fresh_log(200 * (i + 1)));
+    }
+    let [alpha, beta, gamma] = &builds;
+
+    // Two daemons, as v0 starts them; beta's stopped with ours.
+    for (root, build) in [(&roots[0], alpha), (&roots[1], beta)] {
+        v0.v0_in(root, &["prune"]).expect_code(0);
+        build.wait_for_daemon_log("Sleeping for", 1);
+    }
+    let alpha_pid = alpha.daemon_pid().expect("alpha's daemon");
+    let beta_pid = beta.daemon_pid().expect("beta's daemon");
+    v0.v0_prune_in(&roots[1], &["shutdown"]).expect_code(0);
+    assert!(
+        wait_until(PATIENCE, || process_gone(beta_pid)),
+        "beta's daemon still runs"
+    );
+    std::fs::remove_dir_all(&roots[2]).expect("remove gamma's root");
+
+    // The names v0 registered the three under.
+    let registry = v0.state().join("v0");
+    let name_of = |root: &Path| -> String {
+        std::fs::read_dir(&registry)
+            .expect("v0's registry")
+            .flatten()
+            .find(|dir| {
+                std::fs::read_to_string(dir.path().join(".v0.root"))
+                    .is_ok_and(|text| Path::new(text.trim()) == root)
+            })
+            .map(|dir| dir.file_name().to_string_lossy().into_owned())
+            .unwrap_or_else(|| {
+                panic!(
+                    "v0 did not register {} in {}: {:?}",
+                    root.display(),
+                    registry.display(),
+                    v0_prune_testkit::files_under(&v0.state())
+                )
+            })
+    };
+    let names = roots.clone().map(|root| name_of(&root));
+    let json = |args: &[&str]| -> (Option<i32>, Value) {
+        let run = v0.v0_prune_in(&v0.home, args);
+        let value = serde_json::from_str(&run.stdout).unwrap_or_else(|err| {
+            panic!(
+                "{args:?} is not JSON ({err}):\n{}\n{}",
+                run.stdout, run.stderr
+            )
+        });
+        (run.code, value)
+    };
+
+    // status: alpha running, beta not, gamma gone; exit 3 (beta is down).
+    let (code, status) = json(&["status", "--all-projects", "--json"]);
+    assert_eq!(code, Some(3), "{status:#}");
+    let shown = entry(&status, &names[0]);
+    assert_eq!(shown["daemon"], "running", "{status:#}");
+    assert_eq!(shown["pid"], alpha_pid, "{status:#}");
+    assert!(shown["last_run"]["run_id"].is_u64(), "{status:#}");
+    let shown = entry(&status, &names[1]);
+    assert_eq!(shown["daemon"], "not_running", "{status:#}");
+    assert!(shown["last_run"]["run_id"].is_u64(), "{status:#}");
+    assert_eq!(shown["logs_bytes"], logs_on_disk(beta.root()), "{status:#}");
+    let shown = entry(&status, &names[2]);
+    assert_eq!(shown["found"], "gone", "{status:#}");
+    assert_eq!(status["totals"]["running"], 1, "{status:#}");
+    assert_eq!(status["totals"]["not_running"], 1, "{status:#}");
+    assert_eq!(status["totals"]["gone"], 1, "{status:#}");
+
+    // ls: sizes as on disk (alpha's daemon appends to its own log, so
+    // alpha's other logs one by one).
+    let (code, ls) = json(&["ls", "--all-projects", "--json"]);
+    assert_eq!(code, Some(0), "{ls:#}");
+    let shown = entry(&ls, &names[1]);
+    assert_eq!(shown["source"], "computed", "{ls:#}");
+    assert_eq!(shown["logs_bytes"], logs_on_disk(beta.root()), "{ls:#}");
+    let shown = entry(&ls, &names[0]);
+    assert_eq!(shown["source"], "daemon", "{ls:#}");
+    let largest = shown["largest"].as_array().expect("largest");
+    assert_eq!(largest[0]["path"], "logs/worker.log", "{ls:#}");
+    for log in largest {
+        let path = log["path"].as_str().expect("path");
+        if path != "logs/prune-daemon.log" {
+            let on_disk = std::fs::metadata(alpha.path(path)).expect("log").len();
+            assert_eq!(log["size"], on_disk, "{path}: {ls:#}");
+        }
+    }
+    assert_eq!(entry(&ls, &names[2])["found"], "gone", "{ls:#}");
+
+    // shutdown --all-projects: no daemon left.
+    let run = v0.v0_prune_in(&v0.home, &["shutdown", "--all-projects"]);
+    run.expect_code(0);
+    assert!(
+        run.stdout
+            .contains(&format!("daemon (pid {alpha_pid}) stopped")),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        wait_until(Duration::from_secs(5), || process_gone(alpha_pid)),
+        "alpha's daemon still runs"
+    );
+    for build in [alpha, beta, gamma] {
+        assert_eq!(build.daemon_pid(), None, "{}", build.root().display());
+    }
+    let (code, status) = json(&["status", "-P", "--json"]);
+    assert_eq!(code, Some(3), "{status:#}");
+    assert_eq!(status["totals"]["running"], 0, "{status:#}");
 }

@@ -10,7 +10,7 @@
 //! when the test fails.
 
 use std::collections::BTreeMap;
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsStr;
 use std::io::{BufRead as _, BufReader};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -18,13 +18,13 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use tempfile::TempDir;
 use v0_prune_shared::config::{DEFAULT_INTERVAL, DEFAULT_RETENTION};
 use v0_prune_shared::demo::{self, DemoSpec};
 use v0_prune_testkit::bins::workspace_root;
+use v0_prune_testkit::v0_install::{binaries, path_with, path_without_v0};
 use v0_prune_testkit::{
-    Invocation, Outcome, PATIENCE, TestBuildDir, TestProject, TmuxPane, bin, copy_real_v0, hours,
-    process_gone, real_v0, stamp, wait_until, without_steering,
+    Invocation, Outcome, PATIENCE, TestBuildDir, TestProject, TmuxPane, V0Install, bin,
+    copy_real_v0, hours, process_gone, real_v0, stamp, wait_until, without_steering,
 };
 
 /// Long enough that no scheduled run lands in a test of a few seconds.
@@ -46,15 +46,6 @@ const PRUNE_PART_ATTEMPTS: usize = 3;
 
 fn script() -> PathBuf {
     workspace_root().join("assets/install-into-v0.sh")
-}
-
-/// The directory of the binaries under test (this test's profile), for `--from`.
-fn binaries() -> PathBuf {
-    bin("v0-prune-daemon");
-    bin("v0-prune")
-        .parent()
-        .expect("binaries are in target/<profile>")
-        .to_path_buf()
 }
 
 /// v0's version, as its VERSION file says.
@@ -208,82 +199,25 @@ impl Snapshot {
     }
 }
 
-/// `PATH` without any directory holding a `v0`, so only the v0 a test puts
-/// there is found.
-fn path_without_v0() -> OsString {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::join_paths(std::env::split_paths(&path).filter(|dir| !dir.join("v0").exists()))
-        .expect("a PATH")
-}
-
-/// `PATH` with `first` in front of [`path_without_v0`].
-fn path_with(first: &Path) -> OsString {
-    let mut dirs = vec![first.to_path_buf()];
-    dirs.extend(std::env::split_paths(&path_without_v0()));
-    std::env::join_paths(dirs).expect("a PATH")
-}
-
 /// A fresh copy of v0 in a temporary directory (`<temp>/v0`), with what v0
-/// needs around it: stubs for `wk` and `claude` on PATH, a home of its own
-/// (v0 keeps state under `~/.local/state/v0`), tmux away from the developer's.
-struct RealV0 {
-    dir: TempDir,
-    root: PathBuf,
-    home: PathBuf,
-    stubs: PathBuf,
-    tmux: TempDir,
+/// needs around it: the kit's [`V0Install`], and what these tests add.
+struct RealV0(V0Install);
+
+impl std::ops::Deref for RealV0 {
+    type Target = V0Install;
+
+    fn deref(&self) -> &V0Install {
+        &self.0
+    }
 }
 
 impl RealV0 {
     fn new() -> Self {
-        let dir = tempfile::tempdir().expect("a temp dir");
-        let root = dir.path().join("v0");
-        copy_real_v0(&root);
-        let (home, stubs) = (dir.path().join("home"), dir.path().join("stubs"));
-        std::fs::create_dir_all(&home).expect("home");
-        std::fs::create_dir_all(&stubs).expect("stubs");
-        for stub in ["wk", "claude"] {
-            let path = stubs.join(stub);
-            std::fs::write(&path, "#!/bin/sh\nexit 0\n").expect("a stub");
-            set_mode(&path, 0o755);
-        }
-        Self {
-            dir,
-            root,
-            home,
-            stubs,
-            tmux: tempfile::tempdir().expect("a temp dir"),
-        }
-    }
-
-    fn path(&self, relative: &str) -> PathBuf {
-        self.root.join(relative)
+        Self(V0Install::new(INTERVAL))
     }
 
     fn snapshot(&self) -> Snapshot {
         Snapshot::of(&self.root)
-    }
-
-    /// The environment v0's commands run with here.
-    fn env(&self) -> Vec<(&'static str, OsString)> {
-        vec![
-            ("PATH", path_with(&self.stubs)),
-            ("HOME", self.home.clone().into()),
-            ("XDG_STATE_HOME", self.home.join(".local/state").into()),
-            ("TMUX_TMPDIR", self.tmux.path().into()),
-            ("V0_PRUNE_INTERVAL", INTERVAL.into()),
-            ("GIT_AUTHOR_NAME", "e2e".into()),
-            ("GIT_AUTHOR_EMAIL", "e2e@example.com".into()),
-            ("GIT_COMMITTER_NAME", "e2e".into()),
-            ("GIT_COMMITTER_EMAIL", "e2e@example.com".into()),
-        ]
-    }
-
-    fn with_env(&self, mut invocation: Invocation) -> Invocation {
-        for (key, value) in self.env() {
-            invocation = invocation.env(key, value);
-        }
-        invocation
     }
 
     /// `install-into-v0.sh <args> <this install>`.
@@ -293,35 +227,10 @@ impl RealV0 {
         install_script(self.dir.path(), all)
     }
 
-    /// `install-into-v0.sh --from <binaries under test> <args> <this install>`.
-    fn install_ours(&self, args: &[&str]) -> Outcome {
-        let from = binaries();
-        let mut all: Vec<&OsStr> = vec![OsStr::new("--from"), from.as_os_str()];
-        all.extend(args.iter().map(OsStr::new));
-        all.push(self.root.as_os_str());
-        install_script(self.dir.path(), all)
-    }
-
     /// A git repository (one commit) made a v0 project by `v0 init`, with
     /// `.v0/build` filled by the demo generator.
     fn init_project(&self) -> V0Project {
-        let root = self.dir.path().join("project");
-        std::fs::create_dir_all(&root).expect("project dir");
-        for args in [
-            &["init", "-q", "-b", "main", "."][..],
-            &["commit", "-q", "--allow-empty", "-m", "start"][..],
-        ] {
-            let mut git = Command::new("git");
-            git.args(args).current_dir(&root);
-            for (key, value) in self.env() {
-                git.env(key, value);
-            }
-            let status = git.status().expect("git");
-            assert!(status.success(), "git {args:?}");
-        }
-        let init = self.v0_in(&root, &["init"]);
-        init.expect_code(0);
-        assert!(root.join(".v0.rc").is_file(), "v0 init wrote no .v0.rc");
+        let root = self.0.init_project("project");
         // The demo's build directory, moved into the project v0 made.
         let scratch = self.dir.path().join("demo");
         let generated = demo::generate(&scratch, &DemoSpec::default()).expect("demo data");
@@ -333,12 +242,6 @@ impl RealV0 {
             build: TestBuildDir::at(build_dir),
             expected: generated.expected,
         }
-    }
-
-    /// `v0 <args>` in `cwd`, through v0's dispatcher, as a user types it.
-    fn v0_in(&self, cwd: &Path, args: &[&str]) -> Outcome {
-        self.with_env(Invocation::program(&self.path("bin/v0"), cwd).args(args))
-            .run()
     }
 
     fn v0(&self, project: &V0Project, args: &[&str]) -> Outcome {

@@ -6,98 +6,31 @@
 //! lists them. (v0's bash stops at that line: a difference on purpose,
 //! docs/differences-from-v0.md.)
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-
 use serde_json::{Value, json};
-use v0_prune_testkit::bins::workspace_root;
-use v0_prune_testkit::{
-    Invocation, Outcome, PATIENCE, TestBuildDir, bin, copy_real_v0, hours, stamp, wait_until,
-};
+use v0_prune_testkit::{Outcome, PATIENCE, TestBuildDir, V0Install, hours, stamp, wait_until};
 
 /// A copy of v0 with ours installed, and a project `v0 init` made.
 struct V0Project {
-    dir: tempfile::TempDir,
-    v0: PathBuf,
-    root: PathBuf,
+    v0: V0Install,
+    root: std::path::PathBuf,
     build: TestBuildDir,
 }
 
 impl V0Project {
     fn new() -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let v0 = dir.path().join("v0");
-        copy_real_v0(&v0);
-        let stubs = dir.path().join("stubs");
-        std::fs::create_dir_all(&stubs).expect("stubs");
-        for stub in ["wk", "claude"] {
-            let path = stubs.join(stub);
-            std::fs::write(&path, "#!/bin/sh\nexit 0\n").expect("a stub");
-            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-                .expect("chmod");
-        }
-        let from = bin("v0-prune").parent().expect("bin dir").to_path_buf();
-        bin("v0-prune-daemon");
-        let install = Invocation::program(
-            &workspace_root().join("assets/install-into-v0.sh"),
-            dir.path(),
-        )
-        .args([Path::new("--from"), &from, &v0])
-        .run();
-        install.expect_code(0);
-        let root = dir.path().join("project");
-        std::fs::create_dir_all(&root).expect("project");
-        let project = Self {
+        let v0 = V0Install::new("1h");
+        v0.install_ours(&[]).expect_code(0);
+        let root = v0.init_project("project");
+        Self {
             build: TestBuildDir::at(root.join(".v0/build")),
-            dir,
             v0,
             root,
-        };
-        for args in [
-            &["init", "-q", "-b", "main", "."][..],
-            &["commit", "-q", "--allow-empty", "-m", "start"][..],
-        ] {
-            let mut git = Command::new("git");
-            git.args(args)
-                .current_dir(&project.root)
-                .stdout(Stdio::null());
-            for (key, value) in project.env() {
-                git.env(key, value);
-            }
-            assert!(git.status().expect("git").success(), "git {args:?}");
         }
-        project.v0(&["init"]).expect_code(0);
-        assert!(
-            project.root.join(".v0.rc").is_file(),
-            "v0 init made no .v0.rc"
-        );
-        project
-    }
-
-    fn env(&self) -> Vec<(&'static str, std::ffi::OsString)> {
-        let path = std::env::var_os("PATH").unwrap_or_default();
-        let mut dirs = vec![self.dir.path().join("stubs")];
-        dirs.extend(std::env::split_paths(&path).filter(|dir| !dir.join("v0").exists()));
-        vec![
-            ("PATH", std::env::join_paths(dirs).expect("PATH")),
-            ("HOME", self.dir.path().join("home").into()),
-            ("XDG_STATE_HOME", self.dir.path().join("state").into()),
-            ("TMUX_TMPDIR", self.dir.path().into()),
-            ("V0_PRUNE_INTERVAL", "1h".into()),
-            ("GIT_AUTHOR_NAME", "e2e".into()),
-            ("GIT_AUTHOR_EMAIL", "e2e@example.com".into()),
-            ("GIT_COMMITTER_NAME", "e2e".into()),
-            ("GIT_COMMITTER_EMAIL", "e2e@example.com".into()),
-        ]
     }
 
     /// `v0 <args>` through v0's dispatcher, in the project.
     fn v0(&self, args: &[&str]) -> Outcome {
-        let mut invocation = Invocation::program(&self.v0.join("bin/v0"), &self.root).args(args);
-        for (key, value) in self.env() {
-            invocation = invocation.env(key, value);
-        }
-        invocation.run()
+        self.v0.v0_in(&self.root, args)
     }
 
     /// `v0 prune <args>`.

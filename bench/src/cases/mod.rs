@@ -5,6 +5,7 @@
 //! binaries (`v0-prune`, `v0-prune-daemon`) as separate processes on
 //! generated projects (see [`crate::procs`]).
 
+mod all_projects;
 mod cli;
 mod daemon_memory;
 mod dashboard;
@@ -52,6 +53,9 @@ pub struct Sizes {
     pub queue_entries: usize,
     /// Length of the single line of case 6.
     pub long_line_bytes: u64,
+    /// Registered projects, each with a running daemon, that
+    /// `v0-prune status --all-projects` asks.
+    pub projects: usize,
 }
 
 /// What every case gets: where to put data, how big, how often to run.
@@ -218,6 +222,7 @@ pub fn all() -> Vec<Box<dyn Case>> {
         Box::new(daemon_memory::DaemonMemory),
         Box::new(dashboard::Dashboard),
         Box::new(files_view::FilesViewCase),
+        Box::new(all_projects::AllProjects),
     ]
 }
 

@@ -14,6 +14,7 @@
 //! | `bins` | the built binaries: [`bin`], [`bins::profile_dir`], [`bins::find_in`] |
 //! | `steering` | [`STEERING_VARS`], cleared for every process started |
 //! | `v0` | [`real_v0`], [`copy_real_v0`] |
+//! | `v0_install` | [`V0Install`]: a copy of v0 with ours installed, projects `v0 init` made in it |
 //! | `invoke` | [`Invocation`], [`Outcome`], [`Background`]: a binary run to completion or in the background |
 //! | `process` | [`process_gone`], [`signal`], memory and CPU of a process |
 //! | `snapshot` | [`Tree`]: a directory's whole content, to show nothing changed |
@@ -39,6 +40,7 @@ pub mod stamps;
 pub mod steering;
 pub mod tmux;
 pub mod v0;
+pub mod v0_install;
 pub mod wait;
 pub mod writers;
 
@@ -53,5 +55,6 @@ pub use stamps::{hours, stamp};
 pub use steering::{STEERING_VARS, without_steering};
 pub use tmux::TmuxPane;
 pub use v0::{copy_real_v0, real_v0};
+pub use v0_install::V0Install;
 pub use wait::{PATIENCE, wait_until, wait_until_held};
 pub use writers::Writer;
