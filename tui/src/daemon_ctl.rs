@@ -36,8 +36,17 @@ const START_RETRY: Duration = Duration::from_millis(10);
 
 /// Finds the project the way the plain prune does (`--build-dir`, then
 /// `BUILD_DIR`, then `.v0.rc`), with the same hint when there is none.
+///
+/// The project found is registered for `--all-projects` and `v0 watch --all`
+/// as every v0 command registers it (`config::registry::register`); a
+/// registry that cannot be written is no reason to fail the command.
 pub fn discover(build_dir_flag: Option<&Path>) -> anyhow::Result<Project> {
-    config::discover(build_dir_flag).map_err(discovery_error)
+    let project = config::discover(build_dir_flag).map_err(discovery_error)?;
+    let env = |name: &str| std::env::var(name).ok();
+    if let Err(err) = config::registry::register(&project, &env) {
+        tracing::debug!("could not register the project for --all-projects: {err}");
+    }
+    Ok(project)
 }
 
 /// Why no project was found, in the words of every command (the plain

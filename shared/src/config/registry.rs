@@ -90,6 +90,44 @@ impl Registered {
     }
 }
 
+/// Registers `project` as v0's `v0_register_project` does on every command
+/// (`packages/core/lib/config.sh`): its root goes into
+/// `<state dir>/<PROJECT>/.v0.root`, written only when it differs, so
+/// `--all-projects` and `v0 watch --all` find a project that has seen only
+/// `v0 init` and `v0 prune` (v0's bash prune registered it; ours replaces
+/// that script). Nothing without a root and a name; nothing for a root
+/// inside the project's own `workspace/` (v0's merge clones). Returns whether
+/// it wrote.
+pub fn register(project: &Project, env: &dyn Fn(&str) -> Option<String>) -> std::io::Result<bool> {
+    let (Some(root), Some(name)) = (&project.root, project.name.as_deref()) else {
+        return Ok(false);
+    };
+    // A name v0 would not make a directory of (empty, a path) is not ours to write.
+    if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+        return Ok(false);
+    }
+    let Some(state) = state_dir(env) else {
+        return Ok(false);
+    };
+    let dir = state.join(name);
+    if root.starts_with(dir.join("workspace")) {
+        return Ok(false);
+    }
+    let file = dir.join(ROOT_FILE);
+    let line = format!("{}\n", root.display());
+    if read_root_file(&file).is_ok_and(|known| known == *root) {
+        return Ok(false);
+    }
+    std::fs::create_dir_all(&dir)?;
+    // Written whole and renamed, so a reader never sees half a path.
+    let temp = dir.join(format!(".v0.root.{}.tmp", std::process::id()));
+    std::fs::write(&temp, line)?;
+    std::fs::rename(&temp, &file).inspect_err(|_| {
+        let _ = std::fs::remove_file(&temp);
+    })?;
+    Ok(true)
+}
+
 /// v0's state directory: `$XDG_STATE_HOME/v0`, else `$HOME/.local/state/v0`
 /// (an empty variable counts as unset, as in bash's `${VAR:-default}`).
 pub fn state_dir(env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {

@@ -238,3 +238,38 @@ fn the_state_dir_follows_xdg_then_home() {
     );
     assert_eq!(state_dir(&env(&[])), None);
 }
+
+#[test]
+fn a_project_is_registered_as_v0_registers_it_once() {
+    let machine = Machine::new();
+    let root = machine.project("delta", "PROJECT=delta\n");
+    let env = machine.env(&[]);
+    let project = discover_with(&env, &root, None).expect("project");
+    assert!(register(&project, &env).expect("register"), "written");
+    let file = machine.state().join("delta").join(ROOT_FILE);
+    assert_eq!(
+        std::fs::read_to_string(&file).expect("read"),
+        format!("{}\n", root.display())
+    );
+    assert!(
+        !register(&project, &env).expect("again"),
+        "unchanged: not written"
+    );
+    let all = discover_all_with(&env, None);
+    assert_eq!(names(&all), ["delta"]);
+    assert_eq!(all[0].origin, Origin::Registry);
+    // A merge clone inside v0's workspace never overwrites the root.
+    let clone = machine.state().join("delta/workspace/delta");
+    std::fs::create_dir_all(&clone).expect("mkdir");
+    std::fs::write(clone.join(RC_FILE), "PROJECT=delta\n").expect("rc");
+    let in_workspace = discover_with(&env, &clone, None).expect("clone");
+    assert!(!register(&in_workspace, &env).expect("workspace"));
+    assert_eq!(
+        std::fs::read_to_string(&file).expect("read"),
+        format!("{}\n", root.display())
+    );
+    // No name: nothing to register.
+    let unnamed = machine.project("unnamed", "");
+    let unnamed = discover_with(&env, &unnamed, None).expect("project");
+    assert!(!register(&unnamed, &env).expect("unnamed"));
+}
