@@ -208,6 +208,19 @@ pub fn process_gone(pid: u32) -> bool {
     zombie.unwrap_or(false)
 }
 
+/// A device id as `major:minor`, as `ls -l` and `/proc` show it. `device` is
+/// `MetadataExt::dev`, which std widens from macOS's signed 32-bit `dev_t`
+/// (sign-extended: the cast back recovers it) and gives as is on Linux.
+pub fn device_name(device: u64) -> String {
+    #[cfg(target_os = "macos")]
+    let device = device as i32;
+    format!(
+        "{}:{}",
+        rustix::fs::major(device),
+        rustix::fs::minor(device)
+    )
+}
+
 /// This machine's host name as v0 records it in an operation's `machine`
 /// field: `hostname -s`, the node name cut at its first dot (a Mac's node
 /// name is `Name.local`; a Linux host may have a dotted one).
@@ -262,6 +275,18 @@ mod tests {
             .maximum
             .map_or(WANTED_OPEN_FILES, |hard| hard.min(WANTED_OPEN_FILES));
         assert!(soft >= cap, "soft {soft} below {cap}");
+    }
+
+    #[test]
+    fn a_device_is_named_major_colon_minor() {
+        use std::os::unix::fs::MetadataExt;
+        let dev = std::fs::metadata("/").expect("/").dev();
+        let name = device_name(dev);
+        let (major, minor) = name.split_once(':').expect("major:minor");
+        assert!(
+            major.parse::<u32>().is_ok() && minor.parse::<u32>().is_ok(),
+            "{name}"
+        );
     }
 
     #[test]

@@ -748,11 +748,7 @@ impl MachineLsView {
                 None => {
                     let disk = disks.iter().find(|d| d.device == device).copied();
                     let view = FilesystemView {
-                        device: format!(
-                            "{}:{}",
-                            rustix::fs::major(device),
-                            rustix::fs::minor(device)
-                        ),
+                        device: v0_prune_shared::platform::device_name(device),
                         projects: Vec::new(),
                         logs_bytes: 0,
                         free_bytes: disk.map(|d| d.free_bytes),
